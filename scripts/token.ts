@@ -1,0 +1,57 @@
+/**
+ * Issue a join link: npm run token -- --room R --role clinician --name "Dr. Who" [--ttl 3600] [--sub ID]
+ * Uses the same secret as the server (TOKEN_SECRET, or the one the server generated in DATA_DIR).
+ */
+import { parseArgs } from 'node:util';
+import { issueToken } from '../server/src/auth/token.ts';
+import { loadConfig } from '../server/src/config.ts';
+import { ROLES, type Role } from '../server/src/protocol/roles.ts';
+
+const usage = `usage: npm run token -- --room ROOM --role ROLE --name NAME [--ttl SECONDS] [--sub ID] [--url BASE]
+  roles: ${ROLES.join(', ')}`;
+
+function fail(message: string): never {
+  console.error(`${message}\n${usage}`);
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      room: { type: 'string' },
+      role: { type: 'string' },
+      name: { type: 'string' },
+      ttl: { type: 'string' },
+      sub: { type: 'string' },
+      url: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (err) {
+  fail((err as Error).message);
+}
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+if (!values.room || !values.role || !values.name) fail('--room, --role and --name are required');
+if (!(ROLES as readonly string[]).includes(values.role)) fail(`unknown role "${values.role}"`);
+const config = loadConfig();
+const ttl = values.ttl !== undefined ? Number(values.ttl) : config.tokenTtlSeconds;
+if (!Number.isInteger(ttl) || ttl <= 0) fail('--ttl must be a positive whole number of seconds');
+let token: string;
+try {
+  token = issueToken(config.tokenSecret, {
+    room: values.room,
+    role: values.role as Role,
+    name: values.name,
+    ttlSeconds: ttl,
+    ...(values.sub ? { sub: values.sub } : {}),
+  });
+} catch (err) {
+  fail(`cannot issue token: ${(err as Error).message}`);
+}
+const base = (values.url ?? config.publicUrl ?? `http://localhost:${config.port}`).replace(/\/$/, '');
+console.log(token);
+console.log(`${base}/room/${encodeURIComponent(values.room)}?token=${encodeURIComponent(token)}`);

@@ -1,0 +1,109 @@
+/**
+ * Join tokens: base64url(JSON claims) + "." + base64url(HMAC-SHA256(secret, claims part)).
+ * Signed by the server secret, expiring, naming room, role and display name.
+ */
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { ErrorCode } from '../protocol/messages.ts';
+import { RoomIdSchema } from '../protocol/messages.ts';
+import { ROLES } from '../protocol/roles.ts';
+
+export const TokenClaimsSchema = z.strictObject({
+  v: z.literal(1),
+  room: RoomIdSchema,
+  role: z.enum(ROLES),
+  name: z.string().trim().min(1).max(64),
+  /** Stable participant id: a reconnect with the same token replaces the old session. */
+  sub: z.string().min(1).max(64),
+  iat: z.number().int(),
+  exp: z.number().int(),
+});
+export type TokenClaims = z.infer<typeof TokenClaimsSchema>;
+
+export class TokenError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'TokenError';
+    this.code = code;
+  }
+}
+
+/** Tokens longer than this are refused before any parsing. */
+const MAX_TOKEN_LENGTH = 2048;
+/** Clock skew tolerated between the issuing and verifying hosts. */
+const CLOCK_SKEW_S = 30;
+
+function sign(secret: string, body: string): string {
+  return createHmac('sha256', secret).update(body).digest('base64url');
+}
+
+export function assertUsableSecret(secret: string): void {
+  if (Buffer.byteLength(secret) < 32) throw new Error('token secret must be at least 32 bytes');
+}
+
+export interface IssueOptions {
+  room: string;
+  role: TokenClaims['role'];
+  name: string;
+  ttlSeconds: number;
+  sub?: string;
+  now?: number;
+}
+
+export function issueToken(secret: string, opts: IssueOptions): string {
+  assertUsableSecret(secret);
+  const iat = Math.floor((opts.now ?? Date.now()) / 1000);
+  const claims = TokenClaimsSchema.parse({
+    v: 1,
+    room: opts.room,
+    role: opts.role,
+    name: opts.name,
+    sub: opts.sub ?? randomUUID(),
+    iat,
+    exp: iat + opts.ttlSeconds,
+  });
+  const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
+  return `${body}.${sign(secret, body)}`;
+}
+
+export interface VerifyOptions {
+  /** When given, the token must name this room. */
+  room?: string;
+  now?: number;
+}
+
+export function verifyToken(secret: string, token: unknown, opts: VerifyOptions = {}): TokenClaims {
+  if (typeof token !== 'string' || token.length === 0) {
+    throw new TokenError(ErrorCode.TokenMissing, 'No join token was given.');
+  }
+  const parts = token.length <= MAX_TOKEN_LENGTH ? token.split('.') : [];
+  if (parts.length !== 2 || !parts[0] || !parts[1]) {
+    throw new TokenError(ErrorCode.TokenMalformed, 'The join token is malformed.');
+  }
+  const [body, mac] = parts as [string, string];
+  const expected = Buffer.from(sign(secret, body));
+  const given = Buffer.from(mac);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new TokenError(ErrorCode.TokenBadSignature, 'The join token signature is not valid.');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+  } catch {
+    throw new TokenError(ErrorCode.TokenMalformed, 'The join token is malformed.');
+  }
+  const parsed = TokenClaimsSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new TokenError(ErrorCode.TokenMalformed, 'The join token has invalid claims.');
+  }
+  const claims = parsed.data;
+  const now = Math.floor((opts.now ?? Date.now()) / 1000);
+  if (claims.exp + CLOCK_SKEW_S < now) {
+    throw new TokenError(ErrorCode.TokenExpired, 'The join link has expired. Ask for a new one.');
+  }
+  if (opts.room !== undefined && claims.room !== opts.room) {
+    throw new TokenError(ErrorCode.TokenWrongRoom, `This join link is for another room, not "${opts.room}".`);
+  }
+  return claims;
+}

@@ -1,0 +1,124 @@
+/**
+ * Server configuration from environment variables, with embedded defaults that run a demo on one
+ * machine. Every variable is validated up front so a typo fails at start, not mid-call.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { assertUsableSecret } from './auth/token.ts';
+import type { IceServer } from './protocol/messages.ts';
+
+const IceServerSchema = z.strictObject({
+  urls: z.union([z.string(), z.array(z.string()).min(1)]),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+});
+
+const port = z.coerce.number().int().min(0).max(65535);
+const ip = z.union([z.ipv4(), z.ipv6()]);
+
+const EnvSchema = z
+  .object({
+    HOST: z.string().default('0.0.0.0'),
+    PORT: port.default(8080),
+    /** Base URL printed in join links; defaults to http://localhost:PORT. */
+    PUBLIC_URL: z.url().optional(),
+    /** HMAC secret for join tokens. Unset: a random one is generated once and kept in DATA_DIR. */
+    TOKEN_SECRET: z.string().optional(),
+    TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(4 * 3600),
+    DATA_DIR: z.string().default('data'),
+    /** Rooms open from start, comma separated. */
+    ROOMS: z.string().default('demo'),
+    MAX_PARTICIPANTS: z.coerce.number().int().min(2).max(64).default(8),
+    /** Local address the media sockets bind to (default: all interfaces). */
+    RTC_LISTEN_IP: ip.optional(),
+    /** Address put in ICE candidates instead of the listen address, e.g. a public IP behind NAT. */
+    RTC_ANNOUNCED_IP: ip.optional(),
+    RTC_MIN_PORT: port.optional(),
+    RTC_MAX_PORT: port.optional(),
+    /** JSON array of RTCIceServer handed to clients, e.g. a TURN server. No public STUN by default. */
+    ICE_SERVERS: z.string().default('[]'),
+    SFU_ENGINE: z.enum(['werift']).default('werift'),
+  })
+  .refine((e) => (e.RTC_MIN_PORT === undefined) === (e.RTC_MAX_PORT === undefined), {
+    message: 'set both RTC_MIN_PORT and RTC_MAX_PORT, or neither',
+  })
+  .refine((e) => e.RTC_MIN_PORT === undefined || e.RTC_MIN_PORT <= (e.RTC_MAX_PORT ?? 0), {
+    message: 'RTC_MIN_PORT must not exceed RTC_MAX_PORT',
+  });
+
+export interface RtcConfig {
+  listenIp?: string;
+  announcedIp?: string;
+  portRange?: [number, number];
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  publicUrl?: string;
+  tokenSecret: string;
+  tokenTtlSeconds: number;
+  dataDir: string;
+  rooms: string[];
+  maxParticipants: number;
+  rtc: RtcConfig;
+  iceServers: IceServer[];
+  sfuEngine: 'werift';
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function loadOrCreateSecret(dataDir: string): string {
+  const file = resolve(dataDir, 'token-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dirname(file), { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || 'config'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  let iceServers: IceServer[];
+  try {
+    iceServers = z.array(IceServerSchema).parse(JSON.parse(e.ICE_SERVERS));
+  } catch (err) {
+    throw new ConfigError(`ICE_SERVERS must be a JSON array of {urls, username?, credential?}: ${String(err)}`);
+  }
+  const tokenSecret = e.TOKEN_SECRET ?? loadOrCreateSecret(e.DATA_DIR);
+  try {
+    assertUsableSecret(tokenSecret);
+  } catch (err) {
+    throw new ConfigError(`TOKEN_SECRET: ${(err as Error).message}`);
+  }
+  const rooms = e.ROOMS.split(',').map((r) => r.trim()).filter(Boolean);
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    ...(e.PUBLIC_URL ? { publicUrl: e.PUBLIC_URL.replace(/\/$/, '') } : {}),
+    tokenSecret,
+    tokenTtlSeconds: e.TOKEN_TTL_SECONDS,
+    dataDir: e.DATA_DIR,
+    rooms,
+    maxParticipants: e.MAX_PARTICIPANTS,
+    rtc: {
+      ...(e.RTC_LISTEN_IP ? { listenIp: e.RTC_LISTEN_IP } : {}),
+      ...(e.RTC_ANNOUNCED_IP ? { announcedIp: e.RTC_ANNOUNCED_IP } : {}),
+      ...(e.RTC_MIN_PORT !== undefined && e.RTC_MAX_PORT !== undefined
+        ? { portRange: [e.RTC_MIN_PORT, e.RTC_MAX_PORT] as [number, number] }
+        : {}),
+    },
+    iceServers,
+    sfuEngine: e.SFU_ENGINE,
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The client/server signaling protocol: one place for every socket.io event name, payload schema
+ * and error code. The server validates every inbound payload with these schemas at the edge; the
+ * browser client imports the inferred types.
+ */
+import { z } from 'zod';
+import type { Role } from './roles.ts';
+
+/** Largest SDP we accept. Real offers for a call are a few KB; this leaves room for many m-lines. */
+export const MAX_SDP_BYTES = 64 * 1024;
+/** socket.io closes a connection whose single message exceeds this; our own limits are lower. */
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+
+export const ErrorCode = {
+  BadRequest: 'BAD_REQUEST',
+  TokenMissing: 'TOKEN_MISSING',
+  TokenMalformed: 'TOKEN_MALFORMED',
+  TokenBadSignature: 'TOKEN_BAD_SIGNATURE',
+  TokenExpired: 'TOKEN_EXPIRED',
+  TokenWrongRoom: 'TOKEN_WRONG_ROOM',
+  NotJoined: 'NOT_JOINED',
+  Forbidden: 'FORBIDDEN',
+  RoomNotFound: 'ROOM_NOT_FOUND',
+  RoomFull: 'ROOM_FULL',
+  RoomClosed: 'ROOM_CLOSED',
+  BadSdp: 'BAD_SDP',
+  RateLimited: 'RATE_LIMITED',
+  Internal: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface ProtocolError {
+  code: ErrorCode;
+  message: string;
+}
+
+export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: ProtocolError };
+
+const roomId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'room ids use letters, digits, "-" and "_"');
+const sdp = z.string().min(1).max(MAX_SDP_BYTES, `SDP larger than ${MAX_SDP_BYTES} bytes`);
+const pcTarget = z.enum(['publish', 'subscribe']);
+
+export const RoomIdSchema = roomId;
+
+/** Client -> server payloads. */
+export const ClientMessages = {
+  join: z.strictObject({ room: roomId }),
+  publish: z.strictObject({ sdp }),
+  'subscribe.answer': z.strictObject({ sdp }),
+  ice: z.strictObject({
+    target: pcTarget,
+    candidate: z.strictObject({
+      candidate: z.string().max(1024),
+      sdpMid: z.string().max(32).nullish(),
+      sdpMLineIndex: z.number().int().min(0).max(1024).nullish(),
+      usernameFragment: z.string().max(256).nullish(),
+    }),
+  }),
+  'media.state': z.strictObject({ audio: z.boolean(), video: z.boolean() }),
+  leave: z.strictObject({}),
+  'room.close': z.strictObject({}),
+} as const;
+
+export type ClientEvent = keyof typeof ClientMessages;
+export type ClientPayload<E extends ClientEvent> = z.infer<(typeof ClientMessages)[E]>;
+
+export interface ParticipantInfo {
+  id: string;
+  name: string;
+  role: Role;
+  audio: boolean;
+  video: boolean;
+}
+
+export interface IceServer {
+  urls: string | string[];
+  username?: string | undefined;
+  credential?: string | undefined;
+}
+
+export interface JoinResult {
+  self: ParticipantInfo;
+  room: string;
+  participants: ParticipantInfo[];
+  iceServers: IceServer[];
+  canPublish: boolean;
+}
+
+/** What each subscriber-side m-line carries, so the client can put a track on the right tile. */
+export interface TrackInfo {
+  mid: string;
+  participantId: string;
+  kind: 'audio' | 'video';
+}
+
+export interface SubscribeOffer {
+  sdp: string;
+  tracks: TrackInfo[];
+}
+
+/** Acks the server sends for each client event. */
+export interface ClientAcks {
+  join: Ack<JoinResult>;
+  publish: Ack<{ sdp: string }>;
+  'subscribe.answer': Ack;
+  ice: Ack;
+  'media.state': Ack;
+  leave: Ack;
+  'room.close': Ack;
+}
+
+/** Server -> client events. */
+export interface ServerEvents {
+  'participant.joined': (p: ParticipantInfo) => void;
+  'participant.updated': (p: ParticipantInfo) => void;
+  'participant.left': (p: { id: string }) => void;
+  'subscribe.offer': (offer: SubscribeOffer) => void;
+  'room.closed': (p: { reason: string }) => void;
+  /** The same identity joined from another connection; this one is finished. */
+  'session.replaced': () => void;
+  /** An error that has no ack to travel on (e.g. a failed renegotiation). */
+  error: (e: ProtocolError) => void;
+}
+
+export type ClientEvents = {
+  [E in ClientEvent]: (payload: ClientPayload<E>, ack: (result: ClientAcks[E]) => void) => void;
+};
+
+/** Data a socket.io connect_error carries when the handshake token is refused. */
+export interface ConnectErrorData {
+  code: ErrorCode;
+}

@@ -1,0 +1,22 @@
+/** Roles a participant can hold. Privileged roles may see risk data; analysed roles never do. */
+export const PRIVILEGED_ROLES = ['clinician', 'agent', 'supervisor'] as const;
+export const ANALYSED_ROLES = ['patient', 'customer'] as const;
+export const ROLES = [...PRIVILEGED_ROLES, ...ANALYSED_ROLES] as const;
+
+export type PrivilegedRole = (typeof PRIVILEGED_ROLES)[number];
+export type AnalysedRole = (typeof ANALYSED_ROLES)[number];
+export type Role = (typeof ROLES)[number];
+
+export function isPrivileged(role: Role): role is PrivilegedRole {
+  return (PRIVILEGED_ROLES as readonly string[]).includes(role);
+}
+
+/** Supervisors watch silently: they publish nothing and analysed participants do not see them. */
+export function canPublish(role: Role): boolean {
+  return role !== 'supervisor';
+}
+
+/** Hosts (the clinician or agent running the call) may open and close a room. */
+export function isHost(role: Role): boolean {
+  return role === 'clinician' || role === 'agent';
+}

@@ -1,0 +1,68 @@
+/**
+ * The SFU engine boundary. Signaling talks SDP to browsers; an engine turns that SDP into media
+ * forwarding. Kept narrow so mediasoup (behind an SDP bridge) can implement it too.
+ *
+ * Lifecycle, as in mediasoup: engine.close() closes its rooms, room.close() closes its peers, and
+ * every object emits 'close' exactly once, whichever way it was closed.
+ *
+ * Each peer has two media connections, as LiveKit does: a publish connection the client offers
+ * (its camera and microphone) and a subscribe connection the server offers (everyone else's
+ * media). Offers never cross, so there is no glare.
+ */
+import type { EventEmitter } from 'node:events';
+import type { SubscribeOffer } from '../protocol/messages.ts';
+
+export type MediaTarget = 'publish' | 'subscribe';
+
+export interface IceCandidateInit {
+  candidate: string;
+  sdpMid?: string | null | undefined;
+  sdpMLineIndex?: number | null | undefined;
+}
+
+export interface SfuPeerEvents {
+  /** A (re)negotiated offer for the subscribe connection; answer with applySubscribeAnswer(). */
+  'subscribe-offer': [SubscribeOffer];
+  /** A media connection reached 'failed'; the client should rejoin. */
+  'media-failed': [MediaTarget];
+  close: [];
+}
+
+export interface SfuPeer extends EventEmitter<SfuPeerEvents> {
+  readonly id: string;
+  readonly closed: boolean;
+  /** Answer the client's offer for its publish connection (audio and/or video, send-only). */
+  publish(offerSdp: string): Promise<string>;
+  applySubscribeAnswer(answerSdp: string): Promise<void>;
+  addIceCandidate(target: MediaTarget, candidate: IceCandidateInit): Promise<void>;
+  close(): void;
+}
+
+export interface SfuRoomEvents {
+  close: [];
+}
+
+export interface PeerOptions {
+  id: string;
+  /** Receive-only peers (supervisors, analyzers) are refused on publish(). */
+  canPublish: boolean;
+}
+
+export interface SfuRoom extends EventEmitter<SfuRoomEvents> {
+  readonly id: string;
+  readonly closed: boolean;
+  /** Creates a peer that receives every other peer's media, now and as it is published. */
+  createPeer(opts: PeerOptions): SfuPeer;
+  close(): void;
+}
+
+export interface SfuEngine {
+  readonly name: string;
+  createRoom(id: string): SfuRoom;
+  close(): void;
+}
+
+/** A client sent SDP the engine cannot use; the message is safe to show that client. */
+export class SdpError extends Error {
+  override name = 'SdpError';
+}

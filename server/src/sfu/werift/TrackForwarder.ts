@@ -1,0 +1,80 @@
+/**
+ * One published track and the subscriber senders it feeds. Each RTP packet is serialized once and
+ * handed to every sender as a buffer (werift's sendRtp rewrites headers in place, so sharing the
+ * packet object between senders would corrupt it).
+ */
+import { EventEmitter } from 'node:events';
+import type { MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RtpPacket } from 'werift';
+
+/** At most one keyframe request per interval reaches the publisher; a late one is deferred, not lost. */
+const KEYFRAME_INTERVAL_MS = 500;
+
+let nextId = 1;
+
+export class TrackForwarder extends EventEmitter<{ close: [] }> {
+  readonly id = `t${nextId++}`;
+  readonly publisherId: string;
+  readonly kind: 'audio' | 'video';
+  private readonly track: MediaStreamTrack;
+  private readonly receiver: RTCRtpReceiver;
+  private readonly sinks = new Set<RTCRtpSender>();
+  private readonly unsubscribe: () => void;
+  private lastKeyframeRequest = 0;
+  private keyframeTimer: NodeJS.Timeout | undefined;
+  private closedFlag = false;
+
+  constructor(publisherId: string, track: MediaStreamTrack, receiver: RTCRtpReceiver) {
+    super();
+    this.publisherId = publisherId;
+    this.kind = track.kind === 'audio' ? 'audio' : 'video';
+    this.track = track;
+    this.receiver = receiver;
+    this.unsubscribe = track.onReceiveRtp.subscribe((rtp) => this.forward(rtp)).unSubscribe;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  private forward(rtp: RtpPacket): void {
+    if (this.sinks.size === 0) return;
+    const buf = rtp.serialize();
+    for (const sender of this.sinks) {
+      // A send can only fail on a closing transport; that subscriber's own teardown handles it.
+      sender.sendRtp(buf).catch(() => undefined);
+    }
+  }
+
+  addSink(sender: RTCRtpSender): void {
+    this.sinks.add(sender);
+  }
+
+  removeSink(sender: RTCRtpSender): void {
+    this.sinks.delete(sender);
+  }
+
+  /** Ask the publisher for a keyframe (a new subscriber, or a subscriber's PLI). */
+  requestKeyframe(): void {
+    if (this.kind !== 'video' || this.closedFlag || this.keyframeTimer) return;
+    const wait = this.lastKeyframeRequest + KEYFRAME_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.keyframeTimer = setTimeout(() => {
+        this.keyframeTimer = undefined;
+        this.requestKeyframe();
+      }, wait);
+      return;
+    }
+    this.lastKeyframeRequest = Date.now();
+    const ssrc = this.track.ssrc;
+    if (ssrc !== undefined) this.receiver.sendRtcpPLI(ssrc).catch(() => undefined);
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    clearTimeout(this.keyframeTimer);
+    this.unsubscribe();
+    this.sinks.clear();
+    this.emit('close');
+  }
+}

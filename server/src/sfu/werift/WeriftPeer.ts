@@ -1,0 +1,227 @@
+/** One participant's two werift connections: publish (client offers) and subscribe (we offer). */
+import { EventEmitter } from 'node:events';
+import { RTCPeerConnection, type PeerConfig, type RTCRtpTransceiver } from 'werift';
+import type { TrackInfo } from '../../protocol/messages.ts';
+import {
+  SdpError,
+  type IceCandidateInit,
+  type MediaTarget,
+  type PeerOptions,
+  type SfuPeer,
+  type SfuPeerEvents,
+} from '../engine.ts';
+import { announceAddress, checkAnswerAcceptsMedia, checkPublishOffer } from '../sdp.ts';
+import { TrackForwarder } from './TrackForwarder.ts';
+
+interface Subscription {
+  forwarder: TrackForwarder;
+  transceiver: RTCRtpTransceiver;
+  dispose: () => void;
+}
+
+class PeerClosedError extends Error {
+  override name = 'PeerClosedError';
+}
+
+export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
+  readonly id: string;
+  private readonly canPublish: boolean;
+  private publishPc: RTCPeerConnection | undefined;
+  private subscribePc: RTCPeerConnection | undefined;
+  private readonly published = new Set<TrackForwarder>();
+  private readonly subscriptions = new Map<TrackForwarder, Subscription>();
+  /** Subscriptions added since the last answer: they need a keyframe once the answer lands. */
+  private readonly awaitingKeyframe = new Set<TrackForwarder>();
+  private offerOutstanding = false;
+  private renegotiationPending = false;
+  private closedFlag = false;
+  private readonly closeSignal = new AbortController();
+  private readonly peerConfig: Partial<PeerConfig>;
+  private readonly announcedIp: string | undefined;
+  private readonly onPublished: (f: TrackForwarder) => void;
+
+  constructor(
+    opts: PeerOptions,
+    peerConfig: Partial<PeerConfig>,
+    announcedIp: string | undefined,
+    onPublished: (f: TrackForwarder) => void,
+  ) {
+    super();
+    this.id = opts.id;
+    this.canPublish = opts.canPublish;
+    this.peerConfig = peerConfig;
+    this.announcedIp = announcedIp;
+    this.onPublished = onPublished;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** werift never settles some calls on a closed connection; never let a caller wait on one forever. */
+  private guard<T>(work: Promise<T>): Promise<T> {
+    if (this.closedFlag) return Promise.reject(new PeerClosedError('peer closed'));
+    return new Promise<T>((resolve, reject) => {
+      const onClose = () => reject(new PeerClosedError('peer closed'));
+      this.closeSignal.signal.addEventListener('abort', onClose, { once: true });
+      work.then(resolve, reject).finally(() => this.closeSignal.signal.removeEventListener('abort', onClose));
+    });
+  }
+
+  private watchConnection(pc: RTCPeerConnection, target: MediaTarget): void {
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === 'failed' && !this.closedFlag) this.emit('media-failed', target);
+      if (state === 'connected' && target === 'subscribe') {
+        for (const f of this.subscriptions.keys()) f.requestKeyframe();
+      }
+    });
+  }
+
+  async publish(offerSdp: string): Promise<string> {
+    if (!this.canPublish) throw new SdpError('This participant is receive-only and cannot publish.');
+    checkPublishOffer(offerSdp);
+    if (!this.publishPc) {
+      const pc = new RTCPeerConnection(this.peerConfig);
+      this.publishPc = pc;
+      this.watchConnection(pc, 'publish');
+      pc.ontrack = ({ track, receiver }) => {
+        if (this.closedFlag) return;
+        const f = new TrackForwarder(this.id, track, receiver);
+        this.published.add(f);
+        this.onPublished(f);
+      };
+    } else if (this.publishPc.signalingState !== 'stable') {
+      throw new SdpError('A publish negotiation is already in progress.');
+    }
+    const pc = this.publishPc;
+    try {
+      await this.guard(pc.setRemoteDescription({ type: 'offer', sdp: offerSdp }));
+      await this.guard(pc.setLocalDescription(await this.guard(pc.createAnswer())));
+    } catch (err) {
+      if (err instanceof PeerClosedError) throw err;
+      // Leave the connection usable for a corrected offer.
+      if (pc.signalingState !== 'stable') await pc.setLocalDescription({ type: 'rollback' }).catch(() => undefined);
+      throw new SdpError(`The publish offer was refused: ${(err as Error).message}`);
+    }
+    const answer = pc.localDescription?.sdp ?? '';
+    checkAnswerAcceptsMedia(answer);
+    return announceAddress(answer, this.announcedIp);
+  }
+
+  subscribeTo(f: TrackForwarder): void {
+    if (this.closedFlag || f.closed || this.subscriptions.has(f)) return;
+    if (!this.subscribePc) {
+      this.subscribePc = new RTCPeerConnection(this.peerConfig);
+      this.watchConnection(this.subscribePc, 'subscribe');
+    }
+    const transceiver = this.subscribePc.addTransceiver(f.kind, { direction: 'sendonly' });
+    const sender = transceiver.sender;
+    f.addSink(sender);
+    const pli = sender.onPictureLossIndication.subscribe(() => f.requestKeyframe());
+    const onForwarderClose = () => this.unsubscribeFrom(f);
+    f.once('close', onForwarderClose);
+    this.subscriptions.set(f, {
+      forwarder: f,
+      transceiver,
+      dispose: () => {
+        f.removeSink(sender);
+        pli.unSubscribe();
+        f.off('close', onForwarderClose);
+      },
+    });
+    this.awaitingKeyframe.add(f);
+    this.renegotiate();
+  }
+
+  private unsubscribeFrom(f: TrackForwarder): void {
+    const sub = this.subscriptions.get(f);
+    if (!sub) return;
+    sub.dispose();
+    this.subscriptions.delete(f);
+    this.awaitingKeyframe.delete(f);
+    if (this.closedFlag || !this.subscribePc) return;
+    this.subscribePc.removeTrack(sub.transceiver.sender);
+    this.renegotiate();
+  }
+
+  private tracks(): TrackInfo[] {
+    const out: TrackInfo[] = [];
+    for (const { forwarder, transceiver } of this.subscriptions.values()) {
+      if (transceiver.mid) out.push({ mid: transceiver.mid, participantId: forwarder.publisherId, kind: forwarder.kind });
+    }
+    return out;
+  }
+
+  /** One offer at a time: changes made while an offer awaits its answer go into the next one. */
+  private renegotiate(): void {
+    if (this.closedFlag || !this.subscribePc) return;
+    if (this.offerOutstanding) {
+      this.renegotiationPending = true;
+      return;
+    }
+    this.offerOutstanding = true;
+    this.renegotiationPending = false;
+    const pc = this.subscribePc;
+    // Let a burst of track changes (a peer joining with audio and video) land in one offer.
+    queueMicrotask(async () => {
+      try {
+        const offer = await this.guard(pc.createOffer());
+        await this.guard(pc.setLocalDescription(offer));
+        const sdp = announceAddress(pc.localDescription?.sdp ?? '', this.announcedIp);
+        this.emit('subscribe-offer', { sdp, tracks: this.tracks() });
+      } catch (err) {
+        this.offerOutstanding = false;
+        if (!(err instanceof PeerClosedError)) this.emit('media-failed', 'subscribe');
+      }
+    });
+  }
+
+  async applySubscribeAnswer(answerSdp: string): Promise<void> {
+    const pc = this.subscribePc;
+    if (!pc || !this.offerOutstanding || pc.signalingState !== 'have-local-offer') {
+      throw new SdpError('No subscribe offer is waiting for an answer.');
+    }
+    try {
+      await this.guard(pc.setRemoteDescription({ type: 'answer', sdp: answerSdp }));
+    } catch (err) {
+      if (err instanceof PeerClosedError) throw err;
+      // The offer stays outstanding, so the client can send a corrected answer.
+      throw new SdpError(`The subscribe answer was refused: ${(err as Error).message}`);
+    }
+    this.offerOutstanding = false;
+    for (const f of this.awaitingKeyframe) f.requestKeyframe();
+    this.awaitingKeyframe.clear();
+    if (this.renegotiationPending) this.renegotiate();
+  }
+
+  async addIceCandidate(target: MediaTarget, candidate: IceCandidateInit): Promise<void> {
+    const pc = target === 'publish' ? this.publishPc : this.subscribePc;
+    if (!pc || !pc.remoteDescription) throw new SdpError(`No ${target} connection to add an ICE candidate to.`);
+    if (!candidate.candidate) return; // end-of-candidates
+    try {
+      await this.guard(
+        pc.addIceCandidate({
+          candidate: candidate.candidate,
+          sdpMid: candidate.sdpMid ?? null,
+          sdpMLineIndex: candidate.sdpMLineIndex ?? null,
+        }),
+      );
+    } catch (err) {
+      if (err instanceof PeerClosedError) throw err;
+      throw new SdpError(`The ICE candidate was refused: ${(err as Error).message}`);
+    }
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.closeSignal.abort();
+    for (const sub of this.subscriptions.values()) sub.dispose();
+    this.subscriptions.clear();
+    for (const f of this.published) f.close();
+    this.published.clear();
+    void this.publishPc?.close().catch(() => undefined);
+    void this.subscribePc?.close().catch(() => undefined);
+    this.emit('close');
+  }
+}

@@ -1,0 +1,29 @@
+/** werift RTCPeerConnection settings, with the workarounds in shared/notes/media-plane.md. */
+import { RTCRtpCodecParameters, useAbsSendTime, useSdesMid, type PeerConfig } from 'werift';
+import type { RtcConfig } from '../../config.ts';
+
+export function buildPeerConfig(rtc: RtcConfig): Partial<PeerConfig> {
+  const loopbackOk = !rtc.listenIp || rtc.listenIp === '127.0.0.1' || rtc.listenIp === '0.0.0.0';
+  return {
+    codecs: {
+      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
+      video: [
+        new RTCRtpCodecParameters({
+          mimeType: 'video/VP8',
+          clockRate: 90000,
+          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+          // Without these Chromium starts at a few hundred kbit/s and ramps slowly.
+          parameters: 'x-google-start-bitrate=1500;x-google-min-bitrate=300',
+        }),
+      ],
+    },
+    // No transport-cc: with werift it collapses Chromium's bandwidth estimate.
+    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid(), useAbsSendTime()] },
+    // The server needs no STUN: clients reach it directly or through the TURN server they are given.
+    iceServers: [],
+    iceUseIpv6: false,
+    ...(loopbackOk ? { iceAdditionalHostAddresses: ['127.0.0.1'] } : {}),
+    ...(rtc.listenIp && rtc.listenIp !== '0.0.0.0' ? { iceInterfaceAddresses: { udp4: rtc.listenIp } } : {}),
+    ...(rtc.portRange ? { icePortRange: rtc.portRange } : {}),
+  };
+}

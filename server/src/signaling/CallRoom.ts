@@ -1,0 +1,124 @@
+/**
+ * A call: its participants, who may see whom, and its SFU room. Media lives in the engine; this
+ * class owns membership and the rules around it.
+ */
+import { EventEmitter } from 'node:events';
+import type { ParticipantInfo, ServerEvents } from '../protocol/messages.ts';
+import { canPublish, isPrivileged, type Role } from '../protocol/roles.ts';
+import type { SfuPeer, SfuRoom } from '../sfu/engine.ts';
+
+/** What a CallRoom needs from a connection: somewhere to send events, and a way to end it. */
+export interface ParticipantChannel {
+  emit<E extends keyof ServerEvents>(event: E, ...args: Parameters<ServerEvents[E]>): unknown;
+}
+
+export interface Participant {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly channel: ParticipantChannel;
+  readonly peer: SfuPeer;
+  audio: boolean;
+  video: boolean;
+}
+
+export function infoOf(p: Participant): ParticipantInfo {
+  return { id: p.id, name: p.name, role: p.role, audio: p.audio, video: p.video };
+}
+
+/** Supervisors watch silently: analysed participants are never told they are there. */
+export function isVisibleTo(subject: Participant, viewer: Participant): boolean {
+  return subject.role !== 'supervisor' || isPrivileged(viewer.role);
+}
+
+export interface JoinRequest {
+  id: string;
+  name: string;
+  role: Role;
+  channel: ParticipantChannel;
+}
+
+export class CallRoom extends EventEmitter<{ close: []; empty: [] }> {
+  readonly id: string;
+  /** Rooms from configuration stay open while empty; rooms a host opened are disposed when empty. */
+  readonly persistent: boolean;
+  private readonly participants = new Map<string, Participant>();
+  private readonly sfu: SfuRoom;
+  private readonly maxParticipants: number;
+  private closedFlag = false;
+
+  constructor(id: string, sfu: SfuRoom, opts: { maxParticipants: number; persistent: boolean }) {
+    super();
+    this.id = id;
+    this.sfu = sfu;
+    this.maxParticipants = opts.maxParticipants;
+    this.persistent = opts.persistent;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  get size(): number {
+    return this.participants.size;
+  }
+
+  get(id: string): Participant | undefined {
+    return this.participants.get(id);
+  }
+
+  /** Room for one more, not counting a session that the joiner replaces. */
+  hasRoomFor(id: string): boolean {
+    return this.participants.has(id) || this.participants.size < this.maxParticipants;
+  }
+
+  /** The previous session of the same identity must have been removed first. */
+  add(req: JoinRequest): Participant {
+    if (this.participants.has(req.id)) throw new Error(`participant ${req.id} is already in room ${this.id}`);
+    const peer = this.sfu.createPeer({ id: req.id, canPublish: canPublish(req.role) });
+    const p: Participant = { ...req, peer, audio: canPublish(req.role), video: canPublish(req.role) };
+    this.participants.set(p.id, p);
+    peer.on('subscribe-offer', (offer) => p.channel.emit('subscribe.offer', offer));
+    this.broadcastFrom(p, 'participant.joined', infoOf(p));
+    return p;
+  }
+
+  /** Everyone in the room that the viewer is allowed to see, the viewer excluded. */
+  visibleTo(viewer: Participant): ParticipantInfo[] {
+    return [...this.participants.values()].filter((p) => p !== viewer && isVisibleTo(p, viewer)).map(infoOf);
+  }
+
+  updateMedia(p: Participant, state: { audio: boolean; video: boolean }): void {
+    p.audio = state.audio;
+    p.video = state.video;
+    this.broadcastFrom(p, 'participant.updated', infoOf(p));
+  }
+
+  remove(p: Participant): void {
+    if (this.participants.get(p.id) !== p) return;
+    this.participants.delete(p.id);
+    p.peer.close();
+    this.broadcastFrom(p, 'participant.left', { id: p.id });
+    if (this.participants.size === 0) this.emit('empty');
+  }
+
+  private broadcastFrom<E extends 'participant.joined' | 'participant.updated' | 'participant.left'>(
+    subject: Participant,
+    event: E,
+    ...args: Parameters<ServerEvents[E]>
+  ): void {
+    for (const other of this.participants.values()) {
+      if (other !== subject && isVisibleTo(subject, other)) other.channel.emit(event, ...args);
+    }
+  }
+
+  /** Ends the call for everyone; close() cascades to the SFU room and every peer. */
+  close(reason: string): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const p of this.participants.values()) p.channel.emit('room.closed', { reason });
+    this.participants.clear();
+    this.sfu.close();
+    this.emit('close');
+  }
+}

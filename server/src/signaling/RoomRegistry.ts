@@ -1,0 +1,74 @@
+/** Which calls exist, and who may open them. */
+import { ErrorCode } from '../protocol/messages.ts';
+import { isHost, type Role } from '../protocol/roles.ts';
+import type { SfuEngine } from '../sfu/engine.ts';
+import { CallRoom } from './CallRoom.ts';
+import { ClientError } from './errors.ts';
+
+/** A closed room answers ROOM_CLOSED (not ROOM_NOT_FOUND) for this long, so late joiners learn the call ended. */
+const CLOSED_MEMORY_MS = 6 * 3600 * 1000;
+
+export class RoomRegistry {
+  private readonly rooms = new Map<string, CallRoom>();
+  private readonly closedAt = new Map<string, number>();
+  private readonly engine: SfuEngine;
+  private readonly maxParticipants: number;
+
+  constructor(engine: SfuEngine, opts: { maxParticipants: number; persistentRooms: string[] }) {
+    this.engine = engine;
+    this.maxParticipants = opts.maxParticipants;
+    for (const id of opts.persistentRooms) this.open(id, true);
+  }
+
+  get(id: string): CallRoom | undefined {
+    return this.rooms.get(id);
+  }
+
+  list(): CallRoom[] {
+    return [...this.rooms.values()];
+  }
+
+  private open(id: string, persistent: boolean): CallRoom {
+    const room = new CallRoom(id, this.engine.createRoom(id), { maxParticipants: this.maxParticipants, persistent });
+    this.rooms.set(id, room);
+    this.closedAt.delete(id);
+    room.once('close', () => {
+      if (this.rooms.get(id) === room) this.rooms.delete(id);
+    });
+    if (!persistent) room.on('empty', () => room.close('everyone left'));
+    return room;
+  }
+
+  /**
+   * The room a participant may enter: an open room with space; a host (clinician or agent) opens
+   * a room that is not open yet. Everyone else waits for the host.
+   */
+  admit(roomId: string, participantId: string, role: Role): CallRoom {
+    let room = this.rooms.get(roomId);
+    if (!room) {
+      if (isHost(role)) {
+        room = this.open(roomId, false);
+      } else {
+        const closed = this.closedAt.get(roomId);
+        if (closed !== undefined && Date.now() - closed < CLOSED_MEMORY_MS) {
+          throw new ClientError(ErrorCode.RoomClosed, 'This call has ended.');
+        }
+        throw new ClientError(ErrorCode.RoomNotFound, `The call "${roomId}" has not started or does not exist.`);
+      }
+    }
+    if (!room.hasRoomFor(participantId)) throw new ClientError(ErrorCode.RoomFull, 'This call is full.');
+    return room;
+  }
+
+  /** A host ended the call. */
+  close(roomId: string, reason: string): void {
+    const room = this.rooms.get(roomId);
+    if (!room) return;
+    room.close(reason);
+    this.closedAt.set(roomId, Date.now());
+  }
+
+  closeAll(reason: string): void {
+    for (const room of [...this.rooms.values()]) room.close(reason);
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * socket.io signaling: authenticates each connection by its join token, validates every event
+ * against the protocol schemas, authorises it by role, and drives CallRoom and the SFU engine.
+ * Errors go to the offending client only, on its ack (or an 'error' event when it gave none).
+ */
+import type { Server, Socket } from 'socket.io';
+import { TokenError, verifyToken, type TokenClaims } from '../auth/token.ts';
+import { logger } from '../log.ts';
+import {
+  ClientMessages,
+  ErrorCode,
+  type Ack,
+  type ClientAcks,
+  type ClientEvent,
+  type ClientEvents,
+  type ClientPayload,
+  type ConnectErrorData,
+  type IceServer,
+  type JoinResult,
+  type ServerEvents,
+} from '../protocol/messages.ts';
+import { canPublish, isHost } from '../protocol/roles.ts';
+import { SdpError } from '../sfu/engine.ts';
+import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
+import { ClientError } from './errors.ts';
+import { RateLimiter } from './RateLimiter.ts';
+import type { RoomRegistry } from './RoomRegistry.ts';
+
+const log = logger('signaling');
+
+export interface SocketData {
+  claims: TokenClaims;
+  limiter: RateLimiter;
+  session?: { room: CallRoom; participant: Participant };
+}
+
+export type IoServer = Server<ClientEvents, ServerEvents, Record<string, never>, SocketData>;
+type IoSocket = Socket<ClientEvents, ServerEvents, Record<string, never>, SocketData>;
+
+type Result<E extends ClientEvent> = ClientAcks[E] extends Ack<infer T> ? T : never;
+type Handler<E extends ClientEvent> = (socket: IoSocket, payload: ClientPayload<E>) => Promise<Result<E>> | Result<E>;
+
+export interface SignalingOptions {
+  tokenSecret: string;
+  iceServers: IceServer[];
+  registry: RoomRegistry;
+}
+
+export class SignalingServer {
+  private readonly io: IoServer;
+  private readonly opts: SignalingOptions;
+
+  constructor(io: IoServer, opts: SignalingOptions) {
+    this.io = io;
+    this.opts = opts;
+    io.use((socket, next) => {
+      try {
+        socket.data.claims = verifyToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token);
+        socket.data.limiter = new RateLimiter(60, 30);
+        next();
+      } catch (err) {
+        const e = new Error(err instanceof TokenError ? err.message : 'Authentication failed.') as Error & {
+          data: ConnectErrorData;
+        };
+        e.data = { code: err instanceof TokenError ? err.code : ErrorCode.Internal };
+        next(e);
+      }
+    });
+    io.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  private onConnection(socket: IoSocket): void {
+    this.handle(socket, 'join', (s, p) => this.join(s, p));
+    this.handle(socket, 'publish', async (s, p) => {
+      const { participant } = this.session(s);
+      if (!canPublish(participant.role)) throw new ClientError(ErrorCode.Forbidden, 'Supervisors join receive-only.');
+      return { sdp: await participant.peer.publish(p.sdp) };
+    });
+    this.handle(socket, 'subscribe.answer', async (s, p) => {
+      await this.session(s).participant.peer.applySubscribeAnswer(p.sdp);
+      return {};
+    });
+    this.handle(socket, 'ice', async (s, p) => {
+      await this.session(s).participant.peer.addIceCandidate(p.target, p.candidate);
+      return {};
+    });
+    this.handle(socket, 'media.state', (s, p) => {
+      const { room, participant } = this.session(s);
+      if (!canPublish(participant.role)) throw new ClientError(ErrorCode.Forbidden, 'Supervisors join receive-only.');
+      room.updateMedia(participant, p);
+      return {};
+    });
+    this.handle(socket, 'leave', (s) => {
+      this.endSession(s);
+      return {};
+    });
+    this.handle(socket, 'room.close', (s) => {
+      const { room, participant } = this.session(s);
+      if (!isHost(participant.role)) throw new ClientError(ErrorCode.Forbidden, 'Only the host can end the call.');
+      log.info('room closed by host', { room: room.id, by: participant.id });
+      this.opts.registry.close(room.id, `${participant.name} ended the call.`);
+      return {};
+    });
+    socket.onAny((event: string) => {
+      if (!Object.hasOwn(ClientMessages, event)) {
+        socket.emit('error', { code: ErrorCode.BadRequest, message: `Unknown event "${String(event).slice(0, 64)}".` });
+      }
+    });
+    socket.on('disconnect', () => this.endSession(socket));
+  }
+
+  /** Wraps a handler with rate limiting, schema validation, authorisation errors and the ack. */
+  private handle<E extends ClientEvent>(socket: IoSocket, event: E, handler: Handler<E>): void {
+    const schema = ClientMessages[event];
+    const listener = async (payload: unknown, ack: unknown) => {
+      const reply = (result: Ack<object>) => {
+        if (typeof ack === 'function') (ack as (r: Ack<object>) => void)(result);
+        else if (!result.ok) socket.emit('error', result.error);
+      };
+      try {
+        if (!socket.data.limiter.take()) throw new ClientError(ErrorCode.RateLimited, 'Too many messages; slow down.');
+        const parsed = schema.safeParse(payload);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0];
+          const where = issue?.path.length ? ` at "${issue.path.join('.')}"` : '';
+          throw new ClientError(ErrorCode.BadRequest, `Invalid "${event}" message${where}: ${issue?.message ?? 'malformed'}.`);
+        }
+        const result = await handler(socket, parsed.data as ClientPayload<E>);
+        reply({ ok: true, ...result });
+      } catch (err) {
+        reply({ ok: false, error: this.toClientError(err, socket, event).toProtocol() });
+      }
+    };
+    socket.on(event as never, listener as never);
+  }
+
+  private toClientError(err: unknown, socket: IoSocket, event: string): ClientError {
+    if (err instanceof ClientError) return err;
+    if (err instanceof SdpError) return new ClientError(ErrorCode.BadSdp, err.message);
+    if (err instanceof TokenError) return new ClientError(err.code, err.message);
+    log.error('handler failed', { event, socket: socket.id, err: err instanceof Error ? err.stack : String(err) });
+    return new ClientError(ErrorCode.Internal, 'The server could not handle this request.');
+  }
+
+  private session(socket: IoSocket): { room: CallRoom; participant: Participant } {
+    const session = socket.data.session;
+    if (!session || session.room.closed) throw new ClientError(ErrorCode.NotJoined, 'Join a call first.');
+    return session;
+  }
+
+  private join(socket: IoSocket, payload: ClientPayload<'join'>): JoinResult {
+    const claims = socket.data.claims;
+    if (claims.room !== payload.room) {
+      throw new ClientError(ErrorCode.TokenWrongRoom, `This join link is for another call, not "${payload.room}".`);
+    }
+    // A rejoin from this socket (e.g. after a media failure) starts a fresh session.
+    this.endSession(socket);
+    const room = this.opts.registry.admit(claims.room, claims.sub, claims.role);
+    const previous = room.get(claims.sub);
+    if (previous) {
+      // Same identity from another connection (a reload, or a reconnect that beat our disconnect).
+      previous.channel.emit('session.replaced');
+      room.remove(previous);
+    }
+    const participant = room.add({ id: claims.sub, name: claims.name, role: claims.role, channel: socket });
+    socket.data.session = { room, participant };
+    room.once('close', () => {
+      if (socket.data.session?.participant === participant) delete socket.data.session;
+    });
+    log.info('joined', { room: room.id, participant: participant.id, role: participant.role });
+    return {
+      self: infoOf(participant),
+      room: room.id,
+      participants: room.visibleTo(participant),
+      iceServers: this.opts.iceServers,
+      canPublish: canPublish(participant.role),
+    };
+  }
+
+  private endSession(socket: IoSocket): void {
+    const session = socket.data.session;
+    if (!session) return;
+    delete socket.data.session;
+    session.room.remove(session.participant);
+    log.info('left', { room: session.room.id, participant: session.participant.id });
+  }
+
+  close(): void {
+    this.io.disconnectSockets(true);
+  }
+}
