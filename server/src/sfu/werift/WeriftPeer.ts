@@ -1,5 +1,5 @@
 /** One participant's two werift connections: publish (client offers) and subscribe (we offer). */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { RTCPeerConnection, type PeerConfig, type RTCRtpTransceiver } from 'werift';
 import type { TrackInfo } from '../../protocol/messages.ts';
 import {
@@ -52,6 +52,8 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     this.peerConfig = peerConfig;
     this.announcedIp = announcedIp;
     this.onPublished = onPublished;
+    // Every pending werift call listens for close; a renegotiation burst can hold more than 10.
+    setMaxListeners(0, this.closeSignal.signal);
   }
 
   get closed(): boolean {

@@ -1,5 +1,5 @@
 /** werift RTCPeerConnection settings, with the workarounds in shared/notes/media-plane.md. */
-import { RTCRtpCodecParameters, useAbsSendTime, useSdesMid, type PeerConfig } from 'werift';
+import { RTCRtpCodecParameters, useSdesMid, type PeerConfig } from 'werift';
 import type { RtcConfig } from '../../config.ts';
 
 export function buildPeerConfig(rtc: RtcConfig): Partial<PeerConfig> {
@@ -17,8 +17,9 @@ export function buildPeerConfig(rtc: RtcConfig): Partial<PeerConfig> {
         }),
       ],
     },
-    // No transport-cc: with werift it collapses Chromium's bandwidth estimate.
-    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid(), useAbsSendTime()] },
+    // Only mid. transport-cc collapses Chromium's bandwidth estimate with werift, and werift 0.24
+    // forwards abs-send-time in a form libwebrtc drops (subscribers received no video at all).
+    headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
     // The server needs no STUN: clients reach it directly or through the TURN server they are given.
     iceServers: [],
     iceUseIpv6: false,

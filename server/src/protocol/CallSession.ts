@@ -1,0 +1,390 @@
+/**
+ * The client side of the signaling protocol, written against the standard WebRTC API so that the
+ * browser app, the analyzer and test peers (@roamhq/wrtc in Node) share one implementation.
+ *
+ * It joins with a token, publishes local tracks on a send-only connection, answers the server's
+ * offers on a receive-only connection, and recovers from network blips: socket.io reconnects the
+ * signaling channel, and a failed media connection triggers a rejoin.
+ */
+import type { Socket } from 'socket.io-client';
+import { Emitter } from './Emitter.ts';
+import {
+  ErrorCode,
+  type Ack,
+  type ClientAcks,
+  type ClientEvent,
+  type ClientPayload,
+  type ConnectErrorData,
+  type JoinResult,
+  type ParticipantInfo,
+  type ProtocolError,
+  type SubscribeOffer,
+  type TrackInfo,
+} from './messages.ts';
+
+export type SessionState = 'idle' | 'connecting' | 'joined' | 'reconnecting' | 'ended' | 'failed';
+
+export interface RemoteTrack {
+  participantId: string;
+  kind: 'audio' | 'video';
+  mid: string;
+  track: MediaStreamTrack;
+}
+
+export type SessionEvents = {
+  state: [SessionState];
+  participants: [ParticipantInfo[]];
+  track: [RemoteTrack];
+  'track-removed': [RemoteTrack];
+  /** A fatal error: the session is over (bad token, room full or closed...). */
+  fatal: [ProtocolError];
+  /** A non-fatal problem worth showing or logging. */
+  warning: [ProtocolError];
+  'room-closed': [string];
+};
+
+/** Errors after which retrying cannot help. */
+const FATAL_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.TokenMissing,
+  ErrorCode.TokenMalformed,
+  ErrorCode.TokenBadSignature,
+  ErrorCode.TokenExpired,
+  ErrorCode.TokenWrongRoom,
+  ErrorCode.RoomNotFound,
+  ErrorCode.RoomFull,
+  ErrorCode.RoomClosed,
+  ErrorCode.Forbidden,
+]);
+
+/** A media connection 'disconnected' this long is treated as failed and the session rejoins. */
+const MEDIA_GRACE_MS = 5000;
+
+export interface CallSessionOptions {
+  socket: Socket;
+  room: string;
+  RTCPeerConnection: typeof RTCPeerConnection;
+  /** Tracks to publish; receive-only roles ignore them. */
+  localTracks?: MediaStreamTrack[];
+  /** How long one request may wait for its ack. */
+  requestTimeoutMs?: number;
+}
+
+export class ProtocolFailure extends Error {
+  readonly code: string;
+  constructor(e: ProtocolError) {
+    super(e.message);
+    this.name = 'ProtocolFailure';
+    this.code = e.code;
+  }
+}
+
+export class CallSession extends Emitter<SessionEvents> {
+  private readonly opts: CallSessionOptions;
+  private readonly socket: Socket;
+  private stateValue: SessionState = 'idle';
+  private joinInfo: JoinResult | undefined;
+  private readonly people = new Map<string, ParticipantInfo>();
+  private publishPc: RTCPeerConnection | undefined;
+  private subscribePc: RTCPeerConnection | undefined;
+  private readonly midMap = new Map<string, TrackInfo>();
+  private readonly remote = new Map<string, RemoteTrack>();
+  private offerChain: Promise<void> = Promise.resolve();
+  private pendingOffer: SubscribeOffer | undefined;
+  private generation = 0;
+  private mediaTimer: ReturnType<typeof setTimeout> | undefined;
+  private media = { audio: true, video: true };
+
+  constructor(opts: CallSessionOptions) {
+    super();
+    this.opts = opts;
+    this.socket = opts.socket;
+    const s = this.socket;
+    s.on('connect', () => void this.join());
+    s.on('disconnect', (reason) => {
+      this.teardownMedia();
+      if (this.stateValue === 'ended' || this.stateValue === 'failed') return;
+      // 'io server disconnect' means the server dropped us on purpose: socket.io will not retry.
+      if (reason === 'io server disconnect') s.connect();
+      this.setState('reconnecting');
+    });
+    s.on('connect_error', (err: Error & { data?: ConnectErrorData }) => {
+      const code = err.data?.code;
+      if (code && FATAL_CODES.has(code)) this.fail({ code, message: err.message });
+      else if (this.stateValue !== 'connecting') this.setState('reconnecting');
+    });
+    s.on('participant.joined', (p: ParticipantInfo) => this.upsert(p));
+    s.on('participant.updated', (p: ParticipantInfo) => this.upsert(p));
+    s.on('participant.left', ({ id }: { id: string }) => {
+      this.people.delete(id);
+      for (const [mid, t] of this.remote) {
+        if (t.participantId === id) this.dropRemote(mid);
+      }
+      this.emitPeople();
+    });
+    s.on('subscribe.offer', (offer: SubscribeOffer) => {
+      if (!this.joinInfo) {
+        this.pendingOffer = offer; // arrived before our join ack; handled right after it
+        return;
+      }
+      this.queueOffer(offer);
+    });
+    s.on('room.closed', ({ reason }: { reason: string }) => {
+      this.emit('room-closed', reason);
+      this.end();
+    });
+    s.on('session.replaced', () => this.fail({ code: ErrorCode.Forbidden, message: 'You joined this call from another window.' }));
+    s.on('error', (e: ProtocolError) => this.emit('warning', e));
+  }
+
+  get state(): SessionState {
+    return this.stateValue;
+  }
+
+  get info(): JoinResult | undefined {
+    return this.joinInfo;
+  }
+
+  get participants(): ParticipantInfo[] {
+    return [...this.people.values()];
+  }
+
+  get remoteTracks(): RemoteTrack[] {
+    return [...this.remote.values()];
+  }
+
+  /** Connect and join; resolves once joined or rejects with the fatal error. */
+  start(): Promise<JoinResult> {
+    this.setState('connecting');
+    return new Promise((resolve, reject) => {
+      const offJoined = this.on('state', (st) => {
+        if (st === 'joined' && this.joinInfo) {
+          offJoined();
+          offFatal();
+          resolve(this.joinInfo);
+        }
+      });
+      const offFatal = this.on('fatal', (e) => {
+        offJoined();
+        offFatal();
+        reject(new ProtocolFailure(e));
+      });
+      this.socket.connect();
+    });
+  }
+
+  private setState(st: SessionState): void {
+    if (this.stateValue === st) return;
+    this.stateValue = st;
+    this.emit('state', st);
+  }
+
+  private fail(e: ProtocolError): void {
+    if (this.stateValue === 'ended' || this.stateValue === 'failed') return;
+    this.teardownMedia();
+    this.socket.disconnect();
+    this.setState('failed');
+    this.emit('fatal', e);
+  }
+
+  private upsert(p: ParticipantInfo): void {
+    this.people.set(p.id, p);
+    this.emitPeople();
+  }
+
+  private emitPeople(): void {
+    this.emit('participants', this.participants);
+  }
+
+  request<E extends ClientEvent>(event: E, payload: ClientPayload<E>): Promise<ClientAcks[E]> {
+    const timeout = this.opts.requestTimeoutMs ?? 15000;
+    return new Promise((resolve) => {
+      this.socket.timeout(timeout).emit(event, payload, (err: Error | null, res: ClientAcks[E]) => {
+        resolve(err ? ({ ok: false, error: { code: ErrorCode.Internal, message: `No answer to "${event}" in time.` } } as ClientAcks[E]) : res);
+      });
+    });
+  }
+
+  private async join(): Promise<void> {
+    const gen = ++this.generation;
+    this.teardownMedia();
+    const res = (await this.request('join', { room: this.opts.room })) as Ack<JoinResult>;
+    if (gen !== this.generation) return;
+    if (!res.ok) {
+      if (FATAL_CODES.has(res.error.code)) this.fail(res.error);
+      else {
+        this.emit('warning', res.error);
+        this.scheduleRejoin(2000);
+      }
+      return;
+    }
+    this.joinInfo = res;
+    this.people.clear();
+    for (const p of res.participants) this.people.set(p.id, p);
+    this.emitPeople();
+    if (this.pendingOffer) {
+      this.queueOffer(this.pendingOffer);
+      this.pendingOffer = undefined;
+    }
+    try {
+      if (res.canPublish && this.opts.localTracks?.length) await this.publish(gen);
+      if (gen !== this.generation) return;
+      if (res.canPublish) await this.request('media.state', this.media);
+      this.setState('joined');
+    } catch (err) {
+      if (gen !== this.generation) return;
+      this.emit('warning', { code: ErrorCode.Internal, message: `Publishing failed: ${(err as Error).message}` });
+      this.scheduleRejoin(2000);
+    }
+  }
+
+  private scheduleRejoin(delayMs: number): void {
+    const gen = this.generation;
+    setTimeout(() => {
+      if (gen === this.generation && this.socket.connected && this.stateValue !== 'ended' && this.stateValue !== 'failed') {
+        this.setState('reconnecting');
+        void this.join();
+      }
+    }, delayMs);
+  }
+
+  private newPc(target: 'publish' | 'subscribe', gen: number): { pc: RTCPeerConnection; flush: () => void } {
+    const pc = new this.opts.RTCPeerConnection({ iceServers: this.joinInfo?.iceServers ?? [] });
+    // The server accepts candidates only once it has our description: hold them until then.
+    let held: RTCIceCandidateInit[] | undefined = [];
+    const send = (c: RTCIceCandidateInit) =>
+      void this.request('ice', {
+        target,
+        candidate: { candidate: c.candidate ?? '', sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null },
+      });
+    pc.onicecandidate = (ev) => {
+      if (!ev.candidate || !ev.candidate.candidate) return;
+      const c = ev.candidate.toJSON ? ev.candidate.toJSON() : (ev.candidate as RTCIceCandidateInit);
+      if (held) held.push(c);
+      else send(c);
+    };
+    pc.onconnectionstatechange = () => this.watchMedia(pc, gen);
+    return {
+      pc,
+      flush: () => {
+        const list = held ?? [];
+        held = undefined;
+        list.forEach(send);
+      },
+    };
+  }
+
+  private watchMedia(pc: RTCPeerConnection, gen: number): void {
+    if (gen !== this.generation) return;
+    const st = pc.connectionState;
+    if (st === 'failed') {
+      this.setState('reconnecting');
+      void this.join();
+    } else if (st === 'disconnected') {
+      clearTimeout(this.mediaTimer);
+      this.mediaTimer = setTimeout(() => {
+        if (gen === this.generation && pc.connectionState !== 'connected') {
+          this.setState('reconnecting');
+          void this.join();
+        }
+      }, MEDIA_GRACE_MS);
+    }
+  }
+
+  private async publish(gen: number): Promise<void> {
+    const { pc, flush } = this.newPc('publish', gen);
+    this.publishPc = pc;
+    for (const track of this.opts.localTracks ?? []) pc.addTransceiver(track, { direction: 'sendonly' });
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const res = await this.request('publish', { sdp: pc.localDescription?.sdp ?? offer.sdp ?? '' });
+    if (gen !== this.generation) return;
+    if (!res.ok) throw new ProtocolFailure(res.error);
+    await pc.setRemoteDescription({ type: 'answer', sdp: res.sdp });
+    flush();
+  }
+
+  private queueOffer(offer: SubscribeOffer): void {
+    const gen = this.generation;
+    this.offerChain = this.offerChain
+      .then(() => (gen === this.generation ? this.answer(offer, gen) : undefined))
+      .catch((err: unknown) => {
+        if (gen !== this.generation) return;
+        this.emit('warning', { code: ErrorCode.BadSdp, message: `Could not receive media: ${(err as Error).message}` });
+        this.scheduleRejoin(1000);
+      });
+  }
+
+  private async answer(offer: SubscribeOffer, gen: number): Promise<void> {
+    let flush: (() => void) | undefined;
+    if (!this.subscribePc) {
+      const created = this.newPc('subscribe', gen);
+      this.subscribePc = created.pc;
+      flush = created.flush;
+      created.pc.ontrack = (ev) => {
+        const mid = ev.transceiver.mid;
+        const info = mid ? this.midMap.get(mid) : undefined;
+        if (!mid || !info) return;
+        this.dropRemote(mid);
+        const t: RemoteTrack = { participantId: info.participantId, kind: info.kind, mid, track: ev.track };
+        this.remote.set(mid, t);
+        this.emit('track', t);
+      };
+    }
+    const pc = this.subscribePc;
+    const live = new Set(offer.tracks.map((t) => t.mid));
+    for (const mid of [...this.remote.keys()]) if (!live.has(mid)) this.dropRemote(mid);
+    this.midMap.clear();
+    for (const t of offer.tracks) this.midMap.set(t.mid, t);
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    if (gen !== this.generation) return;
+    const res = await this.request('subscribe.answer', { sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' });
+    if (!res.ok) throw new ProtocolFailure(res.error);
+    flush?.();
+  }
+
+  private dropRemote(mid: string): void {
+    const t = this.remote.get(mid);
+    if (!t) return;
+    this.remote.delete(mid);
+    this.emit('track-removed', t);
+  }
+
+  private teardownMedia(): void {
+    clearTimeout(this.mediaTimer);
+    this.joinInfo = undefined;
+    this.publishPc?.close();
+    this.subscribePc?.close();
+    this.publishPc = undefined;
+    this.subscribePc = undefined;
+    this.offerChain = Promise.resolve();
+    this.midMap.clear();
+    for (const mid of [...this.remote.keys()]) this.dropRemote(mid);
+  }
+
+  /** Mute / camera off: the track keeps its slot (no renegotiation); others are told. */
+  async setMedia(state: { audio: boolean; video: boolean }): Promise<void> {
+    this.media = { ...state };
+    for (const t of this.opts.localTracks ?? []) t.enabled = t.kind === 'audio' ? state.audio : state.video;
+    if (this.joinInfo?.canPublish) await this.request('media.state', this.media);
+  }
+
+  async closeRoom(): Promise<void> {
+    const res = await this.request('room.close', {});
+    if (!res.ok) throw new ProtocolFailure(res.error);
+  }
+
+  async leave(): Promise<void> {
+    if (this.stateValue === 'ended') return;
+    if (this.socket.connected) await this.request('leave', {});
+    this.end();
+  }
+
+  private end(): void {
+    this.generation++;
+    this.teardownMedia();
+    this.socket.disconnect();
+    this.setState('ended');
+  }
+}

@@ -1,0 +1,52 @@
+/** Starts the real server in-process on a free port, with a throwaway secret and data folder. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issueToken } from '../../server/src/auth/token.ts';
+import { createApp, type App } from '../../server/src/app.ts';
+import { loadConfig, type ServerConfig } from '../../server/src/config.ts';
+import type { Role } from '../../server/src/protocol/roles.ts';
+
+export interface TestServer {
+  app: App;
+  url: string;
+  config: ServerConfig;
+  token(room: string, role: Role, name?: string, opts?: { ttlSeconds?: number; sub?: string }): string;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    TOKEN_SECRET: randomBytes(32).toString('hex'),
+    ROOMS: 'demo',
+    ...env,
+  });
+  const app = createApp(config);
+  const url = await app.listen();
+  return {
+    app,
+    url,
+    config,
+    token: (room, role, name = role, opts = {}) =>
+      issueToken(config.tokenSecret, { room, role, name, ttlSeconds: opts.ttlSeconds ?? 600, ...(opts.sub ? { sub: opts.sub } : {}) }),
+    close: async () => {
+      await app.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10000, stepMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
