@@ -22,14 +22,28 @@ export function parseMediaSections(sdp: string): MediaSection[] {
   return sections;
 }
 
+function checkStructure(sdp: string, what: string): void {
+  if (!/^v=0\r?\n/.test(sdp) || !/\r?\no=/.test(sdp) || !/\r?\nm=/.test(sdp)) {
+    throw new SdpError(`The ${what} is not a valid session description (expected v=, o= and m= lines).`);
+  }
+}
+
+/** An answer must answer every section of our offer, in order. */
+export function checkAnswerMatchesOffer(answer: string, offer: string): void {
+  checkStructure(answer, 'answer');
+  const want = parseMediaSections(offer).map((s) => s.kind);
+  const got = parseMediaSections(answer).map((s) => s.kind);
+  if (want.join(',') !== got.join(',')) {
+    throw new SdpError(`The answer has media sections [${got.join(', ')}], the offer had [${want.join(', ')}].`);
+  }
+}
+
 /**
  * A publish offer must be a plausible session description with at most one audio and one video
  * section; anything else (data channels, many tracks, garbage) is refused before it reaches the engine.
  */
 export function checkPublishOffer(sdp: string): void {
-  if (!/^v=0\r?\n/.test(sdp) || !/\r?\no=/.test(sdp) || !/\r?\nm=/.test(sdp)) {
-    throw new SdpError('The offer is not a valid session description (expected v=, o= and m= lines).');
-  }
+  checkStructure(sdp, 'offer');
   const sections = parseMediaSections(sdp);
   const counts = new Map<string, number>();
   for (const s of sections) {

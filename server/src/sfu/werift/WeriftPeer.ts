@@ -10,7 +10,7 @@ import {
   type SfuPeer,
   type SfuPeerEvents,
 } from '../engine.ts';
-import { announceAddress, checkAnswerAcceptsMedia, checkPublishOffer } from '../sdp.ts';
+import { announceAddress, checkAnswerAcceptsMedia, checkAnswerMatchesOffer, checkPublishOffer } from '../sdp.ts';
 import { TrackForwarder } from './TrackForwarder.ts';
 
 interface Subscription {
@@ -183,6 +183,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     if (!pc || !this.offerOutstanding || pc.signalingState !== 'have-local-offer') {
       throw new SdpError('No subscribe offer is waiting for an answer.');
     }
+    checkAnswerMatchesOffer(answerSdp, pc.localDescription?.sdp ?? '');
     try {
       await this.guard(pc.setRemoteDescription({ type: 'answer', sdp: answerSdp }));
     } catch (err) {

@@ -1,0 +1,73 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { issueToken, TokenError, verifyToken } from '../../server/src/auth/token.ts';
+import { ErrorCode } from '../../server/src/protocol/messages.ts';
+
+const SECRET = 'unit-test-secret-0123456789abcdef0123456789';
+const base = { room: 'demo', role: 'clinician' as const, name: 'Dr. Who', ttlSeconds: 600 };
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof TokenError) return err.code;
+    throw err;
+  }
+  return undefined;
+}
+
+describe('join tokens', () => {
+  it('round-trips room, role and name', () => {
+    const claims = verifyToken(SECRET, issueToken(SECRET, { ...base, sub: 'p1' }), { room: 'demo' });
+    expect(claims).toMatchObject({ room: 'demo', role: 'clinician', name: 'Dr. Who', sub: 'p1' });
+    expect(claims.exp - claims.iat).toBe(600);
+  });
+
+  it('rejects an expired token, and accepts one inside the clock-skew allowance', () => {
+    const issuedAt = Date.parse('2026-01-01T00:00:00Z');
+    const token = issueToken(SECRET, { ...base, now: issuedAt });
+    expect(codeOf(() => verifyToken(SECRET, token, { now: issuedAt + 600_000 + 10_000 }))).toBeUndefined();
+    expect(codeOf(() => verifyToken(SECRET, token, { now: issuedAt + 600_000 + 31_000 }))).toBe(ErrorCode.TokenExpired);
+  });
+
+  it('rejects a token whose claims were tampered with', () => {
+    const [body, mac] = issueToken(SECRET, { ...base, role: 'patient' }).split('.') as [string, string];
+    const claims = JSON.parse(Buffer.from(body, 'base64url').toString());
+    claims.role = 'supervisor';
+    const forged = `${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${mac}`;
+    expect(codeOf(() => verifyToken(SECRET, forged))).toBe(ErrorCode.TokenBadSignature);
+  });
+
+  it('rejects a token signed with another secret', () => {
+    const token = issueToken('another-secret-0123456789abcdef0123456789', base);
+    expect(codeOf(() => verifyToken(SECRET, token))).toBe(ErrorCode.TokenBadSignature);
+  });
+
+  it('rejects a token for another room', () => {
+    const token = issueToken(SECRET, { ...base, room: 'room-a' });
+    expect(codeOf(() => verifyToken(SECRET, token, { room: 'room-b' }))).toBe(ErrorCode.TokenWrongRoom);
+  });
+
+  it.each([
+    ['missing', undefined, ErrorCode.TokenMissing],
+    ['empty', '', ErrorCode.TokenMissing],
+    ['not a string', 42, ErrorCode.TokenMissing],
+    ['no signature', 'abc', ErrorCode.TokenMalformed],
+    ['three parts', 'a.b.c', ErrorCode.TokenMalformed],
+    ['huge', 'a'.repeat(5000) + '.b', ErrorCode.TokenMalformed],
+  ])('rejects a %s token', (_label, token, code) => {
+    expect(codeOf(() => verifyToken(SECRET, token))).toBe(code);
+  });
+
+  it('rejects a correctly signed token with invalid claims', () => {
+    const body = Buffer.from(JSON.stringify({ v: 1, room: 'demo', role: 'admin', name: 'x', sub: 's', iat: 1, exp: 9e9 })).toString('base64url');
+    const token = `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+    expect(codeOf(() => verifyToken(SECRET, token))).toBe(ErrorCode.TokenMalformed);
+  });
+
+  it('refuses to issue with a short secret or bad claims', () => {
+    expect(() => issueToken('short', base)).toThrow(/at least 32 bytes/);
+    expect(() => issueToken(SECRET, { ...base, room: 'bad room!' })).toThrow();
+    expect(() => issueToken(SECRET, { ...base, name: '   ' })).toThrow();
+  });
+});
