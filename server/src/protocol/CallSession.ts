@@ -31,6 +31,11 @@ export interface RemoteTrack {
   track: MediaStreamTrack;
 }
 
+export interface MediaStats {
+  inbound: Array<{ kind: 'audio' | 'video'; participantId: string; packets: number; framesDecoded: number }>;
+  outbound: Array<{ kind: 'audio' | 'video'; packets: number }>;
+}
+
 export type SessionEvents = {
   state: [SessionState];
   participants: [ParticipantInfo[]];
@@ -89,7 +94,8 @@ export class CallSession extends Emitter<SessionEvents> {
   private readonly midMap = new Map<string, TrackInfo>();
   private readonly remote = new Map<string, RemoteTrack>();
   private offerChain: Promise<void> = Promise.resolve();
-  private pendingOffer: SubscribeOffer | undefined;
+  /** Offers that overtook their join ack, by session; only the current session's is used. */
+  private readonly earlyOffers = new Map<string, SubscribeOffer>();
   private generation = 0;
   private mediaTimer: ReturnType<typeof setTimeout> | undefined;
   private media = { audio: true, video: true };
@@ -101,6 +107,7 @@ export class CallSession extends Emitter<SessionEvents> {
     const s = this.socket;
     s.on('connect', () => void this.join());
     s.on('disconnect', (reason) => {
+      this.generation++; // whatever was in flight belongs to the lost connection
       this.teardownMedia();
       if (this.stateValue === 'ended' || this.stateValue === 'failed') return;
       // 'io server disconnect' means the server dropped us on purpose: socket.io will not retry.
@@ -123,10 +130,12 @@ export class CallSession extends Emitter<SessionEvents> {
     });
     s.on('subscribe.offer', (offer: SubscribeOffer) => {
       if (!this.joinInfo) {
-        this.pendingOffer = offer; // arrived before our join ack; handled right after it
-        return;
+        // Arrived before our join ack; used right after it if it belongs to that join.
+        if (this.earlyOffers.size > 8) this.earlyOffers.clear();
+        this.earlyOffers.set(offer.session, offer);
+      } else if (offer.session === this.joinInfo.session) {
+        this.queueOffer(offer);
       }
-      this.queueOffer(offer);
     });
     s.on('room.closed', ({ reason }: { reason: string }) => {
       this.emit('room-closed', reason);
@@ -221,10 +230,9 @@ export class CallSession extends Emitter<SessionEvents> {
     this.people.clear();
     for (const p of res.participants) this.people.set(p.id, p);
     this.emitPeople();
-    if (this.pendingOffer) {
-      this.queueOffer(this.pendingOffer);
-      this.pendingOffer = undefined;
-    }
+    const early = this.earlyOffers.get(res.session);
+    this.earlyOffers.clear();
+    if (early) this.queueOffer(early);
     try {
       if (res.canPublish && this.opts.localTracks?.length) await this.publish(gen);
       if (gen !== this.generation) return;
@@ -320,28 +328,35 @@ export class CallSession extends Emitter<SessionEvents> {
       const created = this.newPc('subscribe', gen);
       this.subscribePc = created.pc;
       flush = created.flush;
-      created.pc.ontrack = (ev) => {
-        const mid = ev.transceiver.mid;
-        const info = mid ? this.midMap.get(mid) : undefined;
-        if (!mid || !info) return;
-        this.dropRemote(mid);
-        const t: RemoteTrack = { participantId: info.participantId, kind: info.kind, mid, track: ev.track };
-        this.remote.set(mid, t);
-        this.emit('track', t);
-      };
     }
     const pc = this.subscribePc;
-    const live = new Set(offer.tracks.map((t) => t.mid));
-    for (const mid of [...this.remote.keys()]) if (!live.has(mid)) this.dropRemote(mid);
-    this.midMap.clear();
-    for (const t of offer.tracks) this.midMap.set(t.mid, t);
     await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+    this.syncRemoteTracks(pc, offer.tracks);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     if (gen !== this.generation) return;
     const res = await this.request('subscribe.answer', { sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' });
     if (!res.ok) throw new ProtocolFailure(res.error);
     flush?.();
+  }
+
+  /**
+   * The server reuses a receive slot (mid) when one participant leaves and another publishes, so
+   * tracks are matched to participants from each offer's list rather than from 'track' events.
+   */
+  private syncRemoteTracks(pc: RTCPeerConnection, tracks: TrackInfo[]): void {
+    this.midMap.clear();
+    for (const t of tracks) this.midMap.set(t.mid, t);
+    for (const [mid, t] of [...this.remote]) {
+      if (this.midMap.get(mid)?.participantId !== t.participantId) this.dropRemote(mid);
+    }
+    for (const tr of pc.getTransceivers()) {
+      const info = tr.mid ? this.midMap.get(tr.mid) : undefined;
+      if (!tr.mid || !info || this.remote.has(tr.mid)) continue;
+      const t: RemoteTrack = { participantId: info.participantId, kind: info.kind, mid: tr.mid, track: tr.receiver.track };
+      this.remote.set(tr.mid, t);
+      this.emit('track', t);
+    }
   }
 
   private dropRemote(mid: string): void {
@@ -361,6 +376,27 @@ export class CallSession extends Emitter<SessionEvents> {
     this.offerChain = Promise.resolve();
     this.midMap.clear();
     for (const mid of [...this.remote.keys()]) this.dropRemote(mid);
+  }
+
+  /** Media counters per direction, for diagnostics and end-to-end tests. */
+  async stats(): Promise<MediaStats> {
+    const out: MediaStats = { inbound: [], outbound: [] };
+    const sub = await this.subscribePc?.getStats();
+    sub?.forEach((r: { type: string; kind?: string; mid?: string; packetsReceived?: number; framesDecoded?: number }) => {
+      if (r.type !== 'inbound-rtp') return;
+      const info = r.mid ? this.midMap.get(r.mid) : undefined;
+      out.inbound.push({
+        kind: r.kind === 'audio' ? 'audio' : 'video',
+        participantId: info?.participantId ?? '',
+        packets: r.packetsReceived ?? 0,
+        framesDecoded: r.framesDecoded ?? 0,
+      });
+    });
+    const pub = await this.publishPc?.getStats();
+    pub?.forEach((r: { type: string; kind?: string; packetsSent?: number }) => {
+      if (r.type === 'outbound-rtp') out.outbound.push({ kind: r.kind === 'audio' ? 'audio' : 'video', packets: r.packetsSent ?? 0 });
+    });
+    return out;
   }
 
   /** Mute / camera off: the track keeps its slot (no renegotiation); others are told. */

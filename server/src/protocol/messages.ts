@@ -83,6 +83,8 @@ export interface IceServer {
 }
 
 export interface JoinResult {
+  /** Identifies this join: offers for an earlier join of the same connection are stale. */
+  session: string;
   self: ParticipantInfo;
   room: string;
   participants: ParticipantInfo[];
@@ -98,6 +100,8 @@ export interface TrackInfo {
 }
 
 export interface SubscribeOffer {
+  /** The join (JoinResult.session) this offer belongs to. */
+  session: string;
   sdp: string;
   tracks: TrackInfo[];
 }

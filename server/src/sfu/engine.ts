@@ -22,7 +22,7 @@ export interface IceCandidateInit {
 
 export interface SfuPeerEvents {
   /** A (re)negotiated offer for the subscribe connection; answer with applySubscribeAnswer(). */
-  'subscribe-offer': [SubscribeOffer];
+  'subscribe-offer': [Omit<SubscribeOffer, 'session'>];
   /** A media connection reached 'failed'; the client should rejoin. */
   'media-failed': [MediaTarget];
   close: [];

@@ -2,6 +2,7 @@
  * A call: its participants, who may see whom, and its SFU room. Media lives in the engine; this
  * class owns membership and the rules around it.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ParticipantInfo, ServerEvents } from '../protocol/messages.ts';
 import { canPublish, isPrivileged, type Role } from '../protocol/roles.ts';
@@ -14,6 +15,8 @@ export interface ParticipantChannel {
 
 export interface Participant {
   readonly id: string;
+  /** Unique per join, so a client can tell this session's offers from a previous one's. */
+  readonly session: string;
   readonly name: string;
   readonly role: Role;
   readonly channel: ParticipantChannel;
@@ -76,9 +79,9 @@ export class CallRoom extends EventEmitter<{ close: []; empty: [] }> {
   add(req: JoinRequest): Participant {
     if (this.participants.has(req.id)) throw new Error(`participant ${req.id} is already in room ${this.id}`);
     const peer = this.sfu.createPeer({ id: req.id, canPublish: canPublish(req.role) });
-    const p: Participant = { ...req, peer, audio: canPublish(req.role), video: canPublish(req.role) };
+    const p: Participant = { ...req, session: randomUUID(), peer, audio: canPublish(req.role), video: canPublish(req.role) };
     this.participants.set(p.id, p);
-    peer.on('subscribe-offer', (offer) => p.channel.emit('subscribe.offer', offer));
+    peer.on('subscribe-offer', (offer) => p.channel.emit('subscribe.offer', { ...offer, session: p.session }));
     this.broadcastFrom(p, 'participant.joined', infoOf(p));
     return p;
   }

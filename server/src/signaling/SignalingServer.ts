@@ -98,7 +98,8 @@ export class SignalingServer {
       const { room, participant } = this.session(s);
       if (!isHost(participant.role)) throw new ClientError(ErrorCode.Forbidden, 'Only the host can end the call.');
       log.info('room closed by host', { room: room.id, by: participant.id });
-      this.opts.registry.close(room.id, `${participant.name} ended the call.`);
+      // Ack first: closing the room ends the host's own session too.
+      setImmediate(() => this.opts.registry.close(room.id, `${participant.name} ended the call.`));
       return {};
     });
     socket.onAny((event: string) => {
@@ -169,6 +170,7 @@ export class SignalingServer {
     });
     log.info('joined', { room: room.id, participant: participant.id, role: participant.role });
     return {
+      session: participant.session,
       self: infoOf(participant),
       room: room.id,
       participants: room.visibleTo(participant),

@@ -1,7 +1,8 @@
 /**
  * One published track and the subscriber senders it feeds. Each RTP packet is serialized once and
  * handed to every sender as a buffer (werift's sendRtp rewrites headers in place, so sharing the
- * packet object between senders would corrupt it).
+ * packet object between senders would corrupt it). Senders are reused across publishers, so the
+ * first packet a sender gets from this track rebases its sequence numbers and timestamps.
  */
 import { EventEmitter } from 'node:events';
 import type { MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RtpPacket } from 'werift';
@@ -17,7 +18,8 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
   readonly kind: 'audio' | 'video';
   private readonly track: MediaStreamTrack;
   private readonly receiver: RTCRtpReceiver;
-  private readonly sinks = new Set<RTCRtpSender>();
+  /** Sender -> whether it still needs rebasing onto this track's numbering. */
+  private readonly sinks = new Map<RTCRtpSender, boolean>();
   private readonly unsubscribe: () => void;
   private lastKeyframeRequest = 0;
   private keyframeTimer: NodeJS.Timeout | undefined;
@@ -39,14 +41,18 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
   private forward(rtp: RtpPacket): void {
     if (this.sinks.size === 0) return;
     const buf = rtp.serialize();
-    for (const sender of this.sinks) {
+    for (const [sender, rebase] of this.sinks) {
+      if (rebase) {
+        sender.replaceRTP(rtp.header, true);
+        this.sinks.set(sender, false);
+      }
       // A send can only fail on a closing transport; that subscriber's own teardown handles it.
       sender.sendRtp(buf).catch(() => undefined);
     }
   }
 
   addSink(sender: RTCRtpSender): void {
-    this.sinks.add(sender);
+    this.sinks.set(sender, true);
   }
 
   removeSink(sender: RTCRtpSender): void {

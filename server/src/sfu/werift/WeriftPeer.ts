@@ -10,7 +10,12 @@ import {
   type SfuPeer,
   type SfuPeerEvents,
 } from '../engine.ts';
-import { announceAddress, checkAnswerAcceptsMedia, checkAnswerMatchesOffer, checkPublishOffer } from '../sdp.ts';
+import {
+  announceAddress,
+  checkAnswerAcceptsMedia,
+  checkAnswerMatchesOffer,
+  checkPublishOffer,
+} from '../sdp.ts';
 import { TrackForwarder } from './TrackForwarder.ts';
 
 interface Subscription {
@@ -30,6 +35,11 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
   private subscribePc: RTCPeerConnection | undefined;
   private readonly published = new Set<TrackForwarder>();
   private readonly subscriptions = new Map<TrackForwarder, Subscription>();
+  /**
+   * Send transceivers whose publisher left, kept for the next track of that kind. Removing them
+   * instead would leave rejected m-lines behind, which Chromium handles badly across renegotiations.
+   */
+  private readonly idle: Record<'audio' | 'video', RTCRtpTransceiver[]> = { audio: [], video: [] };
   /** Subscriptions added since the last answer: they need a keyframe once the answer lands. */
   private readonly awaitingKeyframe = new Set<TrackForwarder>();
   private offerOutstanding = false;
@@ -116,7 +126,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
       this.subscribePc = new RTCPeerConnection(this.peerConfig);
       this.watchConnection(this.subscribePc, 'subscribe');
     }
-    const transceiver = this.subscribePc.addTransceiver(f.kind, { direction: 'sendonly' });
+    const transceiver = this.idle[f.kind].pop() ?? this.subscribePc.addTransceiver(f.kind, { direction: 'sendonly' });
     const sender = transceiver.sender;
     f.addSink(sender);
     const pli = sender.onPictureLossIndication.subscribe(() => f.requestKeyframe());
@@ -141,9 +151,9 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     sub.dispose();
     this.subscriptions.delete(f);
     this.awaitingKeyframe.delete(f);
-    if (this.closedFlag || !this.subscribePc) return;
-    this.subscribePc.removeTrack(sub.transceiver.sender);
-    this.renegotiate();
+    if (this.closedFlag) return;
+    this.idle[f.kind].push(sub.transceiver);
+    this.renegotiate(); // tells the client that this mid no longer carries that participant
   }
 
   private tracks(): TrackInfo[] {

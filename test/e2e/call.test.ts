@@ -1,0 +1,128 @@
+/**
+ * Real browsers through the real UI, server and SFU: Chromium pages join with tokens, see and hear
+ * each other, a supervisor watches silently, and broken links or blocked cameras get clear screens.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Participant } from '../../server/src/signaling/CallRoom.ts';
+import { joinThroughUi, launchChromium, openJoinLink, pageStats, waitForMediaFrom } from '../helpers/browser.ts';
+import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let browser: Browser;
+let closeBrowser: () => Promise<void>;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  ({ browser, close: closeBrowser } = await launchChromium());
+});
+
+afterAll(async () => {
+  await closeBrowser?.();
+  await server?.close();
+});
+
+const ids = { doctor: 'e2e-doctor', patient: 'e2e-patient', supervisor: 'e2e-supervisor' };
+
+describe('a call in the browser', () => {
+  let doctor: Page;
+  let patient: Page;
+  let supervisor: Page;
+
+  it('clinician and patient join through the UI and each receives the other’s video and audio within 10 s', async () => {
+    doctor = await openJoinLink(browser, server.url, 'demo', server.token('demo', 'clinician', 'Dr. Grey', { sub: ids.doctor }));
+    patient = await openJoinLink(browser, server.url, 'demo', server.token('demo', 'patient', 'Pat Lee', { sub: ids.patient }));
+    await joinThroughUi(doctor);
+    await joinThroughUi(patient);
+    const t0 = Date.now();
+    await waitForMediaFrom(doctor, ids.patient, 10000);
+    await waitForMediaFrom(patient, ids.doctor, 10000);
+    expect(Date.now() - t0).toBeLessThan(10000);
+    // The remote tile really plays the video.
+    const size = await doctor.getByTestId('remote-video').first().evaluate((v: HTMLVideoElement) => [v.videoWidth, v.videoHeight]);
+    expect(size[0]).toBeGreaterThan(0);
+    await expect(doctor.locator(`[data-participant="${ids.patient}"] figcaption`).textContent()).resolves.toContain('Pat Lee');
+  });
+
+  it('a supervisor receives both and sends nothing, and the patient is not told it is there', async () => {
+    supervisor = await openJoinLink(browser, server.url, 'demo', server.token('demo', 'supervisor', 'Sam Super', { sub: ids.supervisor }));
+    await joinThroughUi(supervisor);
+    await waitForMediaFrom(supervisor, ids.doctor);
+    const stats = await waitForMediaFrom(supervisor, ids.patient);
+    expect(stats.outbound).toEqual([]);
+    await supervisor.getByTestId('observer').waitFor();
+    await doctor.locator(`[data-participant="${ids.supervisor}"]`).waitFor();
+    expect(await patient.locator('[data-role="supervisor"]').count()).toBe(0);
+    // Nobody receives media from the supervisor.
+    expect((await pageStats(doctor)).inbound.filter((s) => s.participantId === ids.supervisor)).toEqual([]);
+  });
+
+  it('mute shows on the other side', async () => {
+    await patient.getByTestId('toggle-audio').click();
+    await doctor.locator(`[data-participant="${ids.patient}"] [data-testid="muted"]`).waitFor({ timeout: 5000 });
+    await patient.getByTestId('toggle-audio').click();
+    await doctor.locator(`[data-participant="${ids.patient}"] [data-testid="muted"]`).waitFor({ state: 'detached', timeout: 5000 });
+  });
+
+  it('the patient reconnects by itself after a network blip and media flows again', async () => {
+    const p = server.app.registry.get('demo')!.get(ids.patient) as Participant;
+    const socket = p.channel as unknown as { conn: { close(): void } };
+    socket.conn.close(); // drop the transport as a network blip would
+    await patient.getByTestId('reconnecting').waitFor({ timeout: 5000 }).catch(() => undefined);
+    await waitFor('the patient to rejoin', () => {
+      const again = server.app.registry.get('demo')?.get(ids.patient);
+      return again && again !== p;
+    }, 15000);
+    await patient.getByTestId('reconnecting').waitFor({ state: 'detached', timeout: 15000 });
+    await waitForMediaFrom(doctor, ids.patient, 15000);
+    await waitForMediaFrom(patient, ids.doctor, 15000);
+  });
+
+  it('leaving shows the left screen; the host ending the call tells everyone', async () => {
+    await supervisor.getByTestId('leave').click();
+    await supervisor.getByTestId('left').waitFor();
+    await doctor.getByTestId('end-call').click();
+    await patient.getByTestId('ended').waitFor({ timeout: 5000 });
+    expect(await patient.getByTestId('ended').textContent()).toContain('Dr. Grey ended the call');
+  });
+});
+
+describe('screens for what went wrong', () => {
+  it.each([
+    ['a tampered token', (t: string) => t.slice(0, -3) + 'AAA', 'This link is not valid'],
+    ['an expired token', () => server.token('demo', 'patient', 'Late', { ttlSeconds: -120 }), 'This link has expired'],
+    ['a token for another room', () => server.token('other', 'patient'), 'This link is not valid'],
+  ])('%s shows the error screen', async (_label, makeToken, title) => {
+    const page = await openJoinLink(browser, server.url, 'demo', makeToken(server.token('demo', 'patient')));
+    await page.getByTestId('join').click();
+    await page.getByTestId('error').waitFor({ timeout: 10000 });
+    expect(await page.getByTestId('error').textContent()).toContain(title);
+    await page.context().close();
+  });
+
+  it('a link without a token shows the error screen at once', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${server.url}/room/demo`);
+    expect(await page.getByTestId('error').textContent()).toContain('This link is not valid');
+    await page.context().close();
+  });
+
+  it('a patient arriving before the host is told the call has not started', async () => {
+    const page = await openJoinLink(browser, server.url, 'later', server.token('later', 'patient'));
+    await page.getByTestId('join').click();
+    await page.getByTestId('error').waitFor({ timeout: 10000 });
+    expect(await page.getByTestId('error').textContent()).toContain('has not started');
+    await page.context().close();
+  });
+
+  it('a blocked camera shows how to allow it', async () => {
+    const denied = await launchChromium({ permissions: 'deny' });
+    try {
+      const page = await openJoinLink(denied.browser, server.url, 'demo', server.token('demo', 'patient'));
+      await page.getByTestId('media-error').waitFor({ timeout: 10000 });
+      expect(await page.getByTestId('media-error').textContent()).toContain('Camera access was blocked');
+    } finally {
+      await denied.close();
+    }
+  });
+});
