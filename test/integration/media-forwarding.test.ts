@@ -26,13 +26,13 @@ afterAll(async () => {
   await server.close();
 });
 
-async function caller(role: 'clinician' | 'patient', luma: number, hz: number): Promise<Caller> {
+async function caller(role: 'clinician' | 'patient', luma: number, hz: number, sub?: string): Promise<Caller> {
   const video = new SyntheticVideo({ paint: solidLuma(luma) });
   const audio = new SyntheticAudio({ frequencyHz: hz });
   const peer = new HeadlessParticipant({
     url: server.url,
     room: 'demo',
-    token: server.token('demo', role, `${role} peer`),
+    token: server.token('demo', role, `${role} peer`, sub ? { sub } : {}),
     tracks: [audio.track, video.track],
   });
   const joined = await peer.join();
@@ -113,5 +113,18 @@ describe('media through the SFU', () => {
     expect(patient.peer.session.participants.map((p) => p.role)).toEqual(['clinician']);
     expect(doctor.peer.session.participants.map((p) => p.role).sort()).toEqual(['patient', 'supervisor']);
     expect(doctor.peer.session.remoteTracks.filter((t) => t.participantId === supJoin.self.id)).toHaveLength(0);
+
+    // The patient leaves and another caller publishes: the clinician gets the newcomer's media on
+    // the reused receive slots, with nothing left over from the first patient.
+    patient.stop();
+    await waitFor('the first patient’s tracks to go', () => doctor.peer.session.remoteTracks.every((t) => t.participantId !== patient.id));
+    const second = await caller('patient', 140, 700);
+    const atDoctor2 = await collect(doctor.peer, second.id);
+    await waitFor('media from the second patient', () => atDoctor2.frames.length >= 10 && atDoctor2.pcm.length >= 100, 15000);
+    expect(lumaOf(atDoctor2.frames)).toBeGreaterThan(125);
+    expect(lumaOf(atDoctor2.frames)).toBeLessThan(155);
+    const pcm2 = concatMono(atDoctor2.pcm);
+    expect(tonePower(pcm2, rate, 700)).toBeGreaterThan(20 * tonePower(pcm2, rate, 1000));
+    expect(doctor.peer.session.remoteTracks.map((t) => t.participantId).sort()).toEqual([second.id, second.id]);
   });
 });

@@ -43,12 +43,24 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
     const buf = rtp.serialize();
     for (const [sender, rebase] of this.sinks) {
       if (rebase) {
-        sender.replaceRTP(rtp.header, true);
+        this.rebase(sender, rtp);
         this.sinks.set(sender, false);
       }
       // A send can only fail on a closing transport; that subscriber's own teardown handles it.
       sender.sendRtp(buf).catch(() => undefined);
     }
+  }
+
+  /**
+   * Continue the sender's numbering where its previous source stopped: next sequence number, and a
+   * timestamp one frame later. (werift's replaceRTP truncates the timestamp offset to 16 bits.)
+   */
+  private rebase(sender: RTCRtpSender, rtp: RtpPacket): void {
+    const s = sender as unknown as { sequenceNumber?: number; timestamp?: number; seqOffset: number; timestampOffset: number };
+    if (s.sequenceNumber === undefined || s.timestamp === undefined) return;
+    const step = this.kind === 'video' ? 3000 : 960; // one 30 fps frame at 90 kHz; 20 ms at 48 kHz
+    s.seqOffset = (s.sequenceNumber + 1 - rtp.header.sequenceNumber) & 0xffff;
+    s.timestampOffset = (s.timestamp + step - rtp.header.timestamp) >>> 0;
   }
 
   addSink(sender: RTCRtpSender): void {
