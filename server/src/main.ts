@@ -19,6 +19,10 @@ export function joinLink(baseUrl: string, room: string, token: string): string {
   return `${baseUrl}/room/${encodeURIComponent(room)}?token=${encodeURIComponent(token)}`;
 }
 
+// A bug reached by one client's input must not take every call down with it: log and carry on.
+process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { err: reason instanceof Error ? reason.stack : String(reason) }));
+process.on('uncaughtException', (err) => log.error('uncaught exception', { err: err.stack ?? String(err) }));
+
 async function main(): Promise<void> {
   let config;
   try {

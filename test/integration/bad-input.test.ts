@@ -6,6 +6,7 @@ import type { Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMedia.ts';
+import { WrtcPeerConnection } from '../../server/src/headless/wrtc.ts';
 import { ErrorCode, MAX_MESSAGE_BYTES } from '../../server/src/protocol/messages.ts';
 import { ask, connected, connectError, nextError, rawSocket } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
@@ -139,6 +140,19 @@ describe('protocol misuse', () => {
     const pat = await joinedSocket('patient');
     expect((await ask(pat, 'join', { room: 'demo' })).ok).toBe(true);
     expect((await ask(pat, 'room.close', {})).error?.code).toBe(ErrorCode.Forbidden);
+  });
+
+  it('a client that disconnects while its publish offer is being answered leaves no trace', async () => {
+    const pc = new WrtcPeerConnection();
+    pc.addTransceiver('video', { direction: 'sendonly' });
+    pc.addTransceiver('audio', { direction: 'sendonly' });
+    const offer = await pc.createOffer();
+    pc.close();
+    const s = await joinedSocket('patient');
+    expect((await ask(s, 'join', { room: 'demo' })).ok).toBe(true);
+    s.emit('publish', { sdp: offer.sdp }, () => undefined);
+    s.disconnect();
+    await waitFor('the room to forget it', () => server.app.registry.get('demo')!.size === 2);
   });
 
   it('a client that disconnects mid-negotiation leaves no trace', async () => {
