@@ -1,0 +1,130 @@
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Tensor } from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { Batcher } from '../../../server/src/analyzer/inference/Batcher.ts';
+import { ModelRegistry, ModelRegistryError, type ModelEntry } from '../../../server/src/analyzer/inference/ModelRegistry.ts';
+import type { ModelRunner } from '../../../server/src/analyzer/inference/ModelRunner.ts';
+import { fallbackChain, parseProvider, ProviderError } from '../../../server/src/analyzer/inference/providers.ts';
+
+const entry = (over: Partial<ModelEntry> = {}): ModelEntry => ({
+  id: 'toy',
+  file: 'toy.onnx',
+  sha256: 'a'.repeat(64),
+  task: 'face-deepfake',
+  input: { name: 'input', shape: ['N', 2], layout: 'NC', channels: 'none' },
+  normalisation: 'none',
+  outputs: 'y',
+  batch: 'dynamic',
+  license: 'test',
+  source: 'test',
+  ...over,
+});
+
+describe('model registry', () => {
+  it('names the model and every folder searched when the file is missing', async () => {
+    const reg = new ModelRegistry([entry()], ['/nowhere/a', '/nowhere/b']);
+    await expect(reg.resolve('toy')).rejects.toThrow(ModelRegistryError);
+    await expect(reg.resolve('toy')).rejects.toThrow(/model "toy" \(toy\.onnx\) not found; searched: \/nowhere\/a\/toy\.onnx, \/nowhere\/b\/toy\.onnx/);
+  });
+
+  it('refuses a file whose sha256 does not match, naming both hashes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-models-'));
+    writeFileSync(join(dir, 'toy.onnx'), 'not the model');
+    const reg = new ModelRegistry([entry()], [dir]);
+    await expect(reg.resolve('toy')).rejects.toThrow(/has sha256 [0-9a-f]{64}, but the manifest expects a{64}/);
+  });
+
+  it('accepts the right file, and finds package models inside their npm package', async () => {
+    const reg = ModelRegistry.load(undefined, ['/nowhere']);
+    await expect(reg.resolve('blazeface-short')).resolves.toMatch(/jp\.keijiro\.mediapipe\.blazeface\/ONNX\/face_detection_front_128x128_barracuda\.onnx$/);
+    // A copy of a shipped model in a second folder is found there after a missing first folder.
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-models-'));
+    copyFileSync(await reg.resolve('blazeface-short'), join(dir, 'face.onnx'));
+    const blaze = reg.entry('blazeface-short');
+    const local = new ModelRegistry([{ ...blaze, package: undefined, file: 'face.onnx' } as ModelEntry], ['/nowhere', dir]);
+    await expect(local.resolve('blazeface-short')).resolves.toBe(join(dir, 'face.onnx'));
+  });
+
+  it('refuses an unknown model id and a malformed manifest', () => {
+    const reg = new ModelRegistry([entry()], []);
+    expect(() => reg.entry('nope')).toThrow(/unknown model "nope"; the manifest lists: toy/);
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-manifest-'));
+    writeFileSync(join(dir, 'm.json'), JSON.stringify({ version: 1, models: [{ id: 'x' }] }));
+    expect(() => ModelRegistry.load(join(dir, 'm.json'))).toThrow(/invalid model manifest/);
+  });
+
+  it('the shipped manifest is valid and covers every model the analyzer uses', () => {
+    const reg = ModelRegistry.load();
+    expect(reg.ids).toEqual(expect.arrayContaining(['blazeface-short', 'meso4-df', 'meso4-f2f', 'minifasnet-v2-2.7', 'minifasnet-v1se-4.0', 'aasist-l', 'face-landmarks']));
+  });
+});
+
+describe('execution providers', () => {
+  it('accepts cpu, webgpu and cuda and refuses anything else', () => {
+    expect(parseProvider('CPU')).toBe('cpu');
+    expect(parseProvider('webgpu')).toBe('webgpu');
+    expect(parseProvider('cuda')).toBe('cuda');
+    expect(() => parseProvider('tpu')).toThrow(ProviderError);
+    expect(() => parseProvider('tpu')).toThrow(/unknown execution provider "tpu"; expected one of: cpu, webgpu, cuda/);
+  });
+
+  it('falls back to cpu', () => {
+    expect(fallbackChain('cuda')).toEqual(['cuda', 'cpu']);
+    expect(fallbackChain('cpu')).toEqual(['cpu']);
+  });
+});
+
+/** A model that doubles its input, recording batch sizes and order. */
+function doubler(delayMs: number): ModelRunner & { batches: number[][] } {
+  const batches: number[][] = [];
+  return {
+    inputNames: ['x'],
+    outputNames: ['y'],
+    batches,
+    async run(feeds) {
+      const x = feeds.x!;
+      batches.push(Array.from(x.data as Float32Array));
+      await new Promise((r) => setTimeout(r, delayMs));
+      return { y: new Tensor('float32', (x.data as Float32Array).map((v) => v * 2), x.dims) };
+    },
+  };
+}
+
+const one = (v: number) => ({ x: new Tensor('float32', new Float32Array([v]), [1, 1]) });
+
+describe('cross-stream batcher', () => {
+  it('batches concurrent requests up to maxBatch and returns each caller its own result', async () => {
+    const model = doubler(5);
+    const b = new Batcher(model, { maxBatch: 4, maxWaitMs: 20 });
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((v) => b.run(one(v))));
+    expect(results.map((r) => (r.y!.data as Float32Array)[0])).toEqual([2, 4, 6, 8, 10, 12]);
+    expect(model.batches.map((x) => x.length)).toEqual([4, 2]);
+    expect(results[0]!.y!.dims).toEqual([1, 1]);
+  });
+
+  it('waits at most maxWaitMs for a batch to fill', async () => {
+    const b = new Batcher(doubler(0), { maxBatch: 32, maxWaitMs: 30 });
+    const t0 = performance.now();
+    await b.run(one(1));
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(25);
+    expect(waited).toBeLessThan(500);
+  });
+
+  it('serves suspicious streams first', async () => {
+    const model = doubler(20);
+    const b = new Batcher(model, { maxBatch: 2, maxWaitMs: 0 });
+    const all = [b.run(one(1)), b.run(one(2)), b.run(one(3)), b.run(one(9), 10), b.run(one(8), 10)];
+    await Promise.all(all);
+    // The first item went alone at once; then the two high-priority ones jump the queue.
+    expect(model.batches).toEqual([[1], [9, 8], [2, 3]]);
+  });
+
+  it('refuses work beyond its bound instead of queueing without limit', async () => {
+    const b = new Batcher(doubler(50), { maxBatch: 1, maxWaitMs: 0, maxPending: 3 });
+    const runs = Array.from({ length: 6 }, (_, i) => b.run(one(i)).then(() => 'ok', (e: Error) => e.name));
+    expect(await Promise.all(runs)).toEqual(['ok', 'ok', 'ok', 'ok', 'BatcherFullError', 'BatcherFullError']);
+  });
+});
