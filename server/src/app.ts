@@ -1,9 +1,13 @@
 /** Builds the whole server: HTTP (client app, health), socket.io signaling, rooms and SFU engine. */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Server as IoServer } from 'socket.io';
+import { AnalyzerHub } from './analysis/AnalyzerHub.ts';
+import { AnalyzerProcess } from './analysis/AnalyzerProcess.ts';
+import { issueServiceToken } from './auth/token.ts';
 import type { ServerConfig } from './config.ts';
+import { Metrics } from './metrics/Metrics.ts';
 import { staticFiles } from './http/staticFiles.ts';
 import { MAX_MESSAGE_BYTES } from './protocol/messages.ts';
 import type { SfuEngine } from './sfu/engine.ts';
@@ -17,6 +21,9 @@ export interface App {
   http: HttpServer;
   registry: RoomRegistry;
   engine: SfuEngine;
+  hub: AnalyzerHub;
+  /** The embedded analyzer process, when ANALYZER=embedded (started by listen()). */
+  analyzer: AnalyzerProcess | undefined;
   /** Listens on the configured host and port (port 0 picks a free one); resolves to the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -29,11 +36,32 @@ export function createEngine(config: ServerConfig): SfuEngine {
   }
 }
 
+function metricsAllowed(req: IncomingMessage, token: string | undefined): boolean {
+  if (token) return req.headers.authorization === `Bearer ${token}`;
+  const ip = req.socket.remoteAddress ?? '';
+  return ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1';
+}
+
 export function createApp(config: ServerConfig, opts: { clientDist?: string } = {}): App {
   const serveClient = staticFiles(opts.clientDist ?? CLIENT_DIST);
+  const metrics = new Metrics();
+  let hub: AnalyzerHub | undefined;
+  let analyzer: AnalyzerProcess | undefined;
   const http = createServer((req, res) => {
     if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, analysis: hub?.status }));
+      return;
+    }
+    if (req.url === '/metrics') {
+      if (!metricsAllowed(req, config.metricsToken)) {
+        res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden: set METRICS_TOKEN and send it as a bearer token\n');
+        return;
+      }
+      metrics.set('dfs_analysis_available', 'Whether an analyzer is connected and responsive.', {}, hub?.status.available ? 1 : 0);
+      metrics.setCounter('dfs_analyzer_restarts_total', 'Restarts of the embedded analyzer process.', {}, analyzer?.restarts ?? 0);
+      metrics.set('dfs_rooms', 'Open calls.', {}, registry.list().length);
+      metrics.set('dfs_participants', 'People in calls (the analyzer excluded).', {}, registry.list().reduce((n, r) => n + r.people, 0));
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + (hub?.analyzerMetrics() ?? ''));
       return;
     }
     if (!serveClient(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -41,25 +69,53 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
   const io: TypedIoServer = new IoServer(http, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false });
   const engine = createEngine(config);
   const registry = new RoomRegistry(engine, { maxParticipants: config.maxParticipants, persistentRooms: config.rooms });
-  const signaling = new SignalingServer(io, { tokenSecret: config.tokenSecret, iceServers: config.iceServers, registry });
+  hub = new AnalyzerHub(io as never, {
+    tokenSecret: config.tokenSecret,
+    registry,
+    stallMs: config.analyzer.stallMs,
+    expected: config.analyzer.mode !== 'off',
+  });
+  const signaling = new SignalingServer(io, {
+    tokenSecret: config.tokenSecret,
+    iceServers: config.iceServers,
+    registry,
+    analysisStatus: () => hub.status,
+  });
 
-  return {
+  const app: App = {
     http,
     registry,
     engine,
+    hub,
+    analyzer,
     listen: () =>
       new Promise((resolveUrl, reject) => {
         http.once('error', reject);
         http.listen(config.port, config.host, () => {
           const { port } = http.address() as AddressInfo;
+          if (config.analyzer.mode === 'embedded') {
+            const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+            analyzer = new AnalyzerProcess({
+              serverUrl: `http://${host}:${port}`,
+              token: issueServiceToken(config.tokenSecret, { ttlSeconds: 10 * 365 * 86400, sub: 'analyzer-embedded' }),
+            });
+            app.analyzer = analyzer;
+            hub!.on('stalled', (sub) => {
+              if (sub === 'analyzer-embedded') analyzer?.kill('no heartbeat');
+            });
+            analyzer.start();
+          }
           resolveUrl(config.publicUrl ?? `http://localhost:${port}`);
         });
       }),
     close: async () => {
+      await analyzer?.stop();
+      hub!.close();
       signaling.close();
       registry.closeAll('The server is shutting down.');
       engine.close();
       await new Promise<void>((r) => io.close(() => r()));
     },
   };
+  return app;
 }

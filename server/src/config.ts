@@ -40,6 +40,12 @@ const EnvSchema = z
     /** JSON array of RTCIceServer handed to clients, e.g. a TURN server. No public STUN by default. */
     ICE_SERVERS: z.string().default('[]'),
     SFU_ENGINE: z.enum(['werift']).default('werift'),
+    /** embedded: run and supervise the analyzer process; external: expect one to connect; off: none. */
+    ANALYZER: z.enum(['embedded', 'external', 'off']).default('embedded'),
+    /** An analyzer silent for this long is considered stalled (and, if embedded, restarted). */
+    ANALYZER_STALL_MS: z.coerce.number().int().min(1000).default(10_000),
+    /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
+    METRICS_TOKEN: z.string().min(16).optional(),
   })
   .refine((e) => (e.RTC_MIN_PORT === undefined) === (e.RTC_MAX_PORT === undefined), {
     message: 'set both RTC_MIN_PORT and RTC_MAX_PORT, or neither',
@@ -66,6 +72,8 @@ export interface ServerConfig {
   rtc: RtcConfig;
   iceServers: IceServer[];
   sfuEngine: 'werift';
+  analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number };
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {
@@ -120,5 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     },
     iceServers,
     sfuEngine: e.SFU_ENGINE,
+    analyzer: { mode: e.ANALYZER, stallMs: e.ANALYZER_STALL_MS },
+    ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
   };
 }

@@ -24,6 +24,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     DATA_DIR: dataDir,
     TOKEN_SECRET: randomBytes(32).toString('hex'),
     ROOMS: 'demo',
+    // Tests that exercise the analyzer turn it on; the rest keep their CPU for media.
+    ANALYZER: 'off',
     ...env,
   });
   const app = createApp(config);

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { issueToken, TokenError, verifyToken } from '../../server/src/auth/token.ts';
+import { issueServiceToken, issueToken, TokenError, verifyServiceToken, verifyToken } from '../../server/src/auth/token.ts';
 import { ErrorCode } from '../../server/src/protocol/messages.ts';
 
 const SECRET = 'unit-test-secret-0123456789abcdef0123456789';
@@ -69,5 +69,24 @@ describe('join tokens', () => {
     expect(() => issueToken('short', base)).toThrow(/at least 32 bytes/);
     expect(() => issueToken(SECRET, { ...base, room: 'bad room!' })).toThrow();
     expect(() => issueToken(SECRET, { ...base, name: '   ' })).toThrow();
+  });
+});
+
+describe('service tokens', () => {
+  it('round-trip, and neither kind of token passes as the other', () => {
+    const svc = issueServiceToken(SECRET, { ttlSeconds: 60, sub: 'analyzer-1' });
+    expect(verifyServiceToken(SECRET, svc)).toMatchObject({ svc: 'analyzer', sub: 'analyzer-1' });
+    expect(codeOf(() => verifyToken(SECRET, svc))).toBe(ErrorCode.TokenMalformed);
+    expect(codeOf(() => verifyServiceToken(SECRET, issueToken(SECRET, base)))).toBe(ErrorCode.TokenMalformed);
+    // A user token's body re-signed as a service token with the user key does not verify.
+    const [body, mac] = issueToken(SECRET, base).split('.');
+    expect(codeOf(() => verifyServiceToken(SECRET, `svc.${body}.${mac}`))).toBe(ErrorCode.TokenBadSignature);
+  });
+
+  it('expire and reject another secret', () => {
+    const old = issueServiceToken(SECRET, { ttlSeconds: 60, now: Date.parse('2026-01-01T00:00:00Z') });
+    expect(codeOf(() => verifyServiceToken(SECRET, old))).toBe(ErrorCode.TokenExpired);
+    const other = issueServiceToken('another-secret-0123456789abcdef0123456789', { ttlSeconds: 60 });
+    expect(codeOf(() => verifyServiceToken(SECRET, other))).toBe(ErrorCode.TokenBadSignature);
   });
 });

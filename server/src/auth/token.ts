@@ -107,3 +107,54 @@ export function verifyToken(secret: string, token: unknown, opts: VerifyOptions 
   }
   return claims;
 }
+
+/**
+ * Service credentials (the analyzer): a separate claim set signed with a key derived from the
+ * server secret, so a user token can never pass as a service token or the other way round.
+ */
+export const ServiceClaimsSchema = z.strictObject({
+  v: z.literal(1),
+  svc: z.literal('analyzer'),
+  sub: z.string().min(1).max(64),
+  iat: z.number().int(),
+  exp: z.number().int(),
+});
+export type ServiceClaims = z.infer<typeof ServiceClaimsSchema>;
+
+function serviceKey(secret: string): string {
+  return createHmac('sha256', secret).update('deepfake-shield service token v1').digest('base64url');
+}
+
+export function issueServiceToken(secret: string, opts: { ttlSeconds: number; sub?: string; now?: number }): string {
+  assertUsableSecret(secret);
+  const iat = Math.floor((opts.now ?? Date.now()) / 1000);
+  const claims: ServiceClaims = { v: 1, svc: 'analyzer', sub: opts.sub ?? `analyzer-${randomUUID().slice(0, 8)}`, iat, exp: iat + opts.ttlSeconds };
+  const body = Buffer.from(JSON.stringify(ServiceClaimsSchema.parse(claims))).toString('base64url');
+  return `svc.${body}.${sign(serviceKey(secret), body)}`;
+}
+
+export function isServiceToken(token: unknown): boolean {
+  return typeof token === 'string' && token.startsWith('svc.');
+}
+
+export function verifyServiceToken(secret: string, token: unknown, opts: { now?: number } = {}): ServiceClaims {
+  if (!isServiceToken(token)) throw new TokenError(ErrorCode.TokenMalformed, 'Not a service token.');
+  const [, body, mac] = (token as string).length <= MAX_TOKEN_LENGTH ? (token as string).split('.') : [];
+  if (!body || !mac) throw new TokenError(ErrorCode.TokenMalformed, 'The service token is malformed.');
+  const expected = Buffer.from(sign(serviceKey(secret), body));
+  const given = Buffer.from(mac);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new TokenError(ErrorCode.TokenBadSignature, 'The service token signature is not valid.');
+  }
+  let parsed;
+  try {
+    parsed = ServiceClaimsSchema.safeParse(JSON.parse(Buffer.from(body, 'base64url').toString('utf8')));
+  } catch {
+    throw new TokenError(ErrorCode.TokenMalformed, 'The service token is malformed.');
+  }
+  if (!parsed.success) throw new TokenError(ErrorCode.TokenMalformed, 'The service token has invalid claims.');
+  if (parsed.data.exp + CLOCK_SKEW_S < Math.floor((opts.now ?? Date.now()) / 1000)) {
+    throw new TokenError(ErrorCode.TokenExpired, 'The service token has expired.');
+  }
+  return parsed.data;
+}

@@ -82,6 +82,12 @@ export interface IceServer {
   credential?: string | undefined;
 }
 
+/** Whether the analyzer is watching this call; sent to privileged participants only. */
+export interface AnalysisStatus {
+  available: boolean;
+  reason?: string;
+}
+
 export interface JoinResult {
   /** Identifies this join: offers for an earlier join of the same connection are stale. */
   session: string;
@@ -90,6 +96,8 @@ export interface JoinResult {
   participants: ParticipantInfo[];
   iceServers: IceServer[];
   canPublish: boolean;
+  /** Present for privileged participants only. */
+  analysis?: AnalysisStatus;
 }
 
 /** What each subscriber-side m-line carries, so the client can put a track on the right tile. */
@@ -126,6 +134,8 @@ export interface ServerEvents {
   'room.closed': (p: { reason: string }) => void;
   /** The same identity joined from another connection; this one is finished. */
   'session.replaced': () => void;
+  /** Analysis became (un)available; privileged participants only. */
+  'analysis.status': (s: AnalysisStatus) => void;
   /** An error that has no ack to travel on (e.g. a failed renegotiation). */
   error: (e: ProtocolError) => void;
 }

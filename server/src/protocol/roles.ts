@@ -7,16 +7,19 @@ export type PrivilegedRole = (typeof PRIVILEGED_ROLES)[number];
 export type AnalysedRole = (typeof ANALYSED_ROLES)[number];
 export type Role = (typeof ROLES)[number];
 
-export function isPrivileged(role: Role): role is PrivilegedRole {
+/** The analyzer joins calls as a hidden, receive-only participant with a service credential. */
+export type ParticipantRole = Role | 'analyzer';
+
+export function isPrivileged(role: ParticipantRole): role is PrivilegedRole {
   return (PRIVILEGED_ROLES as readonly string[]).includes(role);
 }
 
 /** Supervisors watch silently: they publish nothing and analysed participants do not see them. */
-export function canPublish(role: Role): boolean {
-  return role !== 'supervisor';
+export function canPublish(role: ParticipantRole): boolean {
+  return role !== 'supervisor' && role !== 'analyzer';
 }
 
 /** Hosts (the clinician or agent running the call) may open and close a room. */
-export function isHost(role: Role): boolean {
+export function isHost(role: ParticipantRole): boolean {
   return role === 'clinician' || role === 'agent';
 }

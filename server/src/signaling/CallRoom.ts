@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ParticipantInfo, ServerEvents } from '../protocol/messages.ts';
-import { canPublish, isPrivileged, type Role } from '../protocol/roles.ts';
+import { canPublish, isPrivileged, type ParticipantRole } from '../protocol/roles.ts';
 import type { SfuPeer, SfuRoom } from '../sfu/engine.ts';
 
 /** What a CallRoom needs from a connection: somewhere to send events, and a way to end it. */
@@ -18,26 +18,32 @@ export interface Participant {
   /** Unique per join, so a client can tell this session's offers from a previous one's. */
   readonly session: string;
   readonly name: string;
-  readonly role: Role;
+  readonly role: ParticipantRole;
   readonly channel: ParticipantChannel;
   readonly peer: SfuPeer;
   audio: boolean;
   video: boolean;
 }
 
+/** Only for visible participants: the analyzer never appears in anyone's list. */
 export function infoOf(p: Participant): ParticipantInfo {
-  return { id: p.id, name: p.name, role: p.role, audio: p.audio, video: p.video };
+  return { id: p.id, name: p.name, role: p.role === 'analyzer' ? 'supervisor' : p.role, audio: p.audio, video: p.video };
 }
 
-/** Supervisors watch silently: analysed participants are never told they are there. */
+/**
+ * Supervisors watch silently: analysed participants are never told they are there. The analyzer
+ * is seen by no one, and sees everyone.
+ */
 export function isVisibleTo(subject: Participant, viewer: Participant): boolean {
+  if (subject.role === 'analyzer') return false;
+  if (viewer.role === 'analyzer') return true;
   return subject.role !== 'supervisor' || isPrivileged(viewer.role);
 }
 
 export interface JoinRequest {
   id: string;
   name: string;
-  role: Role;
+  role: ParticipantRole;
   channel: ParticipantChannel;
 }
 
@@ -70,9 +76,24 @@ export class CallRoom extends EventEmitter<{ close: []; empty: [] }> {
     return this.participants.get(id);
   }
 
-  /** Room for one more, not counting a session that the joiner replaces. */
+  /** Room for one more, not counting a session that the joiner replaces, nor the analyzer. */
   hasRoomFor(id: string): boolean {
-    return this.participants.has(id) || this.participants.size < this.maxParticipants;
+    if (this.participants.has(id)) return true;
+    let people = 0;
+    for (const p of this.participants.values()) if (p.role !== 'analyzer') people++;
+    return people < this.maxParticipants;
+  }
+
+  /** People in the call (the analyzer does not count: a room with only the analyzer is empty). */
+  get people(): number {
+    let n = 0;
+    for (const p of this.participants.values()) if (p.role !== 'analyzer') n++;
+    return n;
+  }
+
+  /** Sends to privileged participants only: the analysed side never receives analysis data. */
+  toPrivileged<E extends 'analysis.status'>(event: E, ...args: Parameters<ServerEvents[E]>): void {
+    for (const p of this.participants.values()) if (isPrivileged(p.role)) p.channel.emit(event, ...args);
   }
 
   /** The previous session of the same identity must have been removed first. */
@@ -102,7 +123,7 @@ export class CallRoom extends EventEmitter<{ close: []; empty: [] }> {
     this.participants.delete(p.id);
     p.peer.close();
     this.broadcastFrom(p, 'participant.left', { id: p.id });
-    if (this.participants.size === 0) this.emit('empty');
+    if (this.people === 0) this.emit('empty');
   }
 
   private broadcastFrom<E extends 'participant.joined' | 'participant.updated' | 'participant.left'>(

@@ -1,4 +1,5 @@
-/** Which calls exist, and who may open them. */
+/** Which calls exist, and who may open them. Emits 'opened' and 'closed' with the room id. */
+import { EventEmitter } from 'node:events';
 import { ErrorCode } from '../protocol/messages.ts';
 import { isHost, type Role } from '../protocol/roles.ts';
 import type { SfuEngine } from '../sfu/engine.ts';
@@ -8,13 +9,14 @@ import { ClientError } from './errors.ts';
 /** A closed room answers ROOM_CLOSED (not ROOM_NOT_FOUND) for this long, so late joiners learn the call ended. */
 const CLOSED_MEMORY_MS = 6 * 3600 * 1000;
 
-export class RoomRegistry {
+export class RoomRegistry extends EventEmitter<{ opened: [string]; closed: [string] }> {
   private readonly rooms = new Map<string, CallRoom>();
   private readonly closedAt = new Map<string, number>();
   private readonly engine: SfuEngine;
   private readonly maxParticipants: number;
 
   constructor(engine: SfuEngine, opts: { maxParticipants: number; persistentRooms: string[] }) {
+    super();
     this.engine = engine;
     this.maxParticipants = opts.maxParticipants;
     for (const id of opts.persistentRooms) this.open(id, true);
@@ -34,7 +36,9 @@ export class RoomRegistry {
     this.closedAt.delete(id);
     room.once('close', () => {
       if (this.rooms.get(id) === room) this.rooms.delete(id);
+      this.emit('closed', id);
     });
+    this.emit('opened', id);
     if (!persistent) room.on('empty', () => room.close('everyone left'));
     return room;
   }

@@ -4,7 +4,7 @@
  * Errors go to the offending client only, on its ack (or an 'error' event when it gave none).
  */
 import type { Server, Socket } from 'socket.io';
-import { TokenError, verifyToken, type TokenClaims } from '../auth/token.ts';
+import { isServiceToken, TokenError, verifyServiceToken, verifyToken, type TokenClaims } from '../auth/token.ts';
 import { logger } from '../log.ts';
 import {
   ClientMessages,
@@ -14,12 +14,13 @@ import {
   type ClientEvent,
   type ClientEvents,
   type ClientPayload,
+  type AnalysisStatus,
   type ConnectErrorData,
   type IceServer,
   type JoinResult,
   type ServerEvents,
 } from '../protocol/messages.ts';
-import { canPublish, isHost } from '../protocol/roles.ts';
+import { canPublish, isHost, isPrivileged } from '../protocol/roles.ts';
 import { SdpError } from '../sfu/engine.ts';
 import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
 import { ClientError } from './errors.ts';
@@ -28,8 +29,13 @@ import type { RoomRegistry } from './RoomRegistry.ts';
 
 const log = logger('signaling');
 
+/** Who is on a connection: a person with a join token, or the analyzer with its service token. */
+export type Principal =
+  | ({ kind: 'user' } & TokenClaims)
+  | { kind: 'service'; sub: string };
+
 export interface SocketData {
-  claims: TokenClaims;
+  principal: Principal;
   limiter: RateLimiter;
   session?: { room: CallRoom; participant: Participant };
 }
@@ -44,6 +50,8 @@ export interface SignalingOptions {
   tokenSecret: string;
   iceServers: IceServer[];
   registry: RoomRegistry;
+  /** Current analysis status, handed to privileged participants when they join. */
+  analysisStatus: () => AnalysisStatus;
 }
 
 export class SignalingServer {
@@ -55,7 +63,10 @@ export class SignalingServer {
     this.opts = opts;
     io.use((socket, next) => {
       try {
-        socket.data.claims = verifyToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token);
+        const token = (socket.handshake.auth as { token?: unknown }).token;
+        socket.data.principal = isServiceToken(token)
+          ? { kind: 'service', sub: verifyServiceToken(opts.tokenSecret, token).sub }
+          : { kind: 'user', ...verifyToken(opts.tokenSecret, token) };
         socket.data.limiter = new RateLimiter(60, 30);
         next();
       } catch (err) {
@@ -150,32 +161,44 @@ export class SignalingServer {
   }
 
   private join(socket: IoSocket, payload: ClientPayload<'join'>): JoinResult {
-    const claims = socket.data.claims;
-    if (claims.room !== payload.room) {
+    const who = socket.data.principal;
+    if (who.kind === 'user' && who.room !== payload.room) {
       throw new ClientError(ErrorCode.TokenWrongRoom, `This join link is for another call, not "${payload.room}".`);
     }
     // A rejoin from this socket (e.g. after a media failure) starts a fresh session.
     this.endSession(socket);
-    const room = this.opts.registry.admit(claims.room, claims.sub, claims.role);
-    const previous = room.get(claims.sub);
+    const id = who.kind === 'user' ? who.sub : `${who.sub}:${payload.room}`;
+    const role = who.kind === 'user' ? who.role : 'analyzer';
+    let room: CallRoom | undefined;
+    if (who.kind === 'user') {
+      room = this.opts.registry.admit(payload.room, id, who.role);
+    } else {
+      // The analyzer follows calls; it never opens one.
+      room = this.opts.registry.get(payload.room);
+      if (!room) throw new ClientError(ErrorCode.RoomNotFound, `No call "${payload.room}" is open.`);
+    }
+    const previous = room.get(id);
     if (previous) {
       // Same identity from another connection (a reload, or a reconnect that beat our disconnect).
       previous.channel.emit('session.replaced');
       room.remove(previous);
     }
-    const participant = room.add({ id: claims.sub, name: claims.name, role: claims.role, channel: socket });
+    const name = who.kind === 'user' ? who.name : 'Analyzer';
+    const participant = room.add({ id, name, role, channel: socket });
     socket.data.session = { room, participant };
+    const joinedRoom = room;
     room.once('close', () => {
       if (socket.data.session?.participant === participant) delete socket.data.session;
     });
-    log.info('joined', { room: room.id, participant: participant.id, role: participant.role });
+    log.info('joined', { room: joinedRoom.id, participant: participant.id, role });
     return {
       session: participant.session,
       self: infoOf(participant),
       room: room.id,
       participants: room.visibleTo(participant),
       iceServers: this.opts.iceServers,
-      canPublish: canPublish(participant.role),
+      canPublish: canPublish(role),
+      ...(isPrivileged(role) ? { analysis: this.opts.analysisStatus() } : {}),
     };
   }
 

@@ -1,0 +1,120 @@
+/**
+ * The server's side of the analyzer: a control namespace (/analyzer) where analyzers authenticate
+ * with a service token, learn which calls are open, and send heartbeats with their metrics. From
+ * the heartbeats it decides whether analysis is available and tells privileged participants.
+ */
+import { EventEmitter } from 'node:events';
+import type { Namespace, Server } from 'socket.io';
+import { TokenError, verifyServiceToken } from '../auth/token.ts';
+import { logger } from '../log.ts';
+import type { AnalysisStatus, ConnectErrorData } from '../protocol/messages.ts';
+import { ErrorCode } from '../protocol/messages.ts';
+import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
+
+const log = logger('analysis');
+
+/** analyzer -> server */
+export interface AnalyzerToServer {
+  heartbeat: (h: { metrics: string }) => void;
+}
+/** server -> analyzer */
+export interface ServerToAnalyzer {
+  rooms: (ids: string[]) => void;
+}
+
+interface Connected {
+  sub: string;
+  lastSeen: number;
+  metrics: string;
+}
+
+export interface HubOptions {
+  tokenSecret: string;
+  registry: RoomRegistry;
+  /** No heartbeat for this long: the analyzer is stalled and analysis is unavailable. */
+  stallMs: number;
+  /** Whether any analyzer is expected at all (ANALYZER=off: none, and nobody is told otherwise). */
+  expected: boolean;
+}
+
+export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalled: [string] }> {
+  private readonly nsp: Namespace<AnalyzerToServer, ServerToAnalyzer>;
+  private readonly analyzers = new Map<string, Connected>();
+  private readonly opts: HubOptions;
+  private current: AnalysisStatus;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(io: Server, opts: HubOptions) {
+    super();
+    this.opts = opts;
+    this.current = opts.expected ? { available: false, reason: 'The analyzer is starting.' } : { available: false, reason: 'Analysis is turned off on this server.' };
+    this.nsp = io.of('/analyzer');
+    this.nsp.use((socket, next) => {
+      try {
+        socket.data.sub = verifyServiceToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token).sub;
+        next();
+      } catch (err) {
+        const e = new Error(err instanceof TokenError ? err.message : 'Authentication failed.') as Error & { data: ConnectErrorData };
+        e.data = { code: err instanceof TokenError ? err.code : ErrorCode.Internal };
+        next(e);
+      }
+    });
+    this.nsp.on('connection', (socket) => {
+      const sub = socket.data.sub as string;
+      log.info('analyzer connected', { analyzer: sub });
+      const entry: Connected = { sub, lastSeen: Date.now(), metrics: '' };
+      this.analyzers.set(socket.id, entry);
+      socket.emit('rooms', opts.registry.list().map((r) => r.id));
+      socket.on('heartbeat', (h) => {
+        if (typeof h?.metrics !== 'string' || h.metrics.length > 512 * 1024) return;
+        entry.lastSeen = Date.now();
+        entry.metrics = h.metrics;
+        this.evaluate();
+      });
+      socket.on('disconnect', () => {
+        log.warn('analyzer disconnected', { analyzer: sub });
+        this.analyzers.delete(socket.id);
+        this.evaluate();
+      });
+    });
+    const pushRooms = () => this.nsp.emit('rooms', opts.registry.list().map((r) => r.id));
+    opts.registry.on('opened', pushRooms);
+    opts.registry.on('closed', pushRooms);
+    this.timer = setInterval(() => this.evaluate(), 1000);
+    this.timer.unref();
+  }
+
+  get status(): AnalysisStatus {
+    return this.current;
+  }
+
+  /** Prometheus text from every live analyzer, for /metrics. */
+  analyzerMetrics(): string {
+    return [...this.analyzers.values()].map((a) => a.metrics).join('');
+  }
+
+  private evaluate(): void {
+    if (!this.opts.expected) return;
+    const now = Date.now();
+    let live = 0;
+    for (const a of this.analyzers.values()) {
+      if (now - a.lastSeen <= this.opts.stallMs) live++;
+      else if (now - a.lastSeen <= this.opts.stallMs + 1000) this.emit('stalled', a.sub);
+    }
+    const next: AnalysisStatus =
+      live > 0
+        ? { available: true }
+        : { available: false, reason: this.analyzers.size > 0 ? 'The analyzer stopped responding; restarting it.' : 'The analyzer is not running; restarting it.' };
+    if (next.available !== this.current.available) {
+      this.current = next;
+      log.info('analysis status', { available: next.available, reason: next.reason ?? '' });
+      for (const room of this.opts.registry.list()) room.toPrivileged('analysis.status', next);
+      this.emit('status', next);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.nsp.disconnectSockets(true);
+  }
+}
