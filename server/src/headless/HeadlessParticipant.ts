@@ -20,6 +20,7 @@ export class HeadlessParticipant {
   constructor(opts: HeadlessOptions) {
     const socket = io(opts.url, {
       auth: { token: opts.token },
+      forceNew: true,
       autoConnect: false,
       transports: ['websocket'],
       reconnectionDelay: 250,

@@ -11,6 +11,7 @@ import { Emitter } from './Emitter.ts';
 import {
   ErrorCode,
   type Ack,
+  type AnalysisStatus,
   type ClientAcks,
   type ClientEvent,
   type ClientPayload,
@@ -46,6 +47,8 @@ export type SessionEvents = {
   /** A non-fatal problem worth showing or logging. */
   warning: [ProtocolError];
   'room-closed': [string];
+  /** Whether the analyzer is watching (privileged participants only). */
+  analysis: [AnalysisStatus];
 };
 
 /** Errors after which retrying cannot help. */
@@ -143,6 +146,7 @@ export class CallSession extends Emitter<SessionEvents> {
     });
     s.on('session.replaced', () => this.fail({ code: ErrorCode.Forbidden, message: 'You joined this call from another window.' }));
     s.on('error', (e: ProtocolError) => this.emit('warning', e));
+    s.on('analysis.status', (st: AnalysisStatus) => this.emit('analysis', st));
   }
 
   get state(): SessionState {
@@ -227,6 +231,7 @@ export class CallSession extends Emitter<SessionEvents> {
       return;
     }
     this.joinInfo = res;
+    if (res.analysis) this.emit('analysis', res.analysis);
     this.people.clear();
     for (const p of res.participants) this.people.set(p.id, p);
     this.emitPeople();

@@ -66,3 +66,8 @@ export interface SfuEngine {
 export class SdpError extends Error {
   override name = 'SdpError';
 }
+
+/** The peer closed (its participant left) while a request on it was in flight. */
+export class PeerClosedError extends Error {
+  override name = 'PeerClosedError';
+}

@@ -21,7 +21,7 @@ import {
   type ServerEvents,
 } from '../protocol/messages.ts';
 import { canPublish, isHost, isPrivileged } from '../protocol/roles.ts';
-import { SdpError } from '../sfu/engine.ts';
+import { PeerClosedError, SdpError } from '../sfu/engine.ts';
 import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
 import { ClientError } from './errors.ts';
 import { RateLimiter } from './RateLimiter.ts';
@@ -149,6 +149,7 @@ export class SignalingServer {
   private toClientError(err: unknown, socket: IoSocket, event: string): ClientError {
     if (err instanceof ClientError) return err;
     if (err instanceof SdpError) return new ClientError(ErrorCode.BadSdp, err.message);
+    if (err instanceof PeerClosedError) return new ClientError(ErrorCode.NotJoined, 'That session has ended.');
     if (err instanceof TokenError) return new ClientError(err.code, err.message);
     log.error('handler failed', { event, socket: socket.id, err: err instanceof Error ? err.stack : String(err) });
     return new ClientError(ErrorCode.Internal, 'The server could not handle this request.');

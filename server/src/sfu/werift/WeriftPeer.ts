@@ -3,6 +3,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { RTCPeerConnection, type PeerConfig, type RTCRtpTransceiver } from 'werift';
 import type { TrackInfo } from '../../protocol/messages.ts';
 import {
+  PeerClosedError,
   SdpError,
   type IceCandidateInit,
   type MediaTarget,
@@ -22,10 +23,6 @@ interface Subscription {
   forwarder: TrackForwarder;
   transceiver: RTCRtpTransceiver;
   dispose: () => void;
-}
-
-class PeerClosedError extends Error {
-  override name = 'PeerClosedError';
 }
 
 export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {

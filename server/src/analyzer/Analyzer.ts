@@ -1,0 +1,373 @@
+/**
+ * The analyzer: a hidden, receive-only participant in every open call (LiveKit-style: just another
+ * participant, joined with a service credential through the same signaling as browsers). It samples
+ * each stream, runs the models, and reports observations. It never blocks a call: sinks only copy
+ * into bounded queues, and inference drains them as fast as it can, dropping the oldest samples.
+ */
+import { EventEmitter } from 'node:events';
+import { Tensor } from 'onnxruntime-node';
+import { io, type Socket } from 'socket.io-client';
+import { onAudioData, onVideoFrames } from '../headless/HeadlessParticipant.ts';
+import { WrtcPeerConnection, type I420Frame } from '../headless/wrtc.ts';
+import { logger } from '../log.ts';
+import { LatencyWindow } from '../metrics/LatencyWindow.ts';
+import { Metrics } from '../metrics/Metrics.ts';
+import { CallSession, type RemoteTrack } from '../protocol/CallSession.ts';
+import { isPrivileged, type Role } from '../protocol/roles.ts';
+import type { AnalyzerConfig } from './config.ts';
+import { Batcher } from './inference/Batcher.ts';
+import type { InferenceRuntime, LoadedModel } from './inference/InferenceRuntime.ts';
+import type { ModelRunner } from './inference/ModelRunner.ts';
+import { AudioStream, VideoStream, type SampledFrame, type StreamId } from './streams.ts';
+import { BlazeFace } from './vision/BlazeFace.ts';
+import { MESONET_INPUT, mesoNetRegion } from './vision/crops.ts';
+import { i420Source, sampleCrop, tensorSize } from './vision/image.ts';
+import { assessQuality, type QualityReason } from './vision/quality.ts';
+
+const log = logger('analyzer');
+
+/** What the analyzer saw in one sample; fusion (a later stage) turns these into risk. */
+export type Observation =
+  | {
+      kind: 'video';
+      stream: StreamId;
+      at: number;
+      quality: QualityReason;
+      faces: number;
+      trackId?: number;
+      /** MesoNet (DF) probability that the face is fake, when a usable face was found. */
+      deepfake?: number;
+      latencyMs: number;
+    }
+  | { kind: 'audio'; stream: StreamId; at: number; voicedFraction: number; bonafideScore?: number; latencyMs: number };
+
+export interface AnalyzerEvents {
+  /** A frame the sampler kept, as the analyzer received it (tests check its content). */
+  sampled: [StreamId, I420Frame];
+  observation: [Observation];
+  /** Joined a call / left it. */
+  joined: [string];
+  left: [string];
+}
+
+/** Streams of analysed participants are served before privileged ones; boosted (suspicious) first of all. */
+const PRIORITY = { boosted: 10, analysed: 5, other: 0 } as const;
+
+interface RoomWatch {
+  session: CallSession;
+  roles: Map<string, Role>;
+  stops: Map<string, () => void>;
+}
+
+interface Models {
+  face?: BlazeFace;
+  meso?: Batcher;
+  voice?: Batcher;
+}
+
+export class Analyzer extends EventEmitter<AnalyzerEvents> {
+  readonly metrics = new Metrics();
+  private readonly config: AnalyzerConfig;
+  private readonly runtime: InferenceRuntime;
+  private control: Socket | undefined;
+  private readonly rooms = new Map<string, RoomWatch>();
+  private readonly video = new Map<string, VideoStream>();
+  private readonly audio = new Map<string, AudioStream>();
+  private models: Models = {};
+  private heartbeat: NodeJS.Timeout | undefined;
+  private running = false;
+  /** Loops waiting for samples; a sink wakes them all. */
+  private readonly waiters = new Set<() => void>();
+  private readonly lag = new LatencyWindow();
+  private rr = 0;
+
+  constructor(config: AnalyzerConfig, runtime: InferenceRuntime) {
+    super();
+    this.config = config;
+    this.runtime = runtime;
+  }
+
+  /** Loads what models it can (a missing model disables its detector, with an error naming it). */
+  async loadModels(): Promise<void> {
+    const load = async (id: string): Promise<LoadedModel | undefined> => {
+      try {
+        const m = await this.runtime.load(id);
+        this.metrics.set('dfs_analyzer_model_provider', 'Execution provider each model runs on.', { model: id, provider: m.provider }, 1);
+        return m;
+      } catch (err) {
+        log.error('model unavailable; its detector is off', { model: id, err: (err as Error).message });
+        this.metrics.set('dfs_analyzer_model_provider', 'Execution provider each model runs on.', { model: id, provider: 'none' }, 0);
+        return undefined;
+      }
+    };
+    const [face, meso, voice] = await Promise.all([load('blazeface-short'), load('meso4-df'), load('aasist-l')]);
+    const batcher = (m: LoadedModel) =>
+      new Batcher(m, {
+        maxBatch: m.entry.batch === 'dynamic' ? this.config.maxBatch : 1,
+        maxWaitMs: this.config.maxWaitMs,
+        latency: this.metrics.latency('dfs_analyzer_inference_ms', 'Inference latency per model (queue wait + run), ms.', { model: m.id }),
+        onBatch: (n) => this.metrics.latency('dfs_analyzer_batch_size', 'Items per inference batch.', { model: m.id }).add(n),
+      });
+    // BlazeFace has a fixed batch of 1 and runs once per sampled frame: timed, not batched.
+    const timed = (m: LoadedModel): ModelRunner => {
+      const window = this.metrics.latency('dfs_analyzer_inference_ms', 'Inference latency per model (queue wait + run), ms.', { model: m.id });
+      return {
+        inputNames: m.inputNames,
+        outputNames: m.outputNames,
+        run: async (feeds) => {
+          const t0 = performance.now();
+          try {
+            return await m.run(feeds);
+          } finally {
+            window.add(performance.now() - t0);
+          }
+        },
+      };
+    };
+    this.models = {
+      ...(face ? { face: new BlazeFace(timed(face)) } : {}),
+      ...(meso ? { meso: batcher(meso) } : {}),
+      ...(voice ? { voice: batcher(voice) } : {}),
+    };
+  }
+
+  /** Connects the control channel; joins every open call and follows calls opening and closing. */
+  start(): void {
+    this.running = true;
+    void this.videoLoop();
+    void this.audioLoop();
+    // One connection per call and one for control (forceNew): no multiplexing, so one call's
+    // reconnect never disturbs another's.
+    const control = io(`${this.config.serverUrl}/analyzer`, {
+      auth: { token: this.config.token },
+      forceNew: true,
+      transports: ['websocket'],
+      reconnectionDelayMax: 2000,
+    });
+    this.control = control;
+    control.on('connect', () => log.info('connected to server', { url: this.config.serverUrl }));
+    control.on('connect_error', (err) => log.warn('cannot reach server', { err: err.message }));
+    control.on('rooms', (ids: string[]) => this.followRooms(ids));
+    this.heartbeat = setInterval(() => {
+      if (control.connected) control.emit('heartbeat', { metrics: this.renderMetrics() });
+    }, this.config.heartbeatMs);
+  }
+
+  private followRooms(ids: string[]): void {
+    const wanted = new Set(ids);
+    for (const id of wanted) if (!this.rooms.has(id)) this.watch(id);
+    for (const [id, w] of this.rooms) if (!wanted.has(id)) void w.session.leave();
+  }
+
+  private watch(room: string): void {
+    const socket = io(this.config.serverUrl, {
+      auth: { token: this.config.token },
+      forceNew: true,
+      autoConnect: false,
+      transports: ['websocket'],
+      reconnectionDelayMax: 2000,
+    });
+    const session = new CallSession({ socket, room, RTCPeerConnection: WrtcPeerConnection });
+    const w: RoomWatch = { session, roles: new Map(), stops: new Map() };
+    this.rooms.set(room, w);
+    session.on('participants', (list) => {
+      w.roles.clear();
+      for (const p of list) w.roles.set(p.id, p.role);
+    });
+    session.on('track', (t) => this.attach(room, t, w));
+    session.on('track-removed', (t) => this.detach(room, t, w));
+    session.on('state', (st) => {
+      if (st === 'joined') this.emit('joined', room);
+      if (st === 'ended' || st === 'failed') {
+        for (const key of [...w.stops.keys()]) this.detachKey(key, w);
+        this.rooms.delete(room);
+        this.emit('left', room);
+      }
+    });
+    session.on('fatal', (e) => log.warn('cannot watch call', { room, code: e.code, err: e.message }));
+    session.on('warning', (e) => log.warn('call session problem', { room, code: e.code, err: e.message }));
+    session.start().then(
+      () => log.info('watching call', { room }),
+      () => undefined,
+    );
+  }
+
+  private attach(room: string, t: RemoteTrack, w: RoomWatch): void {
+    const id: StreamId = { room, participantId: t.participantId, kind: t.kind };
+    if (t.kind === 'video') {
+      const s = new VideoStream(id, { baseFps: this.config.baseFps, boostedFps: this.config.boostedFps, queueCapacity: this.config.queueCapacity });
+      this.video.set(s.key, s);
+      w.stops.set(s.key, onVideoFrames(t.track, (frame) => {
+        s.offer(frame, performance.now());
+        this.wake();
+      }));
+    } else {
+      const s = new AudioStream(id, { hopSeconds: this.config.audioHopSeconds, queueCapacity: this.config.queueCapacity });
+      this.audio.set(s.key, s);
+      w.stops.set(s.key, onAudioData(t.track, (block) => {
+        s.offer(block, performance.now());
+        this.wake();
+      }));
+    }
+    log.info('stream attached', { room, participant: t.participantId, kind: t.kind });
+  }
+
+  private detach(room: string, t: RemoteTrack, w: RoomWatch): void {
+    this.detachKey(`${room}/${t.participantId}/${t.kind}`, w);
+  }
+
+  private detachKey(key: string, w: RoomWatch): void {
+    w.stops.get(key)?.();
+    w.stops.delete(key);
+    this.video.delete(key);
+    this.audio.delete(key);
+    for (const name of ['dfs_analyzer_samples_total', 'dfs_analyzer_samples_dropped_total', 'dfs_analyzer_frames_received_total']) {
+      for (const kind of ['audio', 'video']) this.metrics.remove(name, { stream: key, kind });
+    }
+  }
+
+  /** Raise or lower a stream's sampling rate (suspicion, challenges). */
+  setBoosted(room: string, participantId: string, boosted: boolean): void {
+    this.video.get(`${room}/${participantId}/video`)?.sampler.setBoosted(boosted);
+  }
+
+  private priorityOf(s: { id: StreamId }, boosted: boolean): number {
+    if (boosted) return PRIORITY.boosted;
+    const role = this.rooms.get(s.id.room)?.roles.get(s.id.participantId);
+    return role && !isPrivileged(role) ? PRIORITY.analysed : PRIORITY.other;
+  }
+
+  private wake(): void {
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((r) => {
+      this.waiters.add(r);
+      setTimeout(() => this.waiters.delete(r) && r(), 100);
+    });
+  }
+
+  /** Next stream with a waiting sample: boosted streams first, round-robin among equals. */
+  private nextVideo(): VideoStream | undefined {
+    const ready = [...this.video.values()].filter((s) => s.queue.length > 0);
+    if (ready.length === 0) return undefined;
+    const boosted = ready.filter((s) => s.sampler.boosted);
+    const pool = boosted.length ? boosted : ready;
+    return pool[this.rr++ % pool.length];
+  }
+
+  private async videoLoop(): Promise<void> {
+    // Face models run while detection continues on the next frame, so crops from several
+    // streams meet in the MesoNet batcher.
+    const inflight = new Set<Promise<void>>();
+    while (this.running) {
+      const s = this.nextVideo();
+      if (!s) {
+        await this.idle();
+        continue;
+      }
+      const item = s.queue.take()!;
+      try {
+        const p = this.analyseFrame(s, item);
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+        if (inflight.size >= this.config.maxBatch) await Promise.race(inflight);
+      } catch (err) {
+        log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
+      }
+    }
+  }
+
+  private async analyseFrame(s: VideoStream, item: SampledFrame): Promise<void> {
+    try {
+      this.emit('sampled', s.id, item.frame);
+      const src = i420Source(item.frame);
+      const faces = this.models.face ? await this.models.face.detect(src) : [];
+      const quality = assessQuality(src, faces);
+      const tracks = s.tracker.update(faces, item.arrivedAt);
+      let deepfake: number | undefined;
+      const face = faces[0];
+      if (quality.reason === 'ok' && face && this.models.meso) {
+        const input = new Float32Array(tensorSize(MESONET_INPUT));
+        sampleCrop(src, mesoNetRegion(face), MESONET_INPUT, input);
+        const out = await this.models.meso.run({ input: new Tensor('float32', input, [1, 256, 256, 3]) }, this.priorityOf(s, s.sampler.boosted));
+        deepfake = 1 - ((out.p_real?.data as Float32Array | undefined)?.[0] ?? 1);
+      }
+      const latencyMs = performance.now() - item.arrivedAt;
+      this.lag.add(latencyMs);
+      this.emit('observation', {
+        kind: 'video',
+        stream: s.id,
+        at: Date.now(),
+        quality: quality.reason,
+        faces: faces.length,
+        ...(tracks[0] ? { trackId: tracks[0].id } : {}),
+        ...(deepfake !== undefined ? { deepfake } : {}),
+        latencyMs,
+      });
+    } catch (err) {
+      if ((err as Error).name !== 'BatcherFullError') log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
+    }
+  }
+
+  private async audioLoop(): Promise<void> {
+    while (this.running) {
+      const s = [...this.audio.values()].find((a) => a.queue.length > 0);
+      if (!s) {
+        await this.idle();
+        continue;
+      }
+      const w = s.queue.take()!;
+      try {
+        let bonafideScore: number | undefined;
+        if (this.models.voice) {
+          const out = await this.models.voice.run({ waveform: new Tensor('float32', w.samples, [1, w.samples.length]) }, this.priorityOf(s, false));
+          bonafideScore = (out.logits?.data as Float32Array | undefined)?.[1];
+        }
+        const latencyMs = performance.now() - w.arrivedAt;
+        this.emit('observation', { kind: 'audio', stream: s.id, at: Date.now(), voicedFraction: w.voicedFraction, ...(bonafideScore !== undefined ? { bonafideScore } : {}), latencyMs });
+      } catch (err) {
+        log.error('audio analysis failed', { stream: s.key, err: (err as Error).message });
+      } finally {
+        s.windower.release(w.samples);
+      }
+    }
+  }
+
+  renderMetrics(): string {
+    const m = this.metrics;
+    for (const s of this.video.values()) {
+      const labels = { stream: s.key, kind: 'video' };
+      m.setCounter('dfs_analyzer_frames_received_total', 'Decoded frames received per stream.', labels, s.framesIn);
+      m.setCounter('dfs_analyzer_samples_total', 'Samples taken for analysis per stream.', labels, s.queue.pushed);
+      m.setCounter('dfs_analyzer_samples_dropped_total', 'Samples dropped because inference fell behind.', labels, s.queue.dropped);
+    }
+    for (const s of this.audio.values()) {
+      const labels = { stream: s.key, kind: 'audio' };
+      m.setCounter('dfs_analyzer_samples_total', 'Samples taken for analysis per stream.', labels, s.queue.pushed);
+      m.setCounter('dfs_analyzer_samples_dropped_total', 'Samples dropped because inference fell behind.', labels, s.queue.dropped);
+    }
+    m.set('dfs_analyzer_lag_ms', 'Sample-to-score latency, p95 over recent samples, ms.', {}, Number.isNaN(this.lag.quantile(0.95)) ? 0 : Math.round(this.lag.quantile(0.95)));
+    m.set('dfs_analyzer_streams', 'Streams being analysed.', {}, this.video.size + this.audio.size);
+    return m.render();
+  }
+
+  /** Counters for one stream, for tests and diagnostics. */
+  streamStats(key: string): { pushed: number; dropped: number; taken: number; queued: number } | undefined {
+    const q = (this.video.get(key) ?? this.audio.get(key))?.queue;
+    return q && { pushed: q.pushed, dropped: q.dropped, taken: q.taken, queued: q.length };
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    clearInterval(this.heartbeat);
+    await Promise.all([...this.rooms.values()].map((w) => w.session.leave().catch(() => undefined)));
+    this.control?.disconnect();
+    this.models.meso?.close();
+    this.models.voice?.close();
+    await this.runtime.close();
+  }
+}

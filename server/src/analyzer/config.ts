@@ -1,0 +1,50 @@
+/** Analyzer settings from the environment; the server passes its own URL and a service token. */
+import { z } from 'zod';
+import { parseProvider, type ProviderName } from './inference/providers.ts';
+
+const EnvSchema = z.object({
+  DFS_SERVER_URL: z.url(),
+  DFS_ANALYZER_TOKEN: z.string().min(10),
+  ANALYZER_PROVIDER: z.string().default('cpu'),
+  ANALYZER_BASE_FPS: z.coerce.number().positive().max(30).default(2),
+  ANALYZER_BOOST_FPS: z.coerce.number().positive().max(30).default(6),
+  ANALYZER_AUDIO_HOP_S: z.coerce.number().min(0.5).max(4.04).default(2),
+  ANALYZER_MAX_BATCH: z.coerce.number().int().min(1).max(256).default(8),
+  ANALYZER_MAX_WAIT_MS: z.coerce.number().min(0).max(1000).default(25),
+  /** Sampled frames (and audio windows) waiting per stream; beyond it the oldest are dropped. */
+  ANALYZER_QUEUE: z.coerce.number().int().min(1).max(64).default(4),
+  ANALYZER_HEARTBEAT_MS: z.coerce.number().int().min(100).default(2000),
+});
+
+export interface AnalyzerConfig {
+  serverUrl: string;
+  token: string;
+  provider: ProviderName;
+  baseFps: number;
+  boostedFps: number;
+  audioHopSeconds: number;
+  maxBatch: number;
+  maxWaitMs: number;
+  queueCapacity: number;
+  heartbeatMs: number;
+}
+
+export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): AnalyzerConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`invalid analyzer configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    serverUrl: e.DFS_SERVER_URL.replace(/\/$/, ''),
+    token: e.DFS_ANALYZER_TOKEN,
+    provider: parseProvider(e.ANALYZER_PROVIDER),
+    baseFps: e.ANALYZER_BASE_FPS,
+    boostedFps: e.ANALYZER_BOOST_FPS,
+    audioHopSeconds: e.ANALYZER_AUDIO_HOP_S,
+    maxBatch: e.ANALYZER_MAX_BATCH,
+    maxWaitMs: e.ANALYZER_MAX_WAIT_MS,
+    queueCapacity: e.ANALYZER_QUEUE,
+    heartbeatMs: e.ANALYZER_HEARTBEAT_MS,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * Per-stream sampling state: what the analyzer keeps of each remote track before inference.
+ * Video: @roamhq/wrtc hands every decoded frame over in a fresh buffer (checked against a real
+ * RTCVideoSink), so a kept frame is held by reference, never copied. Audio goes 48 kHz → 16 kHz →
+ * voice gate → 4.04 s windows from a small buffer pool.
+ */
+import type { I420Frame } from '../headless/wrtc.ts';
+import { AudioResampler, type PcmBlock } from './sampling/AudioResampler.ts';
+import { AudioWindower, type AudioWindow } from './sampling/AudioWindower.ts';
+import { BoundedQueue } from './sampling/BoundedQueue.ts';
+import { FrameSampler } from './sampling/FrameSampler.ts';
+import { FaceTracker } from './vision/FaceTracker.ts';
+
+export interface StreamId {
+  room: string;
+  participantId: string;
+  kind: 'audio' | 'video';
+}
+
+export function streamKey(s: StreamId): string {
+  return `${s.room}/${s.participantId}/${s.kind}`;
+}
+
+export interface SampledFrame {
+  frame: I420Frame;
+  /** When the frame arrived (performance.now()), for sample-to-score latency. */
+  arrivedAt: number;
+}
+
+export class VideoStream {
+  readonly id: StreamId;
+  readonly key: string;
+  readonly sampler: FrameSampler;
+  readonly queue: BoundedQueue<SampledFrame>;
+  readonly tracker = new FaceTracker();
+  framesIn = 0;
+
+  constructor(id: StreamId, opts: { baseFps: number; boostedFps: number; queueCapacity: number }) {
+    this.id = id;
+    this.key = streamKey(id);
+    this.sampler = new FrameSampler({ baseFps: opts.baseFps, boostedFps: opts.boostedFps });
+    this.queue = new BoundedQueue<SampledFrame>(opts.queueCapacity);
+  }
+
+  /** Called for every decoded frame; keeps it only when the sampler wants it. */
+  offer(frame: I420Frame, now: number): void {
+    this.framesIn++;
+    if (this.sampler.offer(now)) this.queue.push({ frame, arrivedAt: now });
+  }
+}
+
+export type TimedWindow = AudioWindow & { arrivedAt: number };
+
+export class AudioStream {
+  readonly id: StreamId;
+  readonly key: string;
+  readonly resampler = new AudioResampler();
+  readonly windower: AudioWindower;
+  readonly queue: BoundedQueue<TimedWindow>;
+  blocksIn = 0;
+  /** Blocks at a sample rate the resampler cannot use (counted, never thrown into the sink). */
+  blocksRejected = 0;
+  private now = 0;
+  private readonly onWindow = (w: AudioWindow): void => {
+    this.queue.push({ ...w, arrivedAt: this.now });
+  };
+
+  constructor(id: StreamId, opts: { hopSeconds: number; queueCapacity: number }) {
+    this.id = id;
+    this.key = streamKey(id);
+    this.windower = new AudioWindower({ hopLength: Math.round(opts.hopSeconds * 16000) });
+    this.queue = new BoundedQueue<TimedWindow>(opts.queueCapacity, { onDrop: (w) => this.windower.release(w.samples) });
+  }
+
+  offer(block: PcmBlock, now: number): void {
+    this.blocksIn++;
+    let pcm16k: Float32Array;
+    try {
+      pcm16k = this.resampler.process(block);
+    } catch {
+      this.blocksRejected++;
+      return;
+    }
+    this.now = now;
+    this.windower.push(pcm16k, this.onWindow);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Decides whether a sampled frame is fit for face analysis, so the analyzer can report why it
+ * has no verdict instead of scoring a face it cannot see.
+ */
+import { meanLuma, type ImageSource } from './image.ts';
+import type { Box, Detection } from './nms.ts';
+
+export type QualityReason = 'ok' | 'no-face' | 'multiple-faces' | 'too-dark' | 'too-small';
+
+export interface QualityOptions {
+  /** Mean full-range luma (0..255) below which the face, or the frame when no face is found, is too dark (default 40). */
+  minLuma?: number;
+  /** Shorter side of the face box, in source pixels, below which it is too small (default 64). */
+  minFaceSize?: number;
+}
+
+export interface QualityReport {
+  reason: QualityReason;
+  faceCount: number;
+  /** Mean luma of the largest face's box, or of the whole frame when there is no face. */
+  meanLuma: number;
+  lumaRegion: 'face' | 'frame';
+  /** Shorter side of the largest face's box; null without a face. */
+  faceSize: number | null;
+}
+
+export function assessQuality(src: ImageSource, faces: readonly Detection[], options: QualityOptions = {}): QualityReport {
+  const minLuma = options.minLuma ?? 40;
+  const minFaceSize = options.minFaceSize ?? 64;
+  const largest = faces.reduce<Box | null>((best, f) => (best && area(best) >= area(f.box) ? best : f.box), null);
+  if (!largest) {
+    const luma = meanLuma(src);
+    // In the dark the detector misses faces: darkness is the actionable reason.
+    return { reason: luma < minLuma ? 'too-dark' : 'no-face', faceCount: 0, meanLuma: luma, lumaRegion: 'frame', faceSize: null };
+  }
+  const luma = meanLuma(src, largest);
+  const faceSize = Math.min(largest.width, largest.height);
+  const reason: QualityReason = faces.length > 1 ? 'multiple-faces' : luma < minLuma ? 'too-dark' : faceSize < minFaceSize ? 'too-small' : 'ok';
+  return { reason, faceCount: faces.length, meanLuma: luma, lumaRegion: 'face', faceSize };
+}
+
+function area(b: Box): number {
+  return b.width * b.height;
+}

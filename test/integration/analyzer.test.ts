@@ -1,0 +1,135 @@
+/**
+ * The analyzer as a participant: it receives exactly what the SFU forwards, stays invisible, and
+ * when its process dies or stalls, calls go on, privileged participants are told, and it comes back.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
+import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
+import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
+import { issueServiceToken } from '../../server/src/auth/token.ts';
+import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
+import { SyntheticAudio, SyntheticVideo, type FramePainter } from '../../server/src/headless/syntheticMedia.ts';
+import type { I420Frame } from '../../server/src/headless/wrtc.ts';
+import type { AnalysisStatus } from '../../server/src/protocol/messages.ts';
+import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+/** Four quadrants of different luma: content that survives encoding only if the frame is intact. */
+const QUADRANTS = [40, 100, 160, 220] as const;
+const quadrants: FramePainter = (f) => {
+  const { width: w, height: h } = f;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) f.data[y * w + x] = QUADRANTS[(y < h / 2 ? 0 : 2) + (x < w / 2 ? 0 : 1)]!;
+  }
+  f.data.fill(128, w * h);
+};
+
+function quadrantMeans(f: I420Frame): number[] {
+  const { width: w, height: h } = f;
+  const sums = [0, 0, 0, 0];
+  const counts = [0, 0, 0, 0];
+  // Stay clear of the edges between quadrants, where the codec blurs.
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      if (Math.abs(x - w / 2) < 16 || Math.abs(y - h / 2) < 16) continue;
+      const q = (y < h / 2 ? 0 : 2) + (x < w / 2 ? 0 : 1);
+      sums[q]! += f.data[y * w + x]!;
+      counts[q]!++;
+    }
+  }
+  return sums.map((s, i) => s / counts[i]!);
+}
+
+async function publisher(server: TestServer, role: 'patient' | 'clinician', sub: string, paint: FramePainter) {
+  const video = new SyntheticVideo({ paint, width: 320, height: 240 });
+  const audio = new SyntheticAudio({ frequencyHz: 220 });
+  const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', role, sub, { sub }), tracks: [audio.track, video.track] });
+  const statuses: AnalysisStatus[] = [];
+  peer.session.on('analysis', (s) => statuses.push(s));
+  await peer.join();
+  cleanup.push(() => video.stop(), () => audio.stop(), () => peer.leave());
+  return { peer, statuses };
+}
+
+describe('analyzer', () => {
+  it('receives a published frame with its content intact, as an invisible participant', async () => {
+    const server = await startTestServer({ ANALYZER: 'external', ANALYZER_STALL_MS: '2000' });
+    cleanup.push(() => server.close());
+    const analyzer = new Analyzer(
+      {
+        serverUrl: server.url,
+        token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }),
+        provider: 'cpu',
+        baseFps: 2,
+        boostedFps: 6,
+        audioHopSeconds: 2,
+        maxBatch: 4,
+        maxWaitMs: 10,
+        queueCapacity: 4,
+        heartbeatMs: 200,
+      },
+      new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' }),
+    );
+    await analyzer.loadModels();
+    const sampled: I420Frame[] = [];
+    analyzer.on('sampled', (id, f) => id.participantId === 'pat' && sampled.push({ ...f, data: f.data.slice() }));
+    analyzer.start();
+    cleanup.push(() => analyzer.stop());
+
+    const doctor = await publisher(server, 'clinician', 'doc', quadrants);
+    await publisher(server, 'patient', 'pat', quadrants);
+    await waitFor('sampled frames of the patient', () => sampled.length >= 3, 15000);
+    const last = sampled[sampled.length - 1]!;
+    expect([last.width, last.height]).toEqual([320, 240]);
+    quadrantMeans(last).forEach((m, i) => expect(Math.abs(m - QUADRANTS[i]!)).toBeLessThan(12));
+
+    // Invisible to everyone, and analysis reported available to the clinician.
+    expect(doctor.peer.session.participants.map((p) => p.id)).toEqual(['pat']);
+    await waitFor('analysis available', () => doctor.statuses.at(-1)?.available === true);
+    // Samples are counted per stream.
+    await waitFor('metrics', () => (analyzer.streamStats('demo/pat/video')?.pushed ?? 0) >= 3);
+    expect(analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_total\{kind="video",stream="demo\/pat\/video"\} \d+/);
+  });
+
+  it('killed or stalled: calls continue, privileged roles are told, it comes back and resumes', async () => {
+    const server = await startTestServer({ ANALYZER: 'embedded', ANALYZER_STALL_MS: '3000', ANALYZER_HEARTBEAT_MS: '300' });
+    cleanup.push(() => server.close());
+    const doctor = await publisher(server, 'clinician', 'doc', quadrants);
+    const patient = await publisher(server, 'patient', 'pat', quadrants);
+    let framesAtDoctor = 0;
+    const track = await doctor.peer.waitForTrack('pat', 'video');
+    cleanup.push(onVideoFrames(track.track, () => framesAtDoctor++));
+    const analyzerIn = () => server.app.registry.get('demo')!.size === 3;
+
+    await waitFor('analysis available', () => doctor.statuses.at(-1)?.available === true, 30000);
+    await waitFor('the analyzer in the call', analyzerIn, 10000);
+
+    // 1. The process dies.
+    process.kill(server.app.analyzer!.pid!, 'SIGKILL');
+    await waitFor('"analysis unavailable" at the clinician', () => doctor.statuses.at(-1)?.available === false, 5000);
+    expect(doctor.statuses.at(-1)?.reason).toMatch(/restarting/);
+    const before = framesAtDoctor;
+    await waitFor('the call to keep flowing', () => framesAtDoctor > before + 15, 5000);
+    await waitFor('analysis back', () => doctor.statuses.at(-1)?.available === true, 30000);
+    await waitFor('the analyzer back in the call', analyzerIn, 10000);
+    expect(server.app.analyzer!.restarts).toBe(1);
+
+    // 2. The process hangs (stops sending heartbeats): it is killed and restarted.
+    const pid = server.app.analyzer!.pid!;
+    process.kill(pid, 'SIGSTOP');
+    await waitFor('"analysis unavailable" after a stall', () => doctor.statuses.at(-1)?.available === false, 8000);
+    await waitFor('analysis back after the stall', () => doctor.statuses.at(-1)?.available === true, 30000);
+    expect(server.app.analyzer!.pid).not.toBe(pid);
+    expect(server.app.analyzer!.restarts).toBe(2);
+
+    // The analysed participant never heard any of it.
+    expect(patient.statuses).toEqual([]);
+    const metrics = await fetch(`${server.url.replace('localhost', '127.0.0.1')}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/dfs_analyzer_restarts_total 2/);
+    expect(metrics).toMatch(/dfs_analysis_available 1/);
+  });
+});

@@ -1,0 +1,468 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { AudioResampler, type PcmBlock } from '../../../server/src/analyzer/sampling/AudioResampler.ts';
+import { AASIST_WINDOW_SAMPLES, AudioWindower, type AudioWindow } from '../../../server/src/analyzer/sampling/AudioWindower.ts';
+import { BoundedQueue } from '../../../server/src/analyzer/sampling/BoundedQueue.ts';
+import { FrameSampler } from '../../../server/src/analyzer/sampling/FrameSampler.ts';
+import { AudioStream, VideoStream } from '../../../server/src/analyzer/streams.ts';
+import { VoiceActivityDetector } from '../../../server/src/analyzer/sampling/VoiceActivity.ts';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Deterministic PRNG (mulberry32) so jitter and noise are the same on every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ---------------------------------------------------------------- frames
+
+/** Counts frames kept from `fps` timestamps over [fromMs, toMs), with optional ± jitter. */
+function run(s: FrameSampler, fps: number, fromMs: number, toMs: number, jitterMs = 0, random = rng(1)): number[] {
+  const kept: number[] = [];
+  for (let i = 0; ; i++) {
+    const nominal = fromMs + (i * 1000) / fps;
+    if (nominal >= toMs) break;
+    const t = nominal + (random() * 2 - 1) * jitterMs;
+    if (s.offer(t)) kept.push(t);
+  }
+  return kept;
+}
+
+describe('FrameSampler', () => {
+  it('keeps 2 fps out of 30 fps, and 6 fps when boosted', () => {
+    expect(Math.abs(run(new FrameSampler(), 30, 0, 10_000).length - 20)).toBeLessThanOrEqual(1);
+    const boosted = new FrameSampler();
+    boosted.setBoosted(true);
+    expect(Math.abs(run(boosted, 30, 0, 10_000).length - 60)).toBeLessThanOrEqual(1);
+  });
+
+  it('keeps its rates under arrival jitter, without drift', () => {
+    for (const seed of [1, 2, 3]) {
+      const base = run(new FrameSampler(), 30, 0, 10_000, 12, rng(seed));
+      expect(Math.abs(base.length - 20)).toBeLessThanOrEqual(1);
+      // No drift: the k-th kept frame stays next to k × 500 ms.
+      base.forEach((t, k) => expect(Math.abs(t - k * 500)).toBeLessThan(60));
+      const s = new FrameSampler();
+      s.setBoosted(true);
+      expect(Math.abs(run(s, 30, 0, 10_000, 12, rng(seed)).length - 60)).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('switches rate on setBoosted and keeps every frame of a source no faster than the target', () => {
+    const s = new FrameSampler();
+    const base = run(s, 30, 0, 5_000).length;
+    s.setBoosted(true);
+    const boosted = run(s, 30, 5_000, 10_000).length;
+    s.setBoosted(false);
+    const back = run(s, 30, 10_000, 15_000).length;
+    expect(Math.abs(base - 10)).toBeLessThanOrEqual(1);
+    expect(Math.abs(boosted - 30)).toBeLessThanOrEqual(1);
+    expect(Math.abs(back - 10)).toBeLessThanOrEqual(1);
+
+    // A 6 fps source under a 6 fps target: jitter must not make it skip every other frame.
+    const same = new FrameSampler();
+    same.setBoosted(true);
+    expect(run(same, 6, 0, 10_000, 15, rng(7)).length).toBeGreaterThanOrEqual(58);
+  });
+
+  it('resyncs after a stall instead of bursting to catch up', () => {
+    const s = new FrameSampler();
+    run(s, 30, 0, 2_000);
+    const after = run(s, 30, 5_000, 6_000);
+    expect(after.length).toBe(2);
+    expect(after[0]).toBe(5_000);
+    expect(s.seen).toBe(60 + 30);
+  });
+});
+
+// ---------------------------------------------------------------- queue
+
+describe('BoundedQueue', () => {
+  it('is a FIFO that drops the oldest item when full', () => {
+    const dropped: number[] = [];
+    const q = new BoundedQueue<number>(3, { onDrop: (n) => dropped.push(n) });
+    for (let i = 0; i < 5; i++) q.push(i);
+    expect(q.length).toBe(3);
+    expect(dropped).toEqual([0, 1]);
+    expect(q.peek()).toBe(2);
+    expect([q.take(), q.take()]).toEqual([2, 3]);
+    q.push(5);
+    expect([q.take(), q.take(), q.take()]).toEqual([4, 5, undefined]);
+    q.push(6);
+    q.clear();
+    expect(dropped).toEqual([0, 1, 6]);
+    expect({ pushed: q.pushed, taken: q.taken, dropped: q.dropped, length: q.length }).toEqual({ pushed: 7, taken: 4, dropped: 3, length: 0 });
+    expect(() => new BoundedQueue(0)).toThrow(RangeError);
+  });
+
+  it('keeps the newest items and bounded memory under a slow consumer', async () => {
+    const capacity = 8;
+    type Item = { seq: number; data: Uint8Array };
+    const live = new Set<Item>(); // items the queue or the consumer still holds
+    const q = new BoundedQueue<Item>(capacity, { onDrop: (item) => live.delete(item) });
+    let pushedSoFar = 0;
+    let maxLength = 0;
+    let maxLive = 0;
+    let producing = true;
+    const taken: number[] = [];
+
+    const consumer = (async () => {
+      while (producing || q.length > 0) {
+        const item = q.take();
+        if (!item) {
+          await sleep(1);
+          continue;
+        }
+        // It must have been among the newest `capacity` pushed when taken.
+        expect(item.seq).toBeGreaterThanOrEqual(pushedSoFar - capacity);
+        taken.push(item.seq);
+        await sleep(4); // "inference"
+        live.delete(item);
+      }
+    })();
+
+    for (let seq = 0; seq < 2000; seq++) {
+      const item = { seq, data: new Uint8Array(16 * 1024) };
+      live.add(item);
+      q.push(item);
+      pushedSoFar++;
+      maxLength = Math.max(maxLength, q.length);
+      maxLive = Math.max(maxLive, live.size);
+      if (seq % 50 === 49) await new Promise((r) => setImmediate(r)); // producer far faster than 1 item / 4 ms
+    }
+    const remaining = q.length; // read synchronously after the last push: the consumer drains exactly these
+    producing = false;
+    await consumer;
+
+    expect(maxLength).toBe(capacity);
+    expect(maxLive).toBeLessThanOrEqual(capacity + 1); // + the one being consumed
+    expect(q.dropped).toBeGreaterThan(1500);
+    expect(q.dropped).toBe(q.pushed - q.taken - q.length);
+    expect(q.length).toBe(0);
+    // In order, and what was left at the end was the newest frames: the old ones were the ones dropped.
+    expect(taken.every((s, i) => i === 0 || s > taken[i - 1]!)).toBe(true);
+    expect(taken.slice(-remaining)).toEqual(Array.from({ length: remaining }, (_, i) => 2000 - remaining + i));
+  });
+
+  it('does not retain dropped items (heap check with a forced GC)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = (globalThis.gc ?? runInNewContext('gc')) as () => void;
+    // A WeakRef keeps its target alive until the current task ends, hence the setImmediate.
+    const collect = async () => {
+      for (let i = 0; i < 2; i++) {
+        await new Promise((r) => setImmediate(r));
+        gc();
+      }
+    };
+    const q = new BoundedQueue<Uint8Array>(8);
+    const first = new WeakRef(new Uint8Array(64 * 1024));
+    q.push(first.deref()!);
+    await collect();
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 2000; i++) q.push(new Uint8Array(64 * 1024)); // 128 MB pushed
+    await collect();
+    const grown = process.memoryUsage().arrayBuffers - before;
+    expect(first.deref()).toBeUndefined();
+    expect(grown).toBeLessThan(16 * 1024 * 1024); // 8 held items are 0.5 MB
+  });
+});
+
+// ---------------------------------------------------------------- resampler
+
+/** Interleaved Int16 tone(s): `channels[c]` gives each channel's frequency and amplitude (0..1). */
+function tone(rate: number, seconds: number, channels: { hz: number; amp: number }[]): Int16Array {
+  const frames = Math.round(rate * seconds);
+  const out = new Int16Array(frames * channels.length);
+  for (let i = 0; i < frames; i++) {
+    channels.forEach(({ hz, amp }, c) => {
+      out[i * channels.length + c] = Math.round(amp * 32767 * Math.sin((2 * Math.PI * hz * i) / rate));
+    });
+  }
+  return out;
+}
+
+/** Feeds `samples` in 10 ms blocks and concatenates the output. */
+function resampleAll(r: AudioResampler, samples: Int16Array, sampleRate: number, channelCount: number, blockMs = 10): Float32Array {
+  const block = Math.round((sampleRate * blockMs) / 1000) * channelCount;
+  const parts: Float32Array[] = [];
+  for (let i = 0; i < samples.length; i += block) {
+    parts.push(r.process({ samples: samples.subarray(i, i + block), sampleRate, channelCount }).slice());
+  }
+  return concat(parts);
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Largest absolute difference; Infinity when the lengths differ. */
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+}
+
+const rms = (x: Float32Array) => Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
+
+/** Frequency from the zero-crossing count, and amplitude from the RMS, of a steady sine. */
+function measure(x: Float32Array, rate: number): { hz: number; amp: number } {
+  let crossings = 0;
+  for (let i = 1; i < x.length; i++) if ((x[i - 1]! < 0) !== (x[i]! < 0)) crossings++;
+  return { hz: (crossings / 2) * (rate / (x.length - 1)), amp: rms(x) * Math.SQRT2 };
+}
+
+describe('AudioResampler', () => {
+  it.each([48000, 44100, 32000])('turns a 1 kHz sine at %i Hz into 1 kHz at 16 kHz with its amplitude', (rate) => {
+    const out = resampleAll(new AudioResampler(), tone(rate, 2, [{ hz: 1000, amp: 0.5 }]), rate, 1);
+    expect(out.length).toBe(32000);
+    const steady = out.subarray(1600, 30400); // past the filter's start-up
+    const m = measure(steady, 16000);
+    expect(m.hz).toBeGreaterThan(990);
+    expect(m.hz).toBeLessThan(1010);
+    expect(Math.abs(m.amp / 0.5 - 1)).toBeLessThan(0.05);
+  });
+
+  it('attenuates a 10 kHz tone (above the 8 kHz Nyquist) by at least 30 dB', () => {
+    const out = resampleAll(new AudioResampler(), tone(48000, 2, [{ hz: 10000, amp: 0.5 }]), 48000, 1);
+    const db = 20 * Math.log10(rms(out.subarray(1600)) / (0.5 / Math.SQRT2));
+    expect(db).toBeLessThan(-30);
+  });
+
+  it('downmixes interleaved stereo', () => {
+    const same = resampleAll(new AudioResampler(), tone(48000, 1, [{ hz: 1000, amp: 0.5 }, { hz: 1000, amp: 0.5 }]), 48000, 2);
+    const mono = resampleAll(new AudioResampler(), tone(48000, 1, [{ hz: 1000, amp: 0.5 }]), 48000, 1);
+    expect(same.length).toBe(16000);
+    expect(maxDiff(same, mono)).toBeLessThan(1e-4);
+    const leftOnly = resampleAll(new AudioResampler(), tone(48000, 1, [{ hz: 1000, amp: 0.5 }, { hz: 1000, amp: 0 }]), 48000, 2);
+    expect(Math.abs(measure(leftOnly.subarray(1600), 16000).amp / 0.25 - 1)).toBeLessThan(0.05);
+  });
+
+  it('passes 16 kHz mono through unchanged, scaled to [-1, 1)', () => {
+    const input = tone(16000, 0.5, [{ hz: 440, amp: 0.9 }]);
+    const out = resampleAll(new AudioResampler(), input, 16000, 1);
+    expect(out.length).toBe(input.length);
+    expect(maxDiff(out, Float32Array.from(input, (v) => v / 32768))).toBe(0);
+  });
+
+  it('is seamless across blocks and reuses its output buffer', () => {
+    const input = tone(48000, 1, [{ hz: 3000, amp: 0.5 }]);
+    const whole = new AudioResampler().process({ samples: input, sampleRate: 48000, channelCount: 1 }).slice();
+    const blocked = resampleAll(new AudioResampler(), input, 48000, 1, 7);
+    expect(blocked.length).toBe(whole.length);
+    expect(maxDiff(blocked, whole)).toBeLessThan(1e-6);
+
+    const r = new AudioResampler();
+    const block: PcmBlock = { samples: input.subarray(0, 480), sampleRate: 48000, channelCount: 1 };
+    const a = r.process(block);
+    const b = r.process(block);
+    expect(b).toBe(a);
+    expect(a.length).toBe(160);
+  });
+
+  it('handles libwebrtc switching from 16 kHz silence to 48 kHz mid-stream', () => {
+    const r = new AudioResampler();
+    const silence = new Int16Array(160);
+    let outLen = 0;
+    for (let i = 0; i < 50; i++) outLen += r.process({ samples: silence, sampleRate: 16000, channelCount: 1 }).length;
+    expect(r.inputRate).toBe(16000);
+    const out = resampleAll(r, tone(48000, 1, [{ hz: 1000, amp: 0.5 }, { hz: 1000, amp: 0.5 }]), 48000, 2);
+    expect(r.inputRate).toBe(48000);
+    expect(outLen + out.length).toBe(8000 + 16000);
+    expect(Math.abs(measure(out.subarray(1600), 16000).amp / 0.5 - 1)).toBeLessThan(0.05);
+    expect(() => r.process({ samples: silence, sampleRate: 12345, channelCount: 1 })).toThrow(RangeError);
+    expect(r.process({ samples: silence, sampleRate: 48000, channelCount: 1 }).length).toBeGreaterThan(0); // still usable
+  });
+});
+
+// ---------------------------------------------------------------- VAD and windows
+
+const SR = 16000;
+
+/** A voice-like signal: a 140 Hz harmonic series under a ~4 Hz syllable envelope, with pauses between "words". */
+function speechLike(seconds: number, peak = 0.3, seed = 1): Float32Array {
+  const random = rng(seed);
+  const out = new Float32Array(Math.round(seconds * SR));
+  let phase = 0;
+  for (let i = 0; i < out.length; i++) {
+    const t = i / SR;
+    const f0 = 140 * (1 + 0.1 * Math.sin(2 * Math.PI * 0.7 * t)); // intonation
+    phase += (2 * Math.PI * f0) / SR;
+    let v = 0;
+    for (let h = 1; h <= 12; h++) v += Math.sin(h * phase) / h;
+    const syllable = Math.max(0, Math.sin(2 * Math.PI * 4 * t)) ** 1.5;
+    const word = t % 1.6 < 1.3 ? 1 : 0; // 300 ms pause every 1.6 s
+    out[i] = peak * 0.5 * v * syllable * word + (random() * 2 - 1) * 0.001; // and faint hiss (-60 dBFS)
+  }
+  return out;
+}
+
+function noise(seconds: number, dbfs: number, seed = 2): Float32Array {
+  const random = rng(seed);
+  const amp = 10 ** (dbfs / 20) * Math.sqrt(3); // uniform noise: rms = amp / √3
+  return Float32Array.from({ length: Math.round(seconds * SR) }, () => (random() * 2 - 1) * amp);
+}
+
+function voicedFlags(vad: VoiceActivityDetector, x: Float32Array): boolean[] {
+  const flags: boolean[] = [];
+  vad.push(x, (v) => flags.push(v));
+  return flags;
+}
+const fraction = (flags: boolean[]) => flags.filter(Boolean).length / flags.length;
+
+describe('VoiceActivityDetector', () => {
+  it('finds no voice in silence, low noise, loud stationary noise or a hum', () => {
+    expect(fraction(voicedFlags(new VoiceActivityDetector(), new Float32Array(3 * SR)))).toBe(0);
+    expect(fraction(voicedFlags(new VoiceActivityDetector(), noise(3, -55)))).toBe(0);
+    expect(fraction(voicedFlags(new VoiceActivityDetector(), noise(3, -30)))).toBeLessThan(0.02);
+    const hum = Float32Array.from({ length: 3 * SR }, (_, i) => 0.2 * Math.sin((2 * Math.PI * 50 * i) / SR));
+    expect(fraction(voicedFlags(new VoiceActivityDetector(), hum))).toBe(0);
+  });
+
+  it('finds voice in a speech-like signal, in quiet and over background noise', () => {
+    const vad = new VoiceActivityDetector();
+    expect(vad.frameLength).toBe(320);
+    expect(fraction(voicedFlags(vad, speechLike(6)))).toBeGreaterThan(0.6);
+
+    const bg = noise(8, -45);
+    const speech = speechLike(6, 0.3, 5);
+    for (let i = 0; i < speech.length; i++) bg[2 * SR + i]! += speech[i]!;
+    const flags = voicedFlags(new VoiceActivityDetector(), bg);
+    expect(fraction(flags.slice(0, 100))).toBe(0); // first 2 s: noise only
+    expect(fraction(flags.slice(100))).toBeGreaterThan(0.6);
+  });
+
+  it('holds voice over short gaps, then releases after the hangover', () => {
+    const x = new Float32Array(2 * SR);
+    x.set(speechLike(1).subarray(0, SR));
+    const flags = voicedFlags(new VoiceActivityDetector({ hangoverMs: 200 }), x);
+    expect(flags.slice(55).some(Boolean)).toBe(false); // silence from frame 50; hangover is 10 frames
+    // classify() on whole frames agrees with the streaming push().
+    const a = new VoiceActivityDetector();
+    const b = new VoiceActivityDetector();
+    const viaPush = voicedFlags(a, x);
+    expect(viaPush.map((_, f) => b.classify(x, f * 320))).toEqual(viaPush);
+  });
+});
+
+/** Feeds `x` in chunks of varying size, collecting windows (copied out of the pool's reach). */
+function windowAll(w: AudioWindower, x: Float32Array, release = false): AudioWindow[] {
+  const windows: AudioWindow[] = [];
+  const sizes = [160, 441, 1, 320, 4096, 7];
+  for (let at = 0, k = 0; at < x.length; k++) {
+    const n = Math.min(sizes[k % sizes.length]!, x.length - at);
+    w.push(x.subarray(at, at + n), (win) => {
+      windows.push({ ...win, samples: win.samples.slice() });
+      if (release) w.release(win.samples);
+    });
+    at += n;
+  }
+  return windows;
+}
+
+describe('AudioWindower', () => {
+  const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => (i % 10007) / 10007);
+
+  it('emits exact 64600-sample windows every hop, in order, with their content', () => {
+    const input = ramp(10 * SR);
+    const windows = windowAll(new AudioWindower({ minVoicedFraction: 0 }), input);
+    expect(AASIST_WINDOW_SAMPLES).toBe(64600);
+    expect(windows.map((w) => w.startSample)).toEqual([0, 32000, 64000]);
+    for (const w of windows) {
+      expect(w.samples.length).toBe(64600);
+      expect(maxDiff(w.samples, input.subarray(w.startSample, w.startSample + 64600))).toBe(0);
+    }
+    for (const hop of [16000, 70000]) {
+      const ws = windowAll(new AudioWindower({ minVoicedFraction: 0, hopLength: hop }), input);
+      expect(ws.map((w) => w.startSample)).toEqual(Array.from({ length: Math.floor((input.length - 64600) / hop) + 1 }, (_, i) => i * hop));
+      for (const w of ws) expect(maxDiff(w.samples, input.subarray(w.startSample, w.startSample + 64600))).toBe(0);
+    }
+  });
+
+  it('skips and counts windows without enough speech', () => {
+    // 0–6 s speech, 6–16 s silence, 16–22 s speech.
+    const x = new Float32Array(22 * SR);
+    x.set(speechLike(6, 0.3, 1), 0);
+    x.set(speechLike(6, 0.3, 2), 16 * SR);
+    const w = new AudioWindower();
+    const windows = windowAll(w, x);
+    const total = Math.floor((x.length - 64600) / 32000) + 1;
+    expect(w.windowsEmitted + w.windowsSkippedNoSpeech).toBe(total);
+    expect(w.windowsEmitted).toBe(windows.length);
+    expect(w.windowsSkippedNoSpeech).toBeGreaterThanOrEqual(2);
+    for (const win of windows) expect(win.voicedFraction).toBeGreaterThanOrEqual(0.3);
+    // Windows wholly inside the silence (6 s..16 s) are never emitted.
+    expect(windows.some((win) => win.startSample >= 6 * SR && win.startSample + 64600 <= 16 * SR)).toBe(false);
+    // ... and the ones wholly inside speech are.
+    expect(windows.map((win) => win.startSample)).toEqual(expect.arrayContaining([0, 32000, 16 * SR]));
+  });
+
+  it('reuses released window buffers, and allocates fresh ones otherwise', () => {
+    const w = new AudioWindower({ minVoicedFraction: 0, hopLength: 16000 });
+    const seen: Float32Array[] = [];
+    w.push(ramp(8 * SR), (win) => {
+      seen.push(win.samples);
+      w.release(win.samples);
+    });
+    expect(seen.length).toBeGreaterThan(2);
+    expect(new Set(seen).size).toBe(1);
+    const kept: Float32Array[] = [];
+    w.push(ramp(2 * SR), (win) => kept.push(win.samples));
+    w.push(ramp(2 * SR), (win) => kept.push(win.samples));
+    expect(kept.length).toBe(4);
+    expect(new Set(kept).size).toBe(4);
+  });
+});
+
+describe('per-stream sampling in the analyzer', () => {
+  it('video: keeps the sampler’s rate, holds only the newest frames, and counts drops', () => {
+    const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4 });
+    // 10 s of 30 fps video; nobody consumes it.
+    for (let i = 0; i < 300; i++) s.offer({ width: 2, height: 2, data: new Uint8Array(6).fill(i % 256) }, (i * 1000) / 30);
+    expect(s.framesIn).toBe(300);
+    expect(Math.abs(s.queue.pushed - 20)).toBeLessThanOrEqual(1);
+    expect(s.queue.dropped).toBe(s.queue.pushed - 4);
+    expect(s.queue.take()!.arrivedAt).toBeGreaterThanOrEqual(8000); // only the newest 4 (8.0-9.5 s) survived
+    s.sampler.setBoosted(true);
+    const before = s.queue.pushed;
+    for (let i = 300; i < 600; i++) s.offer({ width: 2, height: 2, data: new Uint8Array(6) }, (i * 1000) / 30);
+    expect(Math.abs(s.queue.pushed - before - 60)).toBeLessThanOrEqual(1);
+  });
+
+  it('audio: 16 kHz silence then 48 kHz stereo speech becomes 4.04 s windows; a bad rate is counted, not thrown', () => {
+    const s = new AudioStream({ room: 'r', participantId: 'p', kind: 'audio' }, { hopSeconds: 2, queueCapacity: 2 });
+    // 16 kHz silence first (as before the first Opus packet), then 12 s of 48 kHz stereo speech.
+    for (let i = 0; i < 20; i++) s.offer({ samples: new Int16Array(160), sampleRate: 16000, channelCount: 1 }, i * 10);
+    const speech = speechLike(12);
+    const block = new Int16Array(960);
+    let k = 0;
+    for (let t = 0; t + 160 <= speech.length; t += 160) {
+      // Upsample by repetition: crude, but the resampler's filter takes care of the images.
+      for (let j = 0; j < 480; j++) block[2 * j] = block[2 * j + 1] = Math.round(speech[t + Math.floor(j / 3)]! * 32767);
+      s.offer({ samples: block, sampleRate: 48000, channelCount: 2 }, 200 + 10 * k++);
+    }
+    expect(() => s.offer({ samples: block, sampleRate: 12345, channelCount: 2 }, 0)).not.toThrow();
+    expect(s.blocksRejected).toBe(1);
+    const w = s.windower;
+    expect(w.windowsEmitted + w.windowsSkippedNoSpeech).toBe(Math.floor((12.2 * SR - 64600) / 32000) + 1);
+    expect(w.windowsEmitted).toBeGreaterThanOrEqual(3);
+    expect(s.queue.dropped).toBe(w.windowsEmitted - 2);
+    const win = s.queue.take()!;
+    expect(win.samples.length).toBe(64600);
+    expect(win.arrivedAt).toBeGreaterThan(4000);
+  });
+});
