@@ -3,11 +3,12 @@
  * Uses the same secret as the server (TOKEN_SECRET, or the one the server generated in DATA_DIR).
  */
 import { parseArgs } from 'node:util';
-import { issueToken } from '../server/src/auth/token.ts';
+import { issueServiceToken, issueToken } from '../server/src/auth/token.ts';
 import { loadConfig } from '../server/src/config.ts';
 import { ROLES, type Role } from '../server/src/protocol/roles.ts';
 
 const usage = `usage: npm run token -- --room ROOM --role ROLE --name NAME [--ttl SECONDS] [--sub ID] [--url BASE]
+       npm run token -- --service analyzer [--ttl SECONDS] [--sub ID]   (credential for a remote analyzer)
   roles: ${ROLES.join(', ')}`;
 
 function fail(message: string): never {
@@ -25,6 +26,7 @@ try {
       ttl: { type: 'string' },
       sub: { type: 'string' },
       url: { type: 'string' },
+      service: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -33,6 +35,14 @@ try {
 }
 if (values.help) {
   console.log(usage);
+  process.exit(0);
+}
+if (values.service !== undefined) {
+  if (values.service !== 'analyzer') fail(`unknown service "${values.service}"`);
+  const cfg = loadConfig();
+  const ttl = values.ttl !== undefined ? Number(values.ttl) : 365 * 86400;
+  if (!Number.isInteger(ttl) || ttl <= 0) fail('--ttl must be a positive whole number of seconds');
+  console.log(issueServiceToken(cfg.tokenSecret, { ttlSeconds: ttl, ...(values.sub ? { sub: values.sub } : {}) }));
   process.exit(0);
 }
 if (!values.room || !values.role || !values.name) fail('--room, --role and --name are required');

@@ -126,3 +126,28 @@ describe('screens for what went wrong', () => {
     }
   });
 });
+
+describe('analysis status in the call UI', () => {
+  it('the clinician sees "analysis unavailable" while the analyzer is down; the patient never does', async () => {
+    const s = await startTestServer({ ANALYZER: 'embedded', ANALYZER_STALL_MS: '3000', ANALYZER_HEARTBEAT_MS: '300' });
+    try {
+      const doc = await openJoinLink(browser, s.url, 'demo', s.token('demo', 'clinician', 'Dr. Kim', { sub: 'doc' }));
+      const pat = await openJoinLink(browser, s.url, 'demo', s.token('demo', 'patient', 'Pat', { sub: 'pat' }));
+      await joinThroughUi(doc);
+      await joinThroughUi(pat);
+      // Once the analyzer is up, no banner.
+      await waitFor('the analyzer to be up', () => s.app.hub.status.available, 30000);
+      await doc.getByTestId('analysis-unavailable').waitFor({ state: 'detached', timeout: 30000 });
+      process.kill(s.app.analyzer!.pid!, 'SIGKILL');
+      await doc.getByTestId('analysis-unavailable').waitFor({ timeout: 5000 });
+      expect(await doc.getByTestId('analysis-unavailable').textContent()).toContain('the call continues');
+      await waitForMediaFrom(doc, 'pat', 5000); // the call goes on
+      await doc.getByTestId('analysis-unavailable').waitFor({ state: 'detached', timeout: 30000 });
+      expect(await pat.getByTestId('analysis-unavailable').count()).toBe(0);
+      await doc.context().close();
+      await pat.context().close();
+    } finally {
+      await s.close();
+    }
+  });
+});

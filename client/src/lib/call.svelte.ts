@@ -1,7 +1,7 @@
 /** Reactive state for the call UI, fed by the shared CallSession. */
 import { io } from 'socket.io-client';
 import { CallSession, type MediaStats, type RemoteTrack, type SessionState } from '../../../server/src/protocol/CallSession.ts';
-import type { JoinResult, ParticipantInfo, ProtocolError } from '../../../server/src/protocol/messages.ts';
+import type { AnalysisStatus, JoinResult, ParticipantInfo, ProtocolError } from '../../../server/src/protocol/messages.ts';
 
 export class CallController {
   state = $state<SessionState>('idle');
@@ -11,6 +11,8 @@ export class CallController {
   fatal = $state<ProtocolError | undefined>();
   endedReason = $state<string | undefined>();
   notice = $state<string | undefined>();
+  /** Privileged participants only: whether the analyzer is watching this call. */
+  analysis = $state<AnalysisStatus | undefined>();
   audio = $state(true);
   video = $state(true);
   readonly session: CallSession;
@@ -34,6 +36,7 @@ export class CallController {
     s.on('track', () => (this.tracks = s.remoteTracks));
     s.on('track-removed', () => (this.tracks = s.remoteTracks));
     s.on('fatal', (e) => (this.fatal = e));
+    s.on('analysis', (st) => (this.analysis = st));
     s.on('room-closed', (reason) => (this.endedReason = reason));
     s.on('warning', (e) => {
       this.notice = e.message;

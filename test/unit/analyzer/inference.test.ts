@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { Batcher } from '../../../server/src/analyzer/inference/Batcher.ts';
+import { InferenceRuntime } from '../../../server/src/analyzer/inference/InferenceRuntime.ts';
 import { ModelRegistry, ModelRegistryError, type ModelEntry } from '../../../server/src/analyzer/inference/ModelRegistry.ts';
 import type { ModelRunner } from '../../../server/src/analyzer/inference/ModelRunner.ts';
 import { fallbackChain, parseProvider, ProviderError } from '../../../server/src/analyzer/inference/providers.ts';
@@ -126,5 +127,21 @@ describe('cross-stream batcher', () => {
     const b = new Batcher(doubler(50), { maxBatch: 1, maxWaitMs: 0, maxPending: 3 });
     const runs = Array.from({ length: 6 }, (_, i) => b.run(one(i)).then(() => 'ok', (e: Error) => e.name));
     expect(await Promise.all(runs)).toEqual(['ok', 'ok', 'ok', 'ok', 'BatcherFullError', 'BatcherFullError']);
+  });
+});
+
+describe('inference runtime', () => {
+  it('falls back to CPU when the requested provider cannot load, and says which it runs on', async () => {
+    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cuda' });
+    const model = await runtime.load('blazeface-short');
+    expect(model.provider).toBe('cpu');
+    const out = await model.run({ 'input:0': new Tensor('float32', new Float32Array(128 * 128 * 3), [1, 128, 128, 3]) });
+    expect(Object.keys(out)).toHaveLength(4);
+    await runtime.close();
+  });
+
+  it('a missing model file is an error naming the model, not a crash', async () => {
+    const runtime = new InferenceRuntime(ModelRegistry.load(undefined, ['/nowhere']), { provider: 'cpu' });
+    await expect(runtime.load('meso4-df')).rejects.toThrow(/model "meso4-df" \(Meso4_DF\.onnx\) not found; searched: \/nowhere\/Meso4_DF\.onnx/);
   });
 });
