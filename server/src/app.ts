@@ -45,31 +45,12 @@ function metricsAllowed(req: IncomingMessage, token: string | undefined): boolea
 export function createApp(config: ServerConfig, opts: { clientDist?: string } = {}): App {
   const serveClient = staticFiles(opts.clientDist ?? CLIENT_DIST);
   const metrics = new Metrics();
-  let hub: AnalyzerHub | undefined;
-  let analyzer: AnalyzerProcess | undefined;
-  const http = createServer((req, res) => {
-    if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, analysis: hub?.status }));
-      return;
-    }
-    if (req.url === '/metrics') {
-      if (!metricsAllowed(req, config.metricsToken)) {
-        res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden: set METRICS_TOKEN and send it as a bearer token\n');
-        return;
-      }
-      metrics.set('dfs_analysis_available', 'Whether an analyzer is connected and responsive.', {}, hub?.status.available ? 1 : 0);
-      metrics.setCounter('dfs_analyzer_restarts_total', 'Restarts of the embedded analyzer process.', {}, analyzer?.restarts ?? 0);
-      metrics.set('dfs_rooms', 'Open calls.', {}, registry.list().length);
-      metrics.set('dfs_participants', 'People in calls (the analyzer excluded).', {}, registry.list().reduce((n, r) => n + r.people, 0));
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + (hub?.analyzerMetrics() ?? ''));
-      return;
-    }
-    if (!serveClient(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-  });
+  const http = createServer();
   const io: TypedIoServer = new IoServer(http, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false });
   const engine = createEngine(config);
   const registry = new RoomRegistry(engine, { maxParticipants: config.maxParticipants, persistentRooms: config.rooms });
-  hub = new AnalyzerHub(io as never, {
+  // The /analyzer namespace has its own event types; the hub types it itself.
+  const hub = new AnalyzerHub(io as never, {
     tokenSecret: config.tokenSecret,
     registry,
     stallMs: config.analyzer.stallMs,
@@ -80,6 +61,27 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     iceServers: config.iceServers,
     registry,
     analysisStatus: () => hub.status,
+  });
+  let analyzer: AnalyzerProcess | undefined;
+
+  http.on('request', (req, res) => {
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, analysis: hub.status }));
+      return;
+    }
+    if (req.url === '/metrics') {
+      if (!metricsAllowed(req, config.metricsToken)) {
+        res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden: set METRICS_TOKEN and send it as a bearer token\n');
+        return;
+      }
+      metrics.set('dfs_analysis_available', 'Whether an analyzer is connected and responsive.', {}, hub.status.available ? 1 : 0);
+      metrics.setCounter('dfs_analyzer_restarts_total', 'Restarts of the embedded analyzer process.', {}, analyzer?.restarts ?? 0);
+      metrics.set('dfs_rooms', 'Open calls.', {}, registry.list().length);
+      metrics.set('dfs_participants', 'People in calls (the analyzer excluded).', {}, registry.list().reduce((n, r) => n + r.people, 0));
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + hub.analyzerMetrics());
+      return;
+    }
+    if (!serveClient(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
 
   const app: App = {
@@ -100,7 +102,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
               token: issueServiceToken(config.tokenSecret, { ttlSeconds: 10 * 365 * 86400, sub: 'analyzer-embedded' }),
             });
             app.analyzer = analyzer;
-            hub!.on('stalled', (sub) => {
+            hub.on('stalled', (sub) => {
               if (sub === 'analyzer-embedded') analyzer?.kill('no heartbeat');
             });
             analyzer.start();
@@ -110,7 +112,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
       }),
     close: async () => {
       await analyzer?.stop();
-      hub!.close();
+      hub.close();
       signaling.close();
       registry.closeAll('The server is shutting down.');
       engine.close();

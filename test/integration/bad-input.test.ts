@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMedia.ts';
 import { WrtcPeerConnection } from '../../server/src/headless/wrtc.ts';
+import { issueServiceToken } from '../../server/src/auth/token.ts';
 import { ErrorCode, MAX_MESSAGE_BYTES } from '../../server/src/protocol/messages.ts';
 import { ask, connected, connectError, nextError, rawSocket } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
@@ -66,6 +67,36 @@ describe('bad tokens', () => {
     const s = await joinedSocket('patient', 'demo');
     const res = await ask(s, 'join', { room: 'other' });
     expect(res.error?.code).toBe(ErrorCode.TokenWrongRoom);
+  });
+});
+
+describe('the analyzer control channel', () => {
+  it.each<[string, () => string | undefined, string]>([
+    ['a user token', () => server.token('demo', 'clinician'), ErrorCode.TokenMalformed],
+    ['no token', () => undefined, ErrorCode.TokenMalformed],
+    ['a forged service token', () => 'svc.eyJ2IjoxfQ.AAAA', ErrorCode.TokenBadSignature],
+  ])('refuses %s', async (_label, token, code) => {
+    const s = rawSocket(`${server.url}/analyzer`, token());
+    expect((await connectError(s)).code).toBe(code);
+  });
+
+  it('a service principal in a call can neither publish nor end it, and nobody sees it', async () => {
+    const svc = rawSocket(server.url, issueServiceToken(server.config.tokenSecret, { ttlSeconds: 60 }));
+    sockets.push(svc);
+    await connected(svc);
+    const joined = await ask(svc, 'join', { room: 'demo' });
+    expect(joined.ok).toBe(true);
+    expect(joined.canPublish).toBe(false);
+    expect((await ask(svc, 'publish', { sdp: 'v=0\r\n' })).error?.code).toBe(ErrorCode.Forbidden);
+    expect((await ask(svc, 'room.close', {})).error?.code).toBe(ErrorCode.Forbidden);
+    const pat = await joinedSocket('patient');
+    const view = await ask(pat, 'join', { room: 'demo' });
+    expect((view.participants as Array<{ role: string }>).map((p) => p.role)).toEqual(['clinician', 'patient']);
+    // It follows calls but never opens one.
+    const other = rawSocket(server.url, issueServiceToken(server.config.tokenSecret, { ttlSeconds: 60 }));
+    sockets.push(other);
+    await connected(other);
+    expect((await ask(other, 'join', { room: 'not-open' })).error?.code).toBe(ErrorCode.RoomNotFound);
   });
 });
 

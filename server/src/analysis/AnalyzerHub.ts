@@ -5,10 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Namespace, Server } from 'socket.io';
-import { TokenError, verifyServiceToken } from '../auth/token.ts';
+import { verifyServiceToken } from '../auth/token.ts';
+import { handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';
-import type { AnalysisStatus, ConnectErrorData } from '../protocol/messages.ts';
-import { ErrorCode } from '../protocol/messages.ts';
+import type { AnalysisStatus } from '../protocol/messages.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 
 const log = logger('analysis');
@@ -54,9 +54,7 @@ export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalle
         socket.data.sub = verifyServiceToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token).sub;
         next();
       } catch (err) {
-        const e = new Error(err instanceof TokenError ? err.message : 'Authentication failed.') as Error & { data: ConnectErrorData };
-        e.data = { code: err instanceof TokenError ? err.code : ErrorCode.Internal };
-        next(e);
+        next(handshakeRefusal(err));
       }
     });
     this.nsp.on('connection', (socket) => {

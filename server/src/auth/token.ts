@@ -4,6 +4,7 @@
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { ClientError } from '../errors.ts';
 import { ErrorCode } from '../protocol/messages.ts';
 import { RoomIdSchema } from '../protocol/messages.ts';
 import { ROLES } from '../protocol/roles.ts';
@@ -20,13 +21,9 @@ export const TokenClaimsSchema = z.strictObject({
 });
 export type TokenClaims = z.infer<typeof TokenClaimsSchema>;
 
-export class TokenError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.name = 'TokenError';
-    this.code = code;
-  }
+/** A refused token; its message is safe to show the client that presented it. */
+export class TokenError extends ClientError {
+  override name = 'TokenError';
 }
 
 /** Tokens longer than this are refused before any parsing. */

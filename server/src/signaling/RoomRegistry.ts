@@ -4,7 +4,7 @@ import { ErrorCode } from '../protocol/messages.ts';
 import { isHost, type Role } from '../protocol/roles.ts';
 import type { SfuEngine } from '../sfu/engine.ts';
 import { CallRoom } from './CallRoom.ts';
-import { ClientError } from './errors.ts';
+import { ClientError } from '../errors.ts';
 
 /** A closed room answers ROOM_CLOSED (not ROOM_NOT_FOUND) for this long, so late joiners learn the call ended. */
 const CLOSED_MEMORY_MS = 6 * 3600 * 1000;

@@ -4,7 +4,7 @@
  * Errors go to the offending client only, on its ack (or an 'error' event when it gave none).
  */
 import type { Server, Socket } from 'socket.io';
-import { isServiceToken, TokenError, verifyServiceToken, verifyToken, type TokenClaims } from '../auth/token.ts';
+import { isServiceToken, verifyServiceToken, verifyToken, type TokenClaims } from '../auth/token.ts';
 import { logger } from '../log.ts';
 import {
   ClientMessages,
@@ -15,7 +15,6 @@ import {
   type ClientEvents,
   type ClientPayload,
   type AnalysisStatus,
-  type ConnectErrorData,
   type IceServer,
   type JoinResult,
   type ServerEvents,
@@ -23,7 +22,7 @@ import {
 import { canPublish, isHost, isPrivileged } from '../protocol/roles.ts';
 import { PeerClosedError, SdpError } from '../sfu/engine.ts';
 import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
-import { ClientError } from './errors.ts';
+import { ClientError, handshakeRefusal } from '../errors.ts';
 import { RateLimiter } from './RateLimiter.ts';
 import type { RoomRegistry } from './RoomRegistry.ts';
 
@@ -70,11 +69,7 @@ export class SignalingServer {
         socket.data.limiter = new RateLimiter(60, 30);
         next();
       } catch (err) {
-        const e = new Error(err instanceof TokenError ? err.message : 'Authentication failed.') as Error & {
-          data: ConnectErrorData;
-        };
-        e.data = { code: err instanceof TokenError ? err.code : ErrorCode.Internal };
-        next(e);
+        next(handshakeRefusal(err));
       }
     });
     io.on('connection', (socket) => this.onConnection(socket));
@@ -150,7 +145,6 @@ export class SignalingServer {
     if (err instanceof ClientError) return err;
     if (err instanceof SdpError) return new ClientError(ErrorCode.BadSdp, err.message);
     if (err instanceof PeerClosedError) return new ClientError(ErrorCode.NotJoined, 'That session has ended.');
-    if (err instanceof TokenError) return new ClientError(err.code, err.message);
     log.error('handler failed', { event, socket: socket.id, err: err instanceof Error ? err.stack : String(err) });
     return new ClientError(ErrorCode.Internal, 'The server could not handle this request.');
   }
