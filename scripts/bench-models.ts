@@ -52,14 +52,17 @@ for (const requested of providers) {
       const dims = shape.map((d, i) => (i === 0 ? batch : Number(d)));
       const data = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => Math.random());
       const feeds = { [model.entry.input.name]: new Tensor('float32', data, dims) };
-      await model.run(feeds); // warm-up (WebGPU compiles shaders on the first run)
-      let n = 0;
+      for (let i = 0; i < 3; i++) await model.run(feeds); // warm-up (WebGPU compiles shaders first)
+      // Median of per-run times: this kind of shared VM has bursts of noise that a mean would keep.
+      const times: number[] = [];
       const t0 = performance.now();
-      while (performance.now() - t0 < budgetMs || n < 3) {
+      while (performance.now() - t0 < budgetMs || times.length < 5) {
+        const t = performance.now();
         await model.run(feeds);
-        n++;
+        times.push(performance.now() - t);
       }
-      const ms = (performance.now() - t0) / n;
+      times.sort((a, b) => a - b);
+      const ms = times[Math.floor(times.length / 2)]!;
       rows.push({ model: id, requested, provider: model.provider, batch, msPerBatch: ms, itemsPerSecond: (batch * 1000) / ms });
       console.error(`${id} ${model.provider} b${batch}: ${ms.toFixed(2)} ms/batch`);
     }
@@ -68,7 +71,7 @@ for (const requested of providers) {
 }
 
 console.log(`\nmachine: ${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, node ${process.version}\n`);
-console.log('| model | provider | batch | ms / batch | items / s |');
+console.log('| model | provider | batch | median ms / batch | items / s |');
 console.log('| --- | --- | ---: | ---: | ---: |');
 for (const r of rows) {
   const p = r.provider === r.requested ? r.provider : `${r.provider} (asked ${r.requested})`;

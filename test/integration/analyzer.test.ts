@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
+import type { AnalyzerConfig } from '../../server/src/analyzer/config.ts';
 import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
 import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
 import { issueServiceToken } from '../../server/src/auth/token.ts';
@@ -55,30 +56,36 @@ async function publisher(server: TestServer, role: 'patient' | 'clinician', sub:
   return { peer, statuses };
 }
 
+function inProcessAnalyzer(server: TestServer, over: Partial<AnalyzerConfig> = {}): Analyzer {
+  const analyzer = new Analyzer(
+    {
+      serverUrl: server.url,
+      token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }),
+      provider: 'cpu',
+      baseFps: 2,
+      boostedFps: 6,
+      audioHopSeconds: 2,
+      maxBatch: 4,
+      maxWaitMs: 10,
+      queueCapacity: 4,
+      heartbeatMs: 200,
+      ...over,
+    },
+    new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' }),
+  );
+  cleanup.push(() => analyzer.stop());
+  return analyzer;
+}
+
 describe('analyzer', () => {
   it('receives a published frame with its content intact, as an invisible participant', async () => {
     const server = await startTestServer({ ANALYZER: 'external', ANALYZER_STALL_MS: '2000' });
     cleanup.push(() => server.close());
-    const analyzer = new Analyzer(
-      {
-        serverUrl: server.url,
-        token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }),
-        provider: 'cpu',
-        baseFps: 2,
-        boostedFps: 6,
-        audioHopSeconds: 2,
-        maxBatch: 4,
-        maxWaitMs: 10,
-        queueCapacity: 4,
-        heartbeatMs: 200,
-      },
-      new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' }),
-    );
+    const analyzer = inProcessAnalyzer(server);
     await analyzer.loadModels();
     const sampled: I420Frame[] = [];
     analyzer.on('sampled', (id, f) => id.participantId === 'pat' && sampled.push({ ...f, data: f.data.slice() }));
     analyzer.start();
-    cleanup.push(() => analyzer.stop());
 
     const doctor = await publisher(server, 'clinician', 'doc', quadrants);
     await publisher(server, 'patient', 'pat', quadrants);
@@ -93,6 +100,37 @@ describe('analyzer', () => {
     // Samples are counted per stream.
     await waitFor('metrics', () => (analyzer.streamStats('demo/pat/video')?.pushed ?? 0) >= 3);
     expect(analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_total\{kind="video",stream="demo\/pat\/video"\} \d+/);
+  });
+
+  it('behind a deliberately slow model, drops old samples: bounded queue, bounded lag', async () => {
+    const server = await startTestServer({ ANALYZER: 'external' });
+    cleanup.push(() => server.close());
+    const analyzer = inProcessAnalyzer(server, { baseFps: 6, queueCapacity: 3 });
+    const SLOW_MS = 400;
+    await analyzer.loadModels((runner, id) =>
+      id !== 'blazeface-short'
+        ? runner
+        : { ...runner, run: async (feeds) => (await new Promise((r) => setTimeout(r, SLOW_MS)), runner.run(feeds)) },
+    );
+    const lags: number[] = [];
+    analyzer.on('observation', (o) => o.kind === 'video' && lags.push(o.latencyMs));
+    let maxQueued = 0;
+    analyzer.start();
+    await publisher(server, 'patient', 'pat', quadrants);
+    const key = 'demo/pat/video';
+    const poll = setInterval(() => (maxQueued = Math.max(maxQueued, analyzer.streamStats(key)?.queued ?? 0)), 20);
+    cleanup.push(() => clearInterval(poll));
+    await waitFor('6 s of sampling', () => (analyzer.streamStats(key)?.pushed ?? 0) >= 36, 20000);
+    const st = analyzer.streamStats(key)!;
+    // 6 fps in, at most 2.5 analysed per second: the rest is dropped, oldest first.
+    expect(st.dropped).toBeGreaterThan(st.pushed / 3);
+    expect(st.pushed).toBe(st.taken + st.dropped + st.queued);
+    expect(maxQueued).toBeLessThanOrEqual(3);
+    // Analysed samples are recent ones: lag stays near (queue + 1) x model time, however long it runs.
+    const late = lags.slice(-5);
+    expect(late.length).toBe(5);
+    for (const l of late) expect(l).toBeLessThan(4 * SLOW_MS + 600);
+    expect(analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_dropped_total\{kind="video",stream="demo\/pat\/video"\} [1-9]/);
   });
 
   it('killed or stalled: calls continue, privileged roles are told, it comes back and resumes', async () => {

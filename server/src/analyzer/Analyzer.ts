@@ -87,8 +87,11 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     this.runtime = runtime;
   }
 
-  /** Loads what models it can (a missing model disables its detector, with an error naming it). */
-  async loadModels(): Promise<void> {
+  /**
+   * Loads what models it can (a missing model disables its detector, with an error naming it).
+   * `wrap` can put something around each model's runner (tests use it to make a model slow).
+   */
+  async loadModels(wrap: (runner: ModelRunner, id: string) => ModelRunner = (r) => r): Promise<void> {
     const load = async (id: string): Promise<LoadedModel | undefined> => {
       try {
         const m = await this.runtime.load(id);
@@ -102,7 +105,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     };
     const [face, meso, voice] = await Promise.all([load('blazeface-short'), load('meso4-df'), load('aasist-l')]);
     const batcher = (m: LoadedModel) =>
-      new Batcher(m, {
+      new Batcher(wrap(m, m.id), {
         maxBatch: m.entry.batch === 'dynamic' ? this.config.maxBatch : 1,
         maxWaitMs: this.config.maxWaitMs,
         latency: this.metrics.latency('dfs_analyzer_inference_ms', 'Inference latency per model (queue wait + run), ms.', { model: m.id }),
@@ -111,13 +114,14 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     // BlazeFace has a fixed batch of 1 and runs once per sampled frame: timed, not batched.
     const timed = (m: LoadedModel): ModelRunner => {
       const window = this.metrics.latency('dfs_analyzer_inference_ms', 'Inference latency per model (queue wait + run), ms.', { model: m.id });
+      const inner = wrap(m, m.id);
       return {
         inputNames: m.inputNames,
         outputNames: m.outputNames,
         run: async (feeds) => {
           const t0 = performance.now();
           try {
-            return await m.run(feeds);
+            return await inner.run(feeds);
           } finally {
             window.add(performance.now() - t0);
           }
@@ -198,15 +202,13 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       const s = new VideoStream(id, { baseFps: this.config.baseFps, boostedFps: this.config.boostedFps, queueCapacity: this.config.queueCapacity });
       this.video.set(s.key, s);
       w.stops.set(s.key, onVideoFrames(t.track, (frame) => {
-        s.offer(frame, performance.now());
-        this.wake();
+        if (s.offer(frame, performance.now())) this.wake();
       }));
     } else {
       const s = new AudioStream(id, { hopSeconds: this.config.audioHopSeconds, queueCapacity: this.config.queueCapacity });
       this.audio.set(s.key, s);
       w.stops.set(s.key, onAudioData(t.track, (block) => {
-        s.offer(block, performance.now());
-        this.wake();
+        if (s.offer(block, performance.now())) this.wake();
       }));
     }
     log.info('stream attached', { room, participant: t.participantId, kind: t.kind });
@@ -250,29 +252,30 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   }
 
   /** Next stream with a waiting sample: boosted streams first, round-robin among equals. */
-  private nextVideo(): VideoStream | undefined {
-    const ready = [...this.video.values()].filter((s) => s.queue.length > 0);
+  private next<S extends VideoStream | AudioStream>(streams: Iterable<S>): S | undefined {
+    const ready = [...streams].filter((s) => s.queue.length > 0);
     if (ready.length === 0) return undefined;
-    const boosted = ready.filter((s) => s.sampler.boosted);
+    const boosted = ready.filter((s) => s instanceof VideoStream && s.sampler.boosted);
     const pool = boosted.length ? boosted : ready;
     return pool[this.rr++ % pool.length];
   }
 
   private async videoLoop(): Promise<void> {
-    // Face models run while detection continues on the next frame, so crops from several
-    // streams meet in the MesoNet batcher.
+    // Detection (fixed batch 1, fast) runs one frame at a time, so samples wait in their bounded
+    // queues, not in here. The face classifiers then run in the background, so crops from several
+    // streams meet in their batcher; at most maxBatch of them are in flight.
     const inflight = new Set<Promise<void>>();
     while (this.running) {
-      const s = this.nextVideo();
+      const s = this.next(this.video.values());
       if (!s) {
         await this.idle();
         continue;
       }
       const item = s.queue.take()!;
       try {
-        const p = this.analyseFrame(s, item);
-        inflight.add(p);
-        void p.finally(() => inflight.delete(p));
+        const rest = this.classify(s, item, await this.detect(s, item));
+        inflight.add(rest);
+        void rest.finally(() => inflight.delete(rest));
         if (inflight.size >= this.config.maxBatch) await Promise.race(inflight);
       } catch (err) {
         log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
@@ -280,18 +283,20 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     }
   }
 
-  private async analyseFrame(s: VideoStream, item: SampledFrame): Promise<void> {
+  private async detect(s: VideoStream, item: SampledFrame) {
+    this.emit('sampled', s.id, item.frame);
+    const src = i420Source(item.frame);
+    const faces = this.models.face ? await this.models.face.detect(src) : [];
+    return { src, faces, quality: assessQuality(src, faces), tracks: s.tracker.update(faces, item.arrivedAt) };
+  }
+
+  private async classify(s: VideoStream, item: SampledFrame, d: Awaited<ReturnType<Analyzer['detect']>>): Promise<void> {
     try {
-      this.emit('sampled', s.id, item.frame);
-      const src = i420Source(item.frame);
-      const faces = this.models.face ? await this.models.face.detect(src) : [];
-      const quality = assessQuality(src, faces);
-      const tracks = s.tracker.update(faces, item.arrivedAt);
       let deepfake: number | undefined;
-      const face = faces[0];
-      if (quality.reason === 'ok' && face && this.models.meso) {
+      const face = d.faces[0];
+      if (d.quality.reason === 'ok' && face && this.models.meso) {
         const input = new Float32Array(tensorSize(MESONET_INPUT));
-        sampleCrop(src, mesoNetRegion(face), MESONET_INPUT, input);
+        sampleCrop(d.src, mesoNetRegion(face), MESONET_INPUT, input);
         const out = await this.models.meso.run({ input: new Tensor('float32', input, [1, 256, 256, 3]) }, this.priorityOf(s, s.sampler.boosted));
         deepfake = 1 - ((out.p_real?.data as Float32Array | undefined)?.[0] ?? 1);
       }
@@ -301,9 +306,9 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
         kind: 'video',
         stream: s.id,
         at: Date.now(),
-        quality: quality.reason,
-        faces: faces.length,
-        ...(tracks[0] ? { trackId: tracks[0].id } : {}),
+        quality: d.quality.reason,
+        faces: d.faces.length,
+        ...(d.tracks[0] ? { trackId: d.tracks[0].id } : {}),
         ...(deepfake !== undefined ? { deepfake } : {}),
         latencyMs,
       });
@@ -314,7 +319,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
 
   private async audioLoop(): Promise<void> {
     while (this.running) {
-      const s = [...this.audio.values()].find((a) => a.queue.length > 0);
+      const s = this.next(this.audio.values());
       if (!s) {
         await this.idle();
         continue;

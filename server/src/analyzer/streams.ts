@@ -42,10 +42,12 @@ export class VideoStream {
     this.queue = new BoundedQueue<SampledFrame>(opts.queueCapacity);
   }
 
-  /** Called for every decoded frame; keeps it only when the sampler wants it. */
-  offer(frame: I420Frame, now: number): void {
+  /** Called for every decoded frame; keeps it only when the sampler wants it. Returns whether it did. */
+  offer(frame: I420Frame, now: number): boolean {
     this.framesIn++;
-    if (this.sampler.offer(now)) this.queue.push({ frame, arrivedAt: now });
+    if (!this.sampler.offer(now)) return false;
+    this.queue.push({ frame, arrivedAt: now });
+    return true;
   }
 }
 
@@ -72,16 +74,19 @@ export class AudioStream {
     this.queue = new BoundedQueue<TimedWindow>(opts.queueCapacity, { onDrop: (w) => this.windower.release(w.samples) });
   }
 
-  offer(block: PcmBlock, now: number): void {
+  /** Called for every 10 ms block; returns whether a window was queued. */
+  offer(block: PcmBlock, now: number): boolean {
     this.blocksIn++;
     let pcm16k: Float32Array;
     try {
       pcm16k = this.resampler.process(block);
     } catch {
       this.blocksRejected++;
-      return;
+      return false;
     }
     this.now = now;
+    const before = this.queue.pushed;
     this.windower.push(pcm16k, this.onWindow);
+    return this.queue.pushed !== before;
   }
 }
