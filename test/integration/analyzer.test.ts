@@ -2,6 +2,9 @@
  * The analyzer as a participant: it receives exactly what the SFU forwards, stays invisible, and
  * when its process dies or stalls, calls go on, privileged participants are told, and it comes back.
  */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import jpeg from 'jpeg-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
 import type { AnalyzerConfig } from '../../server/src/analyzer/config.ts';
@@ -10,10 +13,11 @@ import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry
 import { issueServiceToken } from '../../server/src/auth/token.ts';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticAudio, SyntheticVideo, type FramePainter } from '../../server/src/headless/syntheticMedia.ts';
-import type { I420Frame } from '../../server/src/headless/wrtc.ts';
+import { nonstandard, type I420Frame } from '../../server/src/headless/wrtc.ts';
 import type { AnalysisStatus } from '../../server/src/protocol/messages.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
+const DATA_DIR = process.env.DFS_DATA_DIR ?? resolve(import.meta.dirname, '../../../shared/data');
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
@@ -100,6 +104,44 @@ describe('analyzer', () => {
     // Samples are counted per stream.
     await waitFor('metrics', () => (analyzer.streamStats('demo/pat/video')?.pushed ?? 0) >= 3);
     expect(analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_total\{kind="video",stream="demo\/pat\/video"\} \d+/);
+    // A frame of flat quadrants has no face, and that is what gets reported.
+    await waitFor('a quality report', () => /dfs_analyzer_frame_quality_total\{reason="no-face",stream="demo\/pat\/video"\} [1-9]/.test(analyzer.renderMetrics()));
+  });
+
+  it('finds and scores real faces that went through VP8: a deepfake crop scores faker than a real one', async () => {
+    const server = await startTestServer({ ANALYZER: 'external' });
+    cleanup.push(() => server.close());
+    const analyzer = inProcessAnalyzer(server, { baseFps: 4 });
+    await analyzer.loadModels();
+    const scores = new Map<string, number[]>();
+    const qualities: string[] = [];
+    analyzer.on('observation', (o) => {
+      if (o.kind !== 'video') return;
+      qualities.push(o.quality);
+      if (o.deepfake !== undefined) scores.set(o.stream.participantId, [...(scores.get(o.stream.participantId) ?? []), o.deepfake]);
+    });
+    analyzer.start();
+    const still = (file: string) => {
+      const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet', file)));
+      const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
+      nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
+      return { size: { width: rgba.width, height: rgba.height }, paint: ((f: I420Frame) => f.data.set(i420.data)) as FramePainter };
+    };
+    for (const [sub, file] of [['real', 'real/real00240.jpg'], ['fake', 'df/df00204.jpg']] as const) {
+      const { size, paint } = still(file);
+      const video = new SyntheticVideo({ paint, ...size });
+      const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', sub, { sub }), tracks: [video.track] });
+      await peer.join();
+      cleanup.push(() => video.stop(), () => peer.leave());
+    }
+    // The first frames come at a low bitrate while the encoder ramps up: judge the later ones.
+    await waitFor('6 scores per caller', () => (scores.get('real')?.length ?? 0) >= 6 && (scores.get('fake')?.length ?? 0) >= 6, 30000);
+    const lastMean = (xs: number[]) => xs.slice(-4).reduce((a, b) => a + b, 0) / 4;
+    const real = lastMean(scores.get('real')!);
+    const fake = lastMean(scores.get('fake')!);
+    expect(real).toBeLessThan(0.3);
+    expect(fake - real).toBeGreaterThan(0.3);
+    expect(qualities.filter((q) => q === 'ok').length).toBeGreaterThanOrEqual(6);
   });
 
   it('behind a deliberately slow model, drops old samples: bounded queue, bounded lag', async () => {

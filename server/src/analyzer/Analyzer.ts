@@ -226,6 +226,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     for (const name of ['dfs_analyzer_samples_total', 'dfs_analyzer_samples_dropped_total', 'dfs_analyzer_frames_received_total']) {
       for (const kind of ['audio', 'video']) this.metrics.remove(name, { stream: key, kind });
     }
+    this.metrics.remove('dfs_analyzer_audio_windows_no_speech_total', { stream: key });
+    for (const reason of ['ok', 'no-face', 'multiple-faces', 'too-dark', 'too-small']) this.metrics.remove('dfs_analyzer_frame_quality_total', { stream: key, reason });
   }
 
   /** Raise or lower a stream's sampling rate (suspicion, challenges). */
@@ -302,6 +304,10 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       }
       const latencyMs = performance.now() - item.arrivedAt;
       this.lag.add(latencyMs);
+      this.metrics.inc('dfs_analyzer_frame_quality_total', 'Analysed frames by what they allowed: ok, no-face, multiple-faces, too-dark, too-small.', {
+        stream: s.key,
+        reason: d.quality.reason,
+      });
       this.emit('observation', {
         kind: 'video',
         stream: s.id,
@@ -353,6 +359,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       const labels = { stream: s.key, kind: 'audio' };
       m.setCounter('dfs_analyzer_samples_total', 'Samples taken for analysis per stream.', labels, s.queue.pushed);
       m.setCounter('dfs_analyzer_samples_dropped_total', 'Samples dropped because inference fell behind.', labels, s.queue.dropped);
+      m.setCounter('dfs_analyzer_audio_windows_no_speech_total', 'Audio windows skipped by the voice gate (not enough speech).', { stream: s.key }, s.windower.windowsSkippedNoSpeech);
     }
     m.set('dfs_analyzer_lag_ms', 'Sample-to-score latency, p95 over recent samples, ms.', {}, Number.isNaN(this.lag.quantile(0.95)) ? 0 : Math.round(this.lag.quantile(0.95)));
     m.set('dfs_analyzer_streams', 'Streams being analysed.', {}, this.video.size + this.audio.size);
