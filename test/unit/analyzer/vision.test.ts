@@ -293,18 +293,18 @@ describe('FaceTracker', () => {
 });
 
 describe('crop geometry', () => {
-  it('MesoNet: 1.3 x 2.2 x max(eye-eye, eye-mouth), centred on the nose, eyes levelled', () => {
+  it('MesoNet: 1.2 x 1.3 x 2.2 x max(eye-eye, eye-mouth), centred on the nose, eyes levelled', () => {
     // Mouth further than the eyes are apart: the eye-mouth distance sets the size.
     const upright = mesoNetRegion(syntheticFace(300, 200, 80, 100));
     expect(upright.cx).toBeCloseTo(300);
     expect(upright.cy).toBeCloseTo(200);
-    expect(upright.width).toBeCloseTo(1.3 * 2.2 * 100);
+    expect(upright.width).toBeCloseTo(1.2 * 1.3 * 2.2 * 100);
     expect(upright.height).toBeCloseTo(upright.width);
     expect(upright.angle).toBeCloseTo(0);
     // Wide-set eyes set it instead; a tilted head tilts the crop with it.
     const tilt = (20 * Math.PI) / 180;
     const tilted = mesoNetRegion(syntheticFace(300, 200, 120, 90, tilt));
-    expect(tilted.width).toBeCloseTo(1.3 * 2.2 * 120);
+    expect(tilted.width).toBeCloseTo(1.2 * 1.3 * 2.2 * 120);
     expect(tilted.angle).toBeCloseTo(tilt);
   });
 
