@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Server as IoServer } from 'socket.io';
 import { AnalyzerHub } from './analysis/AnalyzerHub.ts';
 import { AnalyzerProcess } from './analysis/AnalyzerProcess.ts';
+import { RiskDesk } from './analysis/RiskDesk.ts';
+import { AuditLog } from './audit/AuditLog.ts';
 import { issueServiceToken } from './auth/token.ts';
 import type { ServerConfig } from './config.ts';
 import { Metrics } from './metrics/Metrics.ts';
@@ -22,6 +24,8 @@ export interface App {
   registry: RoomRegistry;
   engine: SfuEngine;
   hub: AnalyzerHub;
+  risk: RiskDesk;
+  audit: AuditLog;
   /** The embedded analyzer process, when ANALYZER=embedded (started by listen()). */
   analyzer: AnalyzerProcess | undefined;
   /** Listens on the configured host and port (port 0 picks a free one); resolves to the base URL. */
@@ -56,11 +60,14 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     stallMs: config.analyzer.stallMs,
     expected: config.analyzer.mode !== 'off',
   });
+  const audit = new AuditLog(config.auditDb);
+  const risk = new RiskDesk(registry, hub, audit);
   const signaling = new SignalingServer(io, {
     tokenSecret: config.tokenSecret,
     iceServers: config.iceServers,
     registry,
     analysisStatus: () => hub.status,
+    risk,
   });
   let analyzer: AnalyzerProcess | undefined;
 
@@ -89,6 +96,8 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     registry,
     engine,
     hub,
+    risk,
+    audit,
     analyzer,
     listen: () =>
       new Promise((resolveUrl, reject) => {
@@ -117,6 +126,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
       registry.closeAll('The server is shutting down.');
       engine.close();
       await new Promise<void>((r) => io.close(() => r()));
+      audit.close();
     },
   };
   return app;

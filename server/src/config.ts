@@ -44,6 +44,8 @@ const EnvSchema = z
     ANALYZER: z.enum(['embedded', 'external', 'off']).default('embedded'),
     /** An analyzer silent for this long is considered stalled (and, if embedded, restarted). */
     ANALYZER_STALL_MS: z.coerce.number().int().min(1000).default(10_000),
+    /** The audit log (SQLite); ':memory:' keeps it in memory. Default: DATA_DIR/audit.sqlite. */
+    AUDIT_DB: z.string().optional(),
     /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
     METRICS_TOKEN: z.string().min(16).optional(),
   })
@@ -74,6 +76,7 @@ export interface ServerConfig {
   sfuEngine: 'werift';
   analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number };
   metricsToken?: string;
+  auditDb: string;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     iceServers,
     sfuEngine: e.SFU_ENGINE,
     analyzer: { mode: e.ANALYZER, stallMs: e.ANALYZER_STALL_MS },
+    auditDb: e.AUDIT_DB ?? resolve(e.DATA_DIR, 'audit.sqlite'),
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
   };
 }

@@ -8,7 +8,8 @@ import type { Namespace, Server } from 'socket.io';
 import { verifyServiceToken } from '../auth/token.ts';
 import { handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';
-import type { AnalysisStatus } from '../protocol/messages.ts';
+import { z } from 'zod';
+import { RISK_STATES, RoomIdSchema, type AnalysisStatus, type IntegrityReport, type RiskUpdate } from '../protocol/messages.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 
 const log = logger('analysis');
@@ -16,11 +17,26 @@ const log = logger('analysis');
 /** analyzer -> server */
 export interface AnalyzerToServer {
   heartbeat: (h: { metrics: string }) => void;
+  risk: (r: { room: string; update: RiskUpdate }) => void;
 }
 /** server -> analyzer */
 export interface ServerToAnalyzer {
   rooms: (ids: string[]) => void;
+  integrity: (r: { room: string; participantId: string; report: IntegrityReport }) => void;
 }
+
+const RiskMessageSchema = z.strictObject({
+  room: RoomIdSchema,
+  update: z.strictObject({
+    participantId: z.string().min(1).max(128),
+    state: z.enum(RISK_STATES),
+    risk: z.number().min(0).max(1),
+    reasons: z.array(z.strictObject({ detector: z.string().max(64), text: z.string().max(500), contribution: z.number().min(0).max(1) })).max(16),
+    gaps: z.array(z.string().max(300)).max(16),
+    since: z.number(),
+    at: z.number(),
+  }),
+});
 
 interface Connected {
   sub: string;
@@ -37,7 +53,7 @@ export interface HubOptions {
   expected: boolean;
 }
 
-export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalled: [string] }> {
+export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalled: [string]; risk: [string, RiskUpdate] }> {
   private readonly nsp: Namespace<AnalyzerToServer, ServerToAnalyzer>;
   private readonly analyzers = new Map<string, Connected>();
   private readonly opts: HubOptions;
@@ -69,6 +85,14 @@ export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalle
         entry.metrics = h.metrics;
         this.evaluate();
       });
+      socket.on('risk', (msg) => {
+        const parsed = RiskMessageSchema.safeParse(msg);
+        if (!parsed.success) {
+          log.warn('malformed risk message from analyzer', { analyzer: sub, err: parsed.error.issues[0]?.message ?? '' });
+          return;
+        }
+        this.emit('risk', parsed.data.room, parsed.data.update);
+      });
       socket.on('disconnect', () => {
         log.warn('analyzer disconnected', { analyzer: sub });
         this.analyzers.delete(socket.id);
@@ -84,6 +108,11 @@ export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalle
 
   get status(): AnalysisStatus {
     return this.current;
+  }
+
+  /** Client capture facts go to the analyzers, which weigh them as advisory evidence. */
+  sendIntegrity(room: string, participantId: string, report: IntegrityReport): void {
+    this.nsp.emit('integrity', { room, participantId, report });
   }
 
   /** Prometheus text from every live analyzer, for /metrics. */

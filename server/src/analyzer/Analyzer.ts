@@ -13,15 +13,19 @@ import { logger } from '../log.ts';
 import { LatencyWindow } from '../metrics/LatencyWindow.ts';
 import { Metrics } from '../metrics/Metrics.ts';
 import { CallSession, type RemoteTrack } from '../protocol/CallSession.ts';
+import type { IntegrityReport, RiskUpdate } from '../protocol/messages.ts';
 import { isPrivileged, type Role } from '../protocol/roles.ts';
 import type { AnalyzerConfig } from './config.ts';
 import { Batcher } from './inference/Batcher.ts';
 import type { InferenceRuntime, LoadedModel } from './inference/InferenceRuntime.ts';
 import type { ModelRunner } from './inference/ModelRunner.ts';
+import { integrityEvidence } from './detectors/ClientIntegrity.ts';
+import { FaceDeepfakeDetector } from './detectors/FaceDeepfakeDetector.ts';
+import { PresentationAttackDetector } from './detectors/PresentationAttackDetector.ts';
+import { loadRiskConfig, RiskFusion, type RiskConfig } from './fusion/RiskFusion.ts';
 import { AudioStream, VideoStream, type SampledFrame, type StreamId } from './streams.ts';
 import { BlazeFace } from './vision/BlazeFace.ts';
-import { MESONET_INPUT, mesoNetRegion } from './vision/crops.ts';
-import { i420Source, sampleCrop, tensorSize } from './vision/image.ts';
+import { i420Source } from './vision/image.ts';
 import { assessQuality, type QualityReason } from './vision/quality.ts';
 
 const log = logger('analyzer');
@@ -35,8 +39,10 @@ export type Observation =
       quality: QualityReason;
       faces: number;
       trackId?: number;
-      /** MesoNet (DF) probability that the face is fake, when a usable face was found. */
+      /** MesoNet's fake score, when a usable face of an analysed participant was found. */
       deepfake?: number;
+      /** MiniFASNet's spoof score, likewise. */
+      spoof?: number;
       latencyMs: number;
     }
   | { kind: 'audio'; stream: StreamId; at: number; voicedFraction: number; bonafideScore?: number; latencyMs: number };
@@ -45,6 +51,8 @@ export interface AnalyzerEvents {
   /** A frame the sampler kept, as the analyzer received it (tests check its content). */
   sampled: [StreamId, I420Frame];
   observation: [Observation];
+  /** A participant's fused risk, as sent to the server. */
+  risk: [string, RiskUpdate];
   /** Joined a call / left it. */
   joined: [string];
   left: [string];
@@ -61,8 +69,18 @@ interface RoomWatch {
 
 interface Models {
   face?: BlazeFace;
-  meso?: Batcher;
+  deepfake?: FaceDeepfakeDetector;
+  spoof?: PresentationAttackDetector;
   voice?: Batcher;
+  batchers: Batcher[];
+}
+
+/** Fusion state of one analysed participant. */
+interface Subject {
+  room: string;
+  participantId: string;
+  fusion: RiskFusion;
+  lastSent?: { state: string; at: number; top?: string };
 }
 
 export class Analyzer extends EventEmitter<AnalyzerEvents> {
@@ -73,7 +91,10 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   private readonly rooms = new Map<string, RoomWatch>();
   private readonly video = new Map<string, VideoStream>();
   private readonly audio = new Map<string, AudioStream>();
-  private models: Models = {};
+  private models: Models = { batchers: [] };
+  private readonly riskConfig: RiskConfig;
+  private readonly subjects = new Map<string, Subject>();
+  private riskTimer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private running = false;
   /** Loops waiting for samples; a sink wakes them all. */
@@ -81,10 +102,11 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   private readonly lag = new LatencyWindow();
   private rr = 0;
 
-  constructor(config: AnalyzerConfig, runtime: InferenceRuntime) {
+  constructor(config: AnalyzerConfig, runtime: InferenceRuntime, riskConfig: RiskConfig = loadRiskConfig()) {
     super();
     this.config = config;
     this.runtime = runtime;
+    this.riskConfig = riskConfig;
   }
 
   /**
@@ -103,7 +125,9 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
         return undefined;
       }
     };
-    const [face, meso, voice] = await Promise.all([load('blazeface-short'), load('meso4-df'), load('aasist-l')]);
+    const [face, df, f2f, v2, v1se, voice] = await Promise.all(
+      ['blazeface-short', 'meso4-df', 'meso4-f2f', 'minifasnet-v2-2.7', 'minifasnet-v1se-4.0', 'aasist-l'].map(load),
+    );
     const batcher = (m: LoadedModel) =>
       new Batcher(wrap(m, m.id), {
         maxBatch: m.entry.batch === 'dynamic' ? this.config.maxBatch : 1,
@@ -128,10 +152,14 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
         },
       };
     };
+    const b = (m: LoadedModel | undefined) => (m ? batcher(m) : undefined);
+    const [dfB, f2fB, v2B, v1seB, voiceB] = [b(df), b(f2f), b(v2), b(v1se), b(voice)];
     this.models = {
       ...(face ? { face: new BlazeFace(timed(face)) } : {}),
-      ...(meso ? { meso: batcher(meso) } : {}),
-      ...(voice ? { voice: batcher(voice) } : {}),
+      ...(dfB || f2fB ? { deepfake: new FaceDeepfakeDetector({ df: dfB, f2f: f2fB }, this.riskConfig.params.faceDeepfake) } : {}),
+      ...(v2B || v1seB ? { spoof: new PresentationAttackDetector({ v2: v2B, v1se: v1seB }) } : {}),
+      ...(voiceB ? { voice: voiceB } : {}),
+      batchers: [dfB, f2fB, v2B, v1seB, voiceB].filter((x): x is Batcher => x !== undefined),
     };
   }
 
@@ -152,6 +180,11 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     control.on('connect', () => log.info('connected to server', { url: this.config.serverUrl }));
     control.on('connect_error', (err) => log.warn('cannot reach server', { err: err.message }));
     control.on('rooms', (ids: string[]) => this.followRooms(ids));
+    control.on('integrity', (r: { room: string; participantId: string; report: IntegrityReport }) => {
+      const e = integrityEvidence(r.report, Date.now());
+      if (e) this.subject(r.room, r.participantId).fusion.add(e);
+    });
+    this.riskTimer = setInterval(() => this.publishRisk(), 1000);
     this.heartbeat = setInterval(() => {
       if (control.connected) control.emit('heartbeat', { metrics: this.renderMetrics() });
     }, this.config.heartbeatMs);
@@ -294,13 +327,18 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
 
   private async classify(s: VideoStream, item: SampledFrame, d: Awaited<ReturnType<Analyzer['detect']>>): Promise<void> {
     try {
+      const at = Date.now();
+      const subject = this.isAnalysed(s.id) ? this.subject(s.id.room, s.id.participantId) : undefined;
+      subject?.fusion.addQuality(at, d.quality.reason);
       let deepfake: number | undefined;
+      let spoof: number | undefined;
       const face = d.faces[0];
-      if (d.quality.reason === 'ok' && face && this.models.meso) {
-        const input = new Float32Array(tensorSize(MESONET_INPUT));
-        sampleCrop(d.src, mesoNetRegion(face), MESONET_INPUT, input);
-        const out = await this.models.meso.run({ input: new Tensor('float32', input, [1, 256, 256, 3]) }, this.priorityOf(s, s.sampler.boosted));
-        deepfake = 1 - ((out.p_real?.data as Float32Array | undefined)?.[0] ?? 1);
+      if (subject && d.quality.reason === 'ok' && face) {
+        const sample = { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted) };
+        const [df, pa] = await Promise.all([this.models.deepfake?.analyse(sample), this.models.spoof?.analyse(sample)]);
+        for (const e of [df, pa]) if (e) subject.fusion.add(e);
+        deepfake = df?.score;
+        spoof = pa?.score;
       }
       const latencyMs = performance.now() - item.arrivedAt;
       this.lag.add(latencyMs);
@@ -311,15 +349,58 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       this.emit('observation', {
         kind: 'video',
         stream: s.id,
-        at: Date.now(),
+        at,
         quality: d.quality.reason,
         faces: d.faces.length,
         ...(d.tracks[0] ? { trackId: d.tracks[0].id } : {}),
         ...(deepfake !== undefined ? { deepfake } : {}),
+        ...(spoof !== undefined ? { spoof } : {}),
         latencyMs,
       });
     } catch (err) {
       if ((err as Error).name !== 'BatcherFullError') log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
+    }
+  }
+
+  /** Only the analysed side (patients, customers) gets a risk verdict. */
+  private isAnalysed(id: StreamId): boolean {
+    const role = this.rooms.get(id.room)?.roles.get(id.participantId);
+    return role !== undefined && !isPrivileged(role);
+  }
+
+  private subject(room: string, participantId: string): Subject {
+    const key = `${room}/${participantId}`;
+    let s = this.subjects.get(key);
+    if (!s) this.subjects.set(key, (s = { room, participantId, fusion: new RiskFusion(this.riskConfig, Date.now()) }));
+    return s;
+  }
+
+  /** Re-fuses every subject; sends a change at once and a refresh every few seconds. */
+  private publishRisk(): void {
+    const now = Date.now();
+    for (const [key, s] of this.subjects) {
+      const watch = this.rooms.get(s.room);
+      if (!watch || !watch.roles.has(s.participantId)) {
+        this.subjects.delete(key);
+        continue;
+      }
+      const snap = s.fusion.update(now);
+      this.setBoosted(s.room, s.participantId, snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
+      const top = snap.reasons[0]?.text;
+      const changed = s.lastSent?.state !== snap.state || s.lastSent.top !== top;
+      if (!changed && s.lastSent && now - s.lastSent.at < 3000) continue;
+      s.lastSent = { state: snap.state, at: now, ...(top ? { top } : {}) };
+      const update: RiskUpdate = {
+        participantId: s.participantId,
+        state: snap.state,
+        risk: Number(snap.risk.toFixed(3)),
+        reasons: snap.reasons.slice(0, 5).map((r) => ({ detector: r.detector, text: r.text, contribution: Number(r.contribution.toFixed(3)) })),
+        gaps: snap.gaps.slice(0, 5),
+        since: snap.since,
+        at: now,
+      };
+      this.emit('risk', s.room, update);
+      if (this.control?.connected) this.control.emit('risk', { room: s.room, update });
     }
   }
 
@@ -377,9 +458,9 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     this.wake();
     clearInterval(this.heartbeat);
     await Promise.all([...this.rooms.values()].map((w) => w.session.leave().catch(() => undefined)));
+    clearInterval(this.riskTimer);
     this.control?.disconnect();
-    this.models.meso?.close();
-    this.models.voice?.close();
+    for (const b of this.models.batchers) b.close();
     await this.runtime.close();
   }
 }

@@ -46,6 +46,25 @@ const pcTarget = z.enum(['publish', 'subscribe']);
 
 export const RoomIdSchema = roomId;
 
+/** What the analyzer concludes about an analysed participant. */
+export const RISK_STATES = ['ANALYZING', 'CLEAR', 'SUSPICIOUS', 'ALERT', 'INSUFFICIENT_SIGNAL'] as const;
+export type RiskState = (typeof RISK_STATES)[number];
+
+/** Client-side capture facts: advisory evidence only, the client is untrusted. */
+export const IntegrityReportSchema = z.strictObject({
+  cameraLabel: z.string().max(128),
+  virtualCamera: z.string().max(128).nullable(),
+  flags: z.array(z.string().max(200)).max(16),
+  settings: z.strictObject({
+    width: z.number().nonnegative().max(16384).optional(),
+    height: z.number().nonnegative().max(16384).optional(),
+    frameRate: z.number().nonnegative().max(1000).optional(),
+    deviceId: z.boolean().optional(),
+    groupId: z.boolean().optional(),
+  }),
+});
+export type IntegrityReport = z.infer<typeof IntegrityReportSchema>;
+
 /** Client -> server payloads. */
 export const ClientMessages = {
   join: z.strictObject({ room: roomId }),
@@ -63,6 +82,10 @@ export const ClientMessages = {
   'media.state': z.strictObject({ audio: z.boolean(), video: z.boolean() }),
   leave: z.strictObject({}),
   'room.close': z.strictObject({}),
+  /** Privileged: I have seen this alert (optionally with a note for the audit log). */
+  'alert.ack': z.strictObject({ alertId: z.string().min(1).max(64), note: z.string().max(500).optional() }),
+  /** Analysed participants: facts about their own capture device. */
+  'integrity.report': IntegrityReportSchema,
 } as const;
 
 export type ClientEvent = keyof typeof ClientMessages;
@@ -114,6 +137,37 @@ export interface SubscribeOffer {
   tracks: TrackInfo[];
 }
 
+export interface RiskReason {
+  detector: string;
+  text: string;
+  /** This detector's share of the risk (weight x confidence x suspicion). */
+  contribution: number;
+}
+
+/** A participant's current risk; privileged participants only. */
+export interface RiskUpdate {
+  participantId: string;
+  state: RiskState;
+  /** 0..1 */
+  risk: number;
+  /** Most important first. */
+  reasons: RiskReason[];
+  /** What could not be judged and why (no face, too dark, no speech yet...). */
+  gaps: string[];
+  /** When the current state began (ms since epoch). */
+  since: number;
+  at: number;
+}
+
+export interface RiskAlert {
+  id: string;
+  participantId: string;
+  participantName: string;
+  risk: number;
+  reasons: RiskReason[];
+  at: number;
+}
+
 /** Acks the server sends for each client event. */
 export interface ClientAcks {
   join: Ack<JoinResult>;
@@ -123,6 +177,8 @@ export interface ClientAcks {
   'media.state': Ack;
   leave: Ack;
   'room.close': Ack;
+  'alert.ack': Ack;
+  'integrity.report': Ack;
 }
 
 /** Server -> client events. */
@@ -136,6 +192,12 @@ export interface ServerEvents {
   'session.replaced': () => void;
   /** Analysis became (un)available; privileged participants only. */
   'analysis.status': (s: AnalysisStatus) => void;
+  /** Privileged participants only: risk of an analysed participant changed. */
+  'risk.update': (u: RiskUpdate) => void;
+  /** Privileged participants only: a participant entered ALERT. */
+  'risk.alert': (a: RiskAlert) => void;
+  /** Privileged participants only: someone acknowledged an alert. */
+  'risk.alert.acked': (a: { alertId: string; by: string; note?: string }) => void;
   /** An error that has no ack to travel on (e.g. a failed renegotiation). */
   error: (e: ProtocolError) => void;
 }

@@ -47,7 +47,7 @@ export interface JoinRequest {
   channel: ParticipantChannel;
 }
 
-export class CallRoom extends EventEmitter<{ close: []; empty: [] }> {
+export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Participant]; left: [Participant] }> {
   readonly id: string;
   /** Rooms from configuration stay open while empty; rooms a host opened are disposed when empty. */
   readonly persistent: boolean;
@@ -92,7 +92,7 @@ export class CallRoom extends EventEmitter<{ close: []; empty: [] }> {
   }
 
   /** Sends to privileged participants only: the analysed side never receives analysis data. */
-  toPrivileged<E extends 'analysis.status'>(event: E, ...args: Parameters<ServerEvents[E]>): void {
+  toPrivileged<E extends 'analysis.status' | 'risk.update' | 'risk.alert' | 'risk.alert.acked'>(event: E, ...args: Parameters<ServerEvents[E]>): void {
     for (const p of this.participants.values()) if (isPrivileged(p.role)) p.channel.emit(event, ...args);
   }
 
@@ -104,7 +104,13 @@ export class CallRoom extends EventEmitter<{ close: []; empty: [] }> {
     this.participants.set(p.id, p);
     peer.on('subscribe-offer', (offer) => p.channel.emit('subscribe.offer', { ...offer, session: p.session }));
     this.broadcastFrom(p, 'participant.joined', infoOf(p));
+    this.emit('joined', p);
     return p;
+  }
+
+  /** Everyone in the call, the analyzer included. */
+  all(): Participant[] {
+    return [...this.participants.values()];
   }
 
   /** Everyone in the room that the viewer is allowed to see, the viewer excluded. */
@@ -123,6 +129,7 @@ export class CallRoom extends EventEmitter<{ close: []; empty: [] }> {
     this.participants.delete(p.id);
     p.peer.close();
     this.broadcastFrom(p, 'participant.left', { id: p.id });
+    this.emit('left', p);
     if (this.people === 0) this.emit('empty');
   }
 

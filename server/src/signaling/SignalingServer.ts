@@ -25,6 +25,7 @@ import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
 import { ClientError, handshakeRefusal } from '../errors.ts';
 import { RateLimiter } from './RateLimiter.ts';
 import type { RoomRegistry } from './RoomRegistry.ts';
+import type { RiskDesk } from '../analysis/RiskDesk.ts';
 
 const log = logger('signaling');
 
@@ -51,6 +52,7 @@ export interface SignalingOptions {
   registry: RoomRegistry;
   /** Current analysis status, handed to privileged participants when they join. */
   analysisStatus: () => AnalysisStatus;
+  risk: Pick<RiskDesk, 'acknowledge' | 'integrity'>;
 }
 
 export class SignalingServer {
@@ -106,6 +108,22 @@ export class SignalingServer {
       log.info('room closed by host', { room: room.id, by: participant.id });
       // Ack first: closing the room ends the host's own session too.
       setImmediate(() => this.opts.registry.close(room.id, `${participant.name} ended the call.`));
+      return {};
+    });
+    this.handle(socket, 'alert.ack', (s, p) => {
+      const { room, participant } = this.session(s);
+      if (!isPrivileged(participant.role)) throw new ClientError(ErrorCode.Forbidden, 'Only clinicians, agents and supervisors handle alerts.');
+      if (!this.opts.risk.acknowledge(room.id, participant, p.alertId, p.note)) {
+        throw new ClientError(ErrorCode.BadRequest, 'No such alert in this call.');
+      }
+      return {};
+    });
+    this.handle(socket, 'integrity.report', (s, p) => {
+      const { room, participant } = this.session(s);
+      if (isPrivileged(participant.role) || participant.role === 'analyzer') {
+        throw new ClientError(ErrorCode.Forbidden, 'Only analysed participants report their capture device.');
+      }
+      this.opts.risk.integrity(room.id, participant, p);
       return {};
     });
     socket.onAny((event: string) => {

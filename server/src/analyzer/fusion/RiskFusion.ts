@@ -19,8 +19,9 @@ import { z } from 'zod';
 import type { DetectorId, Evidence } from '../detectors/Detector.ts';
 import type { QualityReason } from '../vision/quality.ts';
 
-export const RISK_STATES = ['ANALYZING', 'CLEAR', 'SUSPICIOUS', 'ALERT', 'INSUFFICIENT_SIGNAL'] as const;
-export type RiskStateName = (typeof RISK_STATES)[number];
+import type { RiskState } from '../../protocol/messages.ts';
+
+export type RiskStateName = RiskState;
 
 const DETECTOR_IDS = ['face-deepfake', 'presentation-attack', 'synthetic-voice', 'blink', 'lip-sync', 'pulse', 'client-integrity'] as const;
 /** Detectors that can establish a verdict; the others only add to (or temper) one. */

@@ -1,0 +1,105 @@
+/**
+ * Where risk meets people: takes the analyzer's risk updates, passes them to the privileged
+ * participants of the call (never to the analysed side), raises alerts on entering ALERT, records
+ * everything in the audit log, and takes acknowledgements.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AuditLog } from '../audit/AuditLog.ts';
+import { logger } from '../log.ts';
+import type { IntegrityReport, RiskAlert, RiskUpdate } from '../protocol/messages.ts';
+import { isPrivileged } from '../protocol/roles.ts';
+import type { CallRoom, Participant } from '../signaling/CallRoom.ts';
+import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
+import type { AnalyzerHub } from './AnalyzerHub.ts';
+
+const log = logger('risk');
+
+interface CallRecord {
+  callId: number;
+  room: CallRoom;
+  latest: Map<string, RiskUpdate>;
+  alerts: Set<string>;
+}
+
+export class RiskDesk {
+  private readonly calls = new Map<string, CallRecord>();
+  private readonly registry: RoomRegistry;
+  private readonly audit: AuditLog;
+  private readonly hub: AnalyzerHub;
+
+  constructor(registry: RoomRegistry, hub: AnalyzerHub, audit: AuditLog) {
+    this.registry = registry;
+    this.audit = audit;
+    this.hub = hub;
+    for (const room of registry.list()) this.track(room);
+    registry.on('opened', (id) => {
+      const room = registry.get(id);
+      if (room) this.track(room);
+    });
+    hub.on('risk', (room, update) => this.onRisk(room, update));
+  }
+
+  private track(room: CallRoom): void {
+    const rec: CallRecord = { callId: this.audit.openCall(room.id), room, latest: new Map(), alerts: new Set() };
+    this.calls.set(room.id, rec);
+    room.on('joined', (p) => {
+      if (p.role === 'analyzer') return;
+      this.audit.participantJoined(rec.callId, p);
+      // A privileged participant arriving mid-call sees the current picture at once.
+      if (isPrivileged(p.role)) for (const u of rec.latest.values()) p.channel.emit('risk.update', u);
+    });
+    room.on('left', (p) => {
+      if (p.role !== 'analyzer') this.audit.participantLeft(rec.callId, p.id);
+    });
+    room.once('close', () => {
+      this.audit.closeCall(rec.callId);
+      if (this.calls.get(room.id) === rec) this.calls.delete(room.id);
+    });
+  }
+
+  private onRisk(roomId: string, u: RiskUpdate): void {
+    const rec = this.calls.get(roomId);
+    const subject = rec?.room.get(u.participantId);
+    // Only for people in the call, and only about the analysed side.
+    if (!rec || !subject || isPrivileged(subject.role) || subject.role === 'analyzer') return;
+    const prev = rec.latest.get(u.participantId);
+    rec.latest.set(u.participantId, u);
+    rec.room.toPrivileged('risk.update', u);
+    if (prev?.state !== u.state) {
+      this.audit.stateChanged(rec.callId, u);
+      log.info('risk state', { room: roomId, participant: u.participantId, state: u.state, risk: u.risk.toFixed(2) });
+    }
+    if (u.state === 'ALERT' && prev?.state !== 'ALERT') this.raise(rec, subject, u);
+  }
+
+  private raise(rec: CallRecord, subject: Participant, u: RiskUpdate): void {
+    const alert: RiskAlert = { id: randomUUID(), participantId: subject.id, participantName: subject.name, risk: u.risk, reasons: u.reasons, at: u.at };
+    this.audit.alertRaised(rec.callId, alert);
+    rec.alerts.add(alert.id);
+    rec.room.toPrivileged('risk.alert', alert);
+    for (const p of rec.room.all()) if (isPrivileged(p.role)) this.audit.alertShown(alert.id, p);
+    log.warn('ALERT', { room: rec.room.id, participant: subject.id, risk: u.risk.toFixed(2), top: u.reasons[0]?.text ?? '' });
+  }
+
+  /** A privileged participant acknowledged an alert of their call. */
+  acknowledge(roomId: string, by: Participant, alertId: string, note: string | undefined): boolean {
+    const rec = this.calls.get(roomId);
+    if (!rec || !rec.alerts.has(alertId)) return false;
+    this.audit.alertAcknowledged(alertId, by, note);
+    rec.room.toPrivileged('risk.alert.acked', { alertId, by: by.name, ...(note ? { note } : {}) });
+    return true;
+  }
+
+  /** An analysed participant's own capture facts, for the analyzer to weigh. */
+  integrity(roomId: string, from: Participant, report: IntegrityReport): void {
+    this.hub.sendIntegrity(roomId, from.id, report);
+  }
+
+  callId(roomId: string): number | undefined {
+    return this.calls.get(roomId)?.callId;
+  }
+
+  latest(roomId: string, participantId: string): RiskUpdate | undefined {
+    return this.calls.get(roomId)?.latest.get(participantId);
+  }
+}
