@@ -12,6 +12,9 @@ import {
   ErrorCode,
   type Ack,
   type AnalysisStatus,
+  type IntegrityReport,
+  type RiskAlert,
+  type RiskUpdate,
   type ClientAcks,
   type ClientEvent,
   type ClientPayload,
@@ -49,6 +52,10 @@ export type SessionEvents = {
   'room-closed': [string];
   /** Whether the analyzer is watching (privileged participants only). */
   analysis: [AnalysisStatus];
+  /** Privileged participants only: risk of an analysed participant. */
+  risk: [RiskUpdate];
+  alert: [RiskAlert];
+  'alert-acked': [{ alertId: string; by: string; note?: string }];
 };
 
 /** Errors after which retrying cannot help. */
@@ -147,6 +154,9 @@ export class CallSession extends Emitter<SessionEvents> {
     s.on('session.replaced', () => this.fail({ code: ErrorCode.Forbidden, message: 'You joined this call from another window.' }));
     s.on('error', (e: ProtocolError) => this.emit('warning', e));
     s.on('analysis.status', (st: AnalysisStatus) => this.emit('analysis', st));
+    s.on('risk.update', (u: RiskUpdate) => this.emit('risk', u));
+    s.on('risk.alert', (a: RiskAlert) => this.emit('alert', a));
+    s.on('risk.alert.acked', (a: { alertId: string; by: string; note?: string }) => this.emit('alert-acked', a));
   }
 
   get state(): SessionState {
@@ -409,6 +419,16 @@ export class CallSession extends Emitter<SessionEvents> {
     this.media = { ...state };
     for (const t of this.opts.localTracks ?? []) t.enabled = t.kind === 'audio' ? state.audio : state.video;
     if (this.joinInfo?.canPublish) await this.request('media.state', this.media);
+  }
+
+  async acknowledgeAlert(alertId: string, note?: string): Promise<void> {
+    const res = await this.request('alert.ack', { alertId, ...(note ? { note } : {}) });
+    if (!res.ok) throw new ProtocolFailure(res.error);
+  }
+
+  async reportIntegrity(report: IntegrityReport): Promise<void> {
+    const res = await this.request('integrity.report', report);
+    if (!res.ok) throw new ProtocolFailure(res.error);
   }
 
   async closeRoom(): Promise<void> {

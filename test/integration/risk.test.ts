@@ -1,0 +1,148 @@
+/**
+ * Risk from the analyzer to people: a caller showing a deepfake face drives the clinician and the
+ * supervisor to ALERT with reasons; the caller never receives a score; alerts and acknowledgements
+ * land in the audit log; only privileged roles may acknowledge.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
+import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
+import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
+import { issueServiceToken } from '../../server/src/auth/token.ts';
+import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
+import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
+import { nonstandard } from '../../server/src/headless/wrtc.ts';
+import { ErrorCode, type RiskAlert, type RiskUpdate } from '../../server/src/protocol/messages.ts';
+import { loadJpeg } from '../helpers/images.ts';
+import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
+import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let analyzer: Analyzer;
+const cleanup: Array<() => unknown> = [];
+
+beforeAll(async () => {
+  server = await startTestServer({ ANALYZER: 'external' });
+  analyzer = new Analyzer(
+    {
+      serverUrl: server.url,
+      token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }),
+      provider: 'cpu',
+      baseFps: 2,
+      boostedFps: 6,
+      audioHopSeconds: 2,
+      maxBatch: 8,
+      maxWaitMs: 20,
+      queueCapacity: 4,
+      heartbeatMs: 500,
+    },
+    new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' }),
+  );
+  await analyzer.loadModels();
+  analyzer.start();
+});
+
+afterAll(async () => {
+  for (const c of cleanup.reverse()) await c();
+  await analyzer.stop();
+  await server.close();
+});
+
+/** A still face photo as a video source (I420 converted once). */
+function stillVideo(file: string): SyntheticVideo {
+  const src = loadJpeg(file);
+  const w = src.width & ~1;
+  const h = src.height & ~1;
+  const rgba = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++) rgba.set(src.data.subarray(y * src.width * 4, (y * src.width + w) * 4), y * w * 4);
+  const i420 = new Uint8Array((w * h * 3) / 2);
+  nonstandard.rgbaToI420({ width: w, height: h, data: rgba }, { width: w, height: h, data: i420 });
+  return new SyntheticVideo({ width: w, height: h, fps: 15, paint: (f) => f.data.set(i420) });
+}
+
+function watcher(role: 'clinician' | 'supervisor' | 'patient', sub: string, room = 'demo') {
+  const peer = new HeadlessParticipant({ url: server.url, room, token: server.token(room, role, sub, { sub }) });
+  const updates: RiskUpdate[] = [];
+  const alerts: RiskAlert[] = [];
+  peer.session.on('risk', (u) => updates.push(u));
+  peer.session.on('alert', (a) => alerts.push(a));
+  cleanup.push(() => peer.leave());
+  return { peer, updates, alerts };
+}
+
+describe('risk delivery', () => {
+  it('a deepfake face drives privileged roles to ALERT with reasons; the caller hears nothing', async () => {
+    const doctor = watcher('clinician', 'doc');
+    const supervisor = watcher('supervisor', 'sup');
+    await doctor.peer.join();
+    await supervisor.peer.join();
+    const video = stillVideo('faces/mesonet/df/df00204.jpg');
+    const caller = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'Caller', { sub: 'caller' }), tracks: [video.track] });
+    const heard: string[] = [];
+    for (const e of ['risk', 'alert', 'alert-acked', 'analysis'] as const) caller.session.on(e, () => heard.push(e));
+    const t0 = Date.now();
+    await caller.join();
+    cleanup.push(() => video.stop(), () => caller.leave());
+
+    await waitFor('ALERT at the clinician', () => doctor.alerts.length > 0, 40000);
+    const alertAfter = Date.now() - t0;
+    expect(alertAfter).toBeLessThan(40000);
+    const alert = doctor.alerts[0]!;
+    expect(alert).toMatchObject({ participantId: 'caller', participantName: 'Caller' });
+    expect(alert.reasons[0]!.detector).toBe('face-deepfake');
+    expect(alert.reasons[0]!.text).toMatch(/deepfakes/);
+    // No alert from a single frame: it came after states that needed several samples.
+    const states = doctor.updates.filter((u) => u.participantId === 'caller').map((u) => u.state);
+    expect(states[0]).not.toBe('ALERT');
+    expect(states.at(-1)).toBe('ALERT');
+    await waitFor('the supervisor too', () => supervisor.alerts.length > 0, 5000);
+    expect(heard).toEqual([]);
+
+    // The audit log has the state changes, the alert and who was shown it.
+    const callId = server.app.risk.callId('demo')!;
+    const history = server.app.audit.stateHistory(callId, 'caller').map((h) => h.state);
+    expect(history).toContain('ALERT');
+    const views = server.app.audit.alertViews(alert.id);
+    expect(views.map((v) => v.viewerId).sort()).toEqual(['doc', 'sup']);
+    expect(views.every((v) => v.acknowledgedAt === null)).toBe(true);
+
+    // Acknowledging: allowed for the clinician, recorded with the note, seen by the others.
+    const acked = new Promise((r) => supervisor.peer.session.once('alert-acked', r));
+    await doctor.peer.session.acknowledgeAlert(alert.id, 'Asked for ID; escalating.');
+    await acked;
+    const after = server.app.audit.alertViews(alert.id).find((v) => v.viewerId === 'doc')!;
+    expect(after.acknowledgedAt).not.toBeNull();
+    expect(after.note).toBe('Asked for ID; escalating.');
+    expect(heard).toEqual([]);
+    console.log(`ALERT reached the clinician ${alertAfter} ms after the caller joined`);
+  });
+
+  it('a real face stays CLEAR for as long as the fake one took to alert, and longer', async () => {
+    const doctor = watcher('clinician', 'doc-r', 'real-room');
+    await doctor.peer.join();
+    const video = stillVideo('faces/mesonet/real/real00240.jpg');
+    const caller = new HeadlessParticipant({ url: server.url, room: 'real-room', token: server.token('real-room', 'patient', 'Real', { sub: 'real' }), tracks: [video.track] });
+    await caller.join();
+    cleanup.push(() => video.stop(), () => caller.leave());
+    await waitFor('a verdict', () => doctor.updates.some((u) => u.state === 'CLEAR'), 20000);
+    await new Promise((r) => setTimeout(r, 12000));
+    const states = new Set(doctor.updates.filter((u) => u.participantId === 'real').map((u) => u.state));
+    expect([...states].filter((s) => s === 'SUSPICIOUS' || s === 'ALERT')).toEqual([]);
+    expect(doctor.updates.at(-1)!.state).toBe('CLEAR');
+    expect(doctor.alerts).toEqual([]);
+  });
+
+  it('an analysed participant cannot acknowledge alerts, and nobody can acknowledge an unknown one', async () => {
+    const s = rawSocket(server.url, server.token('demo', 'patient', 'Other', { sub: 'other' }));
+    cleanup.push(() => s.disconnect());
+    await connected(s);
+    expect((await ask(s, 'join', { room: 'demo' })).ok).toBe(true);
+    expect((await ask(s, 'alert.ack', { alertId: 'anything' })).error?.code).toBe(ErrorCode.Forbidden);
+    const d = rawSocket(server.url, server.token('demo', 'clinician', 'Doc2', { sub: 'doc2' }));
+    cleanup.push(() => d.disconnect());
+    await connected(d);
+    expect((await ask(d, 'join', { room: 'demo' })).ok).toBe(true);
+    expect((await ask(d, 'alert.ack', { alertId: 'no-such-alert' })).error?.code).toBe(ErrorCode.BadRequest);
+    // Privileged roles cannot send integrity reports about themselves.
+    expect((await ask(d, 'integrity.report', { cameraLabel: 'x', virtualCamera: null, flags: [], settings: {} })).error?.code).toBe(ErrorCode.Forbidden);
+  });
+});
