@@ -10,6 +10,7 @@ import { AuditLog } from './audit/AuditLog.ts';
 import { issueServiceToken } from './auth/token.ts';
 import type { ServerConfig } from './config.ts';
 import { Metrics } from './metrics/Metrics.ts';
+import { mediapipeAssets } from './http/mediapipeAssets.ts';
 import { staticFiles } from './http/staticFiles.ts';
 import { MAX_MESSAGE_BYTES } from './protocol/messages.ts';
 import type { SfuEngine } from './sfu/engine.ts';
@@ -48,6 +49,7 @@ function metricsAllowed(req: IncomingMessage, token: string | undefined): boolea
 
 export function createApp(config: ServerConfig, opts: { clientDist?: string } = {}): App {
   const serveClient = staticFiles(opts.clientDist ?? CLIENT_DIST);
+  const serveMediapipe = mediapipeAssets();
   const metrics = new Metrics();
   const http = createServer();
   const io: TypedIoServer = new IoServer(http, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false });
@@ -88,6 +90,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + hub.analyzerMetrics());
       return;
     }
+    if (serveMediapipe(req, res)) return;
     if (!serveClient(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
 

@@ -14,6 +14,8 @@ export function assertChromium(): void {
 export interface LaunchOptions {
   /** Grant camera and microphone without asking (the default), or deny every permission prompt. */
   permissions?: 'grant' | 'deny';
+  /** A .y4m file the fake camera plays (looped) instead of Chromium's test pattern. */
+  fakeVideo?: string;
 }
 
 export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browser: Browser; close: () => Promise<void> }> {
@@ -33,6 +35,7 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browse
       '--use-fake-device-for-media-stream=fps=30',
       '--autoplay-policy=no-user-gesture-required',
       opts.permissions === 'deny' ? '--deny-permission-prompts' : '--use-fake-ui-for-media-stream',
+      ...(opts.fakeVideo ? [`--use-file-for-fake-video-capture=${opts.fakeVideo}`] : []),
     ],
   });
   // playwright gives every launch a fresh, temporary profile.

@@ -1,7 +1,9 @@
 /** Reactive state for the call UI, fed by the shared CallSession. */
 import { io } from 'socket.io-client';
+import { isPrivileged } from '../../../server/src/protocol/roles.ts';
+import { collectIntegrityReport } from './integrity.ts';
 import { CallSession, type MediaStats, type RemoteTrack, type SessionState } from '../../../server/src/protocol/CallSession.ts';
-import type { AnalysisStatus, JoinResult, ParticipantInfo, ProtocolError } from '../../../server/src/protocol/messages.ts';
+import type { AnalysisStatus, JoinResult, ParticipantInfo, ProtocolError, RiskAlert, RiskUpdate } from '../../../server/src/protocol/messages.ts';
 
 export class CallController {
   state = $state<SessionState>('idle');
@@ -13,6 +15,13 @@ export class CallController {
   notice = $state<string | undefined>();
   /** Privileged participants only: whether the analyzer is watching this call. */
   analysis = $state<AnalysisStatus | undefined>();
+  /** Privileged participants only: latest risk per analysed participant, and the alert timeline. */
+  risk = $state<Record<string, RiskUpdate>>({});
+  alerts = $state<Array<RiskAlert & { ackedBy?: string; note?: string }>>([]);
+  /** The newest unacknowledged alert, for the toast. */
+  toast = $state<RiskAlert | undefined>();
+  /** Risk events received at all (the e2e tests check the analysed side gets none). */
+  riskEvents = 0;
   audio = $state(true);
   video = $state(true);
   readonly session: CallSession;
@@ -37,6 +46,20 @@ export class CallController {
     s.on('track-removed', () => (this.tracks = s.remoteTracks));
     s.on('fatal', (e) => (this.fatal = e));
     s.on('analysis', (st) => (this.analysis = st));
+    s.on('risk', (u) => {
+      this.riskEvents++;
+      this.risk = { ...this.risk, [u.participantId]: u };
+    });
+    s.on('alert', (a) => {
+      this.riskEvents++;
+      this.alerts = [a, ...this.alerts].slice(0, 50);
+      this.toast = a;
+      playAlertSound();
+    });
+    s.on('alert-acked', ({ alertId, by, note }) => {
+      this.alerts = this.alerts.map((a) => (a.id === alertId ? { ...a, ackedBy: by, ...(note ? { note } : {}) } : a));
+      if (this.toast?.id === alertId) this.toast = undefined;
+    });
     s.on('room-closed', (reason) => (this.endedReason = reason));
     s.on('warning', (e) => {
       this.notice = e.message;
@@ -46,8 +69,15 @@ export class CallController {
     });
   }
 
-  start(): Promise<JoinResult> {
-    return this.session.start();
+  async start(): Promise<JoinResult> {
+    const joined = await this.session.start();
+    // The analysed side reports its capture device (advisory evidence; the server weighs it).
+    if (joined.canPublish && !isPrivileged(joined.self.role) && this.localStream) {
+      collectIntegrityReport(this.localStream)
+        .then((report) => this.session.reportIntegrity(report))
+        .catch((err: unknown) => console.warn('integrity report not sent', err));
+    }
+    return joined;
   }
 
   tracksOf(participantId: string): MediaStreamTrack[] {
@@ -64,6 +94,10 @@ export class CallController {
     await this.session.setMedia({ audio: this.audio, video: this.video });
   }
 
+  async acknowledge(alertId: string, note?: string): Promise<void> {
+    await this.session.acknowledgeAlert(alertId, note);
+  }
+
   async leave(): Promise<void> {
     await this.session.leave();
     this.localStream?.getTracks().forEach((t) => t.stop());
@@ -75,5 +109,27 @@ export class CallController {
 
   stats(): Promise<MediaStats> {
     return this.session.stats();
+  }
+}
+
+/** A short two-tone chime, generated (no audio file to fetch). Browsers may mute it until the page has had a click: Join is one. */
+function playAlertSound(): void {
+  try {
+    const ctx = new AudioContext();
+    const gain = ctx.createGain();
+    gain.gain.setValueAtTime(0.0001, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.3, ctx.currentTime + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.9);
+    gain.connect(ctx.destination);
+    for (const [freq, start] of [[880, 0], [660, 0.35]] as const) {
+      const osc = ctx.createOscillator();
+      osc.frequency.value = freq;
+      osc.connect(gain);
+      osc.start(ctx.currentTime + start);
+      osc.stop(ctx.currentTime + start + 0.3);
+    }
+    setTimeout(() => void ctx.close(), 1500);
+  } catch {
+    // No audio output: the toast still shows.
   }
 }

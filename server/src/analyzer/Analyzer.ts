@@ -230,6 +230,9 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   }
 
   private attach(room: string, t: RemoteTrack, w: RoomWatch): void {
+    const role = w.roles.get(t.participantId);
+    // Risk is only ever judged for the analysed side: decoding a clinician's video would only burn CPU.
+    if (role && isPrivileged(role)) return;
     const id: StreamId = { room, participantId: t.participantId, kind: t.kind };
     if (t.kind === 'video') {
       const s = new VideoStream(id, { baseFps: this.config.baseFps, boostedFps: this.config.boostedFps, queueCapacity: this.config.queueCapacity });

@@ -1,0 +1,28 @@
+/** Video fixtures for Chromium's fake camera, built from the shared stills with Debian's ffmpeg. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DATA_DIR } from './images.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'dfs-fixtures-'));
+
+/**
+ * A 640x480 y4m of one face photo, centred on a dark background, with a slow zoom so the encoder
+ * keeps sending real picture changes. It proves the pipeline on a known face; it is not a video of
+ * a person (no blinking, no speech).
+ */
+export function faceFixture(photo: string): string {
+  const out = join(dir, `${photo.replace(/\W+/g, '_')}.y4m`);
+  if (existsSync(out)) return out;
+  execFileSync(
+    'ffmpeg',
+    [
+      '-v', 'error', '-y', '-loop', '1', '-i', join(DATA_DIR, photo), '-t', '4', '-r', '15',
+      '-vf', "scale=-2:380,pad=640:480:(ow-iw)/2:(oh-ih)/2:color=0x202020,zoompan=z='1+0.02*sin(2*PI*on/60)':d=1:s=640x480:fps=15,format=yuv420p",
+      '-f', 'yuv4mpegpipe', out,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  return out;
+}
