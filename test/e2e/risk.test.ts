@@ -37,53 +37,54 @@ const badgeState = (page: Page, participant: string) =>
   page.locator(`[data-participant="${participant}"] [data-testid="risk-badge"]`).getAttribute('data-state', { timeout: 1000 }).catch(() => null);
 
 describe('live risk alerts in the call UI', () => {
-  it(`a deepfake caller reaches ALERT on the clinician's page within ${ALERT_WITHIN_MS / 1000} s; a real caller stays CLEAR; callers get no risk data`, { timeout: 120_000 }, async () => {
+  it(`a deepfake caller reaches ALERT on the clinician's page within ${ALERT_WITHIN_MS / 1000} s; a real caller stays CLEAR; callers get no risk data`, { timeout: 150_000 }, async () => {
     const staff = await browser();
     const doctor = await openJoinLink(staff, server.url, 'demo', server.token('demo', 'clinician', 'Dr. Ode', { sub: 'doc' }));
-    const doctor2 = await openJoinLink(staff, server.url, 'calm', server.token('calm', 'clinician', 'Dr. Calm', { sub: 'doc2' }));
     await joinThroughUi(doctor);
-    await joinThroughUi(doctor2);
 
-    const fakePage = await openJoinLink(await browser(faceFixture('faces/mesonet/df/df00204.jpg')), server.url, 'demo', server.token('demo', 'patient', 'Fake Caller', { sub: 'fake' }));
-    const realPage = await openJoinLink(await browser(faceFixture('faces/mesonet/real/real00240.jpg')), server.url, 'calm', server.token('calm', 'patient', 'Real Caller', { sub: 'real' }));
-    const t0 = Date.now();
+    // 1. The deepfake caller.
+    const fakeBrowser = await launchChromium({ fakeVideo: faceFixture('faces/mesonet/df/df00204.jpg') });
+    const fakePage = await openJoinLink(fakeBrowser.browser, server.url, 'demo', server.token('demo', 'patient', 'Fake Caller', { sub: 'fake' }));
     await joinThroughUi(fakePage);
-    await joinThroughUi(realPage);
-
+    const t0 = Date.now();
     await doctor.locator('[data-participant="fake"] [data-testid="risk-badge"][data-state="ALERT"]').waitFor({ timeout: ALERT_WITHIN_MS });
     const alertMs = Date.now() - t0;
-    console.log(`ALERT on the clinician's page ${alertMs} ms after the fake caller joined`);
+    console.log(`ALERT on the clinician's page ${alertMs} ms after the fake caller was in the call`);
     await doctor.getByTestId('alert-toast').waitFor({ timeout: 5000 });
     expect(await doctor.getByTestId('alert-toast').textContent()).toContain('Fake Caller');
-    expect(await doctor.getByTestId('risk-reasons').first().textContent()).toMatch(/deepfakes/);
-
-    // The real caller, over at least the same time: never suspicious, and CLEAR by the end.
-    const seen = new Set<string>();
-    const until = Date.now() + Math.max(alertMs, 10_000);
-    while (Date.now() < until) {
-      const s = await badgeState(doctor2, 'real');
-      if (s) seen.add(s);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    expect(seen.has('SUSPICIOUS') || seen.has('ALERT')).toBe(false);
-    await doctor2.locator('[data-participant="real"] [data-testid="risk-badge"][data-state="CLEAR"]').waitFor({ timeout: 10_000 });
-
-    // The analysed side: a notice, and not one risk event, badge, panel or toast.
-    for (const page of [fakePage, realPage]) {
-      await page.getByTestId('screening-notice').waitFor();
-      expect(await riskEvents(page)).toBe(0);
-      for (const id of ['risk-badge', 'risk-panel', 'alert-toast']) expect(await page.getByTestId(id).count()).toBe(0);
-    }
+    expect(await doctor.getByTestId('alert-toast').textContent()).toMatch(/deepfakes/);
+    expect(await doctor.getByTestId('alert-item').first().textContent()).toMatch(/Fake Caller: .*deepfakes/);
+    await assertNoRiskData(fakePage);
     expect(await riskEvents(doctor)).toBeGreaterThan(0);
 
     // Acknowledging from the toast is recorded in the audit log.
     await doctor.getByTestId('alert-toast').getByRole('button', { name: 'Acknowledge' }).click();
     await doctor.locator('[data-testid="alert-item"][data-acked="yes"]').waitFor({ timeout: 5000 });
     const callId = server.app.risk.callId('demo')!;
-    const alertId = await waitFor('an alert in the audit log', () => {
-      const h = server.app.audit.stateHistory(callId, 'fake');
-      return h.some((x) => x.state === 'ALERT') ? 'yes' : undefined;
-    });
-    expect(alertId).toBe('yes');
+    expect(server.app.audit.stateHistory(callId, 'fake').map((h) => h.state)).toContain('ALERT');
+    await fakeBrowser.close();
+
+    // 2. A real caller, watched for at least as long: never suspicious, CLEAR by the end.
+    const realBrowser = await launchChromium({ fakeVideo: faceFixture('faces/mesonet/real/real00240.jpg') });
+    browsers.push(realBrowser);
+    const realPage = await openJoinLink(realBrowser.browser, server.url, 'demo', server.token('demo', 'patient', 'Real Caller', { sub: 'real' }));
+    await joinThroughUi(realPage);
+    const seen = new Set<string>();
+    const until = Date.now() + Math.max(alertMs, 10_000);
+    while (Date.now() < until) {
+      const st = await badgeState(doctor, 'real');
+      if (st) seen.add(st);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(seen.has('SUSPICIOUS') || seen.has('ALERT')).toBe(false);
+    await doctor.locator('[data-participant="real"] [data-testid="risk-badge"][data-state="CLEAR"]').waitFor({ timeout: 15_000 });
+    await assertNoRiskData(realPage);
   });
 });
+
+/** The analysed side: a notice, and not one risk event, badge, panel or toast. */
+async function assertNoRiskData(page: Page): Promise<void> {
+  await page.getByTestId('screening-notice').waitFor();
+  expect(await riskEvents(page)).toBe(0);
+  for (const id of ['risk-badge', 'risk-panel', 'alert-toast']) expect(await page.getByTestId(id).count()).toBe(0);
+}

@@ -55,8 +55,9 @@ export async function openJoinLink(browser: Browser, url: string, room: string, 
 }
 
 export async function joinThroughUi(page: Page): Promise<void> {
-  await page.getByTestId('join').click({ timeout: 15000 });
-  await page.getByTestId('call').waitFor({ timeout: 15000 });
+  // Generous: on two cores, three browsers and the analyzer compete for the CPU.
+  await page.getByTestId('join').click({ timeout: 30000 });
+  await page.getByTestId('call').waitFor({ timeout: 30000 });
 }
 
 export function pageStats(page: Page): Promise<MediaStats> {

@@ -20,7 +20,12 @@ import { Batcher } from './inference/Batcher.ts';
 import type { InferenceRuntime, LoadedModel } from './inference/InferenceRuntime.ts';
 import type { ModelRunner } from './inference/ModelRunner.ts';
 import { integrityEvidence } from './detectors/ClientIntegrity.ts';
+import { BlinkDetector } from './detectors/BlinkDetector.ts';
 import { FaceDeepfakeDetector } from './detectors/FaceDeepfakeDetector.ts';
+import { FaceLandmarks } from './detectors/FaceLandmarks.ts';
+import { eyeOpenness, interocularDistance, mouthOpening } from './detectors/faceGeometry.ts';
+import { LipSyncDetector } from './detectors/LipSyncDetector.ts';
+import { meanSkinColour, PulseDetector, pulseRegions } from './detectors/PulseDetector.ts';
 import { PresentationAttackDetector } from './detectors/PresentationAttackDetector.ts';
 import { loadRiskConfig, RiskFusion, type RiskConfig } from './fusion/RiskFusion.ts';
 import { AudioStream, VideoStream, type SampledFrame, type StreamId } from './streams.ts';
@@ -69,6 +74,7 @@ interface RoomWatch {
 
 interface Models {
   face?: BlazeFace;
+  landmarks?: FaceLandmarks;
   deepfake?: FaceDeepfakeDetector;
   spoof?: PresentationAttackDetector;
   voice?: Batcher;
@@ -80,6 +86,10 @@ interface Subject {
   room: string;
   participantId: string;
   fusion: RiskFusion;
+  /** Detectors judging a window of samples rather than one sample. */
+  blink: BlinkDetector;
+  lipSync: LipSyncDetector;
+  pulse: PulseDetector;
   lastSent?: { state: string; at: number; top?: string };
 }
 
@@ -128,6 +138,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     const [face, df, f2f, v2, v1se, voice] = await Promise.all(
       ['blazeface-short', 'meso4-df', 'meso4-f2f', 'minifasnet-v2-2.7', 'minifasnet-v1se-4.0', 'aasist-l'].map(load),
     );
+    const [mesh, iris] = await Promise.all(['face-landmarks', 'iris-landmarks'].map(load));
     const batcher = (m: LoadedModel) =>
       new Batcher(wrap(m, m.id), {
         maxBatch: m.entry.batch === 'dynamic' ? this.config.maxBatch : 1,
@@ -156,6 +167,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     const [dfB, f2fB, v2B, v1seB, voiceB] = [b(df), b(f2f), b(v2), b(v1se), b(voice)];
     this.models = {
       ...(face ? { face: new BlazeFace(timed(face)) } : {}),
+      // The iris model reads closed lids the mesh alone misses (a wink reads open on the mesh).
+      ...(mesh ? { landmarks: new FaceLandmarks(timed(mesh), iris ? { iris: timed(iris) } : {}) } : {}),
       ...(dfB || f2fB ? { deepfake: new FaceDeepfakeDetector({ df: dfB, f2f: f2fB }, this.riskConfig.params.faceDeepfake) } : {}),
       ...(v2B || v1seB ? { spoof: new PresentationAttackDetector({ v2: v2B, v1se: v1seB }) } : {}),
       ...(voiceB ? { voice: voiceB } : {}),
@@ -243,6 +256,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     } else {
       const s = new AudioStream(id, { hopSeconds: this.config.audioHopSeconds, queueCapacity: this.config.queueCapacity });
       this.audio.set(s.key, s);
+      const lipSync = this.subject(room, t.participantId).lipSync;
+      s.onEnergy = (at, rms) => lipSync.pushSpeech({ at, rms });
       w.stops.set(s.key, onAudioData(t.track, (block) => {
         if (s.offer(block, performance.now())) this.wake();
       }));
@@ -289,13 +304,14 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     });
   }
 
-  /** Next stream with a waiting sample: boosted streams first, round-robin among equals. */
+  /**
+   * Next stream with a waiting sample, round-robin. A boosted stream already gets more turns (it
+   * samples 3x as often) and goes first in the model batches; serving it strictly first would
+   * starve every other call while one is under suspicion.
+   */
   private next<S extends VideoStream | AudioStream>(streams: Iterable<S>): S | undefined {
     const ready = [...streams].filter((s) => s.queue.length > 0);
-    if (ready.length === 0) return undefined;
-    const boosted = ready.filter((s) => s instanceof VideoStream && s.sampler.boosted);
-    const pool = boosted.length ? boosted : ready;
-    return pool[this.rr++ % pool.length];
+    return ready.length ? ready[this.rr++ % ready.length] : undefined;
   }
 
   private async videoLoop(): Promise<void> {
@@ -338,10 +354,20 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       const face = d.faces[0];
       if (subject && d.quality.reason === 'ok' && face) {
         const sample = { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted) };
-        const [df, pa] = await Promise.all([this.models.deepfake?.analyse(sample), this.models.spoof?.analyse(sample)]);
+        const [df, pa, lm] = await Promise.all([
+          this.models.deepfake?.analyse(sample),
+          this.models.spoof?.analyse(sample),
+          this.models.landmarks?.locate(d.src, face),
+        ]);
         for (const e of [df, pa]) if (e) subject.fusion.add(e);
         deepfake = df?.score;
         spoof = pa?.score;
+        if (lm) {
+          const eyes = eyeOpenness(lm);
+          subject.blink.push({ at, leftOpen: eyes.left, rightOpen: eyes.right, faceSize: interocularDistance(lm.points), source: eyes.source });
+          subject.lipSync.pushMouth({ at, mouthOpen: mouthOpening(lm.points) });
+        }
+        subject.pulse.push({ at, ...meanSkinColour(d.src, pulseRegions(face, lm?.points)), box: face.box });
       }
       const latencyMs = performance.now() - item.arrivedAt;
       this.lag.add(latencyMs);
@@ -374,7 +400,17 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   private subject(room: string, participantId: string): Subject {
     const key = `${room}/${participantId}`;
     let s = this.subjects.get(key);
-    if (!s) this.subjects.set(key, (s = { room, participantId, fusion: new RiskFusion(this.riskConfig, Date.now()) }));
+    if (!s) {
+      s = {
+        room,
+        participantId,
+        fusion: new RiskFusion(this.riskConfig, Date.now()),
+        blink: new BlinkDetector(),
+        lipSync: new LipSyncDetector(),
+        pulse: new PulseDetector(),
+      };
+      this.subjects.set(key, s);
+    }
     return s;
   }
 
@@ -387,6 +423,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
         this.subjects.delete(key);
         continue;
       }
+      for (const d of [s.blink, s.lipSync, s.pulse]) s.fusion.add(d.evaluate(now));
       const snap = s.fusion.update(now);
       this.setBoosted(s.room, s.participantId, snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
       const top = snap.reasons[0]?.text;

@@ -60,6 +60,8 @@ export class AudioStream {
   readonly windower: AudioWindower;
   readonly queue: BoundedQueue<TimedWindow>;
   blocksIn = 0;
+  /** Called with the RMS of every 10 ms of 16 kHz audio (lip-sync compares it with the mouth). */
+  onEnergy: ((at: number, rms: number) => void) | undefined;
   /** Blocks at a sample rate the resampler cannot use (counted, never thrown into the sink). */
   blocksRejected = 0;
   private now = 0;
@@ -85,6 +87,11 @@ export class AudioStream {
       return false;
     }
     this.now = now;
+    if (this.onEnergy && pcm16k.length > 0) {
+      let sum = 0;
+      for (let i = 0; i < pcm16k.length; i++) sum += pcm16k[i]! * pcm16k[i]!;
+      this.onEnergy(Date.now(), Math.sqrt(sum / pcm16k.length));
+    }
     const before = this.queue.pushed;
     this.windower.push(pcm16k, this.onWindow);
     return this.queue.pushed !== before;
