@@ -65,7 +65,7 @@ describe('live risk alerts in the call UI', () => {
     await fakeBrowser.close();
 
     // 2. A real caller, watched for at least as long: never suspicious, CLEAR by the end.
-    const realBrowser = await launchChromium({ fakeVideo: faceFixture('faces/mesonet/real/real00240.jpg') });
+    const realBrowser = await launchChromium({ fakeVideo: faceFixture('faces/pexels/landmark_Test1.jpg') });
     browsers.push(realBrowser);
     const realPage = await openJoinLink(realBrowser.browser, server.url, 'demo', server.token('demo', 'patient', 'Real Caller', { sub: 'real' }));
     await joinThroughUi(realPage);

@@ -67,7 +67,13 @@ export class RiskDesk {
     rec.room.toPrivileged('risk.update', u);
     if (prev?.state !== u.state) {
       this.audit.stateChanged(rec.callId, u);
-      log.info('risk state', { room: roomId, participant: u.participantId, state: u.state, risk: u.risk.toFixed(2) });
+      log.info('risk state', {
+        room: roomId,
+        participant: u.participantId,
+        state: u.state,
+        risk: u.risk.toFixed(2),
+        reasons: u.reasons.map((r) => `${r.detector}:${r.contribution.toFixed(2)}`).join(','),
+      });
     }
     if (u.state === 'ALERT' && prev?.state !== 'ALERT') this.raise(rec, subject, u);
   }

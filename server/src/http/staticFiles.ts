@@ -21,6 +21,17 @@ const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
+  // Same origin only: nothing on a call page (MediaPipe included) may talk to third parties.
+  'content-security-policy': [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "connect-src 'self' ws: wss:",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob: mediastream:",
+    "style-src 'self' 'unsafe-inline'",
+    "worker-src 'self' blob:",
+    "frame-ancestors 'none'",
+  ].join('; '),
 };
 
 export function staticFiles(root: string): (req: IncomingMessage, res: ServerResponse) => boolean {

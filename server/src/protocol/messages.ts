@@ -4,6 +4,7 @@
  * browser client imports the inferred types.
  */
 import { z } from 'zod';
+import { INTEGRITY_FLAGS, VIRTUAL_CAMERAS, type IntegrityFlag } from './integrity.ts';
 import type { Role } from './roles.ts';
 
 /** Largest SDP we accept. Real offers for a call are a few KB; this leaves room for many m-lines. */
@@ -53,8 +54,9 @@ export type RiskState = (typeof RISK_STATES)[number];
 /** Client-side capture facts: advisory evidence only, the client is untrusted. */
 export const IntegrityReportSchema = z.strictObject({
   cameraLabel: z.string().max(128),
-  virtualCamera: z.string().max(128).nullable(),
-  flags: z.array(z.string().max(200)).max(16),
+  /** Only names we know: the server never relays text of the client's choosing. */
+  virtualCamera: z.enum(VIRTUAL_CAMERAS.map(([name]) => name) as [string, ...string[]]).nullable(),
+  flags: z.array(z.enum(Object.keys(INTEGRITY_FLAGS) as [IntegrityFlag, ...IntegrityFlag[]])).max(16),
   settings: z.strictObject({
     width: z.number().nonnegative().max(16384).optional(),
     height: z.number().nonnegative().max(16384).optional(),
