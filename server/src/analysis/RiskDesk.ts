@@ -73,6 +73,7 @@ export class RiskDesk {
         state: u.state,
         risk: u.risk.toFixed(2),
         reasons: u.reasons.map((r) => `${r.detector}:${r.contribution.toFixed(2)}`).join(','),
+        gaps: u.gaps.join(' | '),
       });
     }
     if (u.state === 'ALERT' && prev?.state !== 'ALERT') this.raise(rec, subject, u);
@@ -98,6 +99,7 @@ export class RiskDesk {
 
   /** An analysed participant's own capture facts, for the analyzer to weigh. */
   integrity(roomId: string, from: Participant, report: IntegrityReport): void {
+    log.info('capture report', { room: roomId, participant: from.id, virtualCamera: report.virtualCamera ?? 'none', flags: report.flags.join(',') });
     this.hub.sendIntegrity(roomId, from.id, report);
   }
 

@@ -75,6 +75,8 @@ interface RoomWatch {
 interface Models {
   face?: BlazeFace;
   landmarks?: FaceLandmarks;
+  /** With the iris model too: two more runs per face, so only while a stream is boosted. */
+  landmarksWithIris?: FaceLandmarks;
   deepfake?: FaceDeepfakeDetector;
   spoof?: PresentationAttackDetector;
   voice?: Batcher;
@@ -167,8 +169,9 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     const [dfB, f2fB, v2B, v1seB, voiceB] = [b(df), b(f2f), b(v2), b(v1se), b(voice)];
     this.models = {
       ...(face ? { face: new BlazeFace(timed(face)) } : {}),
+      ...(mesh ? { landmarks: new FaceLandmarks(timed(mesh)) } : {}),
       // The iris model reads closed lids the mesh alone misses (a wink reads open on the mesh).
-      ...(mesh ? { landmarks: new FaceLandmarks(timed(mesh), iris ? { iris: timed(iris) } : {}) } : {}),
+      ...(mesh && iris ? { landmarksWithIris: new FaceLandmarks(timed(mesh), { iris: timed(iris) }) } : {}),
       ...(dfB || f2fB ? { deepfake: new FaceDeepfakeDetector({ df: dfB, f2f: f2fB }, this.riskConfig.params.faceDeepfake) } : {}),
       ...(v2B || v1seB ? { spoof: new PresentationAttackDetector({ v2: v2B, v1se: v1seB }) } : {}),
       ...(voiceB ? { voice: voiceB } : {}),
@@ -357,7 +360,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
         const [df, pa, lm] = await Promise.all([
           this.models.deepfake?.analyse(sample),
           this.models.spoof?.analyse(sample),
-          this.models.landmarks?.locate(d.src, face),
+          (s.sampler.boosted ? (this.models.landmarksWithIris ?? this.models.landmarks) : this.models.landmarks)?.locate(d.src, face),
         ]);
         for (const e of [df, pa]) if (e) subject.fusion.add(e);
         deepfake = df?.score;

@@ -52,6 +52,8 @@ export const VIRTUAL_CAMERAS: readonly [name: string, pattern: RegExp][] = [
   ['Animaze', /animaze/i],
   ['Iriun Webcam', /iriun/i],
   ['v4l2loopback', /v4l2\s*loopback|dummy\s*video\s*device/i],
+  // Chromium's --use-file-for-fake-video-capture names the camera after the file it plays.
+  ['Video file', /\.(y4m|mjpe?g)$/i],
   ['Fake camera', /\bfake/i], // Chromium's --use-fake-device-for-media-stream: "fake_device_0"
   ['Virtual camera', /virtual/i],
 ];

@@ -90,6 +90,8 @@ export class RiskFusion {
   private readonly evidence = new Map<DetectorId, Evidence[]>();
   private lastQuality: { at: number; reason: QualityReason } | undefined;
   private lastGoodFaceAt: number;
+  /** Last time a primary detector could judge: a short gap (a slow moment) is not "no signal". */
+  private lastSignalAt: number;
   private readonly startedAt: number;
   private stateValue: RiskStateName = 'ANALYZING';
   private since: number;
@@ -101,6 +103,7 @@ export class RiskFusion {
     this.startedAt = now;
     this.since = now;
     this.lastGoodFaceAt = now;
+    this.lastSignalAt = now;
   }
 
   get state(): RiskStateName {
@@ -170,9 +173,11 @@ export class RiskFusion {
   private step(now: number, risk: number, hasSignal: boolean): void {
     const { suspicious, alert } = this.config.thresholds;
     const cur = this.stateValue;
+    if (hasSignal) this.lastSignalAt = now;
     if (!hasSignal) {
       this.pending = undefined;
       if (cur === 'SUSPICIOUS' || cur === 'ALERT') return; // hiding the face does not clear an alert
+      if (cur === 'CLEAR' && now - this.lastSignalAt < this.config.insufficientAfterMs) return;
       const waited = now - this.startedAt >= this.config.analyzingMs || (this.lastQuality !== undefined && now - this.lastGoodFaceAt > this.config.insufficientAfterMs);
       if (cur === 'ANALYZING' && !waited) return;
       this.move('INSUFFICIENT_SIGNAL', now);

@@ -24,6 +24,8 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
   private lastKeyframeRequest = 0;
   private keyframeTimer: NodeJS.Timeout | undefined;
   private closedFlag = false;
+  /** A keyframe was asked for before the publisher's first packet told us its SSRC. */
+  private keyframeOwed = false;
 
   constructor(publisherId: string, track: MediaStreamTrack, receiver: RTCRtpReceiver) {
     super();
@@ -39,6 +41,10 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
   }
 
   private forward(rtp: RtpPacket): void {
+    if (this.keyframeOwed) {
+      this.keyframeOwed = false;
+      this.requestKeyframe();
+    }
     if (this.sinks.size === 0) return;
     const buf = rtp.serialize();
     for (const [sender, rebase] of this.sinks) {
@@ -82,9 +88,13 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
       }, wait);
       return;
     }
-    this.lastKeyframeRequest = Date.now();
     const ssrc = this.track.ssrc;
-    if (ssrc !== undefined) this.receiver.sendRtcpPLI(ssrc).catch(() => undefined);
+    if (ssrc === undefined) {
+      this.keyframeOwed = true;
+      return;
+    }
+    this.lastKeyframeRequest = Date.now();
+    this.receiver.sendRtcpPLI(ssrc).catch(() => undefined);
   }
 
   close(): void {
