@@ -5,7 +5,6 @@
  * into bounded queues, and inference drains them as fast as it can, dropping the oldest samples.
  */
 import { EventEmitter } from 'node:events';
-import { Tensor } from 'onnxruntime-node';
 import { io, type Socket } from 'socket.io-client';
 import { onAudioData, onVideoFrames } from '../headless/HeadlessParticipant.ts';
 import { WrtcPeerConnection, type I420Frame } from '../headless/wrtc.ts';
@@ -27,6 +26,7 @@ import { eyeOpenness, interocularDistance, mouthOpening } from './detectors/face
 import { LipSyncDetector } from './detectors/LipSyncDetector.ts';
 import { meanSkinColour, PulseDetector, pulseRegions } from './detectors/PulseDetector.ts';
 import { PresentationAttackDetector } from './detectors/PresentationAttackDetector.ts';
+import { DEFAULT_VOICE_CALIBRATION, SyntheticVoiceDetector } from './detectors/SyntheticVoiceDetector.ts';
 import { loadRiskConfig, RiskFusion, type RiskConfig } from './fusion/RiskFusion.ts';
 import { AudioStream, VideoStream, type SampledFrame, type StreamId } from './streams.ts';
 import { BlazeFace } from './vision/BlazeFace.ts';
@@ -50,7 +50,7 @@ export type Observation =
       spoof?: number;
       latencyMs: number;
     }
-  | { kind: 'audio'; stream: StreamId; at: number; voicedFraction: number; bonafideScore?: number; latencyMs: number };
+  | { kind: 'audio'; stream: StreamId; at: number; voicedFraction: number; syntheticVoice?: number; latencyMs: number };
 
 export interface AnalyzerEvents {
   /** A frame the sampler kept, as the analyzer received it (tests check its content). */
@@ -79,7 +79,7 @@ interface Models {
   landmarksWithIris?: FaceLandmarks;
   deepfake?: FaceDeepfakeDetector;
   spoof?: PresentationAttackDetector;
-  voice?: Batcher;
+  voice?: SyntheticVoiceDetector;
   batchers: Batcher[];
 }
 
@@ -174,7 +174,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       ...(mesh && iris ? { landmarksWithIris: new FaceLandmarks(timed(mesh), { iris: timed(iris) }) } : {}),
       ...(dfB || f2fB ? { deepfake: new FaceDeepfakeDetector({ df: dfB, f2f: f2fB }, this.riskConfig.params.faceDeepfake) } : {}),
       ...(v2B || v1seB ? { spoof: new PresentationAttackDetector({ v2: v2B, v1se: v1seB }) } : {}),
-      ...(voiceB ? { voice: voiceB } : {}),
+      ...(voiceB ? { voice: new SyntheticVoiceDetector(voiceB, DEFAULT_VOICE_CALIBRATION) } : {}),
       batchers: [dfB, f2fB, v2B, v1seB, voiceB].filter((x): x is Batcher => x !== undefined),
     };
   }
@@ -456,13 +456,15 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       }
       const w = s.queue.take()!;
       try {
-        let bonafideScore: number | undefined;
-        if (this.models.voice) {
-          const out = await this.models.voice.run({ waveform: new Tensor('float32', w.samples, [1, w.samples.length]) }, this.priorityOf(s, false));
-          bonafideScore = (out.logits?.data as Float32Array | undefined)?.[1];
+        let voice: number | undefined;
+        if (this.models.voice && this.isAnalysed(s.id)) {
+          const at = Date.now();
+          const e = await this.models.voice.analyse({ samples: w.samples, at, voicedFraction: w.voicedFraction, priority: this.priorityOf(s, false) });
+          this.subject(s.id.room, s.id.participantId).fusion.add(e);
+          voice = e.score;
         }
         const latencyMs = performance.now() - w.arrivedAt;
-        this.emit('observation', { kind: 'audio', stream: s.id, at: Date.now(), voicedFraction: w.voicedFraction, ...(bonafideScore !== undefined ? { bonafideScore } : {}), latencyMs });
+        this.emit('observation', { kind: 'audio', stream: s.id, at: Date.now(), voicedFraction: w.voicedFraction, ...(voice !== undefined ? { syntheticVoice: voice } : {}), latencyMs });
       } catch (err) {
         log.error('audio analysis failed', { stream: s.key, err: (err as Error).message });
       } finally {
