@@ -8,9 +8,7 @@ import jpeg from 'jpeg-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
 import type { AnalyzerConfig } from '../../server/src/analyzer/config.ts';
-import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
-import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
-import { issueServiceToken } from '../../server/src/auth/token.ts';
+import { inProcessAnalyzer as makeAnalyzer } from '../helpers/analyzer.ts';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticAudio, SyntheticVideo, type FramePainter } from '../../server/src/headless/syntheticMedia.ts';
 import { nonstandard, type I420Frame } from '../../server/src/headless/wrtc.ts';
@@ -61,22 +59,7 @@ async function publisher(server: TestServer, role: 'patient' | 'clinician', sub:
 }
 
 function inProcessAnalyzer(server: TestServer, over: Partial<AnalyzerConfig> = {}): Analyzer {
-  const analyzer = new Analyzer(
-    {
-      serverUrl: server.url,
-      token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }),
-      provider: 'cpu',
-      baseFps: 2,
-      boostedFps: 6,
-      audioHopSeconds: 2,
-      maxBatch: 4,
-      maxWaitMs: 10,
-      queueCapacity: 4,
-      heartbeatMs: 200,
-      ...over,
-    },
-    new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' }),
-  );
+  const analyzer = makeAnalyzer(server, over);
   cleanup.push(() => analyzer.stop());
   return analyzer;
 }

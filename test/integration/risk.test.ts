@@ -5,13 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
-import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
-import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
-import { issueServiceToken } from '../../server/src/auth/token.ts';
 import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
 import { nonstandard } from '../../server/src/headless/wrtc.ts';
 import { ErrorCode, type RiskAlert, type RiskUpdate } from '../../server/src/protocol/messages.ts';
+import { inProcessAnalyzer } from '../helpers/analyzer.ts';
 import { loadJpeg } from '../helpers/images.ts';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
@@ -22,21 +20,7 @@ const cleanup: Array<() => unknown> = [];
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'external' });
-  analyzer = new Analyzer(
-    {
-      serverUrl: server.url,
-      token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }),
-      provider: 'cpu',
-      baseFps: 2,
-      boostedFps: 6,
-      audioHopSeconds: 2,
-      maxBatch: 8,
-      maxWaitMs: 20,
-      queueCapacity: 4,
-      heartbeatMs: 500,
-    },
-    new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' }),
-  );
+  analyzer = inProcessAnalyzer(server, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
   await analyzer.loadModels();
   analyzer.start();
 });
