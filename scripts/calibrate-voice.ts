@@ -2,14 +2,16 @@
  * Calibrates the synthetic-voice threshold (AASIST / AASIST-L bona fide logit) on real and
  * synthetic speech:
  *   node scripts/calibrate-voice.ts [--out calibration.json] [--models aasist-l,aasist]
- *     [--max-windows 4] [--per-voice 3] [--false-alarm 0.05] [--opus 32k] [--choose aasist-l]
+ *     [--max-windows 4] [--per-voice 3] [--false-alarm 0.05] [--opus 32k] [--peak 0.9] [--choose aasist-l]
  * Real: every LibriSpeech clip in the shared data (DFS_DATA_DIR, else ../shared/data), up to
  * --max-windows half-overlapping 4.04 s windows each (shorter clips repeated to length, as the
  * model card says). Synthetic: the fixed espeak-ng / flite corpus from tts.ts.
  * --opus BITRATE also runs every clip through an Opus encode/decode first (the codec of a WebRTC
  * call) and reports it as a second condition; the threshold then comes from both conditions.
  *
- * Every window is level-normalised exactly as the detector does (normalizeLevel) before scoring.
+ * Every window goes through the detector's own pre-checks (windows it would abstain on are left
+ * out and counted; the voiced fraction comes from the live VAD run over the window) and is
+ * level-normalised as it does (normalizeLevel, robust peak --peak, default 0.9) before scoring.
  *
  * Threshold policy (a window is flagged when its bona fide logit is below the threshold):
  *  1. false alarms first: only thresholds that flag at most --false-alarm (default 5%) of real
@@ -21,8 +23,11 @@
  *     window below it and the nearest real window above it (where classes separate, the middle
  *     of the gap) rather than sitting on either edge.
  * Scale: the logistic's width, fitted by maximum likelihood with its centre held at the threshold,
- * but never narrower than the spread of one real speaker's own windows (pooled within-clip
- * standard deviation): a separation this clean on a few voices must not become a hard step.
+ * but at least MIN_SCALE (one logit). Where the classes barely overlap the fit rests on the few
+ * windows near the threshold and tends to a hard step (AASIST: 0.47), which would turn a reading
+ * one logit past the threshold into a near-certain 0.1 / 0.9 on audio unlike these five speakers.
+ * No wider either: the fusion averages a speaker's windows over its span, and that averaging
+ * already smooths each speaker's window-to-window spread (reported as withinClipSd, about 2).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -32,7 +37,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Tensor } from 'onnxruntime-node';
 import { AASIST_WINDOW_SAMPLES, decodeAudio, SAMPLE_RATE, windowsOf } from '../server/src/analyzer/audio/decode.ts';
-import { normalizeLevel } from '../server/src/analyzer/detectors/SyntheticVoiceDetector.ts';
+import { normalizeLevel, SyntheticVoiceDetector, TARGET_PEAK } from '../server/src/analyzer/detectors/SyntheticVoiceDetector.ts';
+import { VoiceActivityDetector } from '../server/src/analyzer/sampling/VoiceActivity.ts';
 import { installedVoices, syntheticCorpus, voiceLabel } from '../server/src/analyzer/audio/tts.ts';
 import { InferenceRuntime } from '../server/src/analyzer/inference/InferenceRuntime.ts';
 import { ModelRegistry } from '../server/src/analyzer/inference/ModelRegistry.ts';
@@ -46,6 +52,7 @@ const { values } = parseArgs({
     'per-voice': { type: 'string', default: '3' },
     'false-alarm': { type: 'string', default: '0.05' },
     opus: { type: 'string' },
+    peak: { type: 'string', default: String(TARGET_PEAK) },
   },
 });
 const models = values.models.split(',').map((m) => m.trim()) as ('aasist' | 'aasist-l')[];
@@ -53,6 +60,9 @@ for (const m of models) if (m !== 'aasist' && m !== 'aasist-l') throw new Error(
 const maxWindows = Number(values['max-windows']);
 const perVoice = Number(values['per-voice']);
 const targetFalseAlarm = Number(values['false-alarm']);
+const peak = Number(values.peak);
+/** Narrowest logistic allowed, in logit units: see the header. */
+const MIN_SCALE = 1;
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const dataDir = process.env.DFS_DATA_DIR ?? resolve(repoRoot, '../shared/data');
@@ -89,6 +99,32 @@ async function opusRoundTrip(samples: Float32Array, bitrate: string): Promise<Fl
   }
 }
 
+/** Fraction of the VAD's frames that are voiced, running the live detector over the window alone. */
+function voicedFraction(w: Float32Array): number {
+  const vad = new VoiceActivityDetector();
+  let frames = 0;
+  let voiced = 0;
+  vad.push(w, (v) => {
+    frames++;
+    if (v) voiced++;
+  }, 0, w.length);
+  return frames ? voiced / frames : 0;
+}
+
+/** Windows the detector would abstain on, by reason; filled while loading. */
+const skipped: Record<string, number> = {};
+const gate = new SyntheticVoiceDetector({ run: () => Promise.reject(new Error('not used')) }, { model: 'aasist-l', threshold: 0, scale: 1, source: 'pre-checks only' });
+function judgeable(windows: Float32Array[]): Float32Array[] {
+  return windows.filter((samples) => {
+    const e = gate.precheck({ samples, voicedFraction: voicedFraction(samples), at: 0, priority: 0 });
+    if (e) {
+      const why = e.reason.replace(/ \(.*\)/, '');
+      skipped[why] = (skipped[why] ?? 0) + 1;
+    }
+    return !e;
+  });
+}
+
 async function loadClips(): Promise<Clip[]> {
   const clips: Clip[] = [];
   const realFiles = readdirSync(speechDir, { withFileTypes: true })
@@ -104,13 +140,13 @@ async function loadClips(): Promise<Clip[]> {
   const synth = await syntheticCorpus({ perVoice });
   synth.forEach((c, i) => sources.push({ id: `tts-${i}`, label: 'synthetic', group: voiceLabel(c.voice), samples: c.samples }));
   for (const s of sources) {
-    clips.push({ id: s.id, label: s.label, group: s.group, condition: 'clean', windows: windowsOf(s.samples, { max: maxWindows }) });
+    clips.push({ id: s.id, label: s.label, group: s.group, condition: 'clean', windows: judgeable(windowsOf(s.samples, { max: maxWindows })) });
     if (values.opus) {
       const coded = await opusRoundTrip(s.samples, values.opus);
-      clips.push({ id: s.id, label: s.label, group: s.group, condition: `opus ${values.opus}`, windows: windowsOf(coded, { max: maxWindows }) });
+      clips.push({ id: s.id, label: s.label, group: s.group, condition: `opus ${values.opus}`, windows: judgeable(windowsOf(coded, { max: maxWindows })) });
     }
   }
-  return clips;
+  return clips.filter((c) => c.windows.length > 0);
 }
 
 // ---- statistics ----
@@ -273,7 +309,7 @@ for (const id of models) {
     const out: number[] = [];
     for (const w of clip.windows) {
       if (w.length !== AASIST_WINDOW_SAMPLES) throw new Error('window of the wrong length');
-      const res = await model.run({ waveform: new Tensor('float32', normalizeLevel(w).samples, [1, AASIST_WINDOW_SAMPLES]) });
+      const res = await model.run({ waveform: new Tensor('float32', normalizeLevel(w, peak).samples, [1, AASIST_WINDOW_SAMPLES]) });
       out.push(res.logits!.data[1] as number);
       windows++;
     }
@@ -291,7 +327,7 @@ for (const id of models) {
   );
   const { eer, threshold: eerThreshold } = equalErrorRate(real, synth);
   const spread = withinClipSd(clips.filter((c) => c.label === 'real').map((c) => scores.get(c)!));
-  const { fitted, scale } = fitScale(real, synth, threshold, spread);
+  const { fitted, scale } = fitScale(real, synth, threshold, MIN_SCALE);
   const clipMean = (label: Clip['label']): number[] => clips.filter((c) => c.label === label).map((c) => mean(scores.get(c)!));
 
   const byCondition: Record<string, unknown> = {};
@@ -348,8 +384,10 @@ for (const id of models) {
 }
 await runtime.close();
 
-// The detector's model: --choose, else AASIST-L (the analyzer's model) when it was run.
-const chosen = results.find((r) => r.model === (values.choose ?? 'aasist-l')) ?? (values.choose ? undefined : results[0]);
+// The detector's model: --choose, else the higher window-level AUC (ties to the smaller AASIST-L).
+const chosen = values.choose
+  ? results.find((r) => r.model === values.choose)
+  : [...results].sort((a, b) => b.auc - a.auc || (a.model === 'aasist-l' ? -1 : 1))[0];
 if (!chosen) throw new Error(`--choose ${values.choose}: not among the models run`);
 
 const count = (label: Clip['label'], condition = 'clean'): { clips: number; windows: number } => {
@@ -361,7 +399,8 @@ const report = {
   model: chosen.model,
   threshold: chosen.threshold,
   scale: chosen.scale,
-  source: `scripts/calibrate-voice.ts ${date.slice(0, 10)}: ${chosen.model} on ${count('real').windows} LibriSpeech test-other windows (${count('real').clips} clips, ${new Set(clips.filter((c) => c.label === 'real').map((c) => c.group)).size} speakers), level-normalised, vs ${count('synthetic').windows} espeak-ng/flite windows (${count('synthetic').clips} clips, ${voices.length} voices)${values.opus ? `, clean and Opus ${values.opus}` : ''}; threshold: most detection with <=${targetFalseAlarm * 100}% false alarms on real windows per condition, centred in the gap`,
+  peak,
+  source: `scripts/calibrate-voice.ts ${date.slice(0, 10)}: ${chosen.model} on ${count('real').windows} LibriSpeech test-other windows (${count('real').clips} clips, ${new Set(clips.filter((c) => c.label === 'real').map((c) => c.group)).size} speakers), level-normalised to peak ${peak}, vs ${count('synthetic').windows} espeak-ng/flite windows (${count('synthetic').clips} clips, ${voices.length} voices)${values.opus ? `, clean and Opus ${values.opus}` : ''}; threshold: most detection with <=${targetFalseAlarm * 100}% false alarms on real windows per condition, centred in the gap`,
   realMean: chosen.realMean,
   synthMean: chosen.synthMean,
   auc: chosen.auc,
@@ -373,8 +412,9 @@ const report = {
     synthetic: { ...count('synthetic'), voices },
     conditions: [...new Set(clips.map((c) => c.condition))],
     windowing: `${AASIST_WINDOW_SAMPLES} samples, hop 32000, at most ${maxWindows} per clip; shorter clips repeated`,
-    preprocessing: 'normalizeLevel: 99.9th-percentile |x| scaled to 0.9',
-    policy: { targetFalseAlarmRate: targetFalseAlarm, scaleFloor: 'pooled within-clip sd of real scores' },
+    preprocessing: `normalizeLevel: 99.9th-percentile |x| scaled to ${peak}`,
+    skippedWindows: skipped,
+    policy: { targetFalseAlarmRate: targetFalseAlarm, minScale: MIN_SCALE },
   },
   models: Object.fromEntries(results.map((r) => [r.model, r])),
   machine: `${cpus()[0]?.model ?? 'unknown CPU'} x${cpus().length}, node ${process.version}`,

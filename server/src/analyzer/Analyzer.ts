@@ -138,7 +138,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       }
     };
     const [face, df, f2f, v2, v1se, voice] = await Promise.all(
-      ['blazeface-short', 'meso4-df', 'meso4-f2f', 'minifasnet-v2-2.7', 'minifasnet-v1se-4.0', 'aasist-l'].map(load),
+      // The voice model is the one the calibration was measured on: a threshold fits one model only.
+      ['blazeface-short', 'meso4-df', 'meso4-f2f', 'minifasnet-v2-2.7', 'minifasnet-v1se-4.0', DEFAULT_VOICE_CALIBRATION.model].map(load),
     );
     const [mesh, iris] = await Promise.all(['face-landmarks', 'iris-landmarks'].map(load));
     const batcher = (m: LoadedModel) =>

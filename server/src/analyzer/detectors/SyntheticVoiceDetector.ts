@@ -16,20 +16,52 @@ export interface VoiceCalibration {
   threshold: number;
   /** Width of the logistic, in logit units: the suspicion is 0.27 / 0.73 one scale either side. */
   scale: number;
+  /**
+   * Robust peak each window is normalised to before inference (see normalizeLevel); default 0.9.
+   * Part of the calibration: the logit moves with level, so the threshold holds only at this one.
+   */
+  peak?: number;
   /** Where the numbers came from (data, date, policy). */
   source: string;
 }
 
 /**
- * From `node scripts/calibrate-voice.ts --opus 32k` (see the script's header for the policy):
- * filled in below from the run recorded in `source`.
+ * AASIST (the larger model), from `node scripts/calibrate-voice.ts --opus 32k` (policy in the
+ * script's header), 2026-11-26, windows normalised to peak 0.9: real LibriSpeech mean +0.39
+ * (p5 −2.73), espeak-ng/flite mean −6.03 (p95 −3.81); window AUC 0.995 (clip level 1.0), EER
+ * 3.3%; at −2.99: 4.2% of real windows flagged (clean 4.6%, Opus 3.7%), 99.2% of synthetic ones.
+ * The better detector here, at about 1.3x AASIST-L's CPU time (237 vs 184 ms per window in the
+ * same run). Says nothing about modern neural TTS or voice cloning (none in the data).
  */
-export const DEFAULT_VOICE_CALIBRATION: VoiceCalibration = {
-  model: 'aasist-l',
-  threshold: -2.72,
-  scale: 1.01,
-  source: 'placeholder',
+export const AASIST_VOICE_CALIBRATION: VoiceCalibration = {
+  model: 'aasist',
+  threshold: -2.99,
+  scale: 1,
+  peak: 0.9,
+  source:
+    'scripts/calibrate-voice.ts --opus 32k, 2026-11-26: AASIST on 108 LibriSpeech test-other windows (50 clips, 5 speakers) vs 60 espeak-ng/flite windows (36 clips, 12 voices), each clean and through Opus 32k, normalised to peak 0.9; AUC 0.995, EER 3.3%; threshold = most detection with <=5% false alarms on real windows per condition: 4.2% false alarms, 99.2% detected; scale = max(ML fit 0.47, 1)',
 };
+
+/**
+ * AASIST-L, from `node scripts/calibrate-voice.ts --models aasist-l --peak 0.5 --opus 32k`,
+ * 2026-11-26, same data. AASIST-L separates better at peak 0.5 than at 0.9 (AUC 0.981 vs 0.960,
+ * where it detected only 67.5% within the false-alarm limit). Real mean +0.05, synthetic −5.79,
+ * EER 5.9%; at −3.49: 3.7% of real windows flagged (clean 4.6%, Opus 2.8%), 91.7% of synthetic.
+ */
+export const AASIST_L_VOICE_CALIBRATION: VoiceCalibration = {
+  model: 'aasist-l',
+  threshold: -3.49,
+  scale: 1,
+  peak: 0.5,
+  source:
+    'scripts/calibrate-voice.ts --models aasist-l --peak 0.5 --opus 32k, 2026-11-26: AASIST-L on 108 LibriSpeech test-other windows (50 clips, 5 speakers) vs 60 espeak-ng/flite windows (36 clips, 12 voices), each clean and through Opus 32k, normalised to peak 0.5; AUC 0.981, EER 5.9%; threshold = most detection with <=5% false alarms on real windows per condition: 3.7% false alarms, 91.7% detected; scale = max(ML fit 0.68, 1)',
+};
+
+/**
+ * The calibration for the model the analyzer loads (AASIST-L). A calibration only holds for its
+ * own model and peak: load `DEFAULT_VOICE_CALIBRATION.model`, or switch both to AASIST together.
+ */
+export const DEFAULT_VOICE_CALIBRATION: VoiceCalibration = AASIST_L_VOICE_CALIBRATION;
 
 /**
  * What the detector needs from its runner: a plain onnxruntime session (ModelRunner) or the
@@ -65,6 +97,7 @@ export class SyntheticVoiceDetector implements Detector<SpeechWindow> {
   constructor(runner: VoiceModelRunner, calibration: VoiceCalibration, options: SyntheticVoiceOptions = {}) {
     if (!(calibration.scale > 0)) throw new RangeError(`calibration scale must be positive, got ${calibration.scale}`);
     if (!Number.isFinite(calibration.threshold)) throw new RangeError(`calibration threshold must be finite, got ${calibration.threshold}`);
+    if (calibration.peak !== undefined && !(calibration.peak > 0 && calibration.peak <= 1)) throw new RangeError(`calibration peak must be in (0, 1], got ${calibration.peak}`);
     this.runner = runner;
     this.calibration = calibration;
     this.minVoiced = options.minVoicedFraction ?? 0.3;
@@ -78,38 +111,51 @@ export class SyntheticVoiceDetector implements Detector<SpeechWindow> {
     return 1 / (1 + Math.exp((bonaFide - this.calibration.threshold) / this.calibration.scale));
   }
 
-  async analyse(w: SpeechWindow): Promise<Evidence> {
+  /**
+   * The abstention for a window the model should not judge, or undefined when it can: the checks
+   * analyse() makes before inference (the calibration script applies the same ones).
+   */
+  precheck(w: SpeechWindow): Evidence | undefined {
+    const s = this.screen(w);
+    return 'skip' in s ? s.skip : undefined;
+  }
+
+  private screen(w: SpeechWindow): { skip: Evidence } | { q: SignalQuality } {
     if (w.samples.length !== AASIST_WINDOW_SAMPLES) {
       throw new RangeError(`speech window of ${w.samples.length} samples; AASIST takes exactly ${AASIST_WINDOW_SAMPLES}`);
     }
     const pct = (x: number): number => Math.round(x * 100);
     if (!(w.voicedFraction >= this.minVoiced)) {
-      return abstain(this.id, w.at, `Too little speech in this stretch to judge the voice (${pct(w.voicedFraction)}% voiced; ${pct(this.minVoiced)}% needed).`, {
-        voicedFraction: round(w.voicedFraction),
-      });
+      const reason = `Too little speech in this stretch to judge the voice (${pct(w.voicedFraction)}% voiced; ${pct(this.minVoiced)}% needed).`;
+      return { skip: abstain(this.id, w.at, reason, { voicedFraction: round(w.voicedFraction) }) };
     }
     const q = signalQuality(w.samples);
-    if (q.invalid) return abstain(this.id, w.at, 'The audio contains invalid samples, so the voice cannot be judged.');
+    if (q.invalid) return { skip: abstain(this.id, w.at, 'The audio contains invalid samples, so the voice cannot be judged.') };
     if (q.levelDb < this.minLevelDb) {
-      return abstain(this.id, w.at, `The audio is too quiet to judge the voice (${fmt(q.levelDb)} dBFS).`, { levelDb: round(q.levelDb, 1) });
+      return { skip: abstain(this.id, w.at, `The audio is too quiet to judge the voice (${fmt(q.levelDb)} dBFS).`, { levelDb: round(q.levelDb, 1) }) };
     }
     if (q.clippedFraction > this.maxClipped) {
       // Clipping moves the logit both ways: hard-clipped espeak-ng/flite speech (gain x20) scored
       // +1.3 on average (natural), up from -5, while one real clip fell to -4.6. Nothing to judge by.
-      return abstain(this.id, w.at, `The audio is clipped (microphone overloaded), which distorts what the voice model listens to.`, {
-        clippedFraction: round(q.clippedFraction, 4),
-      });
+      const reason = 'The audio is clipped (microphone overloaded), which distorts what the voice model listens to.';
+      return { skip: abstain(this.id, w.at, reason, { clippedFraction: round(q.clippedFraction, 4) }) };
     }
+    return { q };
+  }
 
-    const level = normalizeLevel(w.samples);
+  async analyse(w: SpeechWindow): Promise<Evidence> {
+    const screened = this.screen(w);
+    if ('skip' in screened) return screened.skip;
+    const { q } = screened;
+    const level = normalizeLevel(w.samples, this.calibration.peak ?? TARGET_PEAK);
     const out = await this.runner.run({ waveform: new Tensor('float32', level.samples, [1, AASIST_WINDOW_SAMPLES]) }, w.priority);
     const bonaFide = Number(out.logits?.data[1]);
     if (!Number.isFinite(bonaFide)) throw new Error(`${this.calibration.model} returned no usable logits[0][1]`);
 
     const { threshold, scale } = this.calibration;
     const score = this.suspicion(bonaFide);
-    // Confidence = speech quantity x margin. Speech: linear from the minimum voiced fraction
-    // (0.5) to fullVoicedFraction (1), since fewer voiced frames mean less for the model to hear.
+    // Confidence = speech quantity x margin. Speech: 0.5 at minVoicedFraction rising linearly to 1
+    // at fullVoicedFraction, since fewer voiced frames give the model less to hear.
     // Margin: |2·score − 1| (0 at the threshold, towards 1 far from it), floored at 0.3 so a
     // borderline reading still counts a little. Model reliability is not in here: the fusion
     // weight carries it (risk-config.json).
@@ -143,19 +189,21 @@ export class SyntheticVoiceDetector implements Detector<SpeechWindow> {
   }
 }
 
-/** Level the model input is brought to: see normalizeLevel. */
+/** Default level the model input is brought to: see normalizeLevel. */
 export const TARGET_PEAK = 0.9;
 const PEAK_QUANTILE = 0.999;
 
 /**
  * Scales a window so its robust peak (99.9th percentile of |x|, so one click cannot set the gain)
- * sits at 0.9 of full scale, clamping the few samples above. AASIST's logit depends on level:
- * on the calibration data, attenuating espeak-ng/flite speech by 20 dB raised its bona fide score
- * from about −5 to −1 (past the threshold), and peak-normalised windows separated real from
- * synthetic better (AUC 0.999 vs 0.955 on one window per clip) than raw ones. Normalising makes
- * the reading independent of microphone gain, and turning the volume down no defence.
+ * sits at `peak` of full scale, clamping the few samples above. AASIST's logit depends on level:
+ * attenuating espeak-ng/flite speech by 20 dB raised AASIST-L's bona fide score from about −5 to
+ * −0.7, past any usable threshold. Normalising makes the reading independent of microphone gain,
+ * and turning the volume down no way past it. On the calibration windows it also separated the
+ * classes better than raw input: AASIST AUC 0.994 (at 0.9) vs 0.974 raw; AASIST-L 0.973 (at
+ * 0.5) vs 0.956 raw, but 0.960 at 0.9 (scripts/calibrate-voice.ts, 168 clean windows).
  */
-export function normalizeLevel(samples: Float32Array, out = new Float32Array(samples.length)): { samples: Float32Array; gainDb: number } {
+export function normalizeLevel(samples: Float32Array, peak = TARGET_PEAK, out = new Float32Array(samples.length)): { samples: Float32Array; gainDb: number } {
+  if (!(peak > 0 && peak <= 1)) throw new RangeError(`peak must be in (0, 1], got ${peak}`);
   let max = 0;
   for (let i = 0; i < samples.length; i++) max = Math.max(max, Math.abs(samples[i] as number));
   if (!(max > 0)) return { samples: out.fill(0), gainDb: 0 };
@@ -170,8 +218,8 @@ export function normalizeLevel(samples: Float32Array, out = new Float32Array(sam
     count += hist[bin] as number;
     if (count >= above) break;
   }
-  const peak = Math.max((bin / bins) * max, max / 64); // never more than 36 dB above the true peak
-  const gain = TARGET_PEAK / peak;
+  const robustPeak = Math.max((bin / bins) * max, max / 64); // never more than 36 dB above the true peak
+  const gain = peak / robustPeak;
   for (let i = 0; i < samples.length; i++) out[i] = Math.max(-1, Math.min(1, (samples[i] as number) * gain));
   return { samples: out, gainDb: 20 * Math.log10(gain) };
 }
