@@ -7,7 +7,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.ts';
-import { faceFixture } from '../helpers/fixtures.ts';
+import { faceFixture, speechFixture } from '../helpers/fixtures.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 /**
@@ -69,12 +69,17 @@ describe('live risk alerts in the call UI', () => {
     await fakeBrowser.close();
 
     // 2. A real caller, watched for at least as long: never suspicious, CLEAR by the end.
-    const realBrowser = await launchChromium({ fakeVideo: faceFixture('faces/pexels/landmark_Test1.jpg') });
+    // A real face and a real voice: Chromium's default fake microphone beeps, and a beep is
+    // synthetic audio that the voice gate (energy-based) lets through.
+    const realBrowser = await launchChromium({
+      fakeVideo: faceFixture('faces/pexels/landmark_Test1.jpg'),
+      fakeAudio: speechFixture(['1688/1688-142285-0000.flac', '1998/1998-15444-0000.flac', '2414/2414-128291-0000.flac']),
+    });
     browsers.push(realBrowser);
     const realPage = await openJoinLink(realBrowser.browser, server.url, 'demo', server.token('demo', 'patient', 'Real Caller', { sub: 'real' }));
     await joinThroughUi(realPage);
     const seen = new Set<string>();
-    const until = Date.now() + Math.max(alertMs, 10_000);
+    const until = Date.now() + Math.max(alertMs, 20_000);
     while (Date.now() < until) {
       const st = await badgeState(doctor, 'real');
       if (st) seen.add(st);
