@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { issueServiceToken, issueToken } from '../server/src/auth/token.ts';
 import { loadConfig } from '../server/src/config.ts';
+import { joinLink } from '../server/src/http/joinLink.ts';
 import { ROLES, type Role } from '../server/src/protocol/roles.ts';
 
 const usage = `usage: npm run token -- --room ROOM --role ROLE --name NAME [--ttl SECONDS] [--sub ID] [--url BASE]
@@ -62,6 +63,5 @@ try {
 } catch (err) {
   fail(`cannot issue token: ${(err as Error).message}`);
 }
-const base = (values.url ?? config.publicUrl ?? `http://localhost:${config.port}`).replace(/\/$/, '');
 console.log(token);
-console.log(`${base}/room/${encodeURIComponent(values.room)}?token=${encodeURIComponent(token)}`);
+console.log(joinLink(values.url ?? config.publicUrl ?? `http://localhost:${config.port}`, values.room, token));

@@ -1,6 +1,7 @@
 /** `npm start`: run the server on its embedded defaults and print one demo link per role. */
 import { issueToken } from './auth/token.ts';
 import { createApp } from './app.ts';
+import { joinLink } from './http/joinLink.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { logger } from './log.ts';
 import { ROLES, type Role } from './protocol/roles.ts';
@@ -14,10 +15,6 @@ const DEMO_NAMES: Record<Role, string> = {
   patient: 'Patient Demo',
   customer: 'Customer Demo',
 };
-
-export function joinLink(baseUrl: string, room: string, token: string): string {
-  return `${baseUrl}/room/${encodeURIComponent(room)}?token=${encodeURIComponent(token)}`;
-}
 
 // A bug reached by one client's input must not take every call down with it: log and carry on.
 process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { err: reason instanceof Error ? reason.stack : String(reason) }));

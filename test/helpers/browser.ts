@@ -1,6 +1,7 @@
 /** Debian's Chromium driven by playwright-core, with a fake camera and microphone. */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { joinLink } from '../../server/src/http/joinLink.ts';
 import type { MediaStats } from '../../server/src/protocol/CallSession.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -53,7 +54,7 @@ export async function openJoinLink(browser: Browser, url: string, room: string, 
   page.on('console', (msg) => {
     if (msg.type() === 'error' || msg.type() === 'warning' || process.env.E2E_CONSOLE) console.error(`[${who} page ${msg.type()}] ${msg.text()}`);
   });
-  await page.goto(`${url}/room/${room}?token=${encodeURIComponent(token)}`);
+  await page.goto(joinLink(url, room, token));
   return page;
 }
 

@@ -107,7 +107,4 @@ export class RiskDesk {
     return this.calls.get(roomId)?.callId;
   }
 
-  latest(roomId: string, participantId: string): RiskUpdate | undefined {
-    return this.calls.get(roomId)?.latest.get(participantId);
-  }
 }

@@ -27,8 +27,4 @@ export class Emitter<Events extends Record<string, unknown[]>> {
       }
     }
   }
-
-  removeAllListeners(): void {
-    this.listeners.clear();
-  }
 }

@@ -148,10 +148,9 @@ export class RiskFusion {
     const q = this.lastQuality;
     if (!q) gaps.push('No video has been analysed yet.');
     else if (q.reason !== 'ok' && now - this.lastGoodFaceAt > this.config.insufficientAfterMs) gaps.push(QUALITY_TEXT[q.reason]);
-    for (const [id, list] of this.evidence) {
+    for (const list of this.evidence.values()) {
       const last = list[list.length - 1];
       if (last && last.score === undefined && !gaps.includes(last.reason)) gaps.push(last.reason);
-      void id;
     }
     return gaps;
   }

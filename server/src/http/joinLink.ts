@@ -1,0 +1,4 @@
+/** The URL a participant opens to join: /room/<room>?token=<token> (the client parses the same shape). */
+export function joinLink(baseUrl: string, room: string, token: string): string {
+  return `${baseUrl.replace(/\/$/, '')}/room/${encodeURIComponent(room)}?token=${encodeURIComponent(token)}`;
+}
