@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Server as IoServer } from 'socket.io';
 import { AnalyzerHub } from './analysis/AnalyzerHub.ts';
 import { AnalyzerProcess } from './analysis/AnalyzerProcess.ts';
+import { ChallengeDesk } from './analysis/ChallengeDesk.ts';
 import { RiskDesk } from './analysis/RiskDesk.ts';
 import { AuditLog } from './audit/AuditLog.ts';
 import { issueServiceToken } from './auth/token.ts';
@@ -26,6 +27,7 @@ export interface App {
   engine: SfuEngine;
   hub: AnalyzerHub;
   risk: RiskDesk;
+  challenges: ChallengeDesk;
   audit: AuditLog;
   /** The embedded analyzer process, when ANALYZER=embedded (started by listen()). */
   analyzer: AnalyzerProcess | undefined;
@@ -64,12 +66,14 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
   });
   const audit = new AuditLog(config.auditDb);
   const risk = new RiskDesk(registry, hub, audit);
+  const challenges = new ChallengeDesk(registry, hub, audit, { callIdOf: (room) => risk.callId(room) });
   const signaling = new SignalingServer(io, {
     tokenSecret: config.tokenSecret,
     iceServers: config.iceServers,
     registry,
     analysisStatus: () => hub.status,
     risk,
+    challenges,
   });
   let analyzer: AnalyzerProcess | undefined;
 
@@ -100,6 +104,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     engine,
     hub,
     risk,
+    challenges,
     audit,
     analyzer,
     listen: () =>

@@ -11,6 +11,7 @@ import { logger } from '../log.ts';
 import { z } from 'zod';
 import { RISK_STATES, RoomIdSchema, type AnalysisStatus, type IntegrityReport, type RiskUpdate } from '../protocol/messages.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
+import { ChallengeSampleSchema, type ChallengeSample } from '../protocol/challenge.ts';
 
 const log = logger('analysis');
 
@@ -18,12 +19,31 @@ const log = logger('analysis');
 export interface AnalyzerToServer {
   heartbeat: (h: { metrics: string }) => void;
   risk: (r: { room: string; update: RiskUpdate }) => void;
+  'challenge.sample': (m: { room: string; participantId: string; challengeId: string; sample: ChallengeSample }) => void;
 }
 /** server -> analyzer */
 export interface ServerToAnalyzer {
   rooms: (ids: string[]) => void;
   integrity: (r: { room: string; participantId: string; report: IntegrityReport }) => void;
+  /** Measure this participant closely (boosted sampling, pose, occlusion) for a challenge, until told to stop or `untilMs`. */
+  observe: (o: ObserveRequest) => void;
+  unobserve: (o: { room: string; participantId: string; challengeId: string }) => void;
 }
+
+export interface ObserveRequest {
+  room: string;
+  participantId: string;
+  challengeId: string;
+  /** Epoch ms after which the analyzer stops on its own (a lost 'unobserve' must not boost forever). */
+  untilMs: number;
+}
+
+const ChallengeSampleMessageSchema = z.strictObject({
+  room: RoomIdSchema,
+  participantId: z.string().min(1).max(128),
+  challengeId: z.string().min(1).max(64),
+  sample: ChallengeSampleSchema,
+});
 
 const RiskMessageSchema = z.strictObject({
   room: RoomIdSchema,
@@ -53,7 +73,12 @@ export interface HubOptions {
   expected: boolean;
 }
 
-export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalled: [string]; risk: [string, RiskUpdate] }> {
+export class AnalyzerHub extends EventEmitter<{
+  status: [AnalysisStatus];
+  stalled: [string];
+  risk: [string, RiskUpdate];
+  'challenge-sample': [room: string, participantId: string, challengeId: string, sample: ChallengeSample];
+}> {
   private readonly nsp: Namespace<AnalyzerToServer, ServerToAnalyzer>;
   private readonly analyzers = new Map<string, Connected>();
   private readonly opts: HubOptions;
@@ -93,6 +118,15 @@ export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalle
         }
         this.emit('risk', parsed.data.room, parsed.data.update);
       });
+      socket.on('challenge.sample', (msg) => {
+        const parsed = ChallengeSampleMessageSchema.safeParse(msg);
+        if (!parsed.success) {
+          log.warn('malformed challenge sample from analyzer', { analyzer: sub, err: parsed.error.issues[0]?.message ?? '' });
+          return;
+        }
+        const m = parsed.data;
+        this.emit('challenge-sample', m.room, m.participantId, m.challengeId, m.sample);
+      });
       socket.on('disconnect', () => {
         log.warn('analyzer disconnected', { analyzer: sub });
         this.analyzers.delete(socket.id);
@@ -113,6 +147,14 @@ export class AnalyzerHub extends EventEmitter<{ status: [AnalysisStatus]; stalle
   /** Client capture facts go to the analyzers, which weigh them as advisory evidence. */
   sendIntegrity(room: string, participantId: string, report: IntegrityReport): void {
     this.nsp.emit('integrity', { room, participantId, report });
+  }
+
+  observe(o: ObserveRequest): void {
+    this.nsp.emit('observe', o);
+  }
+
+  unobserve(o: { room: string; participantId: string; challengeId: string }): void {
+    this.nsp.emit('unobserve', o);
   }
 
   /** Prometheus text from every live analyzer, for /metrics. */

@@ -1,10 +1,11 @@
 /**
  * The audit log (node:sqlite): calls, participants, risk state changes, alerts, and who was shown
- * each alert and who acknowledged it. No video or audio, ever: only states, scores and reasons.
+ * each alert and who acknowledged it (with their note), and liveness challenges with their verdicts. No video or audio, ever: only states, scores and reasons.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { ChallengeView } from '../protocol/challenge.ts';
 import type { RiskAlert, RiskUpdate } from '../protocol/messages.ts';
 
 const SCHEMA = `
@@ -27,6 +28,11 @@ CREATE TABLE IF NOT EXISTS alert_views (
   alert_id TEXT NOT NULL REFERENCES alerts(id), viewer_id TEXT NOT NULL, viewer_role TEXT NOT NULL,
   shown_at INTEGER NOT NULL, acknowledged_at INTEGER, note TEXT,
   PRIMARY KEY (alert_id, viewer_id)
+);
+CREATE TABLE IF NOT EXISTS challenges (
+  id TEXT PRIMARY KEY, call_id INTEGER NOT NULL REFERENCES calls(id), participant_id TEXT NOT NULL,
+  requested_by TEXT NOT NULL, steps TEXT NOT NULL, result TEXT NOT NULL, reasons TEXT NOT NULL,
+  started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS risk_states_call ON risk_states(call_id, participant_id, at);
 `;
@@ -64,6 +70,8 @@ export class AuditLog {
       ),
       alertCall: p('SELECT call_id FROM alerts WHERE id = ?'),
       views: p('SELECT viewer_id, viewer_role, shown_at, acknowledged_at, note FROM alert_views WHERE alert_id = ? ORDER BY shown_at'),
+      challenge: p('INSERT OR REPLACE INTO challenges (id, call_id, participant_id, requested_by, steps, result, reasons, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      challenges: p('SELECT id, participant_id, requested_by, steps, result, reasons, started_at, ended_at FROM challenges WHERE call_id = ? ORDER BY started_at'),
       states: p('SELECT state, risk, at FROM risk_states WHERE call_id = ? AND participant_id = ? ORDER BY at'),
     };
   }
@@ -114,6 +122,22 @@ export class AuditLog {
 
   stateHistory(callId: number, participantId: string): Array<{ state: string; risk: number; at: number }> {
     return (this.stmt.states!.all(callId, participantId) as Array<Record<string, unknown>>).map((r) => ({ state: String(r.state), risk: Number(r.risk), at: Number(r.at) }));
+  }
+
+  challengeFinished(callId: number, c: ChallengeView): void {
+    const steps = c.steps.map((st) => ({ action: st.action, state: st.state, ...(st.reason ? { reason: st.reason } : {}) }));
+    this.stmt.challenge!.run(c.id, callId, c.participantId, c.requestedBy, JSON.stringify(steps), c.state, JSON.stringify(c.reasons), c.startedAt, c.endedAt ?? Date.now());
+  }
+
+  challenges(callId: number): Array<{ id: string; participantId: string; requestedBy: string; result: string; reasons: string[]; steps: Array<{ action: string; state: string; reason?: string }> }> {
+    return (this.stmt.challenges!.all(callId) as Array<Record<string, unknown>>).map((r) => ({
+      id: String(r.id),
+      participantId: String(r.participant_id),
+      requestedBy: String(r.requested_by),
+      result: String(r.result),
+      reasons: JSON.parse(String(r.reasons)) as string[],
+      steps: JSON.parse(String(r.steps)) as Array<{ action: string; state: string; reason?: string }>,
+    }));
   }
 
   close(): void {

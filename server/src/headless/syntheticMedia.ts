@@ -46,28 +46,26 @@ export class SyntheticVideo {
   }
 }
 
-export class SyntheticAudio {
+/** 10 ms blocks of 48 kHz mono PCM, paced by wall-clock time; `fill` writes each block. */
+class PacedAudio {
   static readonly SAMPLE_RATE = 48000;
   static readonly FRAME = 480; // 10 ms
   readonly track: MediaStreamTrack;
   private readonly source = new nonstandard.RTCAudioSource();
-  private readonly samples = new Int16Array(SyntheticAudio.FRAME);
+  private readonly samples = new Int16Array(PacedAudio.FRAME);
   private readonly timer: NodeJS.Timeout;
   private sent = 0;
 
-  constructor(opts: { frequencyHz: number; amplitude?: number }) {
+  constructor(fill: (out: Int16Array, offset: number) => void) {
     this.track = this.source.createTrack() as unknown as MediaStreamTrack;
-    const amp = (opts.amplitude ?? 0.3) * 32767;
-    const w = (2 * Math.PI * opts.frequencyHz) / SyntheticAudio.SAMPLE_RATE;
     const start = performance.now();
     this.timer = setInterval(() => {
       const due = Math.floor((performance.now() - start) / 10);
       // Never burst more than 100 ms after a stall: late audio is useless anyway.
       if (due - this.sent > 10) this.sent = due - 10;
       for (; this.sent < due; this.sent++) {
-        const offset = this.sent * SyntheticAudio.FRAME;
-        for (let i = 0; i < SyntheticAudio.FRAME; i++) this.samples[i] = Math.round(amp * Math.sin(w * (offset + i)));
-        this.source.onData({ samples: this.samples, sampleRate: SyntheticAudio.SAMPLE_RATE, channelCount: 1, numberOfFrames: SyntheticAudio.FRAME });
+        fill(this.samples, this.sent * PacedAudio.FRAME);
+        this.source.onData({ samples: this.samples, sampleRate: PacedAudio.SAMPLE_RATE, channelCount: 1, numberOfFrames: PacedAudio.FRAME });
       }
     }, 10);
   }
@@ -75,5 +73,44 @@ export class SyntheticAudio {
   stop(): void {
     clearInterval(this.timer);
     this.track.stop();
+  }
+}
+
+/** A steady sine tone. */
+export class SyntheticAudio extends PacedAudio {
+  constructor(opts: { frequencyHz: number; amplitude?: number }) {
+    const amp = (opts.amplitude ?? 0.3) * 32767;
+    const w = (2 * Math.PI * opts.frequencyHz) / PacedAudio.SAMPLE_RATE;
+    super((out, offset) => {
+      for (let i = 0; i < out.length; i++) out[i] = Math.round(amp * Math.sin(w * (offset + i)));
+    });
+  }
+}
+
+/** A recording (48 kHz mono PCM) played in a loop, e.g. speech for a simulated caller. */
+export class LoopedAudio extends PacedAudio {
+  private pcm: Int16Array;
+  private at = 0;
+
+  constructor(pcm: Int16Array) {
+    super((out) => {
+      const src = this.pcm;
+      for (let i = 0; i < out.length; i++) {
+        out[i] = src[this.at]!;
+        if (++this.at >= src.length) this.at = 0;
+      }
+    });
+    this.pcm = LoopedAudio.check(pcm);
+  }
+
+  /** Plays another recording from its start. */
+  play(pcm: Int16Array): void {
+    this.pcm = LoopedAudio.check(pcm);
+    this.at = 0;
+  }
+
+  private static check(pcm: Int16Array): Int16Array {
+    if (pcm.length === 0) throw new Error('LoopedAudio needs at least one sample');
+    return pcm;
   }
 }

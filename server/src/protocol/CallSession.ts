@@ -6,6 +6,7 @@
  * offers on a receive-only connection, and recovers from network blips: socket.io reconnects the
  * signaling channel, and a failed media connection triggers a rejoin.
  */
+import type { ChallengePrompt, ChallengeView } from './challenge.ts';
 import type { Socket } from 'socket.io-client';
 import { Emitter } from './Emitter.ts';
 import {
@@ -56,6 +57,11 @@ export type SessionEvents = {
   risk: [RiskUpdate];
   alert: [RiskAlert];
   'alert-acked': [{ alertId: string; by: string; note?: string }];
+  /** Analysed participants: an instruction of a liveness challenge, and its end. */
+  'challenge-prompt': [ChallengePrompt];
+  'challenge-done': [{ challengeId: string }];
+  /** Privileged participants: a liveness challenge's progress and verdict. */
+  challenge: [ChallengeView];
 };
 
 /** Errors after which retrying cannot help. */
@@ -156,6 +162,9 @@ export class CallSession extends Emitter<SessionEvents> {
     s.on('analysis.status', (st: AnalysisStatus) => this.emit('analysis', st));
     s.on('risk.update', (u: RiskUpdate) => this.emit('risk', u));
     s.on('risk.alert', (a: RiskAlert) => this.emit('alert', a));
+    s.on('challenge.prompt', (p: ChallengePrompt) => this.emit('challenge-prompt', p));
+    s.on('challenge.done', (p: { challengeId: string }) => this.emit('challenge-done', p));
+    s.on('challenge.update', (c: ChallengeView) => this.emit('challenge', c));
     s.on('risk.alert.acked', (a: { alertId: string; by: string; note?: string }) => this.emit('alert-acked', a));
   }
 
@@ -429,6 +438,13 @@ export class CallSession extends Emitter<SessionEvents> {
   async reportIntegrity(report: IntegrityReport): Promise<void> {
     const res = await this.request('integrity.report', report);
     if (!res.ok) throw new ProtocolFailure(res.error);
+  }
+
+  /** Asks an analysed participant to take a liveness challenge; resolves with its initial state. */
+  async startChallenge(participantId: string): Promise<ChallengeView> {
+    const res = await this.request('challenge.start', { participantId });
+    if (!res.ok) throw new ProtocolFailure(res.error);
+    return res.challenge;
   }
 
   async closeRoom(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { INTEGRITY_FLAGS, VIRTUAL_CAMERAS, type IntegrityFlag } from './integrity.ts';
+import type { ChallengePrompt, ChallengeView } from './challenge.ts';
 import type { Role } from './roles.ts';
 
 /** Largest SDP we accept. Real offers for a call are a few KB; this leaves room for many m-lines. */
@@ -88,6 +89,8 @@ export const ClientMessages = {
   'alert.ack': z.strictObject({ alertId: z.string().min(1).max(64), note: z.string().max(500).optional() }),
   /** Analysed participants: facts about their own capture device. */
   'integrity.report': IntegrityReportSchema,
+  /** Privileged: ask an analysed participant to take a liveness challenge. */
+  'challenge.start': z.strictObject({ participantId: z.string().min(1).max(128) }),
 } as const;
 
 export type ClientEvent = keyof typeof ClientMessages;
@@ -181,6 +184,7 @@ export interface ClientAcks {
   'room.close': Ack;
   'alert.ack': Ack;
   'integrity.report': Ack;
+  'challenge.start': Ack<{ challenge: ChallengeView }>;
 }
 
 /** Server -> client events. */
@@ -200,6 +204,12 @@ export interface ServerEvents {
   'risk.alert': (a: RiskAlert) => void;
   /** Privileged participants only: someone acknowledged an alert. */
   'risk.alert.acked': (a: { alertId: string; by: string; note?: string }) => void;
+  /** Analysed participant only: the next instruction of a liveness challenge. */
+  'challenge.prompt': (p: ChallengePrompt) => void;
+  /** Analysed participant only: the challenge is over (no result: they never see verdicts). */
+  'challenge.done': (p: { challengeId: string }) => void;
+  /** Privileged participants only: a challenge's progress and verdict. */
+  'challenge.update': (c: ChallengeView) => void;
   /** An error that has no ack to travel on (e.g. a failed renegotiation). */
   error: (e: ProtocolError) => void;
 }

@@ -92,7 +92,7 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
   }
 
   /** Sends to privileged participants only: the analysed side never receives analysis data. */
-  toPrivileged<E extends 'analysis.status' | 'risk.update' | 'risk.alert' | 'risk.alert.acked'>(event: E, ...args: Parameters<ServerEvents[E]>): void {
+  toPrivileged<E extends 'analysis.status' | 'risk.update' | 'risk.alert' | 'risk.alert.acked' | 'challenge.update'>(event: E, ...args: Parameters<ServerEvents[E]>): void {
     for (const p of this.participants.values()) if (isPrivileged(p.role)) p.channel.emit(event, ...args);
   }
 

@@ -26,6 +26,7 @@ import { ClientError, handshakeRefusal } from '../errors.ts';
 import { RateLimiter } from './RateLimiter.ts';
 import type { RoomRegistry } from './RoomRegistry.ts';
 import type { RiskDesk } from '../analysis/RiskDesk.ts';
+import type { ChallengeDesk } from '../analysis/ChallengeDesk.ts';
 
 const log = logger('signaling');
 
@@ -53,6 +54,7 @@ export interface SignalingOptions {
   /** Current analysis status, handed to privileged participants when they join. */
   analysisStatus: () => AnalysisStatus;
   risk: Pick<RiskDesk, 'acknowledge' | 'integrity'>;
+  challenges: Pick<ChallengeDesk, 'start'>;
 }
 
 export class SignalingServer {
@@ -125,6 +127,10 @@ export class SignalingServer {
       }
       this.opts.risk.integrity(room.id, participant, p);
       return {};
+    });
+    this.handle(socket, 'challenge.start', (s, p) => {
+      const { room, participant } = this.session(s);
+      return { challenge: this.opts.challenges.start(room, participant, p.participantId) };
     });
     socket.onAny((event: string) => {
       if (!Object.hasOwn(ClientMessages, event)) {

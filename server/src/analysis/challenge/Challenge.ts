@@ -1,0 +1,169 @@
+/**
+ * One liveness challenge as a state machine: RUNNING, then PASSED, FAILED or INCONCLUSIVE.
+ * It shows each instruction at its planned time, collects the analyzer's per-frame measurements,
+ * judges each step once its window (plus a grace period for analysis lag) has passed, and ends
+ * with a verdict; or ends early, INCONCLUSIVE, when cancelled (participant left, analyzer lost).
+ * Time comes from an injected clock, so tests drive it without waiting.
+ */
+import { EventEmitter } from 'node:events';
+import { INSTRUCTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../protocol/challenge.ts';
+import { baselineOf, judgeDetectors, judgeStep, verdict } from './judge.ts';
+import type { PlannedStep } from './plan.ts';
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface ChallengeOptions {
+  id: string;
+  participantId: string;
+  participantName: string;
+  requestedBy: string;
+  plan: readonly PlannedStep[];
+  clock?: Clock;
+  /** Frames arrive this long after they were taken (network, queueing, inference). Default 1500 ms. */
+  graceMs?: number;
+  /** Reaction time: frames this soon after an instruction appears do not count for it. Default 300 ms. */
+  reactionMs?: number;
+  /** The movement may still be finishing this long after the instruction's time is up. Default 800 ms. */
+  lateMs?: number;
+}
+
+/** Bounded: a challenge of three steps at the boosted 6 fps takes well under 200 frames. */
+const MAX_SAMPLES = 600;
+
+export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update: [ChallengeView]; end: [ChallengeView] }> {
+  readonly id: string;
+  readonly participantId: string;
+  private readonly opts: Required<Omit<ChallengeOptions, 'clock'>> & { clock: Clock };
+  private readonly view: ChallengeView;
+  private readonly samples: ChallengeSample[] = [];
+  private readonly timers = new Set<unknown>();
+  private started = false;
+
+  constructor(options: ChallengeOptions) {
+    super();
+    if (options.plan.length === 0) throw new RangeError('a challenge needs at least one step');
+    this.id = options.id;
+    this.participantId = options.participantId;
+    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 800, clock: systemClock, ...options };
+    this.view = {
+      id: options.id,
+      participantId: options.participantId,
+      participantName: options.participantName,
+      requestedBy: options.requestedBy,
+      state: 'RUNNING',
+      steps: options.plan.map((p) => ({ action: p.action, instruction: INSTRUCTIONS[p.action], state: 'pending' })),
+      reasons: [],
+      startedAt: 0,
+    };
+  }
+
+  get running(): boolean {
+    return this.view.state === 'RUNNING';
+  }
+
+  /** A copy of the current state. */
+  snapshot(): ChallengeView {
+    return structuredClone(this.view);
+  }
+
+  start(): void {
+    if (this.started) throw new Error('challenge already started');
+    this.started = true;
+    const { clock, plan, graceMs } = this.opts;
+    this.view.startedAt = clock.now();
+    plan.forEach((step, i) => {
+      this.after(step.promptAt, () => this.prompt(i));
+      this.after(step.promptAt + step.durationMs + this.opts.lateMs + graceMs, () => this.judge(i));
+    });
+    this.emit('update', this.snapshot());
+  }
+
+  /** A measurement from the analyzer; frames from before the start or after the end are ignored. */
+  addSample(sample: ChallengeSample): void {
+    if (!this.running || !this.started || this.samples.length >= MAX_SAMPLES) return;
+    if (sample.at < this.view.startedAt) return;
+    this.samples.push(sample);
+  }
+
+  /** Ends the challenge now, INCONCLUSIVE. */
+  cancel(reason: string): void {
+    if (!this.running) return;
+    for (const s of this.view.steps) if (s.state === 'pending' || s.state === 'active') s.state = 'inconclusive';
+    this.finish('INCONCLUSIVE', [reason]);
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const h = this.opts.clock.setTimeout(() => {
+      this.timers.delete(h);
+      if (this.running) fn();
+    }, ms);
+    this.timers.add(h);
+  }
+
+  private prompt(i: number): void {
+    const step = this.opts.plan[i]!;
+    this.view.steps[i]!.state = 'active';
+    this.emit('prompt', {
+      challengeId: this.id,
+      step: i + 1,
+      of: this.opts.plan.length,
+      action: step.action,
+      instruction: INSTRUCTIONS[step.action],
+      durationMs: step.durationMs,
+    });
+    this.emit('update', this.snapshot());
+  }
+
+  private window(step: PlannedStep): [number, number] {
+    const t0 = this.view.startedAt;
+    return [t0 + step.promptAt + this.opts.reactionMs, t0 + step.promptAt + step.durationMs + this.opts.lateMs];
+  }
+
+  private baseline() {
+    return baselineOf(this.samples.filter((s) => s.at < this.view.startedAt + this.opts.plan[0]!.promptAt));
+  }
+
+  private judge(i: number): void {
+    const step = this.opts.plan[i]!;
+    const [from, to] = this.window(step);
+    const j = judgeStep(step.action, this.baseline(), this.samples.filter((s) => s.at >= from && s.at <= to));
+    Object.assign(this.view.steps[i]!, j);
+    if (i < this.opts.plan.length - 1) {
+      this.emit('update', this.snapshot());
+      return;
+    }
+    const base = this.baseline();
+    const moving = this.opts.plan.flatMap((st) => {
+      const [a, b] = this.window(st);
+      return this.samples.filter((s) => s.at >= a && s.at <= b);
+    });
+    const v = verdict(
+      this.view.steps.map((s) => ({ state: s.state === 'passed' || s.state === 'failed' ? s.state : 'inconclusive', reason: s.reason ?? '' })),
+      base,
+      this.samples,
+      judgeDetectors(base, moving),
+    );
+    this.finish(v.state, v.reasons);
+  }
+
+  private finish(state: ChallengeView['state'], reasons: string[]): void {
+    for (const h of this.timers) this.opts.clock.clearTimeout(h);
+    this.timers.clear();
+    this.view.state = state;
+    this.view.reasons = reasons;
+    this.view.endedAt = this.opts.clock.now();
+    const snap = this.snapshot();
+    this.emit('update', snap);
+    this.emit('end', snap);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Liveness challenge: the host asks the analysed participant to make a few movements, drawn at
+ * random, that real-time face swaps handle badly (profile views, a hand over the face). Shared by
+ * the server, the analyzer, the browser client and simulated callers.
+ */
+import { z } from 'zod';
+
+export const CHALLENGE_ACTIONS = ['turn-left', 'turn-right', 'look-up', 'cover-face', 'smile'] as const;
+export type ChallengeAction = (typeof CHALLENGE_ACTIONS)[number];
+
+/** What the analysed participant reads. "Left" is their own left, whatever the mirror shows. */
+export const INSTRUCTIONS: Record<ChallengeAction, string> = {
+  'turn-left': 'Turn your head to your left',
+  'turn-right': 'Turn your head to your right',
+  'look-up': 'Tilt your head back and look up',
+  'cover-face': 'Cover your mouth and chin with your hand',
+  smile: 'Give a big smile',
+};
+
+export const CHALLENGE_RESULTS = ['PASSED', 'FAILED', 'INCONCLUSIVE'] as const;
+export type ChallengeResult = (typeof CHALLENGE_RESULTS)[number];
+export type ChallengeState = 'RUNNING' | ChallengeResult;
+export type StepState = 'pending' | 'active' | 'passed' | 'failed' | 'inconclusive';
+
+export interface ChallengeStepView {
+  action: ChallengeAction;
+  instruction: string;
+  state: StepState;
+  /** Why it passed, failed or could not be judged, with the measured values. */
+  reason?: string;
+}
+
+/** A challenge as privileged participants see it. */
+export interface ChallengeView {
+  id: string;
+  participantId: string;
+  participantName: string;
+  requestedBy: string;
+  state: ChallengeState;
+  steps: ChallengeStepView[];
+  /** The verdict's reasons, most important first (empty while running). */
+  reasons: string[];
+  startedAt: number;
+  endedAt?: number;
+}
+
+/** Sent to the analysed participant only: one instruction, no scores. */
+export interface ChallengePrompt {
+  challengeId: string;
+  /** 1-based. */
+  step: number;
+  of: number;
+  action: ChallengeAction;
+  instruction: string;
+  durationMs: number;
+}
+
+/**
+ * What the analyzer measured in one sampled frame while a challenge runs. Angles in degrees
+ * (faceGeometry.headPose conventions: yaw > 0 when the nose points to the image's right, which is
+ * the subject's left in an unmirrored camera frame; pitch > 0 looking up).
+ */
+export const ChallengeSampleSchema = z.strictObject({
+  at: z.number(),
+  face: z.boolean(),
+  yaw: z.number().min(-180).max(180).optional(),
+  pitch: z.number().min(-180).max(180).optional(),
+  /** Mouth width over the eye-corner distance. */
+  mouth: z.number().min(0).max(10).optional(),
+  /** Face-mesh presence probability. */
+  presence: z.number().min(0).max(1).optional(),
+  /** How different the lower face looks from the start of the challenge (0 same, ~1 unrelated). */
+  occlusion: z.number().min(0).max(10).optional(),
+  /** Face classifier suspicion scores for this frame. */
+  deepfake: z.number().min(0).max(1).optional(),
+  spoof: z.number().min(0).max(1).optional(),
+  /** The face track this face belongs to: a change means the face was lost and found again. */
+  track: z.number().int().optional(),
+});
+export type ChallengeSample = z.infer<typeof ChallengeSampleSchema>;

@@ -1,0 +1,250 @@
+/**
+ * The liveness challenge without media: random plans, each movement's judgement from per-frame
+ * measurements, the detectors' behaviour during movements, and the state machine's timing,
+ * time-outs and cancellation on a fake clock.
+ */
+import { describe, expect, it } from 'vitest';
+import { Challenge, type Clock } from '../../server/src/analysis/challenge/Challenge.ts';
+import { baselineOf, JUDGE, judgeDetectors, judgeStep, verdict } from '../../server/src/analysis/challenge/judge.ts';
+import { drawPlan, type PlannedStep } from '../../server/src/analysis/challenge/plan.ts';
+import { CHALLENGE_ACTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../server/src/protocol/challenge.ts';
+
+/** Deterministic PRNG (mulberry32) so a failing draw can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class FakeClock implements Clock {
+  t = 1_000_000;
+  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private next = 1;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.next++;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.timers = this.timers.filter((x) => x.id !== h);
+  }
+  /** Advances time, firing due timers in order. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((x) => x !== due);
+      this.t = due.at;
+      due.fn();
+    }
+    this.t = end;
+  }
+  get pending(): number {
+    return this.timers.length;
+  }
+}
+
+const face = (at: number, over: Partial<ChallengeSample> = {}): ChallengeSample => ({ at, face: true, yaw: -3, pitch: -2, mouth: 0.55, presence: 1, occlusion: 0.1, deepfake: 0.2, spoof: 0.1, ...over });
+
+describe('challenge plan', () => {
+  it('draws distinct actions in varying order with baseline, gaps and durations in range', () => {
+    const random = seeded(7);
+    const orders = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const plan = drawPlan(random);
+      expect(plan).toHaveLength(3);
+      expect(new Set(plan.map((s) => s.action)).size).toBe(3);
+      expect(plan[0]!.promptAt).toBeGreaterThanOrEqual(1500);
+      expect(plan[0]!.promptAt).toBeLessThanOrEqual(2500);
+      for (let k = 1; k < plan.length; k++) {
+        const gap = plan[k]!.promptAt - (plan[k - 1]!.promptAt + plan[k - 1]!.durationMs);
+        expect(gap).toBeGreaterThanOrEqual(800);
+        expect(gap).toBeLessThanOrEqual(2000);
+      }
+      orders.add(plan.map((s) => s.action).join(','));
+    }
+    // 5 actions, 3 steps: 60 possible sequences; 200 draws should see most of them.
+    expect(orders.size).toBeGreaterThan(40);
+    const firsts = new Set([...orders].map((o) => o.split(',')[0]));
+    expect(firsts).toEqual(new Set(CHALLENGE_ACTIONS));
+  });
+
+  it('uses the cryptographic source by default, honours options, and refuses impossible plans', () => {
+    const a = drawPlan();
+    const b = drawPlan();
+    const c = drawPlan();
+    expect(new Set([a, b, c].map((p) => JSON.stringify(p))).size).toBeGreaterThan(1);
+    const only = drawPlan(seeded(1), { steps: 2, actions: ['turn-left', 'turn-right'], durationMs: 2000, baselineMs: [100, 100], gapMs: [0, 0] });
+    expect(only.map((s) => s.action).sort()).toEqual(['turn-left', 'turn-right']);
+    expect(only.map((s) => s.promptAt)).toEqual([100, 2100]);
+    expect(() => drawPlan(seeded(1), { steps: 4, actions: ['smile', 'look-up'] })).toThrow(/4 steps need 4 different actions/);
+    expect(() => drawPlan(seeded(1), { steps: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('judging one movement', () => {
+  const base = baselineOf([face(0), face(100, { yaw: -4 }), face(200, { yaw: -2 })]);
+
+  it('takes the median face as the baseline', () => {
+    expect(base).toMatchObject({ frames: 3, faceFrames: 3, yaw: -3, pitch: -2, mouth: 0.55 });
+  });
+
+  it('head turns: the asked direction passes, the other way fails, a single frame is not enough', () => {
+    // Subject's left = nose toward the image's right = yaw up.
+    const left = [face(1, { yaw: 4 }), face(2, { yaw: 9 }), face(3, { yaw: 10 })];
+    expect(judgeStep('turn-left', base, left)).toMatchObject({ state: 'passed', reason: 'Turned left by 12°.' });
+    expect(judgeStep('turn-right', base, left)).toMatchObject({ state: 'failed', reason: expect.stringMatching(/wrong way/) });
+    const flick = [face(1, { yaw: 20 }), face(2, { yaw: -3 }), face(3, { yaw: -2 })];
+    expect(judgeStep('turn-left', base, flick).state).toBe('failed');
+    const still = [face(1), face(2, { yaw: -1 }), face(3, { yaw: -4 })];
+    expect(judgeStep('turn-right', base, still)).toMatchObject({ state: 'failed', reason: `Did not turn right: at most 0° (${JUDGE.turnDeg}° needed).` });
+  });
+
+  it('look up and smile compare with the baseline; a smile from an already smiling face proves nothing', () => {
+    expect(judgeStep('look-up', base, [face(1, { pitch: 9 }), face(2, { pitch: 8 })]).state).toBe('passed');
+    expect(judgeStep('look-up', base, [face(1, { pitch: 2 }), face(2, { pitch: 1 })]).state).toBe('failed');
+    expect(judgeStep('smile', base, [face(1, { mouth: 0.7 }), face(2, { mouth: 0.66 })])).toMatchObject({ state: 'passed' });
+    expect(judgeStep('smile', base, [face(1, { mouth: 0.56 }), face(2, { mouth: 0.57 })]).state).toBe('failed');
+    const smiling = baselineOf([face(0, { mouth: 0.81 }), face(1, { mouth: 0.8 })]);
+    expect(judgeStep('smile', smiling, [face(2, { mouth: 0.82 }), face(3, { mouth: 0.83 })])).toMatchObject({ state: 'inconclusive', reason: expect.stringMatching(/Already smiling/) });
+  });
+
+  it('covering: a lost face, a vanished mesh or a changed lower face count; an unchanged face fails', () => {
+    expect(judgeStep('cover-face', base, [{ at: 1, face: false }, { at: 2, face: false }, face(3)]).state).toBe('passed');
+    expect(judgeStep('cover-face', base, [face(1, { presence: 0.2 }), face(2, { occlusion: 0.8 })]).state).toBe('passed');
+    expect(judgeStep('cover-face', base, [face(1, { occlusion: 0.2 }), face(2, { occlusion: 0.3 })])).toMatchObject({ state: 'failed', reason: expect.stringMatching(/uncovered \(largest change 0.30/) });
+    // Without a face before, a missing face proves nothing.
+    expect(judgeStep('cover-face', baselineOf([{ at: 0, face: false }]), [{ at: 1, face: false }, { at: 2, face: false }]).state).toBe('inconclusive');
+  });
+
+  it('no face or too few frames is inconclusive, not a failure', () => {
+    expect(judgeStep('turn-left', base, [face(1, { yaw: 20 })]).state).toBe('inconclusive');
+    expect(judgeStep('turn-left', base, [{ at: 1, face: false }, { at: 2, face: false }, { at: 3, face: false }])).toMatchObject({ state: 'inconclusive', reason: expect.stringMatching(/not found/) });
+    expect(judgeStep('look-up', baselineOf([]), [face(1, { pitch: 20 }), face(2, { pitch: 20 })]).state).toBe('inconclusive');
+  });
+});
+
+describe('detectors during the movements, and the verdict', () => {
+  const base = baselineOf([face(0), face(1)]);
+
+  it('a classifier score jumping while the face moves, or staying high, is a finding; a steady low one is not', () => {
+    expect(judgeDetectors(base, [face(2, { deepfake: 0.3 }), face(3, { deepfake: 0.25 })])).toEqual([]);
+    expect(judgeDetectors(base, [face(2, { deepfake: 0.6 }), face(3, { deepfake: 0.7 })])[0]).toMatch(/deepfake classifier's score rose from 0.20 to 0.65/);
+    const fakeAll = baselineOf([face(0, { deepfake: 0.9 }), face(1, { deepfake: 0.85 })]);
+    expect(judgeDetectors(fakeAll, [face(2, { deepfake: 0.9 }), face(3, { deepfake: 0.8 })])[0]).toMatch(/rated the face synthetic throughout/);
+    expect(judgeDetectors(base, [face(2, { spoof: 0.8 }), face(3, { spoof: 0.9 })])[0]).toMatch(/presentation-attack/);
+  });
+
+  it('FAILED on any failed step or finding, PASSED on two clean passes, INCONCLUSIVE otherwise', () => {
+    const pass = { state: 'passed' as const, reason: 'p' };
+    const fail = { state: 'failed' as const, reason: 'did not' };
+    const inc = { state: 'inconclusive' as const, reason: 'unsure' };
+    const all = [face(0), face(1), face(2)];
+    expect(verdict([pass, pass, inc], base, all, []).state).toBe('PASSED');
+    expect(verdict([pass, pass, fail], base, all, [])).toEqual({ state: 'FAILED', reasons: ['did not'] });
+    expect(verdict([pass, pass, pass], base, all, ['score rose'])).toEqual({ state: 'FAILED', reasons: ['score rose'] });
+    expect(verdict([pass, inc, inc], base, all, [])).toEqual({ state: 'INCONCLUSIVE', reasons: ['unsure', 'unsure'] });
+    expect(verdict([pass, pass, pass], base, [], []).reasons[0]).toMatch(/no measurements/);
+    expect(verdict([inc, inc, inc], baselineOf([]), [{ at: 1, face: false }], []).reasons[0]).toMatch(/No face/);
+  });
+});
+
+describe('Challenge state machine', () => {
+  const plan: PlannedStep[] = [
+    { action: 'turn-left', promptAt: 2000, durationMs: 3000 },
+    { action: 'look-up', promptAt: 6000, durationMs: 3000 },
+    { action: 'turn-right', promptAt: 10000, durationMs: 3000 },
+  ];
+
+  function run(feed: (t: number) => ChallengeSample | undefined) {
+    const clock = new FakeClock();
+    const c = new Challenge({ id: 'c1', participantId: 'p', participantName: 'Pat', requestedBy: 'Dr', plan, clock, graceMs: 1000, reactionMs: 300, lateMs: 500 });
+    const prompts: Array<ChallengePrompt & { t: number }> = [];
+    const updates: ChallengeView[] = [];
+    const ends: ChallengeView[] = [];
+    c.on('prompt', (p) => prompts.push({ ...p, t: clock.t - 1_000_000 }));
+    c.on('update', (v) => updates.push(v));
+    c.on('end', (v) => ends.push(v));
+    c.start();
+    // Frames every 150 ms, as the analyzer sends them.
+    for (let t = 0; t < 20000 && c.running; t += 150) {
+      const s = feed(t);
+      if (s) c.addSample({ ...s, at: 1_000_000 + t });
+      clock.advance(150);
+    }
+    return { c, clock, prompts, updates, ends };
+  }
+
+  /** A participant doing what each instruction asks, from 500 ms after it appears. */
+  const compliant = (t: number): ChallengeSample => {
+    const step = plan.find((s) => t >= s.promptAt + 500 && t <= s.promptAt + s.durationMs);
+    if (step?.action === 'turn-left') return face(0, { yaw: 20 });
+    if (step?.action === 'turn-right') return face(0, { yaw: -25 });
+    if (step?.action === 'look-up') return face(0, { pitch: 15 });
+    return face(0);
+  };
+
+  it('prompts each step at its time, judges each after its grace, and ends PASSED for a compliant face', () => {
+    const { prompts, updates, ends, clock } = run(compliant);
+    expect(prompts.map((p) => [p.t, p.action, p.step, p.of])).toEqual([
+      [2000, 'turn-left', 1, 3],
+      [6000, 'look-up', 2, 3],
+      [10000, 'turn-right', 3, 3],
+    ]);
+    expect(ends).toHaveLength(1);
+    const v = ends[0]!;
+    expect(v.state).toBe('PASSED');
+    expect(v.steps.map((s) => s.state)).toEqual(['passed', 'passed', 'passed']);
+    // Verdict at the last step's end + late + grace: 10000 + 3000 + 500 + 1000.
+    expect(v.endedAt! - v.startedAt).toBe(14500);
+    // Progress is visible: the first step is judged while the others are still pending or active.
+    const firstJudged = updates.find((u) => u.steps[0]!.state === 'passed');
+    expect(firstJudged?.state).toBe('RUNNING');
+    expect(firstJudged?.steps[2]!.state).toBe('pending');
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a face that does not move FAILS with every step failed', () => {
+    const { ends } = run(() => face(0));
+    expect(ends[0]!.state).toBe('FAILED');
+    expect(ends[0]!.steps.map((s) => s.state)).toEqual(['failed', 'failed', 'failed']);
+  });
+
+  it('no measurements at all (analyzer silent) times out INCONCLUSIVE', () => {
+    const { ends } = run(() => undefined);
+    expect(ends[0]!).toMatchObject({ state: 'INCONCLUSIVE', reasons: [expect.stringMatching(/no measurements/)] });
+  });
+
+  it('a participant without a face is INCONCLUSIVE, not FAILED', () => {
+    const { ends } = run((t) => ({ at: t, face: false }));
+    expect(ends[0]!.state).toBe('INCONCLUSIVE');
+    expect(ends[0]!.reasons[0]).toMatch(/No face was visible/);
+  });
+
+  it('cancel ends it at once, INCONCLUSIVE with the reason, clears its timers, and ignores later frames', () => {
+    const clock = new FakeClock();
+    const c = new Challenge({ id: 'c2', participantId: 'p', participantName: 'Pat', requestedBy: 'Dr', plan, clock });
+    const ends: ChallengeView[] = [];
+    c.on('end', (v) => ends.push(v));
+    c.start();
+    clock.advance(3000);
+    c.cancel('Pat left the call during the check.');
+    expect(ends).toHaveLength(1);
+    expect(ends[0]).toMatchObject({ state: 'INCONCLUSIVE', reasons: ['Pat left the call during the check.'] });
+    expect(ends[0]!.steps.map((s) => s.state)).toEqual(['inconclusive', 'inconclusive', 'inconclusive']);
+    expect(clock.pending).toBe(0);
+    c.addSample(face(clock.t));
+    c.cancel('again');
+    expect(ends).toHaveLength(1);
+    expect(() => c.start()).toThrow(/already started/);
+  });
+});
