@@ -5,10 +5,12 @@
 import { parseArgs } from 'node:util';
 import { issueServiceToken, issueToken } from '../server/src/auth/token.ts';
 import { loadConfig } from '../server/src/config.ts';
-import { joinLink } from '../server/src/http/joinLink.ts';
+import { dashboardLink, joinLink } from '../server/src/http/joinLink.ts';
+import { ALL_ROOMS } from '../server/src/protocol/dashboard.ts';
 import { ROLES, type Role } from '../server/src/protocol/roles.ts';
 
 const usage = `usage: npm run token -- --room ROOM --role ROLE --name NAME [--ttl SECONDS] [--sub ID] [--url BASE]
+       npm run token -- --dashboard --name NAME [--ttl SECONDS]   (supervisor dashboard link: every call)
        npm run token -- --service analyzer [--ttl SECONDS] [--sub ID]   (credential for a remote analyzer)
   roles: ${ROLES.join(', ')}`;
 
@@ -28,6 +30,7 @@ try {
       sub: { type: 'string' },
       url: { type: 'string' },
       service: { type: 'string' },
+      dashboard: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -44,6 +47,17 @@ if (values.service !== undefined) {
   const ttl = values.ttl !== undefined ? Number(values.ttl) : 365 * 86400;
   if (!Number.isInteger(ttl) || ttl <= 0) fail('--ttl must be a positive whole number of seconds');
   console.log(issueServiceToken(cfg.tokenSecret, { ttlSeconds: ttl, ...(values.sub ? { sub: values.sub } : {}) }));
+  process.exit(0);
+}
+if (values.dashboard) {
+  if (!values.name) fail('--name is required');
+  if (values.role !== undefined && values.role !== 'supervisor') fail('dashboard links are for supervisors only');
+  const cfg = loadConfig();
+  const ttl = values.ttl !== undefined ? Number(values.ttl) : cfg.tokenTtlSeconds;
+  if (!Number.isInteger(ttl) || ttl <= 0) fail('--ttl must be a positive whole number of seconds');
+  const token = issueToken(cfg.tokenSecret, { room: ALL_ROOMS, role: 'supervisor', name: values.name, ttlSeconds: ttl, ...(values.sub ? { sub: values.sub } : {}) });
+  console.log(token);
+  console.log(dashboardLink(values.url ?? cfg.publicUrl ?? `http://localhost:${cfg.port}`, token));
   process.exit(0);
 }
 if (!values.room || !values.role || !values.name) fail('--room, --role and --name are required');

@@ -8,6 +8,7 @@ import { AnalyzerProcess } from './analysis/AnalyzerProcess.ts';
 import { ChallengeDesk } from './analysis/ChallengeDesk.ts';
 import { RiskDesk } from './analysis/RiskDesk.ts';
 import { AuditLog } from './audit/AuditLog.ts';
+import { DashboardServer } from './dashboard/DashboardServer.ts';
 import { issueServiceToken } from './auth/token.ts';
 import type { ServerConfig } from './config.ts';
 import { Metrics } from './metrics/Metrics.ts';
@@ -75,6 +76,8 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     risk,
     challenges,
   });
+  // The dashboard namespace has its own event types; it types them itself.
+  const dashboard = new DashboardServer(io as never, { tokenSecret: config.tokenSecret, registry, risk, challenges });
   let analyzer: AnalyzerProcess | undefined;
 
   http.on('request', (req, res) => {
@@ -130,6 +133,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     close: async () => {
       await analyzer?.stop();
       hub.close();
+      dashboard.close();
       signaling.close();
       registry.closeAll('The server is shutting down.');
       engine.close();

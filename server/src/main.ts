@@ -1,7 +1,8 @@
 /** `npm start`: run the server on its embedded defaults and print one demo link per role. */
 import { issueToken } from './auth/token.ts';
 import { createApp } from './app.ts';
-import { joinLink } from './http/joinLink.ts';
+import { dashboardLink, joinLink } from './http/joinLink.ts';
+import { ALL_ROOMS } from './protocol/dashboard.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { logger } from './log.ts';
 import { ROLES, type Role } from './protocol/roles.ts';
@@ -41,8 +42,11 @@ async function main(): Promise<void> {
       const token = issueToken(config.tokenSecret, { room, role, name: DEMO_NAMES[role], ttlSeconds: config.tokenTtlSeconds });
       console.log(`  ${role.padEnd(10)} ${joinLink(url, room, token)}`);
     }
-    console.log('\nMore links: npm run token -- --room <room> --role <role> --name "<name>"\n');
   }
+  const board = issueToken(config.tokenSecret, { room: ALL_ROOMS, role: 'supervisor', name: DEMO_NAMES.supervisor, ttlSeconds: config.tokenTtlSeconds });
+  console.log(`\nSupervisor dashboard (every call): ${dashboardLink(url, board)}`);
+  console.log('More links: npm run token -- --room <room> --role <role> --name "<name>"   (or --dashboard --name "<name>")');
+  console.log('A simulated caller: npm run simulate -- --room <room> --clip real|fake|replay|tts\n');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

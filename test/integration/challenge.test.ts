@@ -1,126 +1,135 @@
 /**
- * Liveness challenges over real WebRTC with the real models: a simulated caller that makes the
- * movements it is asked for passes, one that ignores them fails, and one that leaves midway is
- * inconclusive. The analysed caller gets instructions only, never a verdict; only privileged roles
- * may start a check; the verdict lands in the audit log.
+ * Liveness challenges over real WebRTC with the real models, every part in its own process as in
+ * production (server with the embedded analyzer; `npm run simulate` callers): a caller that makes
+ * the movements it is asked for passes, one that ignores them fails, one that leaves midway or
+ * sends no video is inconclusive. The analysed caller gets instructions only, never a verdict;
+ * only privileged roles may start a check; the verdict lands in the audit log.
  *
  * What this can prove: the protocol, the timing, and that the analyzer's pose and occlusion
  * measurements follow movements of a face in video. The movements are image warps of a still
  * (FaceAnimator), not a person: it cannot show how well real head turns are recognised.
  */
+import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
-import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
-import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
-import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
-import type { ChallengePrompt, ChallengeSample, ChallengeView } from '../../server/src/protocol/challenge.ts';
-import { ProtocolFailure } from '../../server/src/protocol/CallSession.ts';
-import { ErrorCode } from '../../server/src/protocol/messages.ts';
-import { ClipLibrary, type ClipName } from '../../server/src/simulate/clips.ts';
-import { SimulatedCaller } from '../../server/src/simulate/SimulatedCaller.ts';
-import { inProcessAnalyzer } from '../helpers/analyzer.ts';
-import { DATA_DIR } from '../helpers/images.ts';
+import type { ChallengePrompt, ChallengeView } from '../../server/src/protocol/challenge.ts';
+import { ErrorCode, type RiskUpdate } from '../../server/src/protocol/messages.ts';
+import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { simulateCaller, type SimulatedProcess } from '../helpers/simulate.ts';
 
 let server: TestServer;
-let analyzer: Analyzer;
-let runtime: InferenceRuntime;
-let library: ClipLibrary;
 const cleanup: Array<() => unknown> = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ ANALYZER: 'external' });
-  analyzer = inProcessAnalyzer(server, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
-  await analyzer.loadModels();
-  analyzer.start();
-  runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
-  library = new ClipLibrary(runtime, DATA_DIR);
-  await waitFor('analysis available', () => server.app.hub.status.available, 15000);
-});
+  server = await startTestServer({ ANALYZER: 'embedded' });
+  await waitFor('analysis available', () => server.app.hub.status.available, 60000, 200);
+}, 90_000);
 
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
-  await analyzer.stop();
-  await runtime.close();
   await server.close();
 });
 
-async function call(room: string, clip: ClipName, respond: boolean) {
-  const sub = `${room}-caller`;
-  const caller = await SimulatedCaller.create({ url: server.url, token: server.token(room, 'patient', 'Pat', { sub }), room, clip, library, respond });
-  const prompts: ChallengePrompt[] = [];
-  const done: string[] = [];
-  const leaked: unknown[] = [];
-  caller.session.on('challenge-prompt', (p) => prompts.push(p));
-  caller.session.on('challenge-done', (d) => done.push(d.challengeId));
-  caller.session.on('challenge', (c) => leaked.push(c));
-  caller.session.on('risk', (u) => leaked.push(u));
-  const doctor = new HeadlessParticipant({ url: server.url, room, token: server.token(room, 'clinician', 'Dr', { sub: `${room}-doc` }) });
+/** A clinician without media: signaling is all a challenge needs. */
+async function clinician(room: string): Promise<{ socket: Socket; views: ChallengeView[]; risk: RiskUpdate[] }> {
+  const socket = rawSocket(server.url, server.token(room, 'clinician', 'Dr', { sub: `${room}-doc` }));
+  cleanup.push(() => socket.disconnect());
   const views: ChallengeView[] = [];
-  doctor.session.on('challenge', (c) => views.push(c));
-  cleanup.push(() => doctor.leave(), () => caller.leave());
-  await doctor.join();
-  await caller.join();
-  // The analyzer must be receiving the caller's video before a check makes sense.
-  await waitFor('analyzer sampling the caller', () => analyzer.streamStats(`${room}/${sub}/video`)?.pushed, 20000);
-  const samples: ChallengeSample[] = [];
-  analyzer.on('challenge-sample', (r, p, s) => {
-    if (r === room) samples.push(s);
-  });
-  return { caller, doctor, sub, prompts, done, leaked, views, samples };
+  const risk: RiskUpdate[] = [];
+  socket.on('challenge.update', (v: ChallengeView) => views.push(v));
+  socket.on('risk.update', (u: RiskUpdate) => risk.push(u));
+  await connected(socket);
+  expect((await ask(socket, 'join', { room })).ok).toBe(true);
+  return { socket, views, risk };
+}
+
+async function start(socket: Socket, participantId: string): Promise<ChallengeView> {
+  const res = await ask(socket, 'challenge.start', { participantId });
+  if (!res.ok) throw Object.assign(new Error(res.error?.message), { code: res.error?.code });
+  return res.challenge as ChallengeView;
 }
 
 async function verdictOf(views: ChallengeView[], id: string): Promise<ChallengeView> {
-  return waitFor('challenge verdict', () => views.find((v) => v.id === id && v.state !== 'RUNNING'), 40000, 100);
+  return waitFor('challenge verdict', () => views.find((v) => v.id === id && v.state !== 'RUNNING'), 45000, 100);
 }
 
-function describeRun(v: ChallengeView, samples: ChallengeSample[]): string {
-  const pose = samples.map((s) => `${((s.at - v.startedAt) / 1000).toFixed(1)}s:` + (s.face ? `${s.yaw}/${s.pitch}/${s.mouth}/${s.occlusion ?? '-'}/${s.deepfake ?? '-'}` : 'no-face')).join(' ');
-  return `${v.state}: ${v.reasons.join(' | ')}\n  steps: ${v.steps.map((s) => `${s.action}=${s.state} (${s.reason})`).join('; ')}\n  samples yaw/pitch/mouth/occlusion/deepfake: ${pose}`;
+function describeRun(v: ChallengeView): string {
+  return `${v.state}: ${v.reasons.join(' | ')}\n  steps: ${v.steps.map((s) => `${s.action}=${s.state} (${s.reason})`).join('; ')}`;
+}
+
+async function withCaller(room: string, respond: boolean): Promise<{ caller: SimulatedProcess; doctor: Awaited<ReturnType<typeof clinician>> }> {
+  const doctor = await clinician(room);
+  const caller = simulateCaller(server, { room, sub: `${room}-caller`, clip: 'real', respond });
+  cleanup.push(() => caller.stop());
+  await caller.joined;
+  // The analyzer must be judging the caller's face before a check makes sense.
+  await waitFor('risk from the caller\'s face', () => doctor.risk.some((u) => u.participantId === caller.sub && u.reasons.some((r) => r.detector === 'face-deepfake')), 60000, 200);
+  return { caller, doctor };
 }
 
 describe('liveness challenge', () => {
-  it('a caller who makes the movements asked for PASSES; the caller sees instructions only', { timeout: 120_000 }, async () => {
-    const { doctor, sub, prompts, done, leaked, views, samples } = await call('pass', 'real', true);
-    const started = await doctor.session.startChallenge(sub);
-    expect(started.state).toBe('RUNNING');
+  it('a caller who makes the movements asked for PASSES', { timeout: 150_000 }, async () => {
+    const { caller, doctor } = await withCaller('pass', true);
+    const started = await start(doctor.socket, caller.sub);
+    expect(started).toMatchObject({ state: 'RUNNING', participantId: caller.sub, requestedBy: 'Dr' });
     expect(started.steps).toHaveLength(3);
-    const v = await verdictOf(views, started.id);
-    console.log(describeRun(v, samples));
+    const v = await verdictOf(doctor.views, started.id);
+    console.log(describeRun(v));
     expect(v.state).toBe('PASSED');
     expect(v.steps.filter((s) => s.state === 'passed').length).toBeGreaterThanOrEqual(2);
-    expect(v.steps.some((s) => s.state === 'failed')).toBe(false);
-    // Instructions, in the planned order, then a plain "done": never scores or the verdict.
-    expect(prompts.map((p) => p.action)).toEqual(started.steps.map((s) => s.action));
-    await waitFor('done notice', () => done.includes(started.id));
-    expect(leaked).toEqual([]);
+    // The caller was shown the instructions, in the planned order.
+    const shown = caller.lines.filter((l) => l.includes('challenge ')).map((l) => /"(.*)"/.exec(l)?.[1]);
+    expect(shown).toEqual(started.steps.map((s) => s.instruction));
     const callId = server.app.risk.callId('pass')!;
-    expect(server.app.audit.challenges(callId)).toMatchObject([{ id: started.id, participantId: sub, requestedBy: 'Dr', result: 'PASSED' }]);
+    expect(server.app.audit.challenges(callId)).toMatchObject([{ id: started.id, participantId: caller.sub, requestedBy: 'Dr', result: 'PASSED' }]);
   });
 
-  it('a caller who ignores the instructions FAILS, with the missing movements as reasons', { timeout: 120_000 }, async () => {
-    const { doctor, sub, prompts, views, samples } = await call('fail', 'real', false);
-    const started = await doctor.session.startChallenge(sub);
-    const v = await verdictOf(views, started.id);
-    console.log(describeRun(v, samples));
-    expect(prompts).toHaveLength(3);
+  it('a caller who ignores the instructions FAILS, with the missing movements as reasons', { timeout: 150_000 }, async () => {
+    const { caller, doctor } = await withCaller('fail', false);
+    const started = await start(doctor.socket, caller.sub);
+    const v = await verdictOf(doctor.views, started.id);
+    console.log(describeRun(v));
     expect(v.state).toBe('FAILED');
     const failed = v.steps.filter((s) => s.state === 'failed');
-    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed.length).toBeGreaterThanOrEqual(1);
     for (const s of failed) expect(v.reasons).toContain(s.reason);
     expect(v.reasons.join(' ')).toMatch(/Did not|stayed uncovered/);
   });
 
-  it('only privileged roles start checks, only of analysed participants, one at a time; leaving ends it INCONCLUSIVE', { timeout: 60_000 }, async () => {
-    const { caller, doctor, sub, views } = await call('rules', 'real', true);
-    await expect(caller.session.startChallenge('rules-doc')).rejects.toMatchObject({ code: ErrorCode.Forbidden });
-    await expect(doctor.session.startChallenge('rules-doc')).rejects.toMatchObject({ code: ErrorCode.BadRequest });
-    await expect(doctor.session.startChallenge('nobody')).rejects.toBeInstanceOf(ProtocolFailure);
-    const started = await doctor.session.startChallenge(sub);
-    await expect(doctor.session.startChallenge(sub)).rejects.toThrow(/already running/);
-    await caller.leave();
-    const v = await verdictOf(views, started.id);
+  it('rules: privileged roles only, analysed participants only, one at a time; the caller sees instructions, never verdicts', { timeout: 60_000 }, async () => {
+    const doctor = await clinician('rules');
+    // A patient with no camera at all: the check runs and says honestly that it could not judge.
+    const patient = rawSocket(server.url, server.token('rules', 'patient', 'Pat', { sub: 'rules-pat' }));
+    cleanup.push(() => patient.disconnect());
+    const prompts: ChallengePrompt[] = [];
+    const done: string[] = [];
+    const leaked: string[] = [];
+    patient.on('challenge.prompt', (p: ChallengePrompt) => prompts.push(p));
+    patient.on('challenge.done', (d: { challengeId: string }) => done.push(d.challengeId));
+    for (const e of ['challenge.update', 'risk.update', 'risk.alert']) patient.on(e, () => leaked.push(e));
+    await connected(patient);
+    expect((await ask(patient, 'join', { room: 'rules' })).ok).toBe(true);
+
+    expect(await ask(patient, 'challenge.start', { participantId: 'rules-doc' })).toMatchObject({ ok: false, error: { code: ErrorCode.Forbidden } });
+    expect(await ask(doctor.socket, 'challenge.start', { participantId: 'rules-doc' })).toMatchObject({ ok: false, error: { code: ErrorCode.BadRequest, message: expect.stringMatching(/Only patients and customers/) } });
+    expect(await ask(doctor.socket, 'challenge.start', { participantId: 'nobody' })).toMatchObject({ ok: false, error: { code: ErrorCode.BadRequest } });
+    expect(await ask(doctor.socket, 'challenge.start', { participantId: 42 })).toMatchObject({ ok: false, error: { code: ErrorCode.BadRequest } });
+    const started = await start(doctor.socket, 'rules-pat');
+    expect(await ask(doctor.socket, 'challenge.start', { participantId: 'rules-pat' })).toMatchObject({ ok: false, error: { message: expect.stringMatching(/already running/) } });
+    const v = await verdictOf(doctor.views, started.id);
     expect(v.state).toBe('INCONCLUSIVE');
-    expect(v.reasons[0]).toMatch(/left the call/);
+    expect(v.reasons[0]).toMatch(/no measurements|No face/);
+    expect(prompts.map((p) => p.action)).toEqual(started.steps.map((s) => s.action));
+    expect(prompts.every((p) => Object.keys(p).sort().join() === 'action,challengeId,durationMs,instruction,of,step')).toBe(true);
+    await waitFor('done notice', () => done.includes(started.id));
+    expect(leaked).toEqual([]);
+
+    // Leaving midway ends the check at once.
+    const again = await start(doctor.socket, 'rules-pat');
+    patient.disconnect();
+    const left = await verdictOf(doctor.views, again.id);
+    expect(left).toMatchObject({ state: 'INCONCLUSIVE', reasons: [expect.stringMatching(/left the call/)] });
+    const callId = server.app.risk.callId('rules')!;
+    expect(server.app.audit.challenges(callId).map((c) => c.result)).toEqual(['INCONCLUSIVE', 'INCONCLUSIVE']);
   });
 });

@@ -3,6 +3,7 @@ import { io } from 'socket.io-client';
 import { isPrivileged } from '../../../server/src/protocol/roles.ts';
 import { collectIntegrityReport } from './integrity.ts';
 import { CallSession, type MediaStats, type RemoteTrack, type SessionState } from '../../../server/src/protocol/CallSession.ts';
+import type { ChallengePrompt, ChallengeView } from '../../../server/src/protocol/challenge.ts';
 import type { AnalysisStatus, JoinResult, ParticipantInfo, ProtocolError, RiskAlert, RiskUpdate } from '../../../server/src/protocol/messages.ts';
 
 export class CallController {
@@ -20,6 +21,10 @@ export class CallController {
   alerts = $state<Array<RiskAlert & { ackedBy?: string; note?: string }>>([]);
   /** The newest unacknowledged alert, for the toast. */
   toast = $state<RiskAlert | undefined>();
+  /** Privileged participants only: the latest liveness check per analysed participant. */
+  challenges = $state<Record<string, ChallengeView>>({});
+  /** Analysed participants only: the instruction on screen now, with when it was shown. */
+  prompt = $state<(ChallengePrompt & { shownAt: number }) | undefined>();
   /** Risk events received at all (the e2e tests check the analysed side gets none). */
   riskEvents = 0;
   audio = $state(true);
@@ -60,6 +65,20 @@ export class CallController {
       this.alerts = this.alerts.map((a) => (a.id === alertId ? { ...a, ackedBy: by, ...(note ? { note } : {}) } : a));
       if (this.toast?.id === alertId) this.toast = undefined;
     });
+    s.on('challenge', (c) => {
+      this.riskEvents++;
+      this.challenges = { ...this.challenges, [c.participantId]: c };
+    });
+    s.on('challenge-prompt', (p) => {
+      const shown = { ...p, shownAt: Date.now() };
+      this.prompt = shown;
+      setTimeout(() => {
+        if (this.prompt === shown) this.prompt = undefined;
+      }, p.durationMs);
+    });
+    s.on('challenge-done', ({ challengeId }) => {
+      if (this.prompt?.challengeId === challengeId) this.prompt = undefined;
+    });
     s.on('room-closed', (reason) => (this.endedReason = reason));
     s.on('warning', (e) => {
       this.notice = e.message;
@@ -96,6 +115,16 @@ export class CallController {
 
   async acknowledge(alertId: string, note?: string): Promise<void> {
     await this.session.acknowledgeAlert(alertId, note);
+  }
+
+  /** Asks an analysed participant to take a liveness check; problems show as a notice. */
+  async verifyLiveness(participantId: string): Promise<void> {
+    try {
+      const c = await this.session.startChallenge(participantId);
+      this.challenges = { ...this.challenges, [participantId]: c };
+    } catch (err) {
+      this.notice = `Liveness check not started: ${(err as Error).message}`;
+    }
   }
 
   async leave(): Promise<void> {

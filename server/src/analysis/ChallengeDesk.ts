@@ -4,6 +4,7 @@
  * and get the verdict, and the audit log keeps it. At most one challenge per participant at a time.
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { ClientError } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { ChallengeView } from '../protocol/challenge.ts';
@@ -31,13 +32,14 @@ interface Running {
   challenge: Challenge;
 }
 
-export class ChallengeDesk {
+export class ChallengeDesk extends EventEmitter<{ update: [room: string, challenge: ChallengeView] }> {
   private readonly running = new Map<string, Running>();
   private readonly hub: AnalyzerHub;
   private readonly audit: AuditLog;
   private readonly opts: ChallengeDeskOptions;
 
   constructor(registry: RoomRegistry, hub: AnalyzerHub, audit: AuditLog, opts: ChallengeDeskOptions) {
+    super();
     this.hub = hub;
     this.audit = audit;
     this.opts = opts;
@@ -87,7 +89,10 @@ export class ChallengeDesk {
     const clock = this.opts.clock ?? systemClock;
     const observe = { room: room.id, participantId, challengeId: challenge.id };
     challenge.on('prompt', (p) => room.get(participantId)?.channel.emit('challenge.prompt', p));
-    challenge.on('update', (v) => room.toPrivileged('challenge.update', v));
+    challenge.on('update', (v) => {
+      room.toPrivileged('challenge.update', v);
+      this.emit('update', room.id, v);
+    });
     challenge.on('end', (v) => {
       if (this.running.get(k)?.challenge === challenge) this.running.delete(k);
       this.hub.unobserve(observe);

@@ -4,6 +4,7 @@
  * everything in the audit log, and takes acknowledgements.
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { AuditLog } from '../audit/AuditLog.ts';
 import { logger } from '../log.ts';
 import type { IntegrityReport, RiskAlert, RiskUpdate } from '../protocol/messages.ts';
@@ -18,16 +19,38 @@ interface CallRecord {
   callId: number;
   room: CallRoom;
   latest: Map<string, RiskUpdate>;
-  alerts: Set<string>;
+  alerts: Map<string, AlertRecord>;
 }
 
-export class RiskDesk {
+/** An alert and who acknowledged it first. */
+export interface AlertRecord extends RiskAlert {
+  acked?: { by: string; note?: string; at: number };
+}
+
+/** Who acknowledges: a participant of the call, or a supervisor on the dashboard. */
+export interface Actor {
+  id: string;
+  name: string;
+  role: string;
+}
+
+export interface RiskDeskEvents {
+  update: [room: string, update: RiskUpdate];
+  alert: [room: string, alert: AlertRecord];
+  acked: [room: string, alert: AlertRecord];
+}
+
+/** Alerts kept per call for late joiners and the dashboard; the audit log keeps them all. */
+const MAX_ALERTS_PER_CALL = 50;
+
+export class RiskDesk extends EventEmitter<RiskDeskEvents> {
   private readonly calls = new Map<string, CallRecord>();
   private readonly registry: RoomRegistry;
   private readonly audit: AuditLog;
   private readonly hub: AnalyzerHub;
 
   constructor(registry: RoomRegistry, hub: AnalyzerHub, audit: AuditLog) {
+    super();
     this.registry = registry;
     this.audit = audit;
     this.hub = hub;
@@ -40,7 +63,7 @@ export class RiskDesk {
   }
 
   private track(room: CallRoom): void {
-    const rec: CallRecord = { callId: this.audit.openCall(room.id), room, latest: new Map(), alerts: new Set() };
+    const rec: CallRecord = { callId: this.audit.openCall(room.id), room, latest: new Map(), alerts: new Map() };
     this.calls.set(room.id, rec);
     room.on('joined', (p) => {
       if (p.role === 'analyzer') return;
@@ -50,6 +73,7 @@ export class RiskDesk {
     });
     room.on('left', (p) => {
       if (p.role !== 'analyzer') this.audit.participantLeft(rec.callId, p.id);
+      rec.latest.delete(p.id);
     });
     room.once('close', () => {
       this.audit.closeCall(rec.callId);
@@ -65,6 +89,7 @@ export class RiskDesk {
     const prev = rec.latest.get(u.participantId);
     rec.latest.set(u.participantId, u);
     rec.room.toPrivileged('risk.update', u);
+    this.emit('update', roomId, u);
     if (prev?.state !== u.state) {
       this.audit.stateChanged(rec.callId, u);
       log.info('risk state', {
@@ -82,19 +107,34 @@ export class RiskDesk {
   private raise(rec: CallRecord, subject: Participant, u: RiskUpdate): void {
     const alert: RiskAlert = { id: randomUUID(), participantId: subject.id, participantName: subject.name, risk: u.risk, reasons: u.reasons, at: u.at };
     this.audit.alertRaised(rec.callId, alert);
-    rec.alerts.add(alert.id);
+    rec.alerts.set(alert.id, alert);
+    if (rec.alerts.size > MAX_ALERTS_PER_CALL) rec.alerts.delete(rec.alerts.keys().next().value!);
     rec.room.toPrivileged('risk.alert', alert);
+    this.emit('alert', rec.room.id, alert);
     for (const p of rec.room.all()) if (isPrivileged(p.role)) this.audit.alertShown(alert.id, p);
     log.warn('ALERT', { room: rec.room.id, participant: subject.id, risk: u.risk.toFixed(2), top: u.reasons[0]?.text ?? '' });
   }
 
-  /** A privileged participant acknowledged an alert of their call. */
-  acknowledge(roomId: string, by: Participant, alertId: string, note: string | undefined): boolean {
+  /** A privileged participant (or a supervisor on the dashboard) acknowledged an alert of this call. */
+  acknowledge(roomId: string, by: Actor, alertId: string, note: string | undefined): boolean {
     const rec = this.calls.get(roomId);
-    if (!rec || !rec.alerts.has(alertId)) return false;
+    const alert = rec?.alerts.get(alertId);
+    if (!rec || !alert) return false;
     this.audit.alertAcknowledged(alertId, by, note);
+    alert.acked ??= { by: by.name, at: Date.now(), ...(note ? { note } : {}) };
     rec.room.toPrivileged('risk.alert.acked', { alertId, by: by.name, ...(note ? { note } : {}) });
+    this.emit('acked', roomId, alert);
     return true;
+  }
+
+  /** Current risk of each analysed participant of a call. */
+  latest(roomId: string): RiskUpdate[] {
+    return [...(this.calls.get(roomId)?.latest.values() ?? [])];
+  }
+
+  /** Recent alerts of a call, oldest first. */
+  alerts(roomId: string): AlertRecord[] {
+    return [...(this.calls.get(roomId)?.alerts.values() ?? [])];
   }
 
   /** An analysed participant's own capture facts, for the analyzer to weigh. */

@@ -8,17 +8,19 @@ import { ClientError } from '../errors.ts';
 import { ErrorCode } from '../protocol/messages.ts';
 import { RoomIdSchema } from '../protocol/messages.ts';
 import { ROLES } from '../protocol/roles.ts';
+import { ALL_ROOMS } from '../protocol/dashboard.ts';
 
 export const TokenClaimsSchema = z.strictObject({
   v: z.literal(1),
-  room: RoomIdSchema,
+  /** A call, or ALL_ROOMS ('*') for a supervisor who may watch every call (the dashboard). */
+  room: z.union([RoomIdSchema, z.literal(ALL_ROOMS)]),
   role: z.enum(ROLES),
   name: z.string().trim().min(1).max(64),
   /** Stable participant id: a reconnect with the same token replaces the old session. */
   sub: z.string().min(1).max(64),
   iat: z.number().int(),
   exp: z.number().int(),
-});
+}).refine((c) => c.room !== ALL_ROOMS || c.role === 'supervisor', { message: 'only supervisors may hold an all-calls token', path: ['room'] });
 export type TokenClaims = z.infer<typeof TokenClaimsSchema>;
 
 /** A refused token; its message is safe to show the client that presented it. */

@@ -47,7 +47,7 @@ export interface JoinRequest {
   channel: ParticipantChannel;
 }
 
-export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Participant]; left: [Participant] }> {
+export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Participant]; left: [Participant]; updated: [Participant] }> {
   readonly id: string;
   /** Rooms from configuration stay open while empty; rooms a host opened are disposed when empty. */
   readonly persistent: boolean;
@@ -122,6 +122,7 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
     p.audio = state.audio;
     p.video = state.video;
     this.broadcastFrom(p, 'participant.updated', infoOf(p));
+    this.emit('updated', p);
   }
 
   remove(p: Participant): void {

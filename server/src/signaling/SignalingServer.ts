@@ -20,6 +20,7 @@ import {
   type ServerEvents,
 } from '../protocol/messages.ts';
 import { canPublish, isHost, isPrivileged } from '../protocol/roles.ts';
+import { ALL_ROOMS } from '../protocol/dashboard.ts';
 import { PeerClosedError, SdpError } from '../sfu/engine.ts';
 import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
 import { ClientError, handshakeRefusal } from '../errors.ts';
@@ -181,7 +182,8 @@ export class SignalingServer {
 
   private join(socket: IoSocket, payload: ClientPayload<'join'>): JoinResult {
     const who = socket.data.principal;
-    if (who.kind === 'user' && who.room !== payload.room) {
+    // An all-calls supervisor token (the dashboard's) opens any call, as a silent observer.
+    if (who.kind === 'user' && who.room !== payload.room && who.room !== ALL_ROOMS) {
       throw new ClientError(ErrorCode.TokenWrongRoom, `This join link is for another call, not "${payload.room}".`);
     }
     // A rejoin from this socket (e.g. after a media failure) starts a fresh session.

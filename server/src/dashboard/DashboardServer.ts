@@ -1,0 +1,164 @@
+/**
+ * The supervisor dashboard's server side: a socket.io namespace (/dashboard) that only accepts
+ * supervisors holding an all-calls token. It sends a snapshot of every live call on connect, then
+ * each call's new summary whenever its people, risk, alerts or liveness checks change, and takes
+ * alert acknowledgements (kept in the audit log like any other).
+ */
+import type { Namespace, Server, Socket } from 'socket.io';
+import type { ChallengeDesk } from '../analysis/ChallengeDesk.ts';
+import type { RiskDesk } from '../analysis/RiskDesk.ts';
+import { verifyToken, type TokenClaims } from '../auth/token.ts';
+import { ClientError, handshakeRefusal } from '../errors.ts';
+import { logger } from '../log.ts';
+import type { ChallengeView } from '../protocol/challenge.ts';
+import {
+  ALL_ROOMS,
+  DashboardMessages,
+  type CallSummary,
+  type DashboardClientEvents,
+  type DashboardParticipant,
+  type DashboardServerEvents,
+} from '../protocol/dashboard.ts';
+import { ErrorCode, type RiskState } from '../protocol/messages.ts';
+import { isPrivileged } from '../protocol/roles.ts';
+import { infoOf, type CallRoom } from '../signaling/CallRoom.ts';
+import { RateLimiter } from '../signaling/RateLimiter.ts';
+import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
+
+const log = logger('dashboard');
+
+/** Worst first: the call's state is its most serious participant's. */
+const SEVERITY: Record<RiskState, number> = { ALERT: 4, SUSPICIOUS: 3, INSUFFICIENT_SIGNAL: 2, ANALYZING: 1, CLEAR: 0 };
+/** Several changes in a burst (a risk update for each participant) go out as one summary. */
+const COALESCE_MS = 100;
+
+type DashboardSocket = Socket<DashboardClientEvents, DashboardServerEvents, Record<string, never>, { claims: TokenClaims; limiter: RateLimiter }>;
+
+export interface DashboardOptions {
+  tokenSecret: string;
+  registry: RoomRegistry;
+  risk: RiskDesk;
+  challenges: ChallengeDesk;
+}
+
+export class DashboardServer {
+  private readonly nsp: Namespace<DashboardClientEvents, DashboardServerEvents>;
+  private readonly opts: DashboardOptions;
+  private readonly lastChallenge = new Map<string, ChallengeView>();
+  private readonly pending = new Map<string, NodeJS.Timeout>();
+
+  constructor(io: Server, opts: DashboardOptions) {
+    this.opts = opts;
+    this.nsp = io.of('/dashboard');
+    this.nsp.use((socket, next) => {
+      try {
+        const claims = verifyToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token);
+        if (claims.role !== 'supervisor') throw new ClientError(ErrorCode.Forbidden, 'The dashboard is for supervisors only.');
+        if (claims.room !== ALL_ROOMS) throw new ClientError(ErrorCode.Forbidden, 'This link is for one call; the dashboard needs a supervisor dashboard link.');
+        socket.data.claims = claims;
+        socket.data.limiter = new RateLimiter(30, 10);
+        next();
+      } catch (err) {
+        next(handshakeRefusal(err));
+      }
+    });
+    this.nsp.on('connection', (socket) => this.onConnection(socket as DashboardSocket));
+
+    const follow = (room: CallRoom) => {
+      for (const e of ['joined', 'left', 'updated'] as const) room.on(e, (p) => p.role !== 'analyzer' && this.changed(room.id));
+      room.once('close', () => {
+        clearTimeout(this.pending.get(room.id));
+        this.pending.delete(room.id);
+        this.lastChallenge.delete(room.id);
+        this.nsp.emit('call.closed', { room: room.id });
+      });
+      this.changed(room.id);
+    };
+    for (const room of opts.registry.list()) follow(room);
+    opts.registry.on('opened', (id) => {
+      const room = opts.registry.get(id);
+      if (room) follow(room);
+    });
+    opts.risk.on('update', (room) => this.changed(room));
+    opts.risk.on('alert', (room) => this.changed(room));
+    opts.risk.on('acked', (room) => this.changed(room));
+    opts.challenges.on('update', (room, c) => {
+      this.lastChallenge.set(room, c);
+      this.changed(room);
+    });
+  }
+
+  private onConnection(socket: DashboardSocket): void {
+    const who = socket.data.claims;
+    log.info('supervisor on dashboard', { supervisor: who.sub });
+    socket.emit('snapshot', this.opts.registry.list().map((r) => this.summary(r)));
+    socket.on('alert.ack', (payload: unknown, ack: unknown) => {
+      const reply = (r: { ok: true } | { ok: false; error: { code: string; message: string } }) => {
+        if (typeof ack === 'function') ack(r);
+        else if (!r.ok) socket.emit('error', r.error);
+      };
+      if (!socket.data.limiter.take()) return reply({ ok: false, error: { code: ErrorCode.RateLimited, message: 'Too many messages; slow down.' } });
+      const parsed = DashboardMessages['alert.ack'].safeParse(payload);
+      if (!parsed.success) {
+        return reply({ ok: false, error: { code: ErrorCode.BadRequest, message: `Invalid "alert.ack": ${parsed.error.issues[0]?.message ?? 'malformed'}.` } });
+      }
+      const { room, alertId, note } = parsed.data;
+      if (!this.opts.risk.acknowledge(room, { id: who.sub, name: who.name, role: who.role }, alertId, note)) {
+        return reply({ ok: false, error: { code: ErrorCode.BadRequest, message: 'No such alert in that call.' } });
+      }
+      reply({ ok: true });
+    });
+    socket.onAny((event: string) => {
+      if (!Object.hasOwn(DashboardMessages, event)) socket.emit('error', { code: ErrorCode.BadRequest, message: `Unknown event "${String(event).slice(0, 64)}".` });
+    });
+  }
+
+  private changed(roomId: string): void {
+    if (this.pending.has(roomId)) return;
+    this.pending.set(
+      roomId,
+      setTimeout(() => {
+        this.pending.delete(roomId);
+        const room = this.opts.registry.get(roomId);
+        if (room && !room.closed && this.nsp.sockets.size > 0) this.nsp.emit('call', this.summary(room));
+      }, COALESCE_MS),
+    );
+  }
+
+  summary(room: CallRoom): CallSummary {
+    const risk = new Map(this.opts.risk.latest(room.id).map((u) => [u.participantId, u]));
+    let state: RiskState = 'CLEAR';
+    let analysed = 0;
+    const participants: DashboardParticipant[] = room
+      .all()
+      .filter((p) => p.role !== 'analyzer')
+      .map((p) => {
+        const info: DashboardParticipant = infoOf(p);
+        if (isPrivileged(p.role)) return info;
+        analysed++;
+        const u = risk.get(p.id);
+        const s: RiskState = u?.state ?? 'ANALYZING';
+        if (SEVERITY[s] > SEVERITY[state]) state = s;
+        if (u) info.risk = { state: u.state, risk: u.risk, reasons: u.reasons, gaps: u.gaps, since: u.since };
+        return info;
+      });
+    const alerts = this.opts.risk.alerts(room.id);
+    const last = alerts[alerts.length - 1];
+    const challenge = this.lastChallenge.get(room.id);
+    return {
+      room: room.id,
+      participants,
+      state: analysed === 0 ? 'ANALYZING' : state,
+      ...(last ? { lastAlert: last } : {}),
+      alerts: alerts.length,
+      unacknowledged: alerts.filter((a) => !a.acked).length,
+      ...(challenge ? { challenge } : {}),
+    };
+  }
+
+  close(): void {
+    for (const t of this.pending.values()) clearTimeout(t);
+    this.nsp.disconnectSockets(true);
+  }
+}
+

@@ -1,0 +1,55 @@
+/**
+ * The supervisor dashboard's protocol (socket.io namespace /dashboard): every live call with its
+ * participants, risk and alerts, pushed as it changes. Supervisors only, with an all-calls token.
+ */
+import { z } from 'zod';
+import type { ChallengeView } from './challenge.ts';
+import { RoomIdSchema, type Ack, type ParticipantInfo, type RiskAlert, type RiskReason, type RiskState } from './messages.ts';
+
+/** The room claim of a token valid for every call: supervisors' dashboard links. */
+export const ALL_ROOMS = '*';
+
+export interface DashboardParticipant extends ParticipantInfo {
+  /** Analysed participants only. */
+  risk?: { state: RiskState; risk: number; reasons: RiskReason[]; gaps: string[]; since: number };
+}
+
+export interface DashboardAlert extends RiskAlert {
+  acked?: { by: string; note?: string; at: number };
+}
+
+export interface CallSummary {
+  room: string;
+  participants: DashboardParticipant[];
+  /** The most serious state among analysed participants (ANALYZING when there are none yet). */
+  state: RiskState;
+  lastAlert?: DashboardAlert;
+  alerts: number;
+  unacknowledged: number;
+  /** The latest liveness check in this call. */
+  challenge?: ChallengeView;
+}
+
+export const DashboardMessages = {
+  'alert.ack': z.strictObject({ room: RoomIdSchema, alertId: z.string().min(1).max(64), note: z.string().max(500).optional() }),
+} as const;
+export type DashboardEvent = keyof typeof DashboardMessages;
+export type DashboardPayload<E extends DashboardEvent> = z.infer<(typeof DashboardMessages)[E]>;
+
+export interface DashboardAcks {
+  'alert.ack': Ack;
+}
+
+export type DashboardClientEvents = {
+  [E in DashboardEvent]: (payload: DashboardPayload<E>, ack: (result: DashboardAcks[E]) => void) => void;
+};
+
+export interface DashboardServerEvents {
+  /** Every live call, on connect. */
+  snapshot: (calls: CallSummary[]) => void;
+  /** One call changed (or opened). */
+  call: (call: CallSummary) => void;
+  /** A call ended. */
+  'call.closed': (p: { room: string }) => void;
+  error: (e: { code: string; message: string }) => void;
+}
