@@ -12,25 +12,21 @@ import { logger } from '../log.ts';
 import { LatencyWindow } from '../metrics/LatencyWindow.ts';
 import { Metrics } from '../metrics/Metrics.ts';
 import { CallSession, type RemoteTrack } from '../protocol/CallSession.ts';
+import type { ChallengeSample } from '../protocol/challenge.ts';
+import type { ObserveRequest } from '../analysis/AnalyzerHub.ts';
 import type { IntegrityReport, RiskUpdate } from '../protocol/messages.ts';
 import { isPrivileged, type Role } from '../protocol/roles.ts';
 import type { AnalyzerConfig } from './config.ts';
-import { Batcher } from './inference/Batcher.ts';
-import type { InferenceRuntime, LoadedModel } from './inference/InferenceRuntime.ts';
+import type { InferenceRuntime } from './inference/InferenceRuntime.ts';
 import type { ModelRunner } from './inference/ModelRunner.ts';
 import { integrityEvidence } from './detectors/ClientIntegrity.ts';
-import { BlinkDetector } from './detectors/BlinkDetector.ts';
-import { FaceDeepfakeDetector } from './detectors/FaceDeepfakeDetector.ts';
-import { FaceLandmarks } from './detectors/FaceLandmarks.ts';
-import { eyeOpenness, interocularDistance, mouthOpening } from './detectors/faceGeometry.ts';
-import { LipSyncDetector } from './detectors/LipSyncDetector.ts';
-import { meanSkinColour, PulseDetector, pulseRegions } from './detectors/PulseDetector.ts';
-import { PresentationAttackDetector } from './detectors/PresentationAttackDetector.ts';
-import { DEFAULT_VOICE_CALIBRATION, SyntheticVoiceDetector } from './detectors/SyntheticVoiceDetector.ts';
-import { loadRiskConfig, RiskFusion, type RiskConfig } from './fusion/RiskFusion.ts';
+import { loadRiskConfig, type RiskConfig } from './fusion/RiskFusion.ts';
+import { analyseFace, fuseSubject, loadAnalyzerModels, newSubjectAnalysis, type AnalyzerModels, type SubjectAnalysis } from './pipeline.ts';
 import { AudioStream, VideoStream, type SampledFrame, type StreamId } from './streams.ts';
-import { BlazeFace } from './vision/BlazeFace.ts';
 import { i420Source } from './vision/image.ts';
+import { headPose, mouthWidth } from './detectors/faceGeometry.ts';
+import type { Landmarks } from './detectors/FaceLandmarks.ts';
+import { lowerFaceSignature, SIGNATURE_CELLS, signatureDistance } from './vision/occlusion.ts';
 import { assessQuality, type QualityReason } from './vision/quality.ts';
 
 const log = logger('analyzer');
@@ -58,6 +54,8 @@ export interface AnalyzerEvents {
   observation: [Observation];
   /** A participant's fused risk, as sent to the server. */
   risk: [string, RiskUpdate];
+  /** A challenge measurement, as sent to the server. */
+  'challenge-sample': [string, string, ChallengeSample];
   /** Joined a call / left it. */
   joined: [string];
   left: [string];
@@ -72,28 +70,27 @@ interface RoomWatch {
   stops: Map<string, () => void>;
 }
 
-interface Models {
-  face?: BlazeFace;
-  landmarks?: FaceLandmarks;
-  /** With the iris model too: two more runs per face, so only while a stream is boosted. */
-  landmarksWithIris?: FaceLandmarks;
-  deepfake?: FaceDeepfakeDetector;
-  spoof?: PresentationAttackDetector;
-  voice?: SyntheticVoiceDetector;
-  batchers: Batcher[];
-}
-
-/** Fusion state of one analysed participant. */
-interface Subject {
+/** Fusion state of one analysed participant (fusion and window detectors: pipeline.ts). */
+interface Subject extends SubjectAnalysis {
   room: string;
   participantId: string;
-  fusion: RiskFusion;
-  /** Detectors judging a window of samples rather than one sample. */
-  blink: BlinkDetector;
-  lipSync: LipSyncDetector;
-  pulse: PulseDetector;
   lastSent?: { state: string; at: number; top?: string };
+  /** A liveness challenge is running: measure every sampled frame closely and report it. */
+  observing?: Observing;
 }
+
+interface Observing {
+  challengeId: string;
+  /** Epoch ms: stop on our own if the server's 'unobserve' never comes. */
+  until: number;
+  /** The lower face as it looked when the challenge began (running mean of the first frames). */
+  baseline: Float32Array;
+  baselineFrames: number;
+  signature: Float32Array;
+}
+
+/** Frames averaged into the lower-face baseline of a challenge. */
+const OCCLUSION_BASELINE_FRAMES = 3;
 
 export class Analyzer extends EventEmitter<AnalyzerEvents> {
   readonly metrics = new Metrics();
@@ -103,7 +100,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   private readonly rooms = new Map<string, RoomWatch>();
   private readonly video = new Map<string, VideoStream>();
   private readonly audio = new Map<string, AudioStream>();
-  private models: Models = { batchers: [] };
+  private models: AnalyzerModels = { batchers: [] };
   private readonly riskConfig: RiskConfig;
   private readonly subjects = new Map<string, Subject>();
   private riskTimer: NodeJS.Timeout | undefined;
@@ -126,58 +123,24 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
    * `wrap` can put something around each model's runner (tests use it to make a model slow).
    */
   async loadModels(wrap: (runner: ModelRunner, id: string) => ModelRunner = (r) => r): Promise<void> {
-    const load = async (id: string): Promise<LoadedModel | undefined> => {
-      try {
-        const m = await this.runtime.load(id);
-        this.metrics.set('dfs_analyzer_model_provider', 'Execution provider each model runs on.', { model: id, provider: m.provider }, 1);
-        return m;
-      } catch (err) {
-        log.error('model unavailable; its detector is off', { model: id, err: (err as Error).message });
-        this.metrics.set('dfs_analyzer_model_provider', 'Execution provider each model runs on.', { model: id, provider: 'none' }, 0);
-        return undefined;
-      }
-    };
-    const [face, df, f2f, v2, v1se, voice] = await Promise.all(
-      // The voice model is the one the calibration was measured on: a threshold fits one model only.
-      ['blazeface-short', 'meso4-df', 'meso4-f2f', 'minifasnet-v2-2.7', 'minifasnet-v1se-4.0', DEFAULT_VOICE_CALIBRATION.model].map(load),
-    );
-    const [mesh, iris] = await Promise.all(['face-landmarks', 'iris-landmarks'].map(load));
-    const batcher = (m: LoadedModel) =>
-      new Batcher(wrap(m, m.id), {
-        maxBatch: m.entry.batch === 'dynamic' ? this.config.maxBatch : 1,
-        maxWaitMs: this.config.maxWaitMs,
-        latency: this.metrics.latency('dfs_analyzer_inference_ms', 'Inference latency per model (queue wait + run), ms.', { model: m.id }),
-        onBatch: (n) => this.metrics.latency('dfs_analyzer_batch_size', 'Items per inference batch.', { model: m.id }).add(n),
-      });
-    // BlazeFace has a fixed batch of 1 and runs once per sampled frame: timed, not batched.
-    const timed = (m: LoadedModel): ModelRunner => {
-      const window = this.metrics.latency('dfs_analyzer_inference_ms', 'Inference latency per model (queue wait + run), ms.', { model: m.id });
-      const inner = wrap(m, m.id);
-      return {
-        inputNames: m.inputNames,
-        outputNames: m.outputNames,
-        run: async (feeds) => {
-          const t0 = performance.now();
-          try {
-            return await inner.run(feeds);
-          } finally {
-            window.add(performance.now() - t0);
-          }
-        },
-      };
-    };
-    const b = (m: LoadedModel | undefined) => (m ? batcher(m) : undefined);
-    const [dfB, f2fB, v2B, v1seB, voiceB] = [b(df), b(f2f), b(v2), b(v1se), b(voice)];
-    this.models = {
-      ...(face ? { face: new BlazeFace(timed(face)) } : {}),
-      ...(mesh ? { landmarks: new FaceLandmarks(timed(mesh)) } : {}),
-      // The iris model reads closed lids the mesh alone misses (a wink reads open on the mesh).
-      ...(mesh && iris ? { landmarksWithIris: new FaceLandmarks(timed(mesh), { iris: timed(iris) }) } : {}),
-      ...(dfB || f2fB ? { deepfake: new FaceDeepfakeDetector({ df: dfB, f2f: f2fB }, this.riskConfig.params.faceDeepfake) } : {}),
-      ...(v2B || v1seB ? { spoof: new PresentationAttackDetector({ v2: v2B, v1se: v1seB }) } : {}),
-      ...(voiceB ? { voice: new SyntheticVoiceDetector(voiceB, DEFAULT_VOICE_CALIBRATION) } : {}),
-      batchers: [dfB, f2fB, v2B, v1seB, voiceB].filter((x): x is Batcher => x !== undefined),
-    };
+    const providerHelp = 'Execution provider each model runs on.';
+    const latencyHelp = 'Inference latency per model (queue wait + run), ms.';
+    this.models = await loadAnalyzerModels(this.runtime, {
+      maxBatch: this.config.maxBatch,
+      maxWaitMs: this.config.maxWaitMs,
+      riskConfig: this.riskConfig,
+      wrap,
+      onModel: (id, m, err) => {
+        if (m) {
+          this.metrics.set('dfs_analyzer_model_provider', providerHelp, { model: id, provider: m.provider }, 1);
+        } else {
+          log.error('model unavailable; its detector is off', { model: id, err: err?.message });
+          this.metrics.set('dfs_analyzer_model_provider', providerHelp, { model: id, provider: 'none' }, 0);
+        }
+      },
+      latency: (id) => this.metrics.latency('dfs_analyzer_inference_ms', latencyHelp, { model: id }),
+      onBatch: (id, n) => this.metrics.latency('dfs_analyzer_batch_size', 'Items per inference batch.', { model: id }).add(n),
+    });
   }
 
   /** Connects the control channel; joins every open call and follows calls opening and closing. */
@@ -200,6 +163,11 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     control.on('integrity', (r: { room: string; participantId: string; report: IntegrityReport }) => {
       const e = integrityEvidence(r.report, Date.now());
       if (e) this.subject(r.room, r.participantId).fusion.add(e);
+    });
+    control.on('observe', (o: ObserveRequest) => this.observe(o));
+    control.on('unobserve', (o: { room: string; participantId: string; challengeId: string }) => {
+      const subject = this.subjects.get(`${o.room}/${o.participantId}`);
+      if (subject?.observing?.challengeId === o.challengeId) this.stopObserving(subject);
     });
     this.riskTimer = setInterval(() => this.publishRisk(), 1000);
     this.heartbeat = setInterval(() => {
@@ -285,6 +253,56 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     for (const reason of ['ok', 'no-face', 'multiple-faces', 'too-dark', 'too-small']) this.metrics.remove('dfs_analyzer_frame_quality_total', { stream: key, reason });
   }
 
+  /** A liveness challenge began: sample this participant at the boosted rate and report each frame. */
+  observe(o: ObserveRequest): void {
+    if (!this.rooms.has(o.room)) return;
+    const subject = this.subject(o.room, o.participantId);
+    subject.observing = {
+      challengeId: o.challengeId,
+      until: Math.min(o.untilMs, Date.now() + 120_000),
+      baseline: new Float32Array(SIGNATURE_CELLS),
+      baselineFrames: 0,
+      signature: new Float32Array(SIGNATURE_CELLS),
+    };
+    this.setBoosted(o.room, o.participantId, true);
+    log.info('challenge: observing', { room: o.room, participant: o.participantId, challenge: o.challengeId });
+  }
+
+  private stopObserving(subject: Subject): void {
+    delete subject.observing;
+    const state = subject.lastSent?.state;
+    this.setBoosted(subject.room, subject.participantId, state === 'SUSPICIOUS' || state === 'ALERT');
+  }
+
+  /** One frame's measurements for a running challenge. */
+  private challengeSample(subject: Subject, takenAt: number, d: Awaited<ReturnType<Analyzer['detect']>>, lm: Landmarks | undefined, deepfake: number | undefined, spoof: number | undefined): void {
+    const o = subject.observing!;
+    if (takenAt > o.until) {
+      this.stopObserving(subject);
+      return;
+    }
+    const face = d.faces[0];
+    const sample: ChallengeSample = { at: Math.round(takenAt), face: face !== undefined && lm !== undefined };
+    if (face && lm) {
+      const pose = headPose(lm.points);
+      Object.assign(sample, { yaw: round(pose.yaw), pitch: round(pose.pitch), mouth: round(mouthWidth(lm.points), 3), presence: round(lm.presence, 3) });
+      if (lowerFaceSignature(d.src, face.box, o.signature)) {
+        if (o.baselineFrames < OCCLUSION_BASELINE_FRAMES) {
+          // Running mean of the first frames: one odd frame does not become the reference.
+          o.baselineFrames++;
+          for (let i = 0; i < SIGNATURE_CELLS; i++) o.baseline[i]! += (o.signature[i]! - o.baseline[i]!) / o.baselineFrames;
+        } else {
+          sample.occlusion = round(signatureDistance(o.baseline, o.signature), 3);
+        }
+      }
+      if (deepfake !== undefined) sample.deepfake = round(deepfake, 3);
+      if (spoof !== undefined) sample.spoof = round(spoof, 3);
+      if (d.tracks[0]) sample.track = d.tracks[0].id;
+    }
+    this.emit('challenge-sample', subject.room, subject.participantId, sample);
+    if (this.control?.connected) this.control.emit('challenge.sample', { room: subject.room, participantId: subject.participantId, challengeId: o.challengeId, sample });
+  }
+
   /** Raise or lower a stream's sampling rate (suspicion, challenges). */
   setBoosted(room: string, participantId: string, boosted: boolean): void {
     this.video.get(`${room}/${participantId}/video`)?.sampler.setBoosted(boosted);
@@ -355,25 +373,17 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       subject?.fusion.addQuality(at, d.quality.reason);
       let deepfake: number | undefined;
       let spoof: number | undefined;
+      let landmarks: Landmarks | undefined;
       const face = d.faces[0];
       if (subject && d.quality.reason === 'ok' && face) {
-        const sample = { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted) };
-        const [df, pa, lm] = await Promise.all([
-          this.models.deepfake?.analyse(sample),
-          this.models.spoof?.analyse(sample),
-          (s.sampler.boosted ? (this.models.landmarksWithIris ?? this.models.landmarks) : this.models.landmarks)?.locate(d.src, face),
-        ]);
-        for (const e of [df, pa]) if (e) subject.fusion.add(e);
-        deepfake = df?.score;
-        spoof = pa?.score;
-        if (lm) {
-          const eyes = eyeOpenness(lm);
-          subject.blink.push({ at, leftOpen: eyes.left, rightOpen: eyes.right, faceSize: interocularDistance(lm.points), source: eyes.source });
-          subject.lipSync.pushMouth({ at, mouthOpen: mouthOpening(lm.points) });
-        }
-        subject.pulse.push({ at, ...meanSkinColour(d.src, pulseRegions(face, lm?.points)), box: face.box });
+        // During a challenge every frame counts and blinks do not: skip the slower iris refinement.
+        const r = await analyseFace(this.models, subject, { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted), boosted: s.sampler.boosted && !subject.observing });
+        deepfake = r.deepfake?.score;
+        spoof = r.spoof?.score;
+        landmarks = r.landmarks;
       }
       const latencyMs = performance.now() - item.arrivedAt;
+      if (subject?.observing) this.challengeSample(subject, Date.now() - latencyMs, d, landmarks, deepfake, spoof);
       this.lag.add(latencyMs);
       this.metrics.inc('dfs_analyzer_frame_quality_total', 'Analysed frames by what they allowed: ok, no-face, multiple-faces, too-dark, too-small.', {
         stream: s.key,
@@ -405,14 +415,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     const key = `${room}/${participantId}`;
     let s = this.subjects.get(key);
     if (!s) {
-      s = {
-        room,
-        participantId,
-        fusion: new RiskFusion(this.riskConfig, Date.now()),
-        blink: new BlinkDetector(),
-        lipSync: new LipSyncDetector(),
-        pulse: new PulseDetector(),
-      };
+      s = { room, participantId, ...newSubjectAnalysis(this.riskConfig, Date.now()) };
       this.subjects.set(key, s);
     }
     return s;
@@ -427,9 +430,9 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
         this.subjects.delete(key);
         continue;
       }
-      for (const d of [s.blink, s.lipSync, s.pulse]) s.fusion.add(d.evaluate(now));
-      const snap = s.fusion.update(now);
-      this.setBoosted(s.room, s.participantId, snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
+      const snap = fuseSubject(s, now).snapshot;
+      if (s.observing && now > s.observing.until) delete s.observing;
+      this.setBoosted(s.room, s.participantId, s.observing !== undefined || snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
       const top = snap.reasons[0]?.text;
       const changed = s.lastSent?.state !== snap.state || s.lastSent.top !== top;
       if (!changed && s.lastSent && now - s.lastSent.at < 3000) continue;
@@ -509,4 +512,9 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     for (const b of this.models.batchers) b.close();
     await this.runtime.close();
   }
+}
+
+function round(v: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
 }

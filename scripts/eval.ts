@@ -1,0 +1,93 @@
+/**
+ * Offline evaluation of the analyzer's detectors and fusion on labelled clips:
+ *   npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md]
+ *     [--tts N|auto] [--still-seconds 6] [--sequence-fps 25] [--max-per-class N] [--provider cpu] [--quiet]
+ * DIR defaults to DFS_DATA_DIR, else ../shared/data beside the checkout. Prints a markdown table
+ * on stdout (progress on stderr). See server/src/evaluation/README.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+// The analyzer's modules log model loading at info on stdout, where the table goes: keep them to warnings.
+process.env.LOG_LEVEL ??= 'warn';
+
+const usage = `usage: npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--tts N|auto]
+       [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--provider cpu|webgpu|cuda] [--quiet]`;
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      data: { type: 'string' },
+      labels: { type: 'string' },
+      json: { type: 'string' },
+      md: { type: 'string' },
+      tts: { type: 'string', default: 'auto' },
+      'still-seconds': { type: 'string' },
+      'sequence-fps': { type: 'string' },
+      'max-per-class': { type: 'string' },
+      provider: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (err) {
+  console.error(`${(err as Error).message}\n${usage}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
+
+function positive(name: string, v: string | undefined, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    console.error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"\n${usage}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const tts = values.tts === 'auto' ? 'auto' : Number(values.tts);
+if (tts !== 'auto' && !(Number.isInteger(tts) && tts >= 0)) {
+  console.error(`--tts must be auto or a whole number, got "${values.tts}"\n${usage}`);
+  process.exit(2);
+}
+
+const { runEvaluation, reportMarkdown } = await import('../server/src/evaluation/evaluate.ts');
+const { parseProvider } = await import('../server/src/analyzer/inference/providers.ts');
+
+const data = resolve(values.data ?? process.env.DFS_DATA_DIR ?? resolve(import.meta.dirname, '../../shared/data'));
+const stillSeconds = positive('still-seconds', values['still-seconds']);
+const sequenceFps = positive('sequence-fps', values['sequence-fps']);
+const maxPerClass = positive('max-per-class', values['max-per-class'], true);
+
+try {
+  const report = await runEvaluation({
+    data,
+    tts,
+    ...(values.labels ? { labelsFile: values.labels } : {}),
+    ...(stillSeconds ? { stillSeconds } : {}),
+    ...(sequenceFps ? { sequenceFps } : {}),
+    ...(maxPerClass ? { maxPerClass } : {}),
+    ...(values.provider ? { provider: parseProvider(values.provider) } : {}),
+    ...(values.quiet ? {} : { onProgress: (line: string) => process.stderr.write(line + '\n') }),
+  });
+  const md = reportMarkdown(report);
+  const write = (file: string, text: string) => {
+    const p = resolve(file);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, text);
+    if (!values.quiet) process.stderr.write(`wrote ${p}\n`);
+  };
+  if (values.json) write(values.json, JSON.stringify(report, null, 2) + '\n');
+  if (values.md) write(values.md, md);
+  process.stdout.write(md);
+} catch (err) {
+  const e = err as Error;
+  console.error(`eval: ${e.name === 'DatasetError' || e.name === 'ProviderError' ? e.message : (e.stack ?? e.message)}`);
+  process.exit(1);
+}

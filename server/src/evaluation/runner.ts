@@ -1,0 +1,413 @@
+/**
+ * Plays one labelled clip through the analyzer's own code on a simulated clock, as if it were a
+ * participant's stream in a call: frames through the FrameSampler at the analyzer's rates (base,
+ * boosted while SUSPICIOUS or ALERT), BlazeFace and the frame quality check, the face detectors
+ * and landmarks (pipeline.analyseFace), audio in 10 ms blocks through the AudioWindower and its
+ * voice gate to the synthetic-voice detector, and once a simulated second the window detectors
+ * and RiskFusion (pipeline.fuseSubject). Records what each detector said and what fusion did.
+ *
+ * Still images are held on screen for `stillSeconds` (a frozen picture) so that fusion, which
+ * needs several readings, can reach a verdict; they have no time axis of their own, so time to
+ * detect and false alarms per minute are not measured on them.
+ */
+import { decodeAudio } from '../analyzer/audio/decode.ts';
+import type { DetectorId, Evidence } from '../analyzer/detectors/Detector.ts';
+import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
+import { analyseFace, fuseSubject, newSubjectAnalysis, type AnalyzerModels } from '../analyzer/pipeline.ts';
+import { AudioWindower } from '../analyzer/sampling/AudioWindower.ts';
+import { FrameSampler } from '../analyzer/sampling/FrameSampler.ts';
+import type { I420Frame } from '../headless/wrtc.ts';
+import { i420Source } from '../analyzer/vision/image.ts';
+import { assessQuality, type QualityReason } from '../analyzer/vision/quality.ts';
+import type { Clip, ClipKind } from './dataset.ts';
+import { decodeImage, decodeVideo, probeMedia } from './media.ts';
+import { weightedMean } from './metrics.ts';
+
+/** Detectors the evaluation measures (client-integrity needs the caller's browser: not offline). */
+export const EVALUATED_DETECTORS = ['face-deepfake', 'presentation-attack', 'synthetic-voice', 'blink', 'lip-sync', 'pulse'] as const;
+export type EvaluatedDetector = (typeof EVALUATED_DETECTORS)[number];
+const PRIMARY: ReadonlySet<DetectorId> = new Set(['face-deepfake', 'presentation-attack', 'synthetic-voice']);
+
+export interface RunSettings {
+  /** Video sampling, as the analyzer (ANALYZER_BASE_FPS / ANALYZER_BOOST_FPS). */
+  baseFps: number;
+  boostedFps: number;
+  /** Hop between 4.04 s audio windows (ANALYZER_AUDIO_HOP_S). */
+  audioHopSeconds: number;
+  /** How long a still image is held on screen. */
+  stillSeconds: number;
+  /** Frame rate of image sequences. */
+  sequenceFps: number;
+}
+
+export interface DetectorClipResult {
+  /** The detector has something to judge in this kind of clip (a face detector on audio does not). */
+  applicable: boolean;
+  /** Its model(s) loaded. */
+  available: boolean;
+  /** Chances it had to judge: sampled frames (face detectors), audio windows (voice), fusion ticks (window detectors). */
+  attempts: number;
+  /** Of those, the ones it could not judge (no usable face, too little speech, its own abstention). */
+  abstained: number;
+  /** Confidence-weighted mean of its scores over the clip; null when it never judged. */
+  score: number | null;
+  /** Highest score of the fusion's window view of it (after its minimum readings); null when never in view. */
+  windowMax: number | null;
+  /** Seconds from the start to the first tick its window view reached 0.5 (its own "fake" side); null: never. */
+  firstFlagS: number | null;
+  /** Times its window view crossed up to 0.5 or more. */
+  flagEntries: number;
+  /** Why it abstained, with counts (numbers in the reasons stripped). */
+  abstainReasons: Record<string, number>;
+}
+
+export interface FusedClipResult {
+  /** Some tick had a primary detector in view, i.e. fusion could give a verdict. */
+  judged: boolean;
+  /** Highest fused risk over the ticks with a verdict; null when none. */
+  maxRisk: number | null;
+  finalState: RiskStateName;
+  finalRisk: number;
+  firstSuspiciousS: number | null;
+  firstAlertS: number | null;
+  /** Moves into SUSPICIOUS or ALERT from below. */
+  suspiciousEntries: number;
+  /** Moves into ALERT: each raises an alert to the clinician. */
+  alertEntries: number;
+  /** Simulated seconds spent in each state. */
+  stateSeconds: Partial<Record<RiskStateName, number>>;
+  /** The top reason at the clip's worst moment. */
+  topReason?: string;
+}
+
+export interface ClipResult {
+  id: string;
+  label: Clip['label'];
+  kind: ClipKind;
+  attack?: string;
+  /** Has a real time axis (video, sequence, audio); stills do not. */
+  timed: boolean;
+  /** Length of the clip (null for stills). */
+  durationS: number | null;
+  /** Simulated time played (a still's hold time). */
+  simulatedS: number;
+  video?: { sampledFrames: number; boostedFrames: number; quality: Partial<Record<QualityReason, number>> };
+  audio?: { windows: number; skippedNoSpeech: number };
+  detectors: Record<EvaluatedDetector, DetectorClipResult>;
+  fused: FusedClipResult;
+  /** The clip could not be played (decode error...): it is left out of every metric. */
+  error?: string;
+  elapsedMs: number;
+}
+
+/** Epoch of the simulated clock (ms); results are reported relative to it. */
+const T0 = 1_700_000_000_000;
+const PRIORITY = { analysed: 5, boosted: 10 } as const;
+const BLOCK = 160; // 10 ms at 16 kHz, as the live audio path delivers energy
+const RATE = 16000;
+
+class DetectorTrace {
+  readonly r: DetectorClipResult;
+  private readonly readings: { score: number; confidence: number }[] = [];
+  private flagged = false;
+
+  constructor(applicable: boolean, available: boolean) {
+    this.r = { applicable, available, attempts: 0, abstained: 0, score: null, windowMax: null, firstFlagS: null, flagEntries: 0, abstainReasons: {} };
+  }
+
+  reading(e: Evidence | undefined): void {
+    if (!e) return;
+    this.r.attempts++;
+    if (e.score === undefined || !(e.confidence > 0)) this.abstain(e.reason);
+    else this.readings.push({ score: e.score, confidence: e.confidence });
+  }
+
+  abstain(reason: string): void {
+    const key = reason.replace(/\s*\([^)]*\)/g, '').trim();
+    this.r.abstainReasons[key] = (this.r.abstainReasons[key] ?? 0) + 1;
+    this.r.abstained++;
+  }
+
+  skipped(reason: string): void {
+    this.r.attempts++;
+    this.abstain(reason);
+  }
+
+  view(score: number | undefined, tMs: number): void {
+    if (score === undefined) {
+      this.flagged = false;
+      return;
+    }
+    this.r.windowMax = Math.max(this.r.windowMax ?? 0, score);
+    const flag = score >= 0.5;
+    if (flag && !this.flagged) {
+      this.r.flagEntries++;
+      this.r.firstFlagS ??= tMs / 1000;
+    }
+    this.flagged = flag;
+  }
+
+  finish(): DetectorClipResult {
+    this.r.score = weightedMean(this.readings);
+    return this.r;
+  }
+}
+
+const QUALITY_REASON: Record<Exclude<QualityReason, 'ok'>, string> = {
+  'no-face': 'no face in the frame',
+  'multiple-faces': 'several faces in the frame',
+  'too-dark': 'too dark',
+  'too-small': 'face too small',
+};
+
+interface FrameSource {
+  /** Presentation times (ms from the clip start) with a way to get the picture, only called for sampled frames. */
+  frames: AsyncIterable<{ ts: number; get: () => Promise<I420Frame> | I420Frame }>;
+  /** Known end of the video (ms), else the last frame's time plus one frame. */
+  endMs?: number;
+  frameMs: number;
+}
+
+async function* timed<T>(items: AsyncIterable<T> | Iterable<T>, stepMs: number): AsyncGenerator<{ ts: number; get: () => T }> {
+  let i = 0;
+  for await (const item of items) yield { ts: i++ * stepMs, get: () => item };
+}
+
+function* repeat<T>(n: number, make: (i: number) => T): Generator<T> {
+  for (let i = 0; i < n; i++) yield make(i);
+}
+
+export interface RunContext {
+  models: AnalyzerModels;
+  riskConfig: RiskConfig;
+  settings: RunSettings;
+}
+
+/** Plays one clip (see the header). Never throws: a clip that cannot be played comes back with `error`. */
+export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> {
+  const started = performance.now();
+  const { models, riskConfig, settings } = ctx;
+  let kind = clip.kind;
+  let frames: FrameSource | undefined;
+  let audio: Float32Array | undefined;
+  let durationMs: number | null = null;
+  try {
+    if (clip.kind === 'audio') {
+      audio = clip.samples ?? (await decodeAudio(clip.path!));
+      durationMs = (audio.length / RATE) * 1000;
+    } else if (clip.kind === 'image') {
+      const still = await decodeImage(clip.path!);
+      const frameMs = 1000 / settings.boostedFps;
+      const n = Math.max(1, Math.round(settings.stillSeconds * settings.boostedFps));
+      frames = { frames: timed(repeat(n, () => still), frameMs), frameMs, endMs: n * frameMs };
+    } else if (clip.kind === 'sequence') {
+      const frameMs = 1000 / settings.sequenceFps;
+      const files = clip.frames ?? [];
+      // Only the frames the sampler keeps are decoded.
+      const lazy = (async function* () {
+        for await (const f of timed(files, frameMs)) yield { ts: f.ts, get: () => decodeImage(f.get()) };
+      })();
+      frames = { frames: lazy, frameMs, endMs: files.length * frameMs };
+      durationMs = files.length * frameMs;
+    } else {
+      const info = await probeMedia(clip.path!);
+      if (!info.video && !info.audio) throw new Error('no video or audio stream');
+      if (info.audio) audio = await decodeAudio(clip.path!);
+      if (info.video) {
+        // Decode no faster than the analyzer ever samples; a slower source keeps its own rate.
+        const fps = Math.min(info.video.fps ?? settings.boostedFps, settings.boostedFps);
+        const frameMs = 1000 / fps;
+        frames = { frames: timed(decodeVideo(clip.path!, fps), frameMs), frameMs, ...(info.duration ? { endMs: info.duration * 1000 } : {}) };
+      } else {
+        kind = 'audio';
+      }
+      durationMs = info.duration ? info.duration * 1000 : audio ? (audio.length / RATE) * 1000 : null;
+    }
+  } catch (err) {
+    return failed(clip, kind, (err as Error).message, started);
+  }
+
+  const hasVideo = frames !== undefined;
+  const hasAudio = audio !== undefined;
+  const timedClip = kind !== 'image';
+  const applicable: Record<EvaluatedDetector, boolean> = {
+    'face-deepfake': hasVideo,
+    'presentation-attack': hasVideo,
+    'synthetic-voice': hasAudio,
+    blink: hasVideo && timedClip,
+    pulse: hasVideo && timedClip,
+    'lip-sync': hasVideo && timedClip && hasAudio,
+  };
+  const available: Record<EvaluatedDetector, boolean> = {
+    'face-deepfake': !!models.deepfake && !!models.face,
+    'presentation-attack': !!models.spoof && !!models.face,
+    'synthetic-voice': !!models.voice,
+    blink: !!models.face && !!models.landmarks,
+    pulse: !!models.face,
+    'lip-sync': !!models.face && !!models.landmarks,
+  };
+  const traces = Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, new DetectorTrace(applicable[d], available[d])])) as Record<EvaluatedDetector, DetectorTrace>;
+
+  const subject = newSubjectAnalysis(riskConfig, T0);
+  const sampler = new FrameSampler({ baseFps: settings.baseFps, boostedFps: settings.boostedFps });
+  const windower = new AudioWindower({ hopLength: Math.round(settings.audioHopSeconds * RATE) });
+  const video = { sampledFrames: 0, boostedFrames: 0, quality: {} as Partial<Record<QualityReason, number>> };
+  const fused: FusedClipResult = {
+    judged: false,
+    maxRisk: null,
+    finalState: subject.fusion.state,
+    finalRisk: 0,
+    firstSuspiciousS: null,
+    firstAlertS: null,
+    suspiciousEntries: 0,
+    alertEntries: 0,
+    stateSeconds: {},
+  };
+  let audioPos = 0;
+  let skippedSeen = 0;
+  let nextTick = 1000;
+  let lastTick = 0;
+
+  const tick = (t: number): void => {
+    const { snapshot, windowEvidence } = fuseSubject(subject, T0 + t);
+    for (const e of windowEvidence) {
+      const tr = traces[e.detector as EvaluatedDetector];
+      if (tr?.r.applicable) tr.reading(e);
+    }
+    for (const d of EVALUATED_DETECTORS) {
+      if (traces[d].r.applicable) traces[d].view(snapshot.reasons.find((r) => r.detector === d)?.score, t);
+    }
+    const prev = fused.finalState;
+    fused.stateSeconds[prev] = (fused.stateSeconds[prev] ?? 0) + (t - lastTick) / 1000;
+    lastTick = t;
+    const state = snapshot.state;
+    const rank = (s: RiskStateName) => (s === 'ALERT' ? 2 : s === 'SUSPICIOUS' ? 1 : 0);
+    if (rank(state) >= 1 && rank(prev) < 1) fused.suspiciousEntries++;
+    if (rank(state) === 2 && rank(prev) < 2) fused.alertEntries++;
+    if (rank(state) >= 1) fused.firstSuspiciousS ??= t / 1000;
+    if (state === 'ALERT') fused.firstAlertS ??= t / 1000;
+    if (snapshot.reasons.some((r) => PRIMARY.has(r.detector))) {
+      fused.judged = true;
+      if (fused.maxRisk === null || snapshot.risk > fused.maxRisk) {
+        fused.maxRisk = snapshot.risk;
+        if (snapshot.reasons[0]) fused.topReason = snapshot.reasons[0].text;
+      }
+    }
+    fused.finalState = state;
+    fused.finalRisk = snapshot.risk;
+    // As the analyzer: a suspicious stream is sampled faster.
+    sampler.setBoosted(state === 'SUSPICIOUS' || state === 'ALERT');
+  };
+
+  const audioBlock = async (): Promise<void> => {
+    const a = audio!;
+    const end = Math.min(audioPos + BLOCK, a.length);
+    const block = a.subarray(audioPos, end);
+    audioPos = end;
+    let sum = 0;
+    for (let i = 0; i < block.length; i++) sum += block[i]! * block[i]!;
+    subject.lipSync.pushSpeech({ at: T0 + (end / RATE) * 1000, rms: Math.sqrt(sum / Math.max(1, block.length)) });
+    const windows: { samples: Float32Array; startSample: number; voicedFraction: number }[] = [];
+    windower.push(block, (w) => windows.push(w));
+    const trace = traces['synthetic-voice'];
+    for (; skippedSeen < windower.windowsSkippedNoSpeech; skippedSeen++) trace.skipped('Too little speech in this stretch (the voice gate skipped it)');
+    for (const w of windows) {
+      try {
+        if (!models.voice) continue;
+        const at = T0 + ((w.startSample + windower.windowLength) / RATE) * 1000;
+        const e = await models.voice.analyse({ samples: w.samples, at, voicedFraction: w.voicedFraction, priority: PRIORITY.analysed });
+        subject.fusion.add(e);
+        trace.reading(e);
+      } finally {
+        windower.release(w.samples);
+      }
+    }
+  };
+
+  /** Plays audio blocks and fusion ticks, in time order, up to `toMs`. */
+  const advance = async (toMs: number): Promise<void> => {
+    for (;;) {
+      const audioAt = audio && audioPos < audio.length ? (Math.min(audioPos + BLOCK, audio.length) / RATE) * 1000 : Infinity;
+      const t = Math.min(audioAt, nextTick);
+      if (t > toMs) return;
+      if (audioAt <= nextTick) await audioBlock();
+      else {
+        tick(nextTick);
+        nextTick += 1000;
+      }
+    }
+  };
+
+  try {
+    let endMs = durationMs ?? 0;
+    if (frames) {
+      let lastTs = -1;
+      for await (const f of frames.frames) {
+        await advance(f.ts);
+        lastTs = f.ts;
+        if (!sampler.offer(f.ts)) continue;
+        const at = T0 + f.ts;
+        const src = i420Source(await f.get());
+        const faces = models.face ? await models.face.detect(src) : [];
+        const quality = assessQuality(src, faces);
+        subject.fusion.addQuality(at, quality.reason);
+        video.sampledFrames++;
+        if (sampler.boosted) video.boostedFrames++;
+        video.quality[quality.reason] = (video.quality[quality.reason] ?? 0) + 1;
+        const face = faces[0];
+        if (quality.reason === 'ok' && face) {
+          const r = await analyseFace(models, subject, { src, face, at, priority: sampler.boosted ? PRIORITY.boosted : PRIORITY.analysed, boosted: sampler.boosted });
+          traces['face-deepfake'].reading(r.deepfake);
+          traces['presentation-attack'].reading(r.spoof);
+        } else {
+          const why = `No usable face: ${QUALITY_REASON[quality.reason as Exclude<QualityReason, 'ok'>] ?? quality.reason}`;
+          if (models.deepfake) traces['face-deepfake'].skipped(why);
+          if (models.spoof) traces['presentation-attack'].skipped(why);
+        }
+      }
+      endMs = Math.max(endMs, frames.endMs ?? 0, lastTs + frames.frameMs);
+    }
+    if (audio) endMs = Math.max(endMs, (audio.length / RATE) * 1000);
+    await advance(endMs);
+    if (lastTick < endMs) tick(endMs);
+    if (audio && models.voice && windower.windowsEmitted + windower.windowsSkippedNoSpeech === 0) {
+      // As in a call, the voice model only ever hears full windows: a shorter clip gives it nothing.
+      traces['synthetic-voice'].skipped(`Audio shorter than one ${(windower.windowLength / RATE).toFixed(2)} s window`);
+    }
+  } catch (err) {
+    return failed(clip, kind, (err as Error).message, started);
+  }
+
+  return {
+    id: clip.id,
+    label: clip.label,
+    kind,
+    ...(clip.attack ? { attack: clip.attack } : {}),
+    timed: timedClip,
+    durationS: timedClip && durationMs !== null ? durationMs / 1000 : null,
+    simulatedS: lastTick / 1000,
+    ...(hasVideo ? { video } : {}),
+    ...(hasAudio ? { audio: { windows: windower.windowsEmitted, skippedNoSpeech: windower.windowsSkippedNoSpeech } } : {}),
+    detectors: Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, traces[d].finish()])) as Record<EvaluatedDetector, DetectorClipResult>,
+    fused,
+    elapsedMs: Math.round(performance.now() - started),
+  };
+}
+
+function failed(clip: Clip, kind: ClipKind, message: string, started: number): ClipResult {
+  const error = message.replace(/\s+/g, ' ').trim();
+  const none = (): DetectorClipResult => ({ applicable: false, available: false, attempts: 0, abstained: 0, score: null, windowMax: null, firstFlagS: null, flagEntries: 0, abstainReasons: {} });
+  return {
+    id: clip.id,
+    label: clip.label,
+    kind,
+    ...(clip.attack ? { attack: clip.attack } : {}),
+    timed: false,
+    durationS: null,
+    simulatedS: 0,
+    detectors: Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, none()])) as Record<EvaluatedDetector, DetectorClipResult>,
+    fused: { judged: false, maxRisk: null, finalState: 'ANALYZING', finalRisk: 0, firstSuspiciousS: null, firstAlertS: null, suspiciousEntries: 0, alertEntries: 0, stateSeconds: {} },
+    error,
+    elapsedMs: Math.round(performance.now() - started),
+  };
+}
