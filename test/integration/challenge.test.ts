@@ -10,7 +10,7 @@
  * (FaceAnimator), not a person: it cannot show how well real head turns are recognised.
  */
 import type { Socket } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChallengePrompt, ChallengeView } from '../../server/src/protocol/challenge.ts';
 import { ErrorCode, type RiskUpdate } from '../../server/src/protocol/messages.ts';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
@@ -19,6 +19,11 @@ import { simulateCaller, type SimulatedProcess } from '../helpers/simulate.ts';
 
 let server: TestServer;
 const cleanup: Array<() => unknown> = [];
+/** Each test's callers stop when it ends: a caller left running would compete for the analyzer. */
+const callers: SimulatedProcess[] = [];
+afterEach(async () => {
+  await Promise.all(callers.splice(0).map((c) => c.stop()));
+});
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'embedded' });
@@ -60,7 +65,7 @@ function describeRun(v: ChallengeView): string {
 async function withCaller(room: string, respond: boolean): Promise<{ caller: SimulatedProcess; doctor: Awaited<ReturnType<typeof clinician>> }> {
   const doctor = await clinician(room);
   const caller = simulateCaller(server, { room, sub: `${room}-caller`, clip: 'real', respond });
-  cleanup.push(() => caller.stop());
+  callers.push(caller);
   await caller.joined;
   // The analyzer must be judging the caller's face before a check makes sense.
   await waitFor('risk from the caller\'s face', () => doctor.risk.some((u) => u.participantId === caller.sub && u.reasons.some((r) => r.detector === 'face-deepfake')), 60000, 200);

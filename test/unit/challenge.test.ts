@@ -121,6 +121,8 @@ describe('judging one movement', () => {
   it('covering: a lost face, a vanished mesh or a changed lower face count; an unchanged face fails', () => {
     expect(judgeStep('cover-face', base, [{ at: 1, face: false }, { at: 2, face: false }, face(3)]).state).toBe('passed');
     expect(judgeStep('cover-face', base, [face(1, { presence: 0.2 }), face(2, { occlusion: 0.8 })]).state).toBe('passed');
+    // Turning the head changes the lower face as much as a hand does: that is not covering it.
+    expect(judgeStep('cover-face', base, [face(1, { occlusion: 0.8, yaw: 15 }), face(2, { occlusion: 0.7, yaw: -20 })]).state).toBe('failed');
     expect(judgeStep('cover-face', base, [face(1, { occlusion: 0.2 }), face(2, { occlusion: 0.3 })])).toMatchObject({ state: 'failed', reason: expect.stringMatching(/uncovered \(largest change 0.30/) });
     // Without a face before, a missing face proves nothing.
     expect(judgeStep('cover-face', baselineOf([{ at: 0, face: false }]), [{ at: 1, face: false }, { at: 2, face: false }]).state).toBe('inconclusive');

@@ -94,7 +94,11 @@ export function judgeStep(action: ChallengeAction, base: Baseline, samples: read
     return { state: 'inconclusive', reason: `Too few frames were analysed while asked to ${what} (${samples.length}).` };
   }
   if (action === 'cover-face') {
-    const hidden = samples.filter((s) => !s.face || (s.presence ?? 1) < JUDGE.minPresence || (s.occlusion ?? 0) >= JUDGE.occlusion).length;
+    // A turned head changes the lower face's look too: a changed lower face only counts while the head faces the camera.
+    const facing = (s: ChallengeSample) =>
+      (s.yaw === undefined || base.yaw === undefined || Math.abs(s.yaw - base.yaw) < JUDGE.turnDeg) &&
+      (s.pitch === undefined || base.pitch === undefined || Math.abs(s.pitch - base.pitch) < JUDGE.lookUpDeg);
+    const hidden = samples.filter((s) => !s.face || (s.presence ?? 1) < JUDGE.minPresence || ((s.occlusion ?? 0) >= JUDGE.occlusion && facing(s))).length;
     if (base.faceFrames === 0) return { state: 'inconclusive', reason: 'No face was visible before the instruction, so covering it shows nothing.' };
     if (hidden >= JUDGE.minFrames) return { state: 'passed', reason: `The face was covered in ${hidden} of ${samples.length} frames.` };
     const most = Math.max(0, ...defined(samples.map((s) => s.occlusion)));

@@ -13,7 +13,9 @@ const GRID = 8;
 /** Fills `out` (64 values); returns false when the region is flat or outside the frame. */
 export function lowerFaceSignature(src: ImageSource, box: Box, out: Float32Array): boolean {
   const top = box.y + box.height * 0.5;
-  const height = box.height * 0.6;
+  // Faces filling the frame reach past its bottom edge: stop at the edge.
+  const height = Math.min(box.height * 0.6, src.height - top);
+  if (height < 8) return false;
   const cw = box.width / GRID;
   const ch = height / GRID;
   let sum = 0;
