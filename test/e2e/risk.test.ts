@@ -69,8 +69,8 @@ describe('live risk alerts in the call UI', () => {
     await fakeBrowser.close();
 
     // 2. A real caller, watched for at least as long: never suspicious, CLEAR by the end.
-    // A real face and a real voice: Chromium's default fake microphone beeps, and a beep is
-    // synthetic audio that the voice gate (energy-based) lets through.
+    // A real face and a real voice (the voice gate now skips Chromium's default beep, but a
+    // caller who speaks is what this test means to show).
     const realBrowser = await launchChromium({
       fakeVideo: faceFixture('faces/pexels/landmark_Test1.jpg'),
       fakeAudio: speechFixture(['1688/1688-142285-0000.flac', '1998/1998-15444-0000.flac', '2414/2414-128291-0000.flac']),

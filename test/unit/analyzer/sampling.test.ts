@@ -1,12 +1,18 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeAudio, fitToLength } from '../../../server/src/analyzer/audio/decode.ts';
+import { synthesize, TTS_SENTENCES, voiceLabel, type TtsVoice } from '../../../server/src/analyzer/audio/tts.ts';
 import { AudioResampler, type PcmBlock } from '../../../server/src/analyzer/sampling/AudioResampler.ts';
 import { AASIST_WINDOW_SAMPLES, AudioWindower, type AudioWindow } from '../../../server/src/analyzer/sampling/AudioWindower.ts';
 import { BoundedQueue } from '../../../server/src/analyzer/sampling/BoundedQueue.ts';
 import { FrameSampler } from '../../../server/src/analyzer/sampling/FrameSampler.ts';
 import { AudioStream, VideoStream } from '../../../server/src/analyzer/streams.ts';
 import { VoiceActivityDetector } from '../../../server/src/analyzer/sampling/VoiceActivity.ts';
+import { SpeechLikeness } from '../../../server/src/analyzer/sampling/speechLikeness.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -464,5 +470,226 @@ describe('per-stream sampling in the analyzer', () => {
     const win = s.queue.take()!;
     expect(win.samples.length).toBe(64600);
     expect(win.arrivedAt).toBeGreaterThan(4000);
+  });
+});
+
+// ---------------------------------------------------------------- speech-likeness
+
+/** `on` ms of `wave(t)` (t in seconds) every `period` ms, silence between. */
+function bursts(seconds: number, onMs: number, periodMs: number, wave: (t: number) => number): Float32Array {
+  return Float32Array.from({ length: Math.round(seconds * SR) }, (_, i) => ((i * 1000) / SR) % periodMs < onMs ? wave(i / SR) : 0);
+}
+const sine = (hz: number, amp = 0.3) => (t: number) => amp * Math.sin(2 * Math.PI * hz * t);
+const square = (hz: number, amp = 0.3) => (t: number) => amp * Math.sign(Math.sin(2 * Math.PI * hz * t));
+const always = (seconds: number, wave: (t: number) => number) => bursts(seconds, 1, 1, wave);
+
+/** Pink-ish noise: white noise through Paul Kellet's economy filter (-3 dB/octave). */
+function pink(seconds: number, amp: number, seed = 4): Float32Array {
+  const random = rng(seed);
+  let b0 = 0;
+  let b1 = 0;
+  let b2 = 0;
+  return Float32Array.from({ length: Math.round(seconds * SR) }, () => {
+    const w = random() * 2 - 1;
+    b0 = 0.99765 * b0 + w * 0.099046;
+    b1 = 0.963 * b1 + w * 0.2965164;
+    b2 = 0.57 * b2 + w * 1.0526913;
+    return (amp * (b0 + b1 + b2 + w * 0.1848)) / 4;
+  });
+}
+const gated = (x: Float32Array, onMs: number, periodMs: number) => x.map((v, i) => (((i * 1000) / SR) % periodMs < onMs ? v : 0));
+const mix = (...xs: Float32Array[]) => xs[0]!.map((_, i) => xs.reduce((s, x) => s + (x[i] ?? 0), 0));
+
+/** Second-order Butterworth high-pass (as WebRTC's capture path has), in place. */
+function highPass(x: Float32Array, hz: number): Float32Array {
+  const k = Math.tan((Math.PI * hz) / SR);
+  const norm = 1 / (1 + Math.SQRT2 * k + k * k);
+  const [b0, b1, b2] = [norm, -2 * norm, norm];
+  const [a1, a2] = [2 * (k * k - 1) * norm, (1 - Math.SQRT2 * k + k * k) * norm];
+  let [x1, x2, y1, y2] = [0, 0, 0, 0];
+  for (let i = 0; i < x.length; i++) {
+    const y = b0 * x[i]! + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+    [x2, x1, y2, y1] = [x1, x[i]!, y1, y];
+    x[i] = y;
+  }
+  return x;
+}
+
+/**
+ * Chromium's fake microphone (--use-fake-device-for-media-stream, as recorded from Chromium 156):
+ * a 400 Hz square wave between 0 and full scale (8-bit samples 128..255) for ~30 ms every 500 ms;
+ * WebRTC's capture processing removes the offset, which leaves a slowly decaying low tail.
+ */
+function chromiumBeep(seconds: number, processed = true): Float32Array {
+  const raw = bursts(seconds, 30, 500, (t) => (Math.sin(2 * Math.PI * 400 * t) >= 0 ? 1 : 0));
+  return processed ? highPass(raw, 60).map((v) => 0.5 * v) : raw;
+}
+
+/** Sounds that are not speech; all but the continuous one switch on and off, which the energy detector alone took for speech. */
+const NOT_SPEECH: [string, () => Float32Array][] = [
+  ['1 kHz beep, 100 ms each second', () => bursts(12, 100, 1000, sine(1000))],
+  ['1 kHz beep over a noise floor', () => mix(bursts(12, 100, 1000, sine(1000, 0.05)), noise(12, -60))],
+  ["Chromium's fake microphone, after capture processing", () => chromiumBeep(12)],
+  ["Chromium's fake microphone, raw", () => chromiumBeep(12, false)],
+  ['1 kHz square beep, 100 ms each second', () => bursts(12, 100, 1000, square(1000))],
+  ['200 Hz square buzz, 150 ms every 600 ms', () => bursts(12, 150, 600, square(200))],
+  ['tones of 150, 600 and 2500 Hz in turn, 250 ms every 750 ms', () => bursts(12, 250, 750, (t) => sine([150, 600, 2500][Math.floor(t / 0.75) % 3]!)(t))],
+  ['440 Hz tone, 300 ms every 700 ms', () => bursts(12, 300, 700, sine(440))],
+  ['DTMF dialling (697 + 1209 Hz, 150 ms / 400 ms)', () => bursts(12, 150, 400, (t) => sine(697, 0.2)(t) + sine(1209, 0.2)(t))],
+  ['busy tone (480 + 620 Hz, 0.5 s on / off)', () => bursts(12, 500, 1000, (t) => sine(480, 0.2)(t) + sine(620, 0.2)(t))],
+  ['ringback (440 + 480 Hz, 2 s on / 4 s off)', () => bursts(12, 2000, 6000, (t) => sine(440, 0.2)(t) + sine(480, 0.2)(t))],
+  ['white noise bursts, 300 ms every 800 ms', () => gated(noise(12, -20), 300, 800)],
+  ['white noise bursts, 1 s every 2 s', () => gated(noise(12, -25, 9), 1000, 2000)],
+  ['pink noise bursts, 200 ms every 500 ms', () => gated(pink(12, 0.3), 200, 500)],
+  ['pink noise bursts, 1 s every 2 s', () => gated(pink(12, 0.1, 7), 1000, 2000)],
+  ['50 Hz hum with 8 harmonics, switched 400 ms / 1 s', () => bursts(12, 400, 1000, (t) => [1, 2, 3, 4, 5, 6, 7, 8].reduce((s, h) => s + (0.3 / h) * Math.sin(2 * Math.PI * 50 * h * t), 0))],
+  ['continuous 60 Hz hum and white noise', () => mix(always(12, sine(60, 0.2)), noise(12, -40))],
+];
+
+describe('speech-likeness in the voice gate', () => {
+  it.each(NOT_SPEECH)('%s: not speech, so no window reaches the voice model', (_name, make) => {
+    const x = make();
+    const flags = voicedFlags(new VoiceActivityDetector(), x);
+    expect(fraction(flags)).toBe(0);
+    const w = new AudioWindower();
+    const windows = windowAll(w, x);
+    expect(windows).toEqual([]);
+    expect(w.windowsSkippedNoSpeech).toBe(Math.floor((x.length - AASIST_WINDOW_SAMPLES) / 32000) + 1);
+  });
+
+  it('the plain energy detector (speech: false) lets the beeps through: the problem this solves', () => {
+    for (const x of [bursts(12, 100, 1000, sine(1000)), chromiumBeep(12)]) {
+      const energy = new AudioWindower({ vad: { speech: false } });
+      windowAll(energy, x);
+      expect(energy.windowsEmitted).toBeGreaterThan(0);
+      const gate = new AudioWindower();
+      windowAll(gate, x);
+      expect(gate.windowsEmitted).toBe(0);
+    }
+  });
+
+  it('keeps speech with a beeping device, a mains hum 20-30 dB down or noise behind it', () => {
+    const speech = speechLike(12, 0.3, 3);
+    for (const x of [mix(speech, chromiumBeep(12).map((v) => 0.3 * v)), mix(speech, bursts(12, 100, 1000, sine(1000, 0.2))), mix(speech, always(12, sine(50, 0.01))), mix(speech, always(12, sine(60, 0.02))), mix(speech, noise(12, -40))]) {
+      const w = new AudioWindower();
+      const windows = windowAll(w, x);
+      expect(w.windowsSkippedNoSpeech).toBe(0);
+      for (const win of windows) expect(win.voicedFraction).toBeGreaterThan(0.6);
+    }
+  });
+
+  it('judges single frames: tones are tonal, noise is not harmonic, a voice-like frame is neither', () => {
+    const judge = (x: Float32Array) => {
+      const s = new SpeechLikeness();
+      const n = s.frameLength;
+      let speech = false;
+      for (let at = 0; at + n <= x.length; at += n) {
+        s.window.set(x.subarray(at, at + n), n);
+        speech = s.next(true);
+      }
+      return { speech, ...s.features };
+    };
+    const tone = judge(always(0.2, sine(1000)));
+    expect(tone.tonality).toBeGreaterThan(0.99);
+    expect(tone.speech).toBe(false);
+    const dual = judge(always(0.2, (t) => sine(697, 0.2)(t) + sine(1209, 0.2)(t)));
+    expect(dual.tonality).toBeGreaterThan(0.98);
+    const buzz = judge(always(0.2, square(400)));
+    expect(buzz.steadiness).toBeGreaterThan(0.99);
+    expect(buzz.speech).toBe(false);
+    for (const x of [noise(0.2, -20), pink(0.2, 0.3)]) {
+      const n = judge(x);
+      expect(n.harmonicity).toBeLessThan(0.08);
+      expect(n.speech).toBe(false);
+    }
+    const voice = judge(speechLike(0.12));
+    expect(voice.tonality).toBeLessThan(0.9);
+    expect(voice.harmonicity).toBeGreaterThan(0.2);
+    expect(voice.speech).toBe(true);
+    // A window holding a switch-on is not judged: its edge smears a beep over the spectrum.
+    const s = new SpeechLikeness();
+    s.window.set(always(0.02, square(600)), 320);
+    expect(s.next(true)).toBe(false);
+    expect(s.features.edgeDb).toBeGreaterThan(40);
+  });
+
+  it('streams and classifies alike, skips the FFT on quiet frames, and resets', () => {
+    const x = mix(speechLike(3, 0.3, 2), bursts(3, 100, 1000, sine(1000, 0.2)));
+    const a = new VoiceActivityDetector();
+    const viaPush = voicedFlags(a, x);
+    const b = new VoiceActivityDetector();
+    expect(viaPush.map((_, f) => b.classify(x, f * 320))).toEqual(viaPush);
+    expect(viaPush.some(Boolean)).toBe(true);
+    a.reset();
+    expect(voicedFlags(a, x)).toEqual(viaPush);
+    const quiet = new VoiceActivityDetector();
+    quiet.classify(new Float32Array(320));
+    expect(quiet.loud).toBe(false);
+    expect(quiet.speechFeatures).toEqual({ tonality: 0, harmonicity: 0, steadiness: 0, edgeDb: 0 });
+    expect(new VoiceActivityDetector({ speech: false }).speechFeatures).toBeUndefined();
+  });
+});
+
+// Real and synthetic speech, decoded and synthesised as on the analyzer's offline paths.
+const repoRoot = resolve(import.meta.dirname, '../../..');
+const dataDir = process.env.DFS_DATA_DIR ?? resolve(repoRoot, '../shared/data');
+const speechDir = join(dataDir, 'speech', 'librispeech');
+const alsaDir = '/usr/share/sounds/alsa';
+/** Two clips of each of the 5 speakers; test/integration/voice.test.ts runs all 50. */
+const LIBRI_CLIPS = ['1688/1688-142285-0000', '1688/1688-142285-0007', '1998/1998-15444-0001', '1998/1998-15444-0006', '2033/2033-164914-0000', '2033/2033-164914-0003', '2414/2414-128291-0002', '2414/2414-128291-0009', '2609/2609-156975-0005', '2609/2609-156975-0008'];
+const TTS: TtsVoice[] = [
+  { engine: 'espeak-ng', voice: 'en-us' },
+  { engine: 'espeak-ng', voice: 'en+f3', speed: 165 },
+  { engine: 'flite', voice: 'slt' },
+  { engine: 'flite', voice: 'rms' },
+];
+
+/** Every window AudioWindower cuts (a clip shorter than one window is repeated to 4.04 s, as the model's input is). */
+function gate(x: Float32Array): { windows: AudioWindow[]; total: number } {
+  const w = new AudioWindower();
+  const windows = windowAll(w, x.length < AASIST_WINDOW_SAMPLES ? fitToLength(x) : x);
+  return { windows, total: w.windowsEmitted + w.windowsSkippedNoSpeech };
+}
+
+describe('speech-likeness on real and synthetic speech', () => {
+  const libri: { name: string; x: Float32Array }[] = [];
+  beforeAll(async () => {
+    if (!existsSync(speechDir)) throw new Error(`LibriSpeech clips not found at ${speechDir}: set DFS_DATA_DIR to the shared data folder (see shared/data/DATA.md)`);
+    for (const clip of LIBRI_CLIPS) libri.push({ name: clip, x: await decodeAudio(join(speechDir, `${clip}.flac`)) });
+  });
+
+  it('keeps every window of LibriSpeech speech (5 speakers)', () => {
+    for (const { name, x } of libri) {
+      const { windows, total } = gate(x);
+      expect(windows.length, name).toBe(total);
+      for (const w of windows) expect(w.voicedFraction, name).toBeGreaterThan(0.4);
+    }
+  });
+
+  it.skipIf(!existsSync(alsaDir))('keeps the alsa-utils voice prompts (a human voice, 48 kHz wav)', async () => {
+    const files = readdirSync(alsaDir).filter((f) => f.endsWith('.wav') && f !== 'Noise.wav');
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const { windows, total } = gate(await decodeAudio(join(alsaDir, f)));
+      expect(windows.length, f).toBe(total);
+      expect(windows[0]!.voicedFraction, f).toBeGreaterThan(0.4);
+    }
+    // Noise.wav, a pink noise burst, is not speech.
+    if (existsSync(join(alsaDir, 'Noise.wav'))) expect(gate(await decodeAudio(join(alsaDir, 'Noise.wav'))).windows).toEqual([]);
+  });
+
+  it('keeps espeak-ng and flite speech: synthetic speech is what the model must hear', async () => {
+    try {
+      execFileSync('espeak-ng', ['--version'], { stdio: 'ignore' });
+      execFileSync('flite', ['-lv'], { stdio: 'ignore' });
+    } catch {
+      throw new Error('espeak-ng and flite are needed for this test (Debian: apt-get install espeak-ng flite)');
+    }
+    for (const [i, voice] of TTS.entries()) {
+      const { windows, total } = gate(await synthesize(TTS_SENTENCES[i]!, voice));
+      expect(total, voiceLabel(voice)).toBeGreaterThan(0);
+      expect(windows.length, voiceLabel(voice)).toBe(total);
+      for (const w of windows) expect(w.voicedFraction, voiceLabel(voice)).toBeGreaterThan(0.5);
+    }
   });
 });

@@ -21,13 +21,19 @@ export interface AudioWindow {
   samples: Float32Array;
   /** Index of the first sample in this stream's 16 kHz sample count. */
   startSample: number;
-  /** Fraction of the VAD frames lying wholly inside the window that were voiced. */
+  /**
+   * Fraction of the VAD frames lying wholly inside the window that were voiced: frames that sounded
+   * like speech (and the hangover after them), not merely loud ones, so a beep or tone counts 0.
+   */
   voicedFraction: number;
 }
 
 /**
  * Cuts a 16 kHz stream into fixed, overlapping windows for the audio model, skipping those with
- * too little speech: inference on silence costs as much as on speech and says nothing.
+ * too little speech: inference on silence costs as much as on speech and says nothing, and on
+ * beeps, tones or noise it misleads (AASIST-L reads Chromium's fake-microphone beep as strongly
+ * synthetic). The VAD counts only speech-like frames (see VoiceActivityDetector), so such windows
+ * are skipped and counted in windowsSkippedNoSpeech.
  *
  * Samples live in a ring of one window; per-frame VAD decisions in a ring of one window's frames.
  * Memory is fixed whatever the input. A trailing partial window is never emitted.
