@@ -64,7 +64,7 @@ const name = values.name ?? `Simulated ${values.clip} caller`;
 const token =
   values.token ?? issueToken(config.tokenSecret, { room: values.room, role: values.role as Role, name, ttlSeconds: 4 * 3600 });
 
-const say = (msg: string) => console.log(`[simulate] ${msg}`);
+const say = (msg: string) => console.log(`${new Date().toISOString()} [simulate] ${msg}`);
 const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
 let caller: SimulatedCaller;
 try {

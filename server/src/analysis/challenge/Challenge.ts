@@ -33,7 +33,11 @@ export interface ChallengeOptions {
   graceMs?: number;
   /** Reaction time: frames this soon after an instruction appears do not count for it. Default 300 ms. */
   reactionMs?: number;
-  /** The movement may still be finishing this long after the instruction's time is up. Default 800 ms. */
+  /**
+   * Video reaches the analyzer late (encoding, jitter buffers, a busy CPU): a step's frames are
+   * taken until the next instruction appears, and the last step's until this long after its time
+   * is up. Default 1500 ms.
+   */
   lateMs?: number;
 }
 
@@ -54,7 +58,7 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     if (options.plan.length === 0) throw new RangeError('a challenge needs at least one step');
     this.id = options.id;
     this.participantId = options.participantId;
-    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 800, clock: systemClock, ...options };
+    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 1500, clock: systemClock, ...options };
     this.view = {
       id: options.id,
       participantId: options.participantId,
@@ -83,7 +87,7 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     this.view.startedAt = clock.now();
     plan.forEach((step, i) => {
       this.after(step.promptAt, () => this.prompt(i));
-      this.after(step.promptAt + step.durationMs + this.opts.lateMs + graceMs, () => this.judge(i));
+      this.after(this.window(i)[1] - this.view.startedAt + graceMs, () => this.judge(i));
     });
     this.emit('update', this.snapshot());
   }
@@ -124,9 +128,13 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     this.emit('update', this.snapshot());
   }
 
-  private window(step: PlannedStep): [number, number] {
+  /** The frames that count for step i: from its instruction (plus reaction time) to the next one's, or lateMs past the last one's end. */
+  private window(i: number): [number, number] {
     const t0 = this.view.startedAt;
-    return [t0 + step.promptAt + this.opts.reactionMs, t0 + step.promptAt + step.durationMs + this.opts.lateMs];
+    const step = this.opts.plan[i]!;
+    const next = this.opts.plan[i + 1];
+    const end = next ? next.promptAt + this.opts.reactionMs : step.promptAt + step.durationMs + this.opts.lateMs;
+    return [t0 + step.promptAt + this.opts.reactionMs, t0 + end];
   }
 
   private baseline() {
@@ -135,7 +143,7 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
 
   private judge(i: number): void {
     const step = this.opts.plan[i]!;
-    const [from, to] = this.window(step);
+    const [from, to] = this.window(i);
     const j = judgeStep(step.action, this.baseline(), this.samples.filter((s) => s.at >= from && s.at <= to));
     Object.assign(this.view.steps[i]!, j);
     if (i < this.opts.plan.length - 1) {
@@ -143,8 +151,8 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
       return;
     }
     const base = this.baseline();
-    const moving = this.opts.plan.flatMap((st) => {
-      const [a, b] = this.window(st);
+    const moving = this.opts.plan.flatMap((_st, k) => {
+      const [a, b] = this.window(k);
       return this.samples.filter((s) => s.at >= a && s.at <= b);
     });
     const v = verdict(
