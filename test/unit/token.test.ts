@@ -17,6 +17,17 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 describe('join tokens', () => {
+  it('all-calls tokens (the dashboard) are for supervisors only, also when forged with a valid signature', () => {
+    const claims = verifyToken(SECRET, issueToken(SECRET, { ...base, room: '*', role: 'supervisor' }));
+    expect(claims.room).toBe('*');
+    expect(() => issueToken(SECRET, { ...base, room: '*', role: 'clinician' })).toThrow(/only supervisors/);
+    // Signed by someone holding the secret but with claims the schema refuses: still refused.
+    const body = Buffer.from(JSON.stringify({ v: 1, room: '*', role: 'patient', name: 'P', sub: 'p', iat: 1, exp: 4e9 })).toString('base64url');
+    const forged = `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+    expect(codeOf(() => verifyToken(SECRET, forged))).toBe(ErrorCode.TokenMalformed);
+    expect(() => issueToken(SECRET, { ...base, room: '**' })).toThrow();
+  });
+
   it('round-trips room, role and name', () => {
     const claims = verifyToken(SECRET, issueToken(SECRET, { ...base, sub: 'p1' }), { room: 'demo' });
     expect(claims).toMatchObject({ room: 'demo', role: 'clinician', name: 'Dr. Who', sub: 'p1' });

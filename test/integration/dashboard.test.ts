@@ -1,0 +1,144 @@
+/**
+ * The supervisors' dashboard namespace without a browser: who gets in, what it sends as calls,
+ * people and risk change, acknowledgements (audit log, the call's privileged participants told),
+ * bad messages, and the all-calls token admitting a silent observer to any open call.
+ */
+import type { Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueToken } from '../../server/src/auth/token.ts';
+import type { CallSummary } from '../../server/src/protocol/dashboard.ts';
+import { ErrorCode, type ParticipantInfo, type RiskUpdate } from '../../server/src/protocol/messages.ts';
+import { ask, connected, connectError, nextError, rawSocket } from '../helpers/rawClient.ts';
+import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+const sockets: Socket[] = [];
+
+beforeAll(async () => {
+  server = await startTestServer({ ROOMS: 'north,south' });
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.disconnect();
+  await server.close();
+});
+
+const boardToken = () => issueToken(server.config.tokenSecret, { room: '*', role: 'supervisor', name: 'Sam', sub: 'sam', ttlSeconds: 600 });
+
+function dashboard(token = boardToken()) {
+  const s = rawSocket(`${server.url}/dashboard`, token);
+  sockets.push(s);
+  const calls = new Map<string, CallSummary>();
+  const closed: string[] = [];
+  s.on('snapshot', (list: CallSummary[]) => list.forEach((c) => calls.set(c.room, c)));
+  s.on('call', (c: CallSummary) => calls.set(c.room, c));
+  s.on('call.closed', ({ room }: { room: string }) => {
+    calls.delete(room);
+    closed.push(room);
+  });
+  return { s, calls, closed };
+}
+
+async function joined(room: string, role: 'patient' | 'clinician' | 'supervisor', sub: string, token?: string): Promise<Socket> {
+  const s = rawSocket(server.url, token ?? server.token(room, role, sub, { sub }));
+  sockets.push(s);
+  await connected(s);
+  const res = await ask(s, 'join', { room });
+  if (!res.ok) throw new Error(res.error?.message);
+  return s;
+}
+
+const update = (participantId: string, state: RiskUpdate['state'], risk: number): RiskUpdate => ({
+  participantId,
+  state,
+  risk,
+  reasons: [{ detector: 'face-deepfake', text: 'The face shows the blending artefacts of face-swap deepfakes.', contribution: risk }],
+  gaps: [],
+  since: Date.now(),
+  at: Date.now(),
+});
+
+describe('dashboard namespace', () => {
+  it('admits only supervisors with an all-calls token', async () => {
+    for (const [token, code] of [
+      [server.token('north', 'clinician', 'Dr'), ErrorCode.Forbidden],
+      [server.token('north', 'supervisor', 'One-call'), ErrorCode.Forbidden],
+      [server.token('north', 'patient', 'Pat'), ErrorCode.Forbidden],
+      ['garbage', ErrorCode.TokenMalformed],
+      [undefined, ErrorCode.TokenMissing],
+    ] as const) {
+      const s = rawSocket(`${server.url}/dashboard`, token);
+      sockets.push(s);
+      expect((await connectError(s)).code).toBe(code);
+    }
+  });
+
+  it('shows calls, people and risk as they change; acknowledgements reach the audit log and the call', async () => {
+    const board = dashboard();
+    await connected(board.s);
+    await waitFor('snapshot', () => board.calls.has('north') && board.calls.has('south'));
+    expect(board.calls.get('north')).toMatchObject({ room: 'north', participants: [], state: 'ANALYZING', alerts: 0 });
+
+    const doctor = await joined('north', 'clinician', 'doc');
+    const acked: Array<{ alertId: string; by: string; note?: string }> = [];
+    doctor.on('risk.alert.acked', (a) => acked.push(a));
+    await joined('north', 'patient', 'pat');
+    await waitFor('people', () => board.calls.get('north')?.participants.length === 2);
+    expect(board.calls.get('north')!.participants.map((p: ParticipantInfo) => [p.id, p.role]).sort()).toEqual([['doc', 'clinician'], ['pat', 'patient']]);
+
+    // Risk as the analyzer would send it (the hub validates analyzer messages; see risk.test.ts).
+    server.app.hub.emit('risk', 'north', update('pat', 'CLEAR', 0.1));
+    await waitFor('clear', () => board.calls.get('north')?.state === 'CLEAR');
+    server.app.hub.emit('risk', 'north', update('pat', 'ALERT', 0.82));
+    await waitFor('alert', () => board.calls.get('north')?.lastAlert);
+    const call = board.calls.get('north')!;
+    expect(call).toMatchObject({ state: 'ALERT', alerts: 1, unacknowledged: 1 });
+    expect(call.participants.find((p) => p.id === 'pat')?.risk).toMatchObject({ state: 'ALERT', risk: 0.82 });
+    // Other calls are unaffected.
+    expect(board.calls.get('south')!.state).toBe('ANALYZING');
+
+    const alertId = call.lastAlert!.id;
+    expect(await ask(board.s, 'alert.ack', { room: 'north', alertId, note: 'Checked ID on camera.' })).toEqual({ ok: true });
+    await waitFor('acked summary', () => board.calls.get('north')?.lastAlert?.acked);
+    expect(board.calls.get('north')!.lastAlert!.acked).toMatchObject({ by: 'Sam', note: 'Checked ID on camera.' });
+    expect(board.calls.get('north')!.unacknowledged).toBe(0);
+    await waitFor('call told', () => acked.length === 1);
+    expect(acked[0]).toEqual({ alertId, by: 'Sam', note: 'Checked ID on camera.' });
+    expect(server.app.audit.alertViews(alertId)).toContainEqual(expect.objectContaining({ viewerId: 'sam', viewerRole: 'supervisor', note: 'Checked ID on camera.' }));
+  });
+
+  it('refuses malformed and unknown messages with a reason, and keeps working', async () => {
+    const board = dashboard();
+    await connected(board.s);
+    expect(await ask(board.s, 'alert.ack', { room: 'north' })).toMatchObject({ ok: false, error: { code: ErrorCode.BadRequest } });
+    expect(await ask(board.s, 'alert.ack', { room: '../etc', alertId: 'x' })).toMatchObject({ ok: false, error: { code: ErrorCode.BadRequest } });
+    expect(await ask(board.s, 'alert.ack', { room: 'north', alertId: 'no-such-alert' })).toMatchObject({ ok: false, error: { message: 'No such alert in that call.' } });
+    const err = nextError(board.s);
+    board.s.emit('room.close', {});
+    expect((await err).message).toMatch(/Unknown event "room.close"/);
+    expect(board.s.connected).toBe(true);
+  });
+
+  it('an all-calls token opens any open call as an invisible observer; closed calls leave the board', async () => {
+    const board = dashboard();
+    await connected(board.s);
+    const pat = await joined('south', 'patient', 'pat2');
+    const seen: ParticipantInfo[] = [];
+    pat.on('participant.joined', (p: ParticipantInfo) => seen.push(p));
+    const watcher = await joined('south', 'supervisor', 'sam', boardToken());
+    expect(await ask(watcher, 'publish', { sdp: 'v=0' })).toMatchObject({ ok: false, error: { code: ErrorCode.Forbidden } });
+    await waitFor('observer listed', () => board.calls.get('south')?.participants.some((p) => p.id === 'sam'));
+    expect(seen).toEqual([]);
+    // It cannot open a call that is not open.
+    const s = rawSocket(server.url, boardToken());
+    sockets.push(s);
+    await connected(s);
+    expect(await ask(s, 'join', { room: 'nowhere' })).toMatchObject({ ok: false, error: { code: ErrorCode.RoomNotFound } });
+    // A call a host opened, then ended, disappears from the board.
+    const host = await joined('pop-up', 'clinician', 'doc3');
+    await waitFor('pop-up listed', () => board.calls.has('pop-up'));
+    expect((await ask(host, 'room.close', {})).ok).toBe(true);
+    await waitFor('pop-up gone', () => board.closed.includes('pop-up'));
+    expect(board.calls.has('pop-up')).toBe(false);
+  });
+});
