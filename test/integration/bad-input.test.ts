@@ -80,6 +80,32 @@ describe('the analyzer control channel', () => {
     expect((await connectError(s)).code).toBe(code);
   });
 
+  it('drops malformed risk and challenge messages from an analyzer, and keeps listening', async () => {
+    const s = rawSocket(`${server.url}/analyzer`, issueServiceToken(server.config.tokenSecret, { ttlSeconds: 60 }));
+    sockets.push(s);
+    await connected(s);
+    const seen: string[] = [];
+    const onRisk = () => seen.push('risk');
+    const onSample = () => seen.push('sample');
+    server.app.hub.on('risk', onRisk);
+    server.app.hub.on('challenge-sample', onSample);
+    try {
+      s.emit('risk', { room: 'demo', update: { participantId: 'x', state: 'PANIC', risk: 2 } });
+      s.emit('risk', 'not an object');
+      s.emit('challenge.sample', { room: 'demo', participantId: 'x', challengeId: 'c', sample: { at: 1, face: true, yaw: 1e9 } });
+      s.emit('challenge.sample', { room: 'demo', participantId: 'x', challengeId: 'c', sample: { at: 1, face: true, extra: 1 } });
+      s.emit('challenge.sample', null);
+      // A well-formed sample still gets through (for a challenge nobody runs: ChallengeDesk ignores it).
+      s.emit('challenge.sample', { room: 'demo', participantId: 'x', challengeId: 'c', sample: { at: 1, face: false } });
+      await waitFor('the valid sample', () => seen.length > 0, 5000);
+      expect(seen).toEqual(['sample']);
+      expect(s.connected).toBe(true);
+    } finally {
+      server.app.hub.off('risk', onRisk);
+      server.app.hub.off('challenge-sample', onSample);
+    }
+  });
+
   it('a service principal in a call can neither publish nor end it, and nobody sees it', async () => {
     const svc = rawSocket(server.url, issueServiceToken(server.config.tokenSecret, { ttlSeconds: 60 }));
     sockets.push(svc);
