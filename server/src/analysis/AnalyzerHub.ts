@@ -11,7 +11,7 @@ import { logger } from '../log.ts';
 import { z } from 'zod';
 import { RISK_STATES, RoomIdSchema, type AnalysisStatus, type IntegrityReport, type RiskUpdate } from '../protocol/messages.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
-import { ChallengeSampleSchema, type ChallengeSample } from '../protocol/challenge.ts';
+import { ChallengeSampleSchema, type ChallengeResult, type ChallengeSample } from '../protocol/challenge.ts';
 
 const log = logger('analysis');
 
@@ -28,6 +28,8 @@ export interface ServerToAnalyzer {
   /** Measure this participant closely (boosted sampling, pose, occlusion) for a challenge, until told to stop or `untilMs`. */
   observe: (o: ObserveRequest) => void;
   unobserve: (o: { room: string; participantId: string; challengeId: string }) => void;
+  /** A check's verdict, which the analyzer weighs as evidence. */
+  'challenge.result': (r: { room: string; participantId: string; result: ChallengeResult; reasons: string[]; requestedBy: string }) => void;
 }
 
 export interface ObserveRequest {
@@ -155,6 +157,10 @@ export class AnalyzerHub extends EventEmitter<{
 
   unobserve(o: { room: string; participantId: string; challengeId: string }): void {
     this.nsp.emit('unobserve', o);
+  }
+
+  sendChallengeResult(r: { room: string; participantId: string; result: ChallengeResult; reasons: string[]; requestedBy: string }): void {
+    this.nsp.emit('challenge.result', r);
   }
 
   /** Prometheus text from every live analyzer, for /metrics. */

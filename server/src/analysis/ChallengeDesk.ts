@@ -96,6 +96,7 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
     challenge.on('end', (v) => {
       if (this.running.get(k)?.challenge === challenge) this.running.delete(k);
       this.hub.unobserve(observe);
+      if (v.state !== 'RUNNING') this.hub.sendChallengeResult({ room: room.id, participantId, result: v.state, reasons: v.reasons, requestedBy: v.requestedBy });
       room.get(participantId)?.channel.emit('challenge.done', { challengeId: challenge.id });
       const callId = this.opts.callIdOf(room.id);
       if (callId !== undefined) this.audit.challengeFinished(callId, v);

@@ -20,6 +20,7 @@ import type { AnalyzerConfig } from './config.ts';
 import type { InferenceRuntime } from './inference/InferenceRuntime.ts';
 import type { ModelRunner } from './inference/ModelRunner.ts';
 import { integrityEvidence } from './detectors/ClientIntegrity.ts';
+import { livenessEvidence, type ChallengeOutcome } from './detectors/LivenessCheck.ts';
 import { loadRiskConfig, type RiskConfig } from './fusion/RiskFusion.ts';
 import { analyseFace, fuseSubject, loadAnalyzerModels, newSubjectAnalysis, type AnalyzerModels, type SubjectAnalysis } from './pipeline.ts';
 import { AudioStream, VideoStream, type SampledFrame, type StreamId } from './streams.ts';
@@ -165,6 +166,9 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       if (e) this.subject(r.room, r.participantId).fusion.add(e);
     });
     control.on('observe', (o: ObserveRequest) => this.observe(o));
+    control.on('challenge.result', (r: { room: string; participantId: string } & ChallengeOutcome) => {
+      if (this.rooms.has(r.room) && Array.isArray(r.reasons)) this.subject(r.room, r.participantId).fusion.add(livenessEvidence(r, Date.now()));
+    });
     control.on('unobserve', (o: { room: string; participantId: string; challengeId: string }) => {
       const subject = this.subjects.get(`${o.room}/${o.participantId}`);
       if (subject?.observing?.challengeId === o.challengeId) this.stopObserving(subject);

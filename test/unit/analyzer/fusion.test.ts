@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DetectorId, Evidence } from '../../../server/src/analyzer/detectors/Detector.ts';
+import { livenessEvidence } from '../../../server/src/analyzer/detectors/LivenessCheck.ts';
 import { loadRiskConfig, RiskFusion, type RiskStateName } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
 
 const config = loadRiskConfig();
@@ -116,6 +117,25 @@ describe('risk fusion', () => {
     const both = new RiskFusion(config, 0);
     both.add(ev('client-integrity', 0, 1, 1, 'virtual camera'));
     expect(run(both, 0, 30_000, () => 0.35).at(-1)).toBe('SUSPICIOUS');
+  });
+
+  it('a failed liveness check makes a clear caller SUSPICIOUS with its reason, and ALERT with a doubtful face; a pass lowers nothing', () => {
+    const failed = livenessEvidence({ result: 'FAILED', reasons: ['Did not turn left: at most 1° (8° needed).'], requestedBy: 'Dr. Ode' }, 20_000);
+    const f = new RiskFusion(config, 0);
+    expect(run(f, 0, 20_000, () => 0.05).at(-1)).toBe('CLEAR');
+    f.add(failed);
+    expect(run(f, 20_000, 40_000, () => 0.05).at(-1)).toBe('SUSPICIOUS');
+    const top = f.update(40_000).reasons[0]!;
+    expect(top.detector).toBe('liveness-check');
+    expect(top.text).toBe('Failed the liveness check Dr. Ode asked for: Did not turn left: at most 1° (8° needed).');
+    const doubtful = new RiskFusion(config, 0);
+    doubtful.add({ ...failed, at: 0 });
+    expect(run(doubtful, 0, 30_000, () => 0.35).at(-1)).toBe('ALERT');
+    const passed = new RiskFusion(config, 0);
+    passed.add(livenessEvidence({ result: 'PASSED', reasons: [], requestedBy: 'Dr. Ode' }, 0));
+    expect(run(passed, 0, 30_000, () => 0.95).at(-1)).toBe('ALERT');
+    const unsure = livenessEvidence({ result: 'INCONCLUSIVE', reasons: ['No face was visible during the check.'], requestedBy: 'Dr. Ode' }, 0);
+    expect(unsure.score).toBeUndefined();
   });
 
   it('ranks reasons by contribution', () => {

@@ -14,7 +14,8 @@ export type DetectorId =
   | 'blink'
   | 'lip-sync'
   | 'pulse'
-  | 'client-integrity';
+  | 'client-integrity'
+  | 'liveness-check';
 
 export interface Evidence {
   detector: DetectorId;
