@@ -5,7 +5,6 @@
  * Joins through @roamhq/wrtc and publishes the clip; answers liveness challenges unless --no-respond.
  * Without --token it issues one with the server's secret (TOKEN_SECRET or the generated one in DATA_DIR).
  */
-import { parseArgs } from 'node:util';
 import { InferenceRuntime } from '../server/src/analyzer/inference/InferenceRuntime.ts';
 import { ModelRegistry } from '../server/src/analyzer/inference/ModelRegistry.ts';
 import { issueToken } from '../server/src/auth/token.ts';
@@ -13,41 +12,28 @@ import { loadConfig } from '../server/src/config.ts';
 import { ANALYSED_ROLES, type Role } from '../server/src/protocol/roles.ts';
 import { ClipLibrary, CLIP_NAMES, CLIPS, type ClipName } from '../server/src/simulate/clips.ts';
 import { SimulatedCaller } from '../server/src/simulate/SimulatedCaller.ts';
+import { parseCli } from './cli.ts';
 
 const usage = `usage: npm run simulate -- --room ROOM --role ${ANALYSED_ROLES.join('|')} --clip ${CLIP_NAMES.join('|')}
          [--name NAME] [--no-respond] [--url BASE] [--token TOKEN] [--seconds S] [--switch-to CLIP --after S]
 clips:
 ${CLIP_NAMES.map((c) => `  ${c.padEnd(7)} ${CLIPS[c].about}`).join('\n')}`;
 
-function fail(message: string): never {
-  console.error(`${message}\n${usage}`);
-  process.exit(2);
-}
-
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      room: { type: 'string' },
-      role: { type: 'string', default: 'patient' },
-      clip: { type: 'string', default: 'real' },
-      name: { type: 'string' },
-      'no-respond': { type: 'boolean', default: false },
-      url: { type: 'string' },
-      token: { type: 'string' },
-      seconds: { type: 'string' },
-      'switch-to': { type: 'string' },
-      after: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }));
-} catch (err) {
-  fail((err as Error).message);
-}
-if (values.help) {
-  console.log(usage);
-  process.exit(0);
-}
+const cli = parseCli(usage, {
+  room: { type: 'string' },
+  role: { type: 'string', default: 'patient' },
+  clip: { type: 'string', default: 'real' },
+  name: { type: 'string' },
+  'no-respond': { type: 'boolean', default: false },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  seconds: { type: 'string' },
+  'switch-to': { type: 'string' },
+  after: { type: 'string' },
+});
+const { values } = cli;
+// Annotated, so that TypeScript narrows after a call to it.
+const fail: (message: string) => never = cli.fail;
 const isClip = (c: string | undefined): c is ClipName => (CLIP_NAMES as readonly string[]).includes(c ?? '');
 if (!values.room) fail('--room is required');
 if (!(ANALYSED_ROLES as readonly string[]).includes(values.role)) fail(`--role must be one of ${ANALYSED_ROLES.join(', ')} (simulated callers are the analysed side)`);

@@ -2,45 +2,31 @@
  * Issue a join link: npm run token -- --room R --role clinician --name "Dr. Who" [--ttl 3600] [--sub ID]
  * Uses the same secret as the server (TOKEN_SECRET, or the one the server generated in DATA_DIR).
  */
-import { parseArgs } from 'node:util';
 import { issueServiceToken, issueToken } from '../server/src/auth/token.ts';
 import { loadConfig } from '../server/src/config.ts';
 import { dashboardLink, joinLink } from '../server/src/http/joinLink.ts';
 import { ALL_ROOMS } from '../server/src/protocol/dashboard.ts';
 import { ROLES, type Role } from '../server/src/protocol/roles.ts';
+import { parseCli } from './cli.ts';
 
 const usage = `usage: npm run token -- --room ROOM --role ROLE --name NAME [--ttl SECONDS] [--sub ID] [--url BASE]
        npm run token -- --dashboard --name NAME [--ttl SECONDS]   (supervisor dashboard link: every call)
        npm run token -- --service analyzer [--ttl SECONDS] [--sub ID]   (credential for a remote analyzer)
   roles: ${ROLES.join(', ')}`;
 
-function fail(message: string): never {
-  console.error(`${message}\n${usage}`);
-  process.exit(2);
-}
-
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      room: { type: 'string' },
-      role: { type: 'string' },
-      name: { type: 'string' },
-      ttl: { type: 'string' },
-      sub: { type: 'string' },
-      url: { type: 'string' },
-      service: { type: 'string' },
-      dashboard: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }));
-} catch (err) {
-  fail((err as Error).message);
-}
-if (values.help) {
-  console.log(usage);
-  process.exit(0);
-}
+const cli = parseCli(usage, {
+  room: { type: 'string' },
+  role: { type: 'string' },
+  name: { type: 'string' },
+  ttl: { type: 'string' },
+  sub: { type: 'string' },
+  url: { type: 'string' },
+  service: { type: 'string' },
+  dashboard: { type: 'boolean' },
+});
+const { values } = cli;
+// Annotated, so that TypeScript narrows after a call to it.
+const fail: (message: string) => never = cli.fail;
 if (values.service !== undefined) {
   if (values.service !== 'analyzer') fail(`unknown service "${values.service}"`);
   const cfg = loadConfig();

@@ -8,18 +8,9 @@ import { Challenge, type Clock } from '../../server/src/analysis/challenge/Chall
 import { baselineOf, JUDGE, judgeDetectors, judgeStep, verdict } from '../../server/src/analysis/challenge/judge.ts';
 import { drawPlan, type PlannedStep } from '../../server/src/analysis/challenge/plan.ts';
 import { CHALLENGE_ACTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../server/src/protocol/challenge.ts';
+import { seededRandom } from '../helpers/random.ts';
 
-/** Deterministic PRNG (mulberry32) so a failing draw can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seeded = seededRandom;
 
 class FakeClock implements Clock {
   t = 1_000_000;

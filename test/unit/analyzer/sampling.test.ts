@@ -13,20 +13,11 @@ import { FrameSampler } from '../../../server/src/analyzer/sampling/FrameSampler
 import { AudioStream, VideoStream } from '../../../server/src/analyzer/streams.ts';
 import { VoiceActivityDetector } from '../../../server/src/analyzer/sampling/VoiceActivity.ts';
 import { SpeechLikeness } from '../../../server/src/analyzer/sampling/speechLikeness.ts';
+import { seededRandom } from '../../helpers/random.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Deterministic PRNG (mulberry32) so jitter and noise are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 // ---------------------------------------------------------------- frames
 
