@@ -30,6 +30,7 @@ const cli = parseCli(usage, {
   seconds: { type: 'string' },
   'switch-to': { type: 'string' },
   after: { type: 'string' },
+  fps: { type: 'string', default: '12' },
 });
 const { values } = cli;
 // Annotated, so that TypeScript narrows after a call to it.
@@ -41,6 +42,8 @@ if (!isClip(values.clip)) fail(`unknown clip "${values.clip}"`);
 if (values['switch-to'] !== undefined && !isClip(values['switch-to'])) fail(`unknown clip "${values['switch-to']}"`);
 const seconds = values.seconds !== undefined ? Number(values.seconds) : undefined;
 if (seconds !== undefined && !(seconds > 0)) fail('--seconds must be a positive number');
+const fps = Number(values.fps);
+if (!(fps >= 1 && fps <= 30)) fail('--fps must be between 1 and 30');
 const after = values.after !== undefined ? Number(values.after) : 20;
 if (!(after >= 0)) fail('--after must be a number of seconds');
 
@@ -61,6 +64,7 @@ try {
     clip: values.clip,
     library: new ClipLibrary(runtime),
     respond: !values['no-respond'],
+    fps,
   });
 } catch (err) {
   console.error(`[simulate] cannot prepare the clip: ${(err as Error).message}`);

@@ -1,6 +1,8 @@
 /**
  * Simulated callers as the product runs them: `scripts/simulate.ts` in its own process (so its
  * video painting and encoding do not share the test's event loop), with its log lines captured.
+ * 8 fps rather than 12: on two cores shared with Chromium, every frame the SFU forwards and the
+ * analyzer decodes is CPU the analysis needs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -21,7 +23,7 @@ export interface SimulatedProcess {
 
 export function simulateCaller(server: TestServer, o: { room: string; sub: string; clip: ClipName; respond?: boolean; name?: string; extra?: string[] }): SimulatedProcess {
   const token = server.token(o.room, 'patient', o.name ?? `Simulated ${o.clip}`, { sub: o.sub });
-  const args = ['scripts/simulate.ts', '--url', server.url, '--token', token, '--room', o.room, '--role', 'patient', '--clip', o.clip, ...(o.respond === false ? ['--no-respond'] : []), ...(o.extra ?? [])];
+  const args = ['scripts/simulate.ts', '--url', server.url, '--token', token, '--room', o.room, '--role', 'patient', '--clip', o.clip, ...(o.respond === false ? ['--no-respond'] : []), '--fps', '8', ...(o.extra ?? [])];
   const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, DFS_DATA_DIR: DATA_DIR, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const collect = (chunk: Buffer) => {

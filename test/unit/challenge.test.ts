@@ -169,7 +169,7 @@ describe('Challenge state machine', () => {
     c.on('end', (v) => ends.push(v));
     c.start();
     // Frames every 150 ms, as the analyzer sends them.
-    for (let t = 0; t < 20000 && c.running; t += 150) {
+    for (let t = 0; t < 40000 && c.running; t += 150) {
       const s = feed(t);
       if (s) c.addSample({ ...s, at: 1_000_000 + t });
       clock.advance(150);
@@ -215,6 +215,14 @@ describe('Challenge state machine', () => {
   it('no measurements at all (analyzer silent) times out INCONCLUSIVE', () => {
     const { ends } = run(() => undefined);
     expect(ends[0]!).toMatchObject({ state: 'INCONCLUSIVE', reasons: [expect.stringMatching(/no measurements/)] });
+  });
+
+  it('the first instruction waits for the analyzer to see the face, and the whole check shifts with it', () => {
+    // No frames for the first 5 s (the analyzer far behind), then a compliant face, 5 s late.
+    const late = 5000;
+    const { prompts, ends } = run((t) => (t < late ? undefined : compliant(t - late)));
+    expect(prompts.map((p) => p.t)).toEqual([5500, 9500, 13500]);
+    expect(ends[0]!.state).toBe('PASSED');
   });
 
   it('a participant without a face is INCONCLUSIVE, not FAILED', () => {

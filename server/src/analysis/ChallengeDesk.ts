@@ -102,7 +102,8 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
       if (callId !== undefined) this.audit.challengeFinished(callId, v);
       log.info('challenge finished', { room: room.id, participant: participantId, result: v.state, steps: v.steps.map((s) => `${s.action}:${s.state}`).join(','), reasons: v.reasons.join(' | ') });
     });
-    this.hub.observe({ ...observe, untilMs: clock.now() + last.promptAt + last.durationMs + 5000 });
+    // Long enough for the longest wait for a baseline (Challenge's default) and the last step.
+    this.hub.observe({ ...observe, untilMs: clock.now() + last.promptAt + last.durationMs + 15_000 });
     log.info('challenge started', { room: room.id, participant: participantId, by: by.id, steps: plan.map((s) => s.action).join(',') });
     challenge.start();
     return challenge.snapshot();

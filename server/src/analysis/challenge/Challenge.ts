@@ -39,7 +39,16 @@ export interface ChallengeOptions {
    * is up. Default 1500 ms.
    */
   lateMs?: number;
+  /**
+   * The first instruction waits until the analyzer has seen the face a few times (the baseline
+   * every movement is measured against), at most this long past its planned time; then it goes
+   * ahead and the check says what it could not judge. Default 8000 ms.
+   */
+  baselineWaitMs?: number;
 }
+
+/** Face frames the baseline needs before the first instruction. */
+const BASELINE_FRAMES = 3;
 
 /** Bounded: a challenge of three steps at the boosted 6 fps takes well under 200 frames. */
 const MAX_SAMPLES = 600;
@@ -52,13 +61,15 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
   private readonly samples: ChallengeSample[] = [];
   private readonly timers = new Set<unknown>();
   private started = false;
+  /** How much later than planned the steps run (waiting for a baseline). */
+  private offset = 0;
 
   constructor(options: ChallengeOptions) {
     super();
     if (options.plan.length === 0) throw new RangeError('a challenge needs at least one step');
     this.id = options.id;
     this.participantId = options.participantId;
-    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 1500, clock: systemClock, ...options };
+    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 1500, baselineWaitMs: 8000, clock: systemClock, ...options };
     this.view = {
       id: options.id,
       participantId: options.participantId,
@@ -83,13 +94,27 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
   start(): void {
     if (this.started) throw new Error('challenge already started');
     this.started = true;
-    const { clock, plan, graceMs } = this.opts;
+    const { clock, plan } = this.opts;
     this.view.startedAt = clock.now();
-    plan.forEach((step, i) => {
-      this.after(step.promptAt, () => this.prompt(i));
-      this.after(this.window(i)[1] - this.view.startedAt + graceMs, () => this.judge(i));
-    });
+    this.after(plan[0]!.promptAt, () => this.begin());
     this.emit('update', this.snapshot());
+  }
+
+  /** Runs the steps once the baseline has enough face frames, or once waiting for it is pointless. */
+  private begin(): void {
+    const { clock, plan, graceMs } = this.opts;
+    const planned = this.view.startedAt + plan[0]!.promptAt;
+    const faces = this.samples.filter((s) => s.face && s.yaw !== undefined).length;
+    if (faces < BASELINE_FRAMES && clock.now() - planned < this.opts.baselineWaitMs) {
+      this.after(250, () => this.begin());
+      return;
+    }
+    this.offset = clock.now() - planned;
+    const now = clock.now() - this.view.startedAt;
+    plan.forEach((step, i) => {
+      this.after(step.promptAt + this.offset - now, () => this.prompt(i));
+      this.after(this.window(i)[1] - this.view.startedAt - now + graceMs, () => this.judge(i));
+    });
   }
 
   /** A measurement from the analyzer; frames from before the start or after the end are ignored. */
@@ -130,7 +155,7 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
 
   /** The frames that count for step i: from its instruction (plus reaction time) to the next one's, or lateMs past the last one's end. */
   private window(i: number): [number, number] {
-    const t0 = this.view.startedAt;
+    const t0 = this.view.startedAt + this.offset;
     const step = this.opts.plan[i]!;
     const next = this.opts.plan[i + 1];
     const end = next ? next.promptAt + this.opts.reactionMs : step.promptAt + step.durationMs + this.opts.lateMs;
@@ -138,7 +163,7 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
   }
 
   private baseline() {
-    return baselineOf(this.samples.filter((s) => s.at < this.view.startedAt + this.opts.plan[0]!.promptAt));
+    return baselineOf(this.samples.filter((s) => s.at < this.view.startedAt + this.offset + this.opts.plan[0]!.promptAt));
   }
 
   private judge(i: number): void {
