@@ -15,7 +15,7 @@ import { SimulatedCaller } from '../server/src/simulate/SimulatedCaller.ts';
 import { parseCli } from './cli.ts';
 
 const usage = `usage: npm run simulate -- --room ROOM --role ${ANALYSED_ROLES.join('|')} --clip ${CLIP_NAMES.join('|')}
-         [--name NAME] [--no-respond] [--url BASE] [--token TOKEN] [--seconds S] [--switch-to CLIP --after S]
+         [--name NAME] [--no-respond] [--url BASE] [--token TOKEN] [--seconds S] [--switch-to CLIP --after S] [--fps 12]
 clips:
 ${CLIP_NAMES.map((c) => `  ${c.padEnd(7)} ${CLIPS[c].about}`).join('\n')}`;
 
