@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadAnalyzerConfig, type AnalyzerConfig } from '../../server/src/analyzer/config.ts';
-import { UsageWindow } from './proc.ts';
+import { onLines, UsageWindow } from './proc.ts';
 import { startServer } from './serverProcess.ts';
 import { summarize, type Summary } from './stats.ts';
 
@@ -109,18 +109,11 @@ function startAnalyzer(
     resolveReady = res;
     rejectReady = rej;
   });
-  let buf = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.startsWith('{"ready"')) resolveReady(JSON.parse(line).providers);
-      else if (line.startsWith('{"decode"')) decodeWaiters.shift()?.(JSON.parse(line).decode);
-      else if (line.startsWith('{"t"')) reports.push(JSON.parse(line));
-      else if (line.trim()) log.push(line);
-    }
+  onLines(child.stdout!, (line) => {
+    if (line.startsWith('{"ready"')) resolveReady(JSON.parse(line).providers);
+    else if (line.startsWith('{"decode"')) decodeWaiters.shift()?.(JSON.parse(line).decode);
+    else if (line.startsWith('{"t"')) reports.push(JSON.parse(line));
+    else if (line.trim()) log.push(line);
   });
   child.stderr!.on('data', (chunk: Buffer) => log.push(...chunk.toString().split('\n').filter((l) => l.trim())));
   child.once('exit', (code) => rejectReady(new Error(`the analyzer exited (${code}):\n${log.slice(-30).join('\n')}`)));
@@ -158,16 +151,9 @@ function startPublishers(o: AnalyzerBenchOptions): {
   type Answer = { ready?: boolean; joined?: number; error?: string; stats?: EncoderStats };
   const waiting: Array<(m: Answer) => void> = [];
   const log: string[] = [];
-  let buf = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.startsWith('{')) waiting.shift()?.(JSON.parse(line));
-      else if (line.trim()) log.push(line);
-    }
+  onLines(child.stdout!, (line) => {
+    if (line.startsWith('{')) waiting.shift()?.(JSON.parse(line));
+    else if (line.trim()) log.push(line);
   });
   child.stderr!.on('data', (chunk: Buffer) => log.push(...chunk.toString().split('\n').filter((l) => l.trim())));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -5,6 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 let ticksPerSecond: number | undefined;
@@ -196,4 +198,9 @@ export async function waitForQuiet(maxLoad: number, maxWaitS: number, say: (msg:
     say(`1-minute load ${l.toFixed(2)} > ${maxLoad}: waiting ${stepS} s`);
     await new Promise((r) => setTimeout(r, stepS * 1000));
   }
+}
+
+/** Calls `fn` with each complete line a child writes (the children speak JSON, one message a line). */
+export function onLines(stream: Readable, fn: (line: string) => void): void {
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', fn);
 }

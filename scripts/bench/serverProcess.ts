@@ -1,5 +1,6 @@
 /** Starts the server under test in its own process (server-child.ts) with a throwaway secret and data folder. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { onLines } from './proc.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,18 +45,11 @@ export async function startServer(env: Record<string, string>, timeoutMs = 150_0
     if (log.length > 200) log.shift();
   };
   let info: { url: string; pid: number; analyzerPid: number | null } | undefined;
-  let buf = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.startsWith('{"ready"')) {
-        info = JSON.parse(line);
-        server.analyzerPid = info!.analyzerPid ?? undefined;
-      } else if (line.trim()) keep(line);
-    }
+  onLines(child.stdout!, (line) => {
+    if (line.startsWith('{"ready"')) {
+      info = JSON.parse(line);
+      server.analyzerPid = info!.analyzerPid ?? undefined;
+    } else if (line.trim()) keep(line);
   });
   child.stderr!.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter((l) => l.trim()).forEach(keep));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

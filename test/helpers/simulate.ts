@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { ClipName } from '../../server/src/simulate/clips.ts';
+import { onLines } from '../../scripts/bench/proc.ts';
 import { DATA_DIR } from './images.ts';
 import { waitFor, type TestServer } from './server.ts';
 
@@ -26,11 +27,8 @@ export function simulateCaller(server: TestServer, o: { room: string; sub: strin
   const args = ['scripts/simulate.ts', '--url', server.url, '--token', token, '--room', o.room, '--role', 'patient', '--clip', o.clip, ...(o.respond === false ? ['--no-respond'] : []), '--fps', '8', ...(o.extra ?? [])];
   const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, DFS_DATA_DIR: DATA_DIR, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
-  const collect = (chunk: Buffer) => {
-    for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(l);
-  };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  // Whole lines only: a chunk can end mid-line.
+  for (const stream of [child.stdout!, child.stderr!]) onLines(stream, (l) => l.trim() && lines.push(l));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const joined = Promise.race([
     waitFor(`simulated caller ${o.sub} joined`, () => lines.some((l) => l.includes('joined "')), 60000, 100).then(() => undefined),
