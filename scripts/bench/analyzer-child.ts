@@ -16,7 +16,7 @@ import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceR
 import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
 
 const config = loadAnalyzerConfig();
-const analyzer = new Analyzer(config, new InferenceRuntime(ModelRegistry.load(), { provider: config.provider }));
+const analyzer = new Analyzer(config, new InferenceRuntime(ModelRegistry.load(), { provider: config.provider, intraOpThreads: config.intraOpThreads }));
 await analyzer.loadModels();
 
 let obs: Array<[kind: 'video' | 'audio', latencyMs: number, ok: 0 | 1, stream: string]> = [];

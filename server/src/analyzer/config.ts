@@ -14,6 +14,8 @@ const EnvSchema = z.object({
   /** Sampled frames (and audio windows) waiting per stream; beyond it the oldest are dropped. */
   ANALYZER_QUEUE: z.coerce.number().int().min(1).max(64).default(4),
   ANALYZER_HEARTBEAT_MS: z.coerce.number().int().min(100).default(2000),
+  /** onnxruntime intra-op threads per CPU session; 0: a quarter of the cores, 1 to 4. */
+  ANALYZER_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(64).default(0),
 });
 
 export interface AnalyzerConfig {
@@ -27,6 +29,8 @@ export interface AnalyzerConfig {
   maxWaitMs: number;
   queueCapacity: number;
   heartbeatMs: number;
+  /** 0: chosen for the host (defaultIntraOpThreads). */
+  intraOpThreads: number;
 }
 
 export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): AnalyzerConfig {
@@ -46,5 +50,6 @@ export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): Analyz
     maxWaitMs: e.ANALYZER_MAX_WAIT_MS,
     queueCapacity: e.ANALYZER_QUEUE,
     heartbeatMs: e.ANALYZER_HEARTBEAT_MS,
+    intraOpThreads: e.ANALYZER_INTRA_OP_THREADS,
   };
 }

@@ -16,7 +16,7 @@ try {
 }
 const registry = ModelRegistry.load();
 log.info('model folders', { searched: registry.dirs.join(',') });
-const analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider }));
+const analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads }));
 await analyzer.loadModels();
 analyzer.start();
 
