@@ -19,6 +19,7 @@ export function inProcessAnalyzer(server: TestServer, over: Partial<AnalyzerConf
       maxWaitMs: 10,
       queueCapacity: 4,
       heartbeatMs: 200,
+      intraOpThreads: 0,
       ...over,
     },
     new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' }),
