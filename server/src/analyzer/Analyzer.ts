@@ -22,7 +22,7 @@ import type { ModelRunner } from './inference/ModelRunner.ts';
 import { integrityEvidence } from './detectors/ClientIntegrity.ts';
 import { livenessEvidence, type ChallengeOutcome } from './detectors/LivenessCheck.ts';
 import { loadRiskConfig, type RiskConfig } from './fusion/RiskFusion.ts';
-import { analyseFace, fuseSubject, loadAnalyzerModels, newSubjectAnalysis, type AnalyzerModels, type SubjectAnalysis } from './pipeline.ts';
+import { analyseFace, fuseSubject, loadAnalyzerModels, newSubjectAnalysis, observeSpeech, type AnalyzerModels, type SubjectAnalysis } from './pipeline.ts';
 import { AudioStream, VideoStream, type SampledFrame, type StreamId } from './streams.ts';
 import { i420Source } from './vision/image.ts';
 import { headPose, mouthWidth } from './detectors/faceGeometry.ts';
@@ -101,7 +101,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   private readonly rooms = new Map<string, RoomWatch>();
   private readonly video = new Map<string, VideoStream>();
   private readonly audio = new Map<string, AudioStream>();
-  private models: AnalyzerModels = { batchers: [] };
+  private models: AnalyzerModels = { frame: [], batchers: [] };
   private readonly riskConfig: RiskConfig;
   private readonly subjects = new Map<string, Subject>();
   private riskTimer: NodeJS.Timeout | undefined;
@@ -232,8 +232,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     } else {
       const s = new AudioStream(id, { hopSeconds: this.config.audioHopSeconds, queueCapacity: this.config.queueCapacity });
       this.audio.set(s.key, s);
-      const lipSync = this.subject(room, t.participantId).lipSync;
-      s.onEnergy = (at, rms) => lipSync.pushSpeech({ at, rms });
+      const subject = this.subject(room, t.participantId);
+      s.onEnergy = (at, rms) => observeSpeech(subject, { at, rms });
       w.stops.set(s.key, onAudioData(t.track, (block) => {
         if (s.offer(block, performance.now())) this.wake();
       }));
@@ -382,8 +382,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       if (subject && d.quality.reason === 'ok' && face) {
         // During a challenge every frame counts and blinks do not: skip the slower iris refinement.
         const r = await analyseFace(this.models, subject, { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted), boosted: s.sampler.boosted && !subject.observing });
-        deepfake = r.deepfake?.score;
-        spoof = r.spoof?.score;
+        deepfake = r.evidence['face-deepfake']?.score;
+        spoof = r.evidence['presentation-attack']?.score;
         landmarks = r.landmarks;
       }
       const latencyMs = performance.now() - item.arrivedAt;

@@ -1,18 +1,14 @@
 /**
  * What the analyzer does for one analysed participant, shared by the live analyzer (Analyzer.ts)
  * and the offline evaluation (server/src/evaluation/): which models are loaded and how the
- * detectors are built on them, what runs on a usable face, the window detectors, and fusion.
+ * detectors are built on them (the detectors themselves are listed in detectors/registry.ts), what
+ * runs on a usable face, the window detectors, and fusion.
  * One copy, so that the evaluation measures the product rather than a look-alike.
  */
 import type { LatencyWindow } from '../metrics/LatencyWindow.ts';
-import { BlinkDetector } from './detectors/BlinkDetector.ts';
-import type { Evidence } from './detectors/Detector.ts';
-import { FaceDeepfakeDetector } from './detectors/FaceDeepfakeDetector.ts';
+import type { Evidence, FrameDetector, SpeechEnergy, WindowDetector } from './detectors/Detector.ts';
 import { FaceLandmarks, type Landmarks } from './detectors/FaceLandmarks.ts';
-import { eyeOpenness, interocularDistance, mouthOpening } from './detectors/faceGeometry.ts';
-import { LipSyncDetector } from './detectors/LipSyncDetector.ts';
-import { PresentationAttackDetector } from './detectors/PresentationAttackDetector.ts';
-import { meanSkinColour, PulseDetector, pulseRegions } from './detectors/PulseDetector.ts';
+import { frameEntries, windowEntries, type DetectorId } from './detectors/registry.ts';
 import { DEFAULT_VOICE_CALIBRATION, SyntheticVoiceDetector } from './detectors/SyntheticVoiceDetector.ts';
 import { RiskFusion, type RiskConfig, type RiskSnapshot } from './fusion/RiskFusion.ts';
 import { Batcher } from './inference/Batcher.ts';
@@ -27,12 +23,11 @@ export interface AnalyzerModels {
   landmarks?: FaceLandmarks;
   /** With the iris model too: two more runs per face, so only while a stream is boosted. */
   landmarksWithIris?: FaceLandmarks;
-  deepfake?: FaceDeepfakeDetector;
-  spoof?: PresentationAttackDetector;
+  /** The registry's frame detectors that could be built (their models loaded), in registry order. */
+  frame: FrameDetector[];
   voice?: SyntheticVoiceDetector;
   batchers: Batcher[];
 }
-
 export interface ModelLoadOptions {
   maxBatch: number;
   maxWaitMs: number;
@@ -63,9 +58,11 @@ export async function loadAnalyzerModels(runtime: InferenceRuntime, o: ModelLoad
       return undefined;
     }
   };
-  const [face, df, f2f, v2, v1se, voice] = await Promise.all(
+  const frames = frameEntries();
+  const frameModels = [...new Set(frames.flatMap((e) => e.models))];
+  const [face, voice, ...loaded] = await Promise.all(
     // The voice model is the one the calibration was measured on: a threshold fits one model only.
-    ['blazeface-short', 'meso4-df', 'meso4-f2f', 'minifasnet-v2-2.7', 'minifasnet-v1se-4.0', DEFAULT_VOICE_CALIBRATION.model].map(load),
+    ['blazeface-short', DEFAULT_VOICE_CALIBRATION.model, ...frameModels].map(load),
   );
   const [mesh, iris] = await Promise.all(['face-landmarks', 'iris-landmarks'].map(load));
   const batcher = (m: LoadedModel) =>
@@ -92,31 +89,38 @@ export async function loadAnalyzerModels(runtime: InferenceRuntime, o: ModelLoad
       },
     };
   };
-  const b = (m: LoadedModel | undefined) => (m ? batcher(m) : undefined);
-  const [dfB, f2fB, v2B, v1seB, voiceB] = [b(df), b(f2f), b(v2), b(v1se), b(voice)];
+  const batchers = new Map<string, Batcher>();
+  frameModels.forEach((id, i) => {
+    const m = loaded[i];
+    if (m) batchers.set(id, batcher(m));
+  });
+  const voiceB = voice ? batcher(voice) : undefined;
+  const frame = frames.map((e) => e.build({ model: (id) => batchers.get(id), riskConfig: o.riskConfig })).filter((d): d is FrameDetector => d !== undefined);
   return {
     ...(face ? { face: new BlazeFace(timed(face)) } : {}),
     ...(mesh ? { landmarks: new FaceLandmarks(timed(mesh)) } : {}),
     // The iris model reads closed lids the mesh alone misses (a wink reads open on the mesh).
     ...(mesh && iris ? { landmarksWithIris: new FaceLandmarks(timed(mesh), { iris: timed(iris) }) } : {}),
-    ...(dfB || f2fB ? { deepfake: new FaceDeepfakeDetector({ df: dfB, f2f: f2fB }, o.riskConfig.params.faceDeepfake) } : {}),
-    ...(v2B || v1seB ? { spoof: new PresentationAttackDetector({ v2: v2B, v1se: v1seB }) } : {}),
+    frame,
     ...(voiceB ? { voice: new SyntheticVoiceDetector(voiceB, DEFAULT_VOICE_CALIBRATION) } : {}),
-    batchers: [dfB, f2fB, v2B, v1seB, voiceB].filter((x): x is Batcher => x !== undefined),
+    batchers: [...batchers.values(), ...(voiceB ? [voiceB] : [])],
   };
 }
 
 /** Fusion and the window detectors of one analysed participant. */
 export interface SubjectAnalysis {
   fusion: RiskFusion;
-  /** Detectors judging a window of samples rather than one sample. */
-  blink: BlinkDetector;
-  lipSync: LipSyncDetector;
-  pulse: PulseDetector;
+  /** The registry's window detectors, judging a stretch of samples rather than one. */
+  windows: WindowDetector[];
 }
 
 export function newSubjectAnalysis(riskConfig: RiskConfig, now: number): SubjectAnalysis {
-  return { fusion: new RiskFusion(riskConfig, now), blink: new BlinkDetector(), lipSync: new LipSyncDetector(), pulse: new PulseDetector() };
+  return { fusion: new RiskFusion(riskConfig, now), windows: windowEntries().map((e) => e.build(riskConfig)) };
+}
+
+/** One 10 ms block of the participant's speech energy, for the window detectors that listen. */
+export function observeSpeech(subject: SubjectAnalysis, s: SpeechEnergy): void {
+  for (const d of subject.windows) d.observeSpeech?.(s);
 }
 
 export interface FaceFrame {
@@ -130,35 +134,34 @@ export interface FaceFrame {
 }
 
 export interface FaceResult {
-  deepfake?: Evidence;
-  spoof?: Evidence;
+  /** What each frame detector said about this frame. */
+  evidence: Partial<Record<DetectorId, Evidence>>;
   landmarks?: Landmarks;
 }
 
 /**
- * A usable face of an analysed participant: the face classifiers' evidence goes to fusion; eye
- * openness, mouth opening and skin colour go to the window detectors.
+ * A usable face of an analysed participant: the frame detectors' evidence goes to fusion; the
+ * frame and its landmarks go to the window detectors.
  */
 export async function analyseFace(models: AnalyzerModels, subject: SubjectAnalysis, f: FaceFrame): Promise<FaceResult> {
   const sample = { src: f.src, face: f.face, at: f.at, priority: f.priority };
-  const [df, pa, lm] = await Promise.all([
-    models.deepfake?.analyse(sample),
-    models.spoof?.analyse(sample),
+  const [lm, ...frameEvidence] = await Promise.all([
     (f.boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks)?.locate(f.src, f.face),
+    ...models.frame.map((d) => d.analyse(sample)),
   ]);
-  for (const e of [df, pa]) if (e) subject.fusion.add(e);
-  if (lm) {
-    const eyes = eyeOpenness(lm);
-    subject.blink.push({ at: f.at, leftOpen: eyes.left, rightOpen: eyes.right, faceSize: interocularDistance(lm.points), source: eyes.source });
-    subject.lipSync.pushMouth({ at: f.at, mouthOpen: mouthOpening(lm.points) });
+  const evidence: Partial<Record<DetectorId, Evidence>> = {};
+  for (const e of frameEvidence as Evidence[]) {
+    subject.fusion.add(e);
+    evidence[e.detector] = e;
   }
-  subject.pulse.push({ at: f.at, ...meanSkinColour(f.src, pulseRegions(f.face, lm?.points)), box: f.face.box });
-  return { ...(df ? { deepfake: df } : {}), ...(pa ? { spoof: pa } : {}), ...(lm ? { landmarks: lm } : {}) };
+  const observation = { src: f.src, face: f.face, at: f.at, ...(lm ? { landmarks: lm as Landmarks } : {}) };
+  for (const d of subject.windows) d.observeFace?.(observation);
+  return { evidence, ...(lm ? { landmarks: lm as Landmarks } : {}) };
 }
 
 /** The once-a-second step: the window detectors' verdicts join the evidence and fusion re-evaluates. */
 export function fuseSubject(subject: SubjectAnalysis, now: number): { snapshot: RiskSnapshot; windowEvidence: Evidence[] } {
-  const windowEvidence = [subject.blink, subject.lipSync, subject.pulse].map((d) => d.evaluate(now));
+  const windowEvidence = subject.windows.map((d) => d.evaluate(now));
   for (const e of windowEvidence) subject.fusion.add(e);
   return { snapshot: subject.fusion.update(now), windowEvidence };
 }

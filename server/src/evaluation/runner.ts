@@ -11,9 +11,10 @@
  * detect and false alarms per minute are not measured on them.
  */
 import { decodeAudio } from '../analyzer/audio/decode.ts';
-import type { DetectorId, Evidence } from '../analyzer/detectors/Detector.ts';
+import type { Evidence } from '../analyzer/detectors/Detector.ts';
+import { DETECTORS, PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
 import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
-import { analyseFace, fuseSubject, newSubjectAnalysis, type AnalyzerModels } from '../analyzer/pipeline.ts';
+import { analyseFace, fuseSubject, newSubjectAnalysis, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
 import { AudioWindower } from '../analyzer/sampling/AudioWindower.ts';
 import { FrameSampler } from '../analyzer/sampling/FrameSampler.ts';
 import type { I420Frame } from '../headless/wrtc.ts';
@@ -23,10 +24,11 @@ import type { Clip, ClipKind } from './dataset.ts';
 import { decodeImage, decodeVideo, probeMedia } from './media.ts';
 import { weightedMean } from './metrics.ts';
 
-/** Detectors the evaluation measures (client-integrity needs the caller's browser: not offline). */
-export const EVALUATED_DETECTORS = ['face-deepfake', 'presentation-attack', 'synthetic-voice', 'blink', 'lip-sync', 'pulse'] as const;
-export type EvaluatedDetector = (typeof EVALUATED_DETECTORS)[number];
-const PRIMARY: ReadonlySet<DetectorId> = new Set(['face-deepfake', 'presentation-attack', 'synthetic-voice']);
+type Evaluated = Extract<(typeof DETECTORS)[number], { evaluated: true }>;
+/** Detectors the evaluation measures: the registry's, less external evidence (client-integrity needs the caller's browser). */
+export const EVALUATED_DETECTORS = DETECTORS.filter((d): d is Evaluated => d.evaluated).map((d) => d.id);
+export type EvaluatedDetector = Evaluated['id'];
+const EVALUATED_ENTRIES = DETECTORS.filter((d): d is Evaluated => d.evaluated);
 
 export interface RunSettings {
   /** Video sampling, as the analyzer (ANALYZER_BASE_FPS / ANALYZER_BOOST_FPS). */
@@ -230,23 +232,17 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   const hasVideo = frames !== undefined;
   const hasAudio = audio !== undefined;
   const timedClip = kind !== 'image';
-  const applicable: Record<EvaluatedDetector, boolean> = {
-    'face-deepfake': hasVideo,
-    'presentation-attack': hasVideo,
-    'synthetic-voice': hasAudio,
-    blink: hasVideo && timedClip,
-    pulse: hasVideo && timedClip,
-    'lip-sync': hasVideo && timedClip && hasAudio,
-  };
-  const available: Record<EvaluatedDetector, boolean> = {
-    'face-deepfake': !!models.deepfake && !!models.face,
-    'presentation-attack': !!models.spoof && !!models.face,
-    'synthetic-voice': !!models.voice,
-    blink: !!models.face && !!models.landmarks,
-    pulse: !!models.face,
-    'lip-sync': !!models.face && !!models.landmarks,
-  };
-  const traces = Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, new DetectorTrace(applicable[d], available[d])])) as Record<EvaluatedDetector, DetectorTrace>;
+  // From the registry: frame detectors judge any video, window detectors need time (and audio when they listen).
+  const applicableTo = (d: Evaluated): boolean =>
+    d.kind === 'frame' ? hasVideo : d.kind === 'speech' ? hasAudio : hasVideo && timedClip && (!(d.needs as readonly string[]).includes('audio') || hasAudio);
+  const availableTo = (d: Evaluated): boolean =>
+    d.kind === 'frame'
+      ? !!models.face && models.frame.some((f) => f.id === d.id)
+      : d.kind === 'speech'
+        ? !!models.voice
+        : !!models.face && (!(d.needs as readonly string[]).includes('landmarks') || !!models.landmarks);
+  const traces = Object.fromEntries(EVALUATED_ENTRIES.map((d) => [d.id, new DetectorTrace(applicableTo(d), availableTo(d))])) as Record<EvaluatedDetector, DetectorTrace>;
+  const frameTraces = models.frame.map((d) => traces[d.id as EvaluatedDetector]).filter((t) => t !== undefined);
 
   const subject = newSubjectAnalysis(riskConfig, T0);
   const sampler = new FrameSampler({ baseFps: settings.baseFps, boostedFps: settings.boostedFps });
@@ -306,7 +302,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     audioPos = end;
     let sum = 0;
     for (let i = 0; i < block.length; i++) sum += block[i]! * block[i]!;
-    subject.lipSync.pushSpeech({ at: T0 + (end / RATE) * 1000, rms: Math.sqrt(sum / Math.max(1, block.length)) });
+    observeSpeech(subject, { at: T0 + (end / RATE) * 1000, rms: Math.sqrt(sum / Math.max(1, block.length)) });
     const windows: { samples: Float32Array; startSample: number; voicedFraction: number }[] = [];
     windower.push(block, (w) => windows.push(w));
     const trace = traces['synthetic-voice'];
@@ -357,12 +353,10 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
         const face = faces[0];
         if (quality.reason === 'ok' && face) {
           const r = await analyseFace(models, subject, { src, face, at, priority: sampler.boosted ? PRIORITY.boosted : PRIORITY.analysed, boosted: sampler.boosted });
-          traces['face-deepfake'].reading(r.deepfake);
-          traces['presentation-attack'].reading(r.spoof);
+          for (const d of models.frame) traces[d.id as EvaluatedDetector]?.reading(r.evidence[d.id]);
         } else {
           const why = `No usable face: ${QUALITY_REASON[quality.reason as Exclude<QualityReason, 'ok'>] ?? quality.reason}`;
-          if (models.deepfake) traces['face-deepfake'].skipped(why);
-          if (models.spoof) traces['presentation-attack'].skipped(why);
+          for (const t of frameTraces) t.skipped(why);
         }
       }
       endMs = Math.max(endMs, frames.endMs ?? 0, lastTs + frames.frameMs);

@@ -16,7 +16,8 @@
  *
  * Reset it when the tracked face changes: a new person has a new baseline.
  */
-import { abstain, type Detector, type Evidence } from './Detector.ts';
+import { abstain, type Detector, type Evidence, type FaceObservation, type WindowDetector } from './Detector.ts';
+import { eyeOpenness, interocularDistance } from './faceGeometry.ts';
 
 export interface BlinkSample {
   /** ms since epoch */
@@ -58,7 +59,7 @@ export interface BlinkOptions {
   maxScore?: number;
 }
 
-export class BlinkDetector implements Detector<BlinkSample> {
+export class BlinkDetector implements Detector<BlinkSample>, WindowDetector {
   readonly id = 'blink' as const;
   private readonly o: Required<BlinkOptions>;
   // Parallel arrays from `start`; compacted when half stale, so pushes are amortised O(1).
@@ -97,6 +98,13 @@ export class BlinkDetector implements Detector<BlinkSample> {
     this.open.push(open);
     this.size.push(s.faceSize ?? Number.NaN);
     this.coarse.push(s.source === 'mesh' ? 1 : 0);
+  }
+
+  /** A usable face frame: its eye openness, when the mesh ran. */
+  observeFace(o: FaceObservation): void {
+    if (!o.landmarks) return;
+    const eyes = eyeOpenness(o.landmarks);
+    this.push({ at: o.at, leftOpen: eyes.left, rightOpen: eyes.right, faceSize: interocularDistance(o.landmarks.points), source: eyes.source });
   }
 
   reset(): void {

@@ -7,15 +7,10 @@
 import type { FaceDetection } from '../vision/BlazeFace.ts';
 import type { ImageSource } from '../vision/image.ts';
 
-export type DetectorId =
-  | 'face-deepfake'
-  | 'presentation-attack'
-  | 'synthetic-voice'
-  | 'blink'
-  | 'lip-sync'
-  | 'pulse'
-  | 'client-integrity'
-  | 'liveness-check';
+/** The detectors' ids, one per entry of registry.ts (the registry is the one list). */
+export type { DetectorId } from './registry.ts';
+import type { DetectorId } from './registry.ts';
+import type { Landmarks } from './FaceLandmarks.ts';
 
 export interface Evidence {
   detector: DetectorId;
@@ -34,6 +29,46 @@ export interface Evidence {
 export interface Detector<Input> {
   readonly id: DetectorId;
   analyse(input: Input): Promise<Evidence>;
+}
+
+/**
+ * Judges one sampled face frame on its own: a classifier (MesoNet, MiniFASNet) or a measured cue
+ * on the pixels of the face and its surroundings. Fusion averages its readings over its window.
+ */
+export interface FrameDetector {
+  readonly id: DetectorId;
+  analyse(sample: FaceSample): Promise<Evidence>;
+}
+
+/** What a window detector is told about each usable face frame. */
+export interface FaceObservation {
+  src: ImageSource;
+  face: FaceDetection;
+  /** ms since epoch */
+  at: number;
+  /** The face mesh (with iris contours while boosted), when the landmark model ran. */
+  landmarks?: Landmarks;
+}
+
+/** The caller's speech energy, one 10 ms block at a time. */
+export interface SpeechEnergy {
+  at: number;
+  /** RMS of the block, full scale 1. */
+  rms: number;
+  /** The voice gate's decision for this block, when known. */
+  voiced?: boolean;
+}
+
+/**
+ * Judges a stretch of time rather than one frame (blinking, lip-sync, pulse, flicker): it is told
+ * every usable face frame and/or every block of speech energy, and once a second says what the
+ * window ending `now` shows. It keeps only what its window needs.
+ */
+export interface WindowDetector {
+  readonly id: DetectorId;
+  observeFace?(o: FaceObservation): void;
+  observeSpeech?(s: SpeechEnergy): void;
+  evaluate(now: number): Evidence;
 }
 
 /** One sampled video frame with the face BlazeFace found in it. */

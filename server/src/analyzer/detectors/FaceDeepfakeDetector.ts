@@ -8,12 +8,12 @@ import { Tensor } from 'onnxruntime-node';
 import { MESONET_INPUT, mesoNetRegion } from '../vision/crops.ts';
 import { sampleCrop, tensorSize } from '../vision/image.ts';
 import type { Batcher } from '../inference/Batcher.ts';
-import type { Detector, Evidence, FaceSample } from './Detector.ts';
+import type { Detector, Evidence, FaceSample, FrameDetector } from './Detector.ts';
 
 /** Face size (shorter box side, px) at which a crop carries full detail for a 256 px model input. */
 const FULL_DETAIL_PX = 160;
 
-export class FaceDeepfakeDetector implements Detector<FaceSample> {
+export class FaceDeepfakeDetector implements Detector<FaceSample>, FrameDetector {
   readonly id = 'face-deepfake' as const;
   private readonly models: { name: string; weight: number; batcher: Batcher }[];
 

@@ -18,7 +18,8 @@
  * or someone speaking off camera also produces "speech without mouth movement": scores stay
  * moderate and the reasons say so.
  */
-import { abstain, type Detector, type Evidence } from './Detector.ts';
+import { abstain, type Detector, type Evidence, type FaceObservation, type SpeechEnergy, type WindowDetector } from './Detector.ts';
+import { mouthOpening } from './faceGeometry.ts';
 
 export interface MouthSample {
   /** ms since epoch, on the same clock as the audio samples */
@@ -72,7 +73,7 @@ export interface LipSyncOptions {
   noSyncR?: number;
 }
 
-export class LipSyncDetector implements Detector<LipSyncInput> {
+export class LipSyncDetector implements Detector<LipSyncInput>, WindowDetector {
   readonly id = 'lip-sync' as const;
   private readonly o: Required<LipSyncOptions>;
   private readonly mouthAt: number[] = [];
@@ -110,6 +111,15 @@ export class LipSyncDetector implements Detector<LipSyncInput> {
     }
     this.mouthAt.push(s.at);
     this.mouthOpen.push(s.mouthOpen);
+  }
+
+  /** A usable face frame: its mouth opening, when the mesh ran. */
+  observeFace(o: FaceObservation): void {
+    if (o.landmarks) this.pushMouth({ at: o.at, mouthOpen: mouthOpening(o.landmarks.points) });
+  }
+
+  observeSpeech(s: SpeechEnergy): void {
+    this.pushSpeech(s);
   }
 
   pushSpeech(s: SpeechEnergySample): void {

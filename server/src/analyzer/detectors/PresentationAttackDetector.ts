@@ -8,9 +8,9 @@ import { Tensor } from 'onnxruntime-node';
 import { MINIFASNET_INPUT, miniFasNetRegion } from '../vision/crops.ts';
 import { sampleCrop, tensorSize } from '../vision/image.ts';
 import type { Batcher } from '../inference/Batcher.ts';
-import type { Detector, Evidence, FaceSample } from './Detector.ts';
+import type { Detector, Evidence, FaceSample, FrameDetector } from './Detector.ts';
 
-export class PresentationAttackDetector implements Detector<FaceSample> {
+export class PresentationAttackDetector implements Detector<FaceSample>, FrameDetector {
   readonly id = 'presentation-attack' as const;
   private readonly models: { scale: number; batcher: Batcher }[];
 

@@ -20,7 +20,7 @@
  * noise level, with no peak, is at most mildly suspicious: video compression often erases the pulse.
  * Thresholds are from the literature and synthetic tests, not tuned on live-call video.
  */
-import { abstain, type Detector, type Evidence } from './Detector.ts';
+import { abstain, type Detector, type Evidence, type FaceObservation, type WindowDetector } from './Detector.ts';
 import type { FaceDetection } from '../vision/BlazeFace.ts';
 import type { ImageSource } from '../vision/image.ts';
 import type { Box } from '../vision/nms.ts';
@@ -66,7 +66,7 @@ export interface PulseOptions {
   greenRange?: readonly [number, number];
 }
 
-export class PulseDetector implements Detector<PulseSample> {
+export class PulseDetector implements Detector<PulseSample>, WindowDetector {
   readonly id = 'pulse' as const;
   private readonly o: Required<PulseOptions>;
   private readonly at: number[] = [];
@@ -90,6 +90,11 @@ export class PulseDetector implements Detector<PulseSample> {
       greenRange: [30, 235],
       ...options,
     };
+  }
+
+  /** A usable face frame: the mean colour of its skin regions (the mesh's, else the box's). */
+  observeFace(o: FaceObservation): void {
+    this.push({ at: o.at, ...meanSkinColour(o.src, pulseRegions(o.face, o.landmarks?.points)), box: o.face.box });
   }
 
   push(s: PulseSample): void {

@@ -9,23 +9,21 @@
  *   another that does (a screen replay is not a face swap).
  * - States move up only after the risk has stayed above the entry threshold for holdMs.enter,
  *   and down only after it has stayed below the (lower) exit threshold for holdMs.exit.
- * - A verdict (CLEAR or worse) needs a primary detector (face deepfake, presentation attack,
- *   synthetic voice, a liveness check's verdict); blink, lip-sync, pulse and client reports only add to it.
+ * - A verdict (CLEAR or worse) needs a primary detector (registry.ts says which: face deepfake,
+ *   presentation attack, synthetic voice, a liveness check's verdict); the others only add to it.
  * - With no usable signal, CLEAR or ANALYZING become INSUFFICIENT_SIGNAL; SUSPICIOUS and ALERT
  *   hold (hiding the face must not clear an alert).
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { DetectorId, Evidence } from '../detectors/Detector.ts';
+import { DETECTOR_IDS, PRIMARY_DETECTORS as PRIMARY } from '../detectors/registry.ts';
 import type { QualityReason } from '../vision/quality.ts';
 
 import type { RiskState } from '../../protocol/messages.ts';
 
 export type RiskStateName = RiskState;
 
-const DETECTOR_IDS = ['face-deepfake', 'presentation-attack', 'synthetic-voice', 'blink', 'lip-sync', 'pulse', 'client-integrity', 'liveness-check'] as const;
-/** Detectors that can establish a verdict; the others only add to (or temper) one. */
-const PRIMARY: ReadonlySet<DetectorId> = new Set(['face-deepfake', 'presentation-attack', 'synthetic-voice', 'liveness-check']);
 
 const Threshold = z.strictObject({ enter: z.number().min(0).max(1), exit: z.number().min(0).max(1) }).refine((t) => t.exit < t.enter, 'exit must be below enter');
 export const RiskConfigSchema = z.strictObject({
