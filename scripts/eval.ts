@@ -1,24 +1,33 @@
 /**
  * Offline evaluation of the analyzer's detectors and fusion on labelled clips:
- *   npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md]
+ *   npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--group-by REGEX]
  *     [--tts N|auto] [--still-seconds 6] [--sequence-fps 25] [--max-per-class N] [--provider cpu] [--quiet]
+ *   npm run eval -- --from-json report.json [--group-by REGEX] [--md out.md]   (report again, no rerun)
+ *   npm run eval -- --compare A.json B.json [--group-by REGEX]                 (before / after)
  * DIR defaults to DFS_DATA_DIR, else ../shared/data beside the checkout. Prints a markdown table
  * on stdout (progress on stderr). See server/src/evaluation/README.md.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 // The analyzer's modules log model loading at info on stdout, where the table goes: keep them to warnings.
 process.env.LOG_LEVEL ??= 'warn';
 
-const usage = `usage: npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--tts N|auto]
-       [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--provider cpu|webgpu|cuda] [--quiet]`;
+const usage = `usage: npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--group-by REGEX] [--tts N|auto]
+       [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--provider cpu|webgpu|cuda] [--quiet]
+       npm run eval -- --from-json report.json [--group-by REGEX] [--json out.json] [--md out.md]
+       npm run eval -- --compare A.json B.json [--group-by REGEX] [--md out.md]`;
 
 let values;
+let positionals: string[];
 try {
-  ({ values } = parseArgs({
+  ({ values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
+      'group-by': { type: 'string' },
+      compare: { type: 'boolean', default: false },
+      'from-json': { type: 'string' },
       data: { type: 'string' },
       labels: { type: 'string' },
       json: { type: 'string' },
@@ -38,6 +47,60 @@ try {
 }
 if (values.help) {
   console.log(usage);
+  process.exit(0);
+}
+if (values.compare ? positionals.length !== 2 : positionals.length > 0) {
+  console.error(`${values.compare ? '--compare needs two report files (A.json B.json)' : `unexpected argument "${positionals[0]}"`}\n${usage}`);
+  process.exit(2);
+}
+
+const { parseGroupBy } = await import('../server/src/evaluation/groups.ts');
+let groupBy: RegExp | undefined;
+try {
+  groupBy = values['group-by'] === undefined ? undefined : parseGroupBy(values['group-by']);
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
+
+const write = (file: string, text: string) => {
+  const p = resolve(file);
+  mkdirSync(dirname(p), { recursive: true });
+  writeFileSync(p, text);
+  if (!values.quiet) process.stderr.write(`wrote ${p}\n`);
+};
+
+/** An evaluation report written by --json, or a one-line error and exit 2. */
+function readReport(file: string): import('../server/src/evaluation/evaluate.ts').EvaluationReport {
+  let r;
+  try {
+    r = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    console.error(`eval: cannot read ${file}: ${(err as Error).message.split('\n')[0]}`);
+    process.exit(2);
+  }
+  if (!r || !Array.isArray(r.clips) || !r.data || !Array.isArray(r.summary)) {
+    console.error(`eval: ${file} is not an evaluation report (npm run eval -- --json FILE writes one)`);
+    process.exit(2);
+  }
+  return r;
+}
+
+if (values.compare || values['from-json']) {
+  const { compareMarkdown, resummarise } = await import('../server/src/evaluation/compare.ts');
+  const { reportMarkdown } = await import('../server/src/evaluation/evaluate.ts');
+  if (values.compare) {
+    const [a, b] = positionals as [string, string];
+    const md = compareMarkdown(readReport(a), readReport(b), { a, b }, groupBy);
+    if (values.md) write(values.md, md);
+    process.stdout.write(md);
+  } else {
+    const report = resummarise(readReport(values['from-json']!), groupBy);
+    const md = reportMarkdown(report);
+    if (values.json) write(values.json, JSON.stringify(report, null, 2) + '\n');
+    if (values.md) write(values.md, md);
+    process.stdout.write(md);
+  }
   process.exit(0);
 }
 
@@ -73,16 +136,11 @@ try {
     ...(stillSeconds ? { stillSeconds } : {}),
     ...(sequenceFps ? { sequenceFps } : {}),
     ...(maxPerClass ? { maxPerClass } : {}),
+    ...(groupBy ? { groupBy } : {}),
     ...(values.provider ? { provider: parseProvider(values.provider) } : {}),
     ...(values.quiet ? {} : { onProgress: (line: string) => process.stderr.write(line + '\n') }),
   });
   const md = reportMarkdown(report);
-  const write = (file: string, text: string) => {
-    const p = resolve(file);
-    mkdirSync(dirname(p), { recursive: true });
-    writeFileSync(p, text);
-    if (!values.quiet) process.stderr.write(`wrote ${p}\n`);
-  };
   if (values.json) write(values.json, JSON.stringify(report, null, 2) + '\n');
   if (values.md) write(values.md, md);
   process.stdout.write(md);

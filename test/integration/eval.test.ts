@@ -130,7 +130,7 @@ describe('evaluation harness (CLI)', () => {
     const out = join(root, 'out', 'report.json');
     const { stdout } = await run(process.execPath, ['scripts/eval.ts', '--data', dir, '--json', out, '--tts', '0', '--still-seconds', '5', '--quiet'], { cwd: REPO });
     expect(stdout).toMatch(/^Evaluation of .*\(labels\.csv\): 2 clips \(1 real, 1 fake; 2 image\)/);
-    expect(stdout).toMatch(/^\| face-deepfake \| 1 \| 1 \| 0% \/ 0% \| 1\.000 \| 0\.000 \| 1\.000 \|/m);
+    expect(stdout).toMatch(/^\| face-deepfake \| 1 \| 1 \| 0% \/ 0% \| 1\.000 \[1\.00, 1\.00\] \| 0\.000 \| 1\.000 \|/m);
     expect(stdout).not.toMatch(/INFO/); // model-loading logs stay off the table
     const json = JSON.parse(readFileSync(out, 'utf8')) as EvaluationReport;
     expect(json.data).toMatchObject({ source: 'labels.csv', clips: 2 });

@@ -17,7 +17,7 @@ import { ModelRegistry, defaultModelDirs } from '../analyzer/inference/ModelRegi
 import type { ProviderName } from '../analyzer/inference/providers.ts';
 import { loadAnalyzerModels } from '../analyzer/pipeline.ts';
 import { discoverDataset, type Clip, type Dataset } from './dataset.ts';
-import { renderMarkdown, summarise, type Summary } from './report.ts';
+import { renderMarkdown, summarise, summariseGroups, type GroupSummary, type Summary } from './report.ts';
 import { runClip, type ClipResult, type RunSettings } from './runner.ts';
 
 export interface EvaluationOptions {
@@ -40,6 +40,8 @@ export interface EvaluationOptions {
   /** Execution provider (default ANALYZER_PROVIDER, else cpu). */
   provider?: ProviderName;
   riskConfig?: RiskConfig;
+  /** Per-group rows: the first capture group of this regex on each clip's path names its group (groups.ts). */
+  groupBy?: RegExp;
   /** Progress lines (one per clip). */
   onProgress?: (line: string) => void;
 }
@@ -51,6 +53,10 @@ export interface EvaluationReport {
   settings: RunSettings & { provider: string; voiceCalibration: string; tts: number };
   models: { id: string; provider: string | null; error?: string }[];
   summary: Summary[];
+  /** With --group-by: the regex, per-group summaries and the clips it matched to no group. */
+  groupBy?: string;
+  groups?: GroupSummary[];
+  ungrouped?: string[];
   notes: string[];
   clips: ClipResult[];
   elapsedS: number;
@@ -198,6 +204,8 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     'Clip score = confidence-weighted mean of a detector\'s readings over the clip (fused: highest fused risk while fusion could judge). AUC/EER/TPR use the clips each detector judged; clips it never judged are counted as abstentions (first number), frames/windows/ticks it could not judge as the second. Time to detect: seconds until fusion entered ALERT (a detector: until its window view in fusion reached 0.5). False alarms/min: ALERT entries (a detector: crossings of 0.5) per minute of real video/audio. Client-integrity needs the caller\'s browser and is not evaluated offline.',
   );
 
+  const grouped = options.groupBy ? summariseGroups(results, options.groupBy) : undefined;
+
   const byKind: Record<string, number> = {};
   for (const r of played) byKind[r.kind] = (byKind[r.kind] ?? 0) + 1;
   return {
@@ -216,6 +224,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     settings: { ...settings, provider, voiceCalibration: `${DEFAULT_VOICE_CALIBRATION.model} threshold ${DEFAULT_VOICE_CALIBRATION.threshold}`, tts: ttsMade },
     models: loaded,
     summary,
+    ...(grouped ? { groupBy: options.groupBy!.source, groups: grouped.groups, ungrouped: grouped.ungrouped } : {}),
     notes,
     clips: results,
     elapsedS: Math.round((performance.now() - started) / 100) / 10,
@@ -230,5 +239,10 @@ export function reportMarkdown(r: EvaluationReport): string {
   const header =
     `Evaluation of ${r.data.root} (${r.data.source}): ${r.data.clips} clips (${r.data.real} real, ${r.data.fake} fake; ${kinds}). ` +
     `Sampling ${r.settings.baseFps} fps (${r.settings.boostedFps} boosted), audio hop ${r.settings.audioHopSeconds} s, provider ${r.settings.provider}, ${r.elapsedS} s.`;
-  return renderMarkdown({ summaries: r.summary, notes: r.notes, header });
+  return renderMarkdown({
+    summaries: r.summary,
+    notes: r.notes,
+    header,
+    ...(r.groups && r.groupBy !== undefined ? { groups: { groupBy: r.groupBy, groups: r.groups, ungrouped: r.ungrouped ?? [] } } : {}),
+  });
 }

@@ -4,6 +4,7 @@
  * threshold. Every function returns null rather than a number it cannot support (an empty class,
  * no values): with the tiny shared data, "no answer" must stay visible as such.
  */
+import { seededRandom } from './random.ts';
 
 export interface RocPoint {
   /** Flag when score >= threshold. Infinity for the (0, 0) corner. */
@@ -116,4 +117,32 @@ export function weightedMean(readings: readonly { score: number; confidence: num
     c += r.confidence;
   }
   return c > 0 ? cs / c : null;
+}
+
+export interface Interval {
+  lo: number;
+  hi: number;
+}
+
+/**
+ * A bootstrap percentile interval (default 95%) for the ROC AUC: fake and real clips are resampled
+ * with replacement separately (each class keeps its size, as the data was collected per class),
+ * `samples` times with the project's seeded PRNG, so the same scores always give the same interval.
+ * Null when either class is empty. With a handful of clips the interval is wide, which is the point.
+ */
+export function bootstrapAucCi(
+  fake: readonly number[],
+  real: readonly number[],
+  { samples = 1000, level = 0.95, seed = 20240601 }: { samples?: number; level?: number; seed?: number } = {},
+): Interval | null {
+  const f = finite(fake);
+  const r = finite(real);
+  if (f.length === 0 || r.length === 0) return null;
+  const random = seededRandom(seed);
+  const draw = (xs: number[]) => Array.from({ length: xs.length }, () => xs[Math.floor(random() * xs.length)]!);
+  const aucs: number[] = [];
+  for (let i = 0; i < samples; i++) aucs.push(rocAuc(draw(f), draw(r))!);
+  aucs.sort((a, b) => a - b);
+  const q = (p: number) => aucs[Math.min(aucs.length - 1, Math.max(0, Math.round(p * (aucs.length - 1))))]!;
+  return { lo: q((1 - level) / 2), hi: q(1 - (1 - level) / 2) };
 }

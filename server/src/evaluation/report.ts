@@ -11,7 +11,8 @@
  *   - false alarms per minute: on timed real clips, entries into ALERT (for a detector: its
  *     window view crossing up to 0.5) per minute of real video/audio.
  */
-import { eer, median, ratio, rocAuc, tprAtFpr } from './metrics.ts';
+import { groupClips } from './groups.ts';
+import { bootstrapAucCi, eer, median, ratio, rocAuc, tprAtFpr, type Interval } from './metrics.ts';
 import { EVALUATED_DETECTORS, type ClipResult, type EvaluatedDetector } from './runner.ts';
 
 export interface Summary {
@@ -29,6 +30,8 @@ export interface Summary {
   /** Fraction of its chances (frames, windows, ticks) it could not judge; fused: not defined (null). */
   abstainedReadings: number | null;
   auc: number | null;
+  /** Bootstrap 95% interval of the AUC (reals and fakes resampled separately, seeded: reproducible). */
+  aucCi: Interval | null;
   eer: number | null;
   tprAt1pctFpr: number | null;
   /**
@@ -48,6 +51,8 @@ export interface Summary {
 
 const round = (x: number | null, d = 3): number | null => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
 
+const roundCi = (ci: Interval | null): Interval | null => (ci === null ? null : { lo: round(ci.lo)!, hi: round(ci.hi)! });
+
 function fraction(xs: number[], pred: (x: number) => boolean): number | null {
   return xs.length ? xs.filter(pred).length / xs.length : null;
 }
@@ -58,7 +63,8 @@ export function summarise(clips: readonly ClipResult[]): Summary[] {
   const rows: Summary[] = [];
 
   for (const d of EVALUATED_DETECTORS) {
-    const app = ok.filter((c) => c.detectors[d].applicable);
+    // A detector the clips were not run with (an older report) applies to none of them.
+    const app = ok.filter((c) => c.detectors[d]?.applicable);
     const scoreOf = (c: ClipResult) => c.detectors[d].score;
     const real = app.filter((c) => c.label === 'real');
     const fake = app.filter((c) => c.label === 'fake');
@@ -75,7 +81,7 @@ export function summarise(clips: readonly ClipResult[]): Summary[] {
     for (const c of app) for (const [r, n] of Object.entries(c.detectors[d].abstainReasons)) reasons.set(r, (reasons.get(r) ?? 0) + n);
     rows.push({
       detector: d,
-      available: app.length ? app.some((c) => c.detectors[d].available) : ok.some((c) => c.detectors[d].available),
+      available: app.length ? app.some((c) => c.detectors[d]!.available) : ok.some((c) => c.detectors[d]?.available),
       real: real.length,
       fake: fake.length,
       judgedReal: realScores.length,
@@ -83,6 +89,7 @@ export function summarise(clips: readonly ClipResult[]): Summary[] {
       abstainedClips: round(ratio(app.length - realScores.length - fakeScores.length, app.length)),
       abstainedReadings: round(ratio(abstained, attempts)),
       auc: round(rocAuc(fakeScores, realScores)),
+      aucCi: roundCi(bootstrapAucCi(fakeScores, realScores)),
       eer: round(eer(fakeScores, realScores)),
       tprAt1pctFpr: round(tprAtFpr(fakeScores, realScores, 0.01)),
       flaggedFake: round(fraction(fakeScores, (s) => s >= 0.5)),
@@ -129,6 +136,7 @@ export function summarise(clips: readonly ClipResult[]): Summary[] {
     abstainedClips: round(ratio(ok.length - realScores.length - fakeScores.length, ok.length)),
     abstainedReadings: null,
     auc: round(rocAuc(fakeScores, realScores)),
+    aucCi: roundCi(bootstrapAucCi(fakeScores, realScores)),
     eer: round(eer(fakeScores, realScores)),
     tprAt1pctFpr: round(tprAtFpr(fakeScores, realScores, 0.01)),
     // The product's decision: did the clip reach ALERT at any point?
@@ -148,21 +156,70 @@ export function summarise(clips: readonly ClipResult[]): Summary[] {
   return rows;
 }
 
+export interface GroupSummary {
+  group: string;
+  /** Clips of the group, by label. */
+  real: number;
+  fake: number;
+  /**
+   * The group has fakes but no reals of its own (a generator): its fakes are scored against every
+   * real clip of the data, as in the by-kind-of-fake table.
+   */
+  vsAllReals: boolean;
+  summary: Summary[];
+}
+
+/**
+ * Per-group summaries (see groups.ts): a group with both labels is judged on its own clips; a group
+ * of fakes only (a generator) against all the data's reals; a group of reals only has no AUC but
+ * its false alarms per minute.
+ */
+export function summariseGroups(clips: readonly ClipResult[], re: RegExp): { groups: GroupSummary[]; ungrouped: string[] } {
+  const ok = clips.filter((c) => !c.error);
+  const allReals = ok.filter((c) => c.label === 'real');
+  const { groups, ungrouped } = groupClips(ok, re);
+  const out: GroupSummary[] = [];
+  for (const [group, members] of groups) {
+    const real = members.filter((c) => c.label === 'real').length;
+    const fake = members.length - real;
+    const vsAllReals = real === 0 && fake > 0 && allReals.length > 0;
+    out.push({ group, real, fake, vsAllReals, summary: summarise(vsAllReals ? [...members, ...allReals] : members) });
+  }
+  return { groups: out, ungrouped };
+}
+
+/** The headline: what a caller and a clinician feel, fused: time to ALERT on fakes, false ALERTs per minute on reals. */
+export function headline(summaries: readonly Summary[]): string | null {
+  const f = summaries.find((s) => s.detector === 'fused');
+  if (!f) return null;
+  const t = f.timeToDetect;
+  const fa = f.falseAlarms;
+  const ttd = t.timedFake ? `${num(t.medianS, 1)} s median (${t.detected} of ${t.timedFake} timed fakes reached ALERT)` : 'n/a (no timed fakes)';
+  const far = fa.realMinutes > 0 ? `${num(fa.perMinute, 2)} (${fa.count} in ${num(fa.realMinutes, 1)} min of real clips)` : 'n/a (no timed reals)';
+  return `**Time to ALERT on fakes: ${ttd}. False ALERTs per minute on reals: ${far}. Fused AUC ${num(f.auc)}${ci(f.aucCi)}.**`;
+}
+
 const num = (x: number | null | undefined, d = 3): string => (x === null || x === undefined ? 'n/a' : x.toFixed(d));
 const pct = (x: number | null | undefined): string => (x === null || x === undefined ? 'n/a' : `${Math.round(x * 100)}%`);
+/** "[0.41, 0.62]", or "" when there is no interval (an older report, an empty class). */
+export const ci = (c: Interval | null | undefined): string => (c ? ` [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}]` : '');
 
 export interface MarkdownInput {
   summaries: readonly Summary[];
   notes: readonly string[];
   header?: string;
+  /** Per-group rows (--group-by): the regex, the groups and the clips it did not match. */
+  groups?: { groupBy: string; groups: readonly GroupSummary[]; ungrouped: readonly string[] };
 }
 
 /** The summary as a markdown table, with a per-attack AUC table and the notes under it. */
-export function renderMarkdown({ summaries, notes, header }: MarkdownInput): string {
+export function renderMarkdown({ summaries, notes, header, groups }: MarkdownInput): string {
   const lines: string[] = [];
   if (header) lines.push(header, '');
+  const head = headline(summaries);
+  if (head) lines.push(head, '');
   lines.push(
-    '| detector | real | fake | abstained (clips / readings) | AUC | EER | TPR@1%FPR | flagged fake / real | time to detect, median s (detected/timed fakes) | false alarms/min on real (count / min) |',
+    '| detector | real | fake | abstained (clips / readings) | AUC [95% CI] | EER | TPR@1%FPR | flagged fake / real | time to detect, median s (detected/timed fakes) | false alarms/min on real (count / min) |',
     '| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- | --- |',
   );
   for (const s of summaries) {
@@ -171,7 +228,7 @@ export function renderMarkdown({ summaries, notes, header }: MarkdownInput): str
     const ttd = s.timeToDetect.timedFake ? `${num(s.timeToDetect.medianS, 1)} (${s.timeToDetect.detected}/${s.timeToDetect.timedFake})` : 'n/a (no timed fakes)';
     const fa = s.falseAlarms.realMinutes > 0 ? `${num(s.falseAlarms.perMinute, 2)} (${s.falseAlarms.count} / ${num(s.falseAlarms.realMinutes, 1)})` : 'n/a (no timed reals)';
     const abst = s.real + s.fake === 0 ? 'n/a' : `${pct(s.abstainedClips)} / ${s.abstainedReadings === null ? '–' : pct(s.abstainedReadings)}`;
-    lines.push(`| ${name} | ${judged(s.judgedReal, s.real)} | ${judged(s.judgedFake, s.fake)} | ${abst} | ${num(s.auc)} | ${num(s.eer)} | ${num(s.tprAt1pctFpr)} | ${pct(s.flaggedFake)} / ${pct(s.flaggedReal)} | ${ttd} | ${fa} |`);
+    lines.push(`| ${name} | ${judged(s.judgedReal, s.real)} | ${judged(s.judgedFake, s.fake)} | ${abst} | ${num(s.auc)}${ci(s.aucCi)} | ${num(s.eer)} | ${num(s.tprAt1pctFpr)} | ${pct(s.flaggedFake)} / ${pct(s.flaggedReal)} | ${ttd} | ${fa} |`);
   }
   const fusedRow = summaries.find((s) => s.detector === 'fused');
   if (fusedRow?.timeToSuspicious) {
@@ -190,6 +247,7 @@ export function renderMarkdown({ summaries, notes, header }: MarkdownInput): str
       lines.push(`| ${s.detector} | ${s.byAttack.map((a) => `${num(a.auc)} (${a.judgedFake})`).join(' | ')} |`);
     }
   }
+  if (groups) lines.push('', ...renderGroups(groups));
   const why = summaries.filter((s) => s.topAbstainReasons.length);
   if (why.length) {
     lines.push('', 'Why there was no judgement (most common reasons, with counts of frames / windows / ticks; fused: clips):', '');
@@ -200,4 +258,29 @@ export function renderMarkdown({ summaries, notes, header }: MarkdownInput): str
     for (const n of notes) lines.push(`- ${n}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** The per-group table: one row per group, fused first, then each detector's AUC in the group. */
+export function renderGroups({ groupBy, groups, ungrouped }: NonNullable<MarkdownInput['groups']>): string[] {
+  const lines = [`By group (--group-by \`${groupBy}\`: first capture group of the clip path; ${groups.length} groups):`, ''];
+  const detectors = (groups[0]?.summary ?? []).filter((s) => s.detector !== 'fused' && groups.some((g) => g.summary.some((x) => x.detector === s.detector && x.judgedReal + x.judgedFake > 0))).map((s) => s.detector);
+  lines.push(
+    `| group | real | fake | fused AUC [95% CI] | ALERT fake / real | time to ALERT, median s | false ALERTs/min | ${detectors.map((d) => `${d} AUC`).join(' | ')}${detectors.length ? ' |' : ''}`,
+    `| --- | ---: | ---: | ---: | --- | --- | --- |${detectors.map(() => ' ---: |').join('')}`,
+  );
+  for (const g of groups) {
+    const f = g.summary.find((s) => s.detector === 'fused')!;
+    const t = f.timeToDetect;
+    const fa = f.falseAlarms;
+    const cells = detectors.map((d) => {
+      const s = g.summary.find((x) => x.detector === d);
+      return s ? num(s.auc) : 'n/a';
+    });
+    lines.push(
+      `| ${g.group} | ${g.vsAllReals ? `all (${f.real})` : g.real} | ${g.fake} | ${num(f.auc)}${ci(f.aucCi)} | ${pct(f.flaggedFake)} / ${g.vsAllReals ? '–' : pct(f.flaggedReal)} | ${t.timedFake ? `${num(t.medianS, 1)} (${t.detected}/${t.timedFake})` : 'n/a'} | ${!g.vsAllReals && fa.realMinutes > 0 ? `${num(fa.perMinute, 2)} (${fa.count} / ${num(fa.realMinutes, 1)})` : 'n/a'} |${cells.map((c) => ` ${c} |`).join('')}`,
+    );
+  }
+  if (groups.some((g) => g.vsAllReals)) lines.push('', 'Groups with fakes only are scored against all real clips ("all (n)").');
+  if (ungrouped.length) lines.push('', `${ungrouped.length} clip(s) matched no group and are in no row: ${ungrouped.slice(0, 5).join(', ')}${ungrouped.length > 5 ? ', ...' : ''}`);
+  return lines;
 }

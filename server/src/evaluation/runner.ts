@@ -97,6 +97,12 @@ export interface ClipResult {
   audio?: { windows: number; skippedNoSpeech: number };
   detectors: Record<EvaluatedDetector, DetectorClipResult>;
   fused: FusedClipResult;
+  /**
+   * Every fusion tick: seconds from the start and each detector's window view in fusion then,
+   * [score, confidence] (detectors without a view are absent). What `npm run calibrate` replays
+   * through RiskFusion with other weights and thresholds, without playing the clip again.
+   */
+  timeline?: { t: number; views: Record<string, [number, number]> }[];
   /** The clip could not be played (decode error...): it is left out of every metric. */
   error?: string;
   elapsedMs: number;
@@ -263,6 +269,8 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   let skippedSeen = 0;
   let nextTick = 1000;
   let lastTick = 0;
+  const timeline: NonNullable<ClipResult['timeline']> = [];
+  const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
   const tick = (t: number): void => {
     const { snapshot, windowEvidence } = fuseSubject(subject, T0 + t);
@@ -273,6 +281,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     for (const d of EVALUATED_DETECTORS) {
       if (traces[d].r.applicable) traces[d].view(snapshot.reasons.find((r) => r.detector === d)?.score, t);
     }
+    timeline.push({ t: t / 1000, views: Object.fromEntries(snapshot.reasons.map((r) => [r.detector, [r4(r.score), r4(r.confidence)]])) });
     const prev = fused.finalState;
     fused.stateSeconds[prev] = (fused.stateSeconds[prev] ?? 0) + (t - lastTick) / 1000;
     lastTick = t;
@@ -384,6 +393,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     ...(hasAudio ? { audio: { windows: windower.windowsEmitted, skippedNoSpeech: windower.windowsSkippedNoSpeech } } : {}),
     detectors: Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, traces[d].finish()])) as Record<EvaluatedDetector, DetectorClipResult>,
     fused,
+    timeline,
     elapsedMs: Math.round(performance.now() - started),
   };
 }
