@@ -3,10 +3,10 @@ import { createServer, type IncomingMessage, type Server as HttpServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Server as IoServer } from 'socket.io';
-import { AnalyzerHub } from './analysis/AnalyzerHub.ts';
-import { AnalyzerProcess } from './analysis/AnalyzerProcess.ts';
-import { ChallengeDesk } from './analysis/ChallengeDesk.ts';
-import { RiskDesk } from './analysis/RiskDesk.ts';
+import { AnalyzerHub } from './screening/AnalyzerHub.ts';
+import { AnalyzerProcess } from './screening/AnalyzerProcess.ts';
+import { ChallengeDesk } from './screening/ChallengeDesk.ts';
+import { RiskDesk } from './screening/RiskDesk.ts';
 import { AuditLog } from './audit/AuditLog.ts';
 import { DashboardServer } from './dashboard/DashboardServer.ts';
 import { issueServiceToken } from './auth/token.ts';

@@ -4,9 +4,9 @@
  * time-outs and cancellation on a fake clock.
  */
 import { describe, expect, it } from 'vitest';
-import { Challenge, type Clock } from '../../server/src/analysis/challenge/Challenge.ts';
-import { baselineOf, JUDGE, judgeDetectors, judgeStep, verdict } from '../../server/src/analysis/challenge/judge.ts';
-import { drawPlan, type PlannedStep } from '../../server/src/analysis/challenge/plan.ts';
+import { Challenge, type Clock } from '../../server/src/screening/challenge/Challenge.ts';
+import { baselineOf, JUDGE, judgeDetectors, judgeStep, verdict } from '../../server/src/screening/challenge/judge.ts';
+import { drawPlan, type PlannedStep } from '../../server/src/screening/challenge/plan.ts';
 import { CHALLENGE_ACTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../server/src/protocol/challenge.ts';
 import { seededRandom } from '../helpers/random.ts';
 

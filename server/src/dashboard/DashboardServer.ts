@@ -5,8 +5,8 @@
  * alert acknowledgements (kept in the audit log like any other).
  */
 import type { Namespace, Server, Socket } from 'socket.io';
-import type { ChallengeDesk } from '../analysis/ChallengeDesk.ts';
-import type { RiskDesk } from '../analysis/RiskDesk.ts';
+import type { ChallengeDesk } from '../screening/ChallengeDesk.ts';
+import type { RiskDesk } from '../screening/RiskDesk.ts';
 import { verifyToken, type TokenClaims } from '../auth/token.ts';
 import { ClientError, handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';

@@ -26,8 +26,8 @@ import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
 import { ClientError, handshakeRefusal } from '../errors.ts';
 import { RateLimiter } from './RateLimiter.ts';
 import type { RoomRegistry } from './RoomRegistry.ts';
-import type { RiskDesk } from '../analysis/RiskDesk.ts';
-import type { ChallengeDesk } from '../analysis/ChallengeDesk.ts';
+import type { RiskDesk } from '../screening/RiskDesk.ts';
+import type { ChallengeDesk } from '../screening/ChallengeDesk.ts';
 
 const log = logger('signaling');
 

@@ -1,5 +1,5 @@
 /**
- * A liveness check's verdict as evidence: the server judges the check (analysis/challenge) and
+ * A liveness check's verdict as evidence: the server judges the check (screening/challenge) and
  * tells the analyzer, so a failed check raises the caller's risk with its reason, alongside what
  * the models see. A pass proves the caller moved as asked, not that the face is genuine, so it
  * lowers nothing; an inconclusive check is an abstention.

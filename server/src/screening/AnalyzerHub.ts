@@ -8,57 +8,21 @@ import type { Namespace, Server } from 'socket.io';
 import { verifyServiceToken } from '../auth/token.ts';
 import { handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';
-import { z } from 'zod';
-import { RISK_STATES, RoomIdSchema, type AnalysisStatus, type IntegrityReport, type RiskUpdate } from '../protocol/messages.ts';
+import {
+  ANALYZER_NAMESPACE,
+  AnalyzerMessages,
+  parseMessage,
+  type AnalyzerToServer,
+  type ChallengeResultMessage,
+  type ObserveRequest,
+  type ServerToAnalyzer,
+  type UnobserveRequest,
+} from '../protocol/analyzerChannel.ts';
+import type { AnalysisStatus, IntegrityReport, RiskUpdate } from '../protocol/messages.ts';
+import type { ChallengeSample } from '../protocol/challenge.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
-import { ChallengeSampleSchema, type ChallengeResult, type ChallengeSample } from '../protocol/challenge.ts';
 
 const log = logger('analysis');
-
-/** analyzer -> server */
-export interface AnalyzerToServer {
-  heartbeat: (h: { metrics: string }) => void;
-  risk: (r: { room: string; update: RiskUpdate }) => void;
-  'challenge.sample': (m: { room: string; participantId: string; challengeId: string; sample: ChallengeSample }) => void;
-}
-/** server -> analyzer */
-export interface ServerToAnalyzer {
-  rooms: (ids: string[]) => void;
-  integrity: (r: { room: string; participantId: string; report: IntegrityReport }) => void;
-  /** Measure this participant closely (boosted sampling, pose, occlusion) for a challenge, until told to stop or `untilMs`. */
-  observe: (o: ObserveRequest) => void;
-  unobserve: (o: { room: string; participantId: string; challengeId: string }) => void;
-  /** A check's verdict, which the analyzer weighs as evidence. */
-  'challenge.result': (r: { room: string; participantId: string; result: ChallengeResult; reasons: string[]; requestedBy: string }) => void;
-}
-
-export interface ObserveRequest {
-  room: string;
-  participantId: string;
-  challengeId: string;
-  /** Epoch ms after which the analyzer stops on its own (a lost 'unobserve' must not boost forever). */
-  untilMs: number;
-}
-
-const ChallengeSampleMessageSchema = z.strictObject({
-  room: RoomIdSchema,
-  participantId: z.string().min(1).max(128),
-  challengeId: z.string().min(1).max(64),
-  sample: ChallengeSampleSchema,
-});
-
-const RiskMessageSchema = z.strictObject({
-  room: RoomIdSchema,
-  update: z.strictObject({
-    participantId: z.string().min(1).max(128),
-    state: z.enum(RISK_STATES),
-    risk: z.number().min(0).max(1),
-    reasons: z.array(z.strictObject({ detector: z.string().max(64), text: z.string().max(500), contribution: z.number().min(0).max(1) })).max(16),
-    gaps: z.array(z.string().max(300)).max(16),
-    since: z.number(),
-    at: z.number(),
-  }),
-});
 
 interface Connected {
   sub: string;
@@ -91,7 +55,7 @@ export class AnalyzerHub extends EventEmitter<{
     super();
     this.opts = opts;
     this.current = opts.expected ? { available: false, reason: 'The analyzer is starting.' } : { available: false, reason: 'Analysis is turned off on this server.' };
-    this.nsp = io.of('/analyzer');
+    this.nsp = io.of(ANALYZER_NAMESPACE);
     this.nsp.use((socket, next) => {
       try {
         socket.data.sub = verifyServiceToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token).sub;
@@ -106,24 +70,25 @@ export class AnalyzerHub extends EventEmitter<{
       const entry: Connected = { sub, lastSeen: Date.now(), metrics: '' };
       this.analyzers.set(socket.id, entry);
       socket.emit('rooms', opts.registry.list().map((r) => r.id));
-      socket.on('heartbeat', (h) => {
-        if (typeof h?.metrics !== 'string' || h.metrics.length > 512 * 1024) return;
+      socket.on('heartbeat', (msg) => {
+        const parsed = parseMessage(AnalyzerMessages.heartbeat, msg);
+        if (!parsed.ok) return;
         entry.lastSeen = Date.now();
-        entry.metrics = h.metrics;
+        entry.metrics = parsed.data.metrics;
         this.evaluate();
       });
       socket.on('risk', (msg) => {
-        const parsed = RiskMessageSchema.safeParse(msg);
-        if (!parsed.success) {
-          log.warn('malformed risk message from analyzer', { analyzer: sub, err: parsed.error.issues[0]?.message ?? '' });
+        const parsed = parseMessage(AnalyzerMessages.risk, msg);
+        if (!parsed.ok) {
+          log.warn('malformed risk message from analyzer', { analyzer: sub, err: parsed.error });
           return;
         }
         this.emit('risk', parsed.data.room, parsed.data.update);
       });
       socket.on('challenge.sample', (msg) => {
-        const parsed = ChallengeSampleMessageSchema.safeParse(msg);
-        if (!parsed.success) {
-          log.warn('malformed challenge sample from analyzer', { analyzer: sub, err: parsed.error.issues[0]?.message ?? '' });
+        const parsed = parseMessage(AnalyzerMessages['challenge.sample'], msg);
+        if (!parsed.ok) {
+          log.warn('malformed challenge sample from analyzer', { analyzer: sub, err: parsed.error });
           return;
         }
         const m = parsed.data;
@@ -155,11 +120,11 @@ export class AnalyzerHub extends EventEmitter<{
     this.nsp.emit('observe', o);
   }
 
-  unobserve(o: { room: string; participantId: string; challengeId: string }): void {
+  unobserve(o: UnobserveRequest): void {
     this.nsp.emit('unobserve', o);
   }
 
-  sendChallengeResult(r: { room: string; participantId: string; result: ChallengeResult; reasons: string[]; requestedBy: string }): void {
+  sendChallengeResult(r: ChallengeResultMessage): void {
     this.nsp.emit('challenge.result', r);
   }
 

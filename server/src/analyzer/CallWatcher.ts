@@ -1,0 +1,164 @@
+/**
+ * Call watching: one hidden, receive-only CallSession per call the server gives this analyzer,
+ * and one sampling stream (streams.ts) per remote track of an analysed participant. Its sinks only
+ * copy into bounded queues and wake the scheduler; nothing here waits on inference.
+ */
+import { onAudioData, onVideoFrames } from '../headless/HeadlessParticipant.ts';
+import { WrtcPeerConnection } from '../headless/wrtc.ts';
+import { io } from 'socket.io-client';
+import { logger } from '../log.ts';
+import type { Metrics } from '../metrics/Metrics.ts';
+import { CallSession, type RemoteTrack } from '../protocol/CallSession.ts';
+import { isPrivileged, type Role } from '../protocol/roles.ts';
+import type { AnalyzerConfig } from './config.ts';
+import type { AnalyzerEmitter } from './events.ts';
+import { observeSpeech } from './pipeline.ts';
+import { AudioStream, VideoStream, type StreamId } from './streams.ts';
+import type { Subjects } from './subjects.ts';
+
+const log = logger('analyzer');
+
+interface RoomWatch {
+  session: CallSession;
+  roles: Map<string, Role>;
+  stops: Map<string, () => void>;
+}
+
+export interface CallWatcherDeps {
+  config: AnalyzerConfig;
+  metrics: Metrics;
+  events: AnalyzerEmitter;
+  subjects: Subjects;
+  /** A sink queued a sample. */
+  onSample: () => void;
+}
+
+export class CallWatcher {
+  readonly video = new Map<string, VideoStream>();
+  readonly audio = new Map<string, AudioStream>();
+  private readonly rooms = new Map<string, RoomWatch>();
+  private readonly deps: CallWatcherDeps;
+
+  constructor(deps: CallWatcherDeps) {
+    this.deps = deps;
+  }
+
+  /** Watches exactly these calls: joins the new ones, leaves the others. */
+  follow(ids: string[]): void {
+    const wanted = new Set(ids);
+    for (const id of wanted) if (!this.rooms.has(id)) this.watch(id);
+    for (const [id, w] of this.rooms) if (!wanted.has(id)) void w.session.leave();
+  }
+
+  watching(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
+  /** Whether the participant is (still) in a watched call. */
+  present(room: string, participantId: string): boolean {
+    return this.rooms.get(room)?.roles.has(participantId) ?? false;
+  }
+
+  /** Only the analysed side (patients, customers) gets a risk verdict. */
+  isAnalysed(id: { room: string; participantId: string }): boolean {
+    const role = this.rooms.get(id.room)?.roles.get(id.participantId);
+    return role !== undefined && !isPrivileged(role);
+  }
+
+  /** Raise or lower a stream's sampling rate (suspicion, challenges). */
+  setBoosted(room: string, participantId: string, boosted: boolean): void {
+    this.video.get(`${room}/${participantId}/video`)?.sampler.setBoosted(boosted);
+  }
+
+  async leaveAll(): Promise<void> {
+    await Promise.all([...this.rooms.values()].map((w) => w.session.leave().catch(() => undefined)));
+  }
+
+  /** Per-stream counters into the analyzer's metrics. */
+  recordMetrics(m: Metrics): void {
+    for (const s of this.video.values()) {
+      const labels = { stream: s.key, kind: 'video' };
+      m.setCounter('dfs_analyzer_frames_received_total', 'Decoded frames received per stream.', labels, s.framesIn);
+      m.setCounter('dfs_analyzer_samples_total', 'Samples taken for analysis per stream.', labels, s.queue.pushed);
+      m.setCounter('dfs_analyzer_samples_dropped_total', 'Samples dropped because inference fell behind.', labels, s.queue.dropped);
+    }
+    for (const s of this.audio.values()) {
+      const labels = { stream: s.key, kind: 'audio' };
+      m.setCounter('dfs_analyzer_samples_total', 'Samples taken for analysis per stream.', labels, s.queue.pushed);
+      m.setCounter('dfs_analyzer_samples_dropped_total', 'Samples dropped because inference fell behind.', labels, s.queue.dropped);
+      m.setCounter('dfs_analyzer_audio_windows_no_speech_total', 'Audio windows skipped by the voice gate (not enough speech).', { stream: s.key }, s.windower.windowsSkippedNoSpeech);
+    }
+    m.set('dfs_analyzer_streams', 'Streams being analysed.', {}, this.video.size + this.audio.size);
+  }
+
+  private watch(room: string): void {
+    const { config, events } = this.deps;
+    const socket = io(config.serverUrl, {
+      auth: { token: config.token },
+      forceNew: true,
+      autoConnect: false,
+      transports: ['websocket'],
+      reconnectionDelayMax: 2000,
+    });
+    const session = new CallSession({ socket, room, RTCPeerConnection: WrtcPeerConnection });
+    const w: RoomWatch = { session, roles: new Map(), stops: new Map() };
+    this.rooms.set(room, w);
+    session.on('participants', (list) => {
+      w.roles.clear();
+      for (const p of list) w.roles.set(p.id, p.role);
+    });
+    session.on('track', (t) => this.attach(room, t, w));
+    session.on('track-removed', (t) => this.detachKey(`${room}/${t.participantId}/${t.kind}`, w));
+    session.on('state', (st) => {
+      if (st === 'joined') events.emit('joined', room);
+      if (st === 'ended' || st === 'failed') {
+        for (const key of [...w.stops.keys()]) this.detachKey(key, w);
+        this.rooms.delete(room);
+        events.emit('left', room);
+      }
+    });
+    session.on('fatal', (e) => log.warn('cannot watch call', { room, code: e.code, err: e.message }));
+    session.on('warning', (e) => log.warn('call session problem', { room, code: e.code, err: e.message }));
+    session.start().then(
+      () => log.info('watching call', { room }),
+      () => undefined,
+    );
+  }
+
+  private attach(room: string, t: RemoteTrack, w: RoomWatch): void {
+    const { config, onSample } = this.deps;
+    const role = w.roles.get(t.participantId);
+    // Risk is only ever judged for the analysed side: decoding a clinician's video would only burn CPU.
+    if (role && isPrivileged(role)) return;
+    const id: StreamId = { room, participantId: t.participantId, kind: t.kind };
+    if (t.kind === 'video') {
+      const s = new VideoStream(id, { baseFps: config.baseFps, boostedFps: config.boostedFps, queueCapacity: config.queueCapacity });
+      this.video.set(s.key, s);
+      w.stops.set(s.key, onVideoFrames(t.track, (frame) => {
+        if (s.offer(frame, performance.now())) onSample();
+      }));
+    } else {
+      const s = new AudioStream(id, { hopSeconds: config.audioHopSeconds, queueCapacity: config.queueCapacity });
+      this.audio.set(s.key, s);
+      const subject = this.deps.subjects.get(room, t.participantId);
+      s.onEnergy = (at, rms) => observeSpeech(subject, { at, rms });
+      w.stops.set(s.key, onAudioData(t.track, (block) => {
+        if (s.offer(block, performance.now())) onSample();
+      }));
+    }
+    log.info('stream attached', { room, participant: t.participantId, kind: t.kind });
+  }
+
+  private detachKey(key: string, w: RoomWatch): void {
+    const { metrics } = this.deps;
+    w.stops.get(key)?.();
+    w.stops.delete(key);
+    this.video.delete(key);
+    this.audio.delete(key);
+    for (const name of ['dfs_analyzer_samples_total', 'dfs_analyzer_samples_dropped_total', 'dfs_analyzer_frames_received_total']) {
+      for (const kind of ['audio', 'video']) metrics.remove(name, { stream: key, kind });
+    }
+    metrics.remove('dfs_analyzer_audio_windows_no_speech_total', { stream: key });
+    for (const reason of ['ok', 'no-face', 'multiple-faces', 'too-dark', 'too-small']) metrics.remove('dfs_analyzer_frame_quality_total', { stream: key, reason });
+  }
+}

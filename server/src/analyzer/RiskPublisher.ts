@@ -1,0 +1,68 @@
+/**
+ * Risk publishing: once a second, re-fuses every analysed participant and sends a change to the
+ * server at once and an unchanged state every few seconds (so a server that restarted, or a desk
+ * that missed one, catches up). Suspicion boosts that participant's sampling.
+ */
+import type { RiskUpdate } from '../protocol/messages.ts';
+import type { CallWatcher } from './CallWatcher.ts';
+import type { ControlChannel } from './ControlChannel.ts';
+import type { AnalyzerEmitter } from './events.ts';
+import { fuseSubject } from './pipeline.ts';
+import type { Subjects } from './subjects.ts';
+
+/** An unchanged state is re-sent after this long. */
+const REFRESH_MS = 3000;
+
+export interface RiskPublisherDeps {
+  watcher: CallWatcher;
+  subjects: Subjects;
+  events: AnalyzerEmitter;
+  control: () => ControlChannel | undefined;
+}
+
+export class RiskPublisher {
+  private readonly deps: RiskPublisherDeps;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: RiskPublisherDeps) {
+    this.deps = deps;
+  }
+
+  start(periodMs = 1000): void {
+    this.timer = setInterval(() => this.publish(), periodMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Re-fuses every subject; sends a change at once and a refresh every few seconds. */
+  publish(): void {
+    const { watcher, subjects, events } = this.deps;
+    const now = Date.now();
+    for (const s of subjects) {
+      if (!watcher.present(s.room, s.participantId)) {
+        subjects.delete(s);
+        continue;
+      }
+      const snap = fuseSubject(s, now).snapshot;
+      if (s.observing && now > s.observing.until) delete s.observing;
+      watcher.setBoosted(s.room, s.participantId, s.observing !== undefined || snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
+      const top = snap.reasons[0]?.text;
+      const changed = s.lastSent?.state !== snap.state || s.lastSent.top !== top;
+      if (!changed && s.lastSent && now - s.lastSent.at < REFRESH_MS) continue;
+      s.lastSent = { state: snap.state, at: now, ...(top ? { top } : {}) };
+      const update: RiskUpdate = {
+        participantId: s.participantId,
+        state: snap.state,
+        risk: Number(snap.risk.toFixed(3)),
+        reasons: snap.reasons.slice(0, 5).map((r) => ({ detector: r.detector, text: r.text, contribution: Number(r.contribution.toFixed(3)) })),
+        gaps: snap.gaps.slice(0, 5),
+        since: snap.since,
+        at: now,
+      };
+      events.emit('risk', s.room, update);
+      this.deps.control()?.send('risk', { room: s.room, update });
+    }
+  }
+}

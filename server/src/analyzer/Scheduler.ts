@@ -1,0 +1,199 @@
+/**
+ * Scheduling: drains the per-stream sampling queues into inference, round-robin across streams,
+ * one loop for video and one for audio. Never blocks a call: the sinks only fill bounded queues
+ * (dropping the oldest), and these loops take from them as fast as the models allow.
+ */
+import { logger } from '../log.ts';
+import { LatencyWindow } from '../metrics/LatencyWindow.ts';
+import type { Metrics } from '../metrics/Metrics.ts';
+import type { CallWatcher } from './CallWatcher.ts';
+import type { ChallengeObserver } from './ChallengeObserver.ts';
+import type { Landmarks } from './detectors/FaceLandmarks.ts';
+import type { AnalyzerEmitter } from './events.ts';
+import { analyseFace, type AnalyzerModels } from './pipeline.ts';
+import type { AudioStream, SampledFrame, VideoStream } from './streams.ts';
+import type { Subjects } from './subjects.ts';
+import type { FaceDetection } from './vision/BlazeFace.ts';
+import { i420Source, type ImageSource } from './vision/image.ts';
+import { assessQuality, type QualityReport } from './vision/quality.ts';
+import type { Track } from './vision/FaceTracker.ts';
+
+const log = logger('analyzer');
+
+/** Streams of analysed participants are served before privileged ones; boosted (suspicious) first of all. */
+const PRIORITY = { boosted: 10, analysed: 5, other: 0 } as const;
+
+/** What face detection found in one sampled frame. */
+export interface Detection {
+  src: ImageSource;
+  faces: FaceDetection[];
+  quality: QualityReport;
+  tracks: Track[];
+}
+
+export interface SchedulerDeps {
+  watcher: CallWatcher;
+  subjects: Subjects;
+  challenges: ChallengeObserver;
+  events: AnalyzerEmitter;
+  metrics: Metrics;
+  models: () => AnalyzerModels;
+  /** Face classifications in flight at once (the batchers' batch size). */
+  maxBatch: number;
+}
+
+export class Scheduler {
+  private readonly deps: SchedulerDeps;
+  private running = false;
+  /** Loops waiting for samples; a sink wakes them all. */
+  private readonly waiters = new Set<() => void>();
+  private readonly lag = new LatencyWindow();
+  private rr = 0;
+
+  constructor(deps: SchedulerDeps) {
+    this.deps = deps;
+  }
+
+  start(): void {
+    this.running = true;
+    void this.videoLoop();
+    void this.audioLoop();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.wake();
+  }
+
+  /** A sample is waiting. */
+  wake(): void {
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+
+  recordMetrics(m: Metrics): void {
+    const p95 = this.lag.quantile(0.95);
+    m.set('dfs_analyzer_lag_ms', 'Sample-to-score latency, p95 over recent samples, ms.', {}, Number.isNaN(p95) ? 0 : Math.round(p95));
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((r) => {
+      this.waiters.add(r);
+      setTimeout(() => this.waiters.delete(r) && r(), 100);
+    });
+  }
+
+  private priorityOf(s: { id: { room: string; participantId: string } }, boosted: boolean): number {
+    if (boosted) return PRIORITY.boosted;
+    return this.deps.watcher.isAnalysed(s.id) ? PRIORITY.analysed : PRIORITY.other;
+  }
+
+  /**
+   * Next stream with a waiting sample, round-robin. A boosted stream already gets more turns (it
+   * samples 3x as often) and goes first in the model batches; serving it strictly first would
+   * starve every other call while one is under suspicion.
+   */
+  private next<S extends VideoStream | AudioStream>(streams: Iterable<S>): S | undefined {
+    const ready = [...streams].filter((s) => s.queue.length > 0);
+    return ready.length ? ready[this.rr++ % ready.length] : undefined;
+  }
+
+  private async videoLoop(): Promise<void> {
+    // Detection (fixed batch 1, fast) runs one frame at a time, so samples wait in their bounded
+    // queues, not in here. The face classifiers then run in the background, so crops from several
+    // streams meet in their batcher; at most maxBatch of them are in flight.
+    const inflight = new Set<Promise<void>>();
+    while (this.running) {
+      const s = this.next(this.deps.watcher.video.values());
+      if (!s) {
+        await this.idle();
+        continue;
+      }
+      const item = s.queue.take()!;
+      try {
+        const rest = this.classify(s, item, await this.detect(s, item));
+        inflight.add(rest);
+        void rest.finally(() => inflight.delete(rest));
+        if (inflight.size >= this.deps.maxBatch) await Promise.race(inflight);
+      } catch (err) {
+        log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
+      }
+    }
+  }
+
+  private async detect(s: VideoStream, item: SampledFrame): Promise<Detection> {
+    this.deps.events.emit('sampled', s.id, item.frame);
+    const src = i420Source(item.frame);
+    const face = this.deps.models().face;
+    const faces = face ? await face.detect(src) : [];
+    return { src, faces, quality: assessQuality(src, faces), tracks: s.tracker.update(faces, item.arrivedAt) };
+  }
+
+  private async classify(s: VideoStream, item: SampledFrame, d: Detection): Promise<void> {
+    const { watcher, subjects, events, metrics } = this.deps;
+    try {
+      const at = Date.now();
+      const subject = watcher.isAnalysed(s.id) ? subjects.get(s.id.room, s.id.participantId) : undefined;
+      subject?.fusion.addQuality(at, d.quality.reason);
+      let deepfake: number | undefined;
+      let spoof: number | undefined;
+      let landmarks: Landmarks | undefined;
+      const face = d.faces[0];
+      if (subject && d.quality.reason === 'ok' && face) {
+        // During a challenge every frame counts and blinks do not: skip the slower iris refinement.
+        const r = await analyseFace(this.deps.models(), subject, { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted), boosted: s.sampler.boosted && !subject.observing });
+        deepfake = r.evidence['face-deepfake']?.score;
+        spoof = r.evidence['presentation-attack']?.score;
+        landmarks = r.landmarks;
+      }
+      const latencyMs = performance.now() - item.arrivedAt;
+      if (subject?.observing) this.deps.challenges.sample(subject, Date.now() - latencyMs, d, landmarks, deepfake, spoof);
+      this.lag.add(latencyMs);
+      metrics.inc('dfs_analyzer_frame_quality_total', 'Analysed frames by what they allowed: ok, no-face, multiple-faces, too-dark, too-small.', {
+        stream: s.key,
+        reason: d.quality.reason,
+      });
+      events.emit('observation', {
+        kind: 'video',
+        stream: s.id,
+        at,
+        quality: d.quality.reason,
+        faces: d.faces.length,
+        ...(d.tracks[0] ? { trackId: d.tracks[0].id } : {}),
+        ...(deepfake !== undefined ? { deepfake } : {}),
+        ...(spoof !== undefined ? { spoof } : {}),
+        latencyMs,
+      });
+    } catch (err) {
+      if ((err as Error).name !== 'BatcherFullError') log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
+    }
+  }
+
+  private async audioLoop(): Promise<void> {
+    const { watcher, subjects, events } = this.deps;
+    while (this.running) {
+      const s = this.next(watcher.audio.values());
+      if (!s) {
+        await this.idle();
+        continue;
+      }
+      const w = s.queue.take()!;
+      try {
+        let voice: number | undefined;
+        const model = this.deps.models().voice;
+        if (model && watcher.isAnalysed(s.id)) {
+          const at = Date.now();
+          const e = await model.analyse({ samples: w.samples, at, voicedFraction: w.voicedFraction, priority: this.priorityOf(s, false) });
+          subjects.get(s.id.room, s.id.participantId).fusion.add(e);
+          voice = e.score;
+        }
+        const latencyMs = performance.now() - w.arrivedAt;
+        events.emit('observation', { kind: 'audio', stream: s.id, at: Date.now(), voicedFraction: w.voicedFraction, ...(voice !== undefined ? { syntheticVoice: voice } : {}), latencyMs });
+      } catch (err) {
+        log.error('audio analysis failed', { stream: s.key, err: (err as Error).message });
+      } finally {
+        s.windower.release(w.samples);
+      }
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The server <-> analyzer control channel (socket.io namespace `/analyzer`): every event name and
+ * payload in one place, with zod schemas that both ends validate at their edge. The analyzer may run
+ * on another host, from another build, so neither side trusts the other's payloads blindly: a
+ * malformed message is logged and dropped, never acted on.
+ *
+ * Media does not travel here: the analyzer joins each call it is given as a hidden participant,
+ * through the same signaling as browsers (protocol/messages.ts, CallSession.ts).
+ */
+import { z } from 'zod';
+import { CHALLENGE_RESULTS, ChallengeSampleSchema } from './challenge.ts';
+import { IntegrityReportSchema, RISK_STATES, RoomIdSchema } from './messages.ts';
+
+/** The socket.io namespace analyzers connect to, with a service token in `auth.token`. */
+export const ANALYZER_NAMESPACE = '/analyzer';
+
+const participantId = z.string().min(1).max(128);
+/**
+ * Rooms the server names: persistent rooms come from ROOMS unvalidated, so the analyzer accepts
+ * any short name rather than drop a whole room list for one odd id (joining it would fail cleanly).
+ */
+const roomName = z.string().min(1).max(256);
+const challengeId = z.string().min(1).max(64);
+
+export const RiskUpdateSchema = z.strictObject({
+  participantId,
+  state: z.enum(RISK_STATES),
+  risk: z.number().min(0).max(1),
+  reasons: z.array(z.strictObject({ detector: z.string().max(64), text: z.string().max(500), contribution: z.number().min(0).max(1) })).max(16),
+  gaps: z.array(z.string().max(300)).max(16),
+  since: z.number(),
+  at: z.number(),
+});
+
+/** analyzer -> server payloads. */
+export const AnalyzerMessages = {
+  /** Alive, with the analyzer's Prometheus metrics (relayed on the server's /metrics). */
+  heartbeat: z.object({ metrics: z.string().max(512 * 1024) }),
+  /** A participant's fused risk. */
+  risk: z.strictObject({ room: RoomIdSchema, update: RiskUpdateSchema }),
+  /** One frame's measurements for a running liveness challenge. */
+  'challenge.sample': z.strictObject({ room: RoomIdSchema, participantId, challengeId, sample: ChallengeSampleSchema }),
+} as const;
+
+/** server -> analyzer payloads. */
+export const ServerMessages = {
+  /** The calls this analyzer should watch (all of them, or its share of a pool). */
+  rooms: z.array(roomName).max(100_000),
+  /** Client capture facts, which the analyzer weighs as advisory evidence. */
+  integrity: z.strictObject({ room: roomName, participantId, report: IntegrityReportSchema }),
+  /** Measure this participant closely (boosted sampling, pose, occlusion) for a challenge, until told to stop or `untilMs`. */
+  observe: z.strictObject({
+    room: roomName,
+    participantId,
+    challengeId,
+    /** Epoch ms after which the analyzer stops on its own (a lost 'unobserve' must not boost forever). */
+    untilMs: z.number(),
+  }),
+  unobserve: z.strictObject({ room: roomName, participantId, challengeId }),
+  /** A check's verdict, which the analyzer weighs as evidence. */
+  'challenge.result': z.strictObject({
+    room: roomName,
+    participantId,
+    result: z.enum(CHALLENGE_RESULTS),
+    reasons: z.array(z.string().max(2000)).max(64),
+    requestedBy: z.string().max(128),
+  }),
+} as const;
+
+export type AnalyzerEvent = keyof typeof AnalyzerMessages;
+export type AnalyzerPayload<E extends AnalyzerEvent> = z.infer<(typeof AnalyzerMessages)[E]>;
+export type ServerEvent = keyof typeof ServerMessages;
+export type ServerPayload<E extends ServerEvent> = z.infer<(typeof ServerMessages)[E]>;
+
+export type ObserveRequest = ServerPayload<'observe'>;
+export type UnobserveRequest = ServerPayload<'unobserve'>;
+export type ChallengeResultMessage = ServerPayload<'challenge.result'>;
+export type IntegrityMessage = ServerPayload<'integrity'>;
+
+/** analyzer -> server, as socket.io listener types. */
+export type AnalyzerToServer = { [E in AnalyzerEvent]: (payload: AnalyzerPayload<E>) => void };
+/** server -> analyzer, as socket.io listener types. */
+export type ServerToAnalyzer = { [E in ServerEvent]: (payload: ServerPayload<E>) => void };
+
+/** Validates one inbound payload; the error text names the first problem, for the log. */
+export function parseMessage<S extends z.ZodType>(schema: S, payload: unknown): { ok: true; data: z.infer<S> } | { ok: false; error: string } {
+  const parsed = schema.safeParse(payload);
+  if (parsed.success) return { ok: true, data: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, error: issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid' };
+}
