@@ -45,6 +45,38 @@ export const RiskConfigSchema = z.strictObject({
   params: z.strictObject({
     faceDeepfake: z.strictObject({ f2fWeight: z.number().min(0).max(1), source: z.string().min(10) }),
   }),
+  /**
+   * Provenance of a fit by `npm run calibrate` (server/src/evaluation/calibrate.ts): the data, how it
+   * was grouped and cross-validated, what that gave, and for each fitted number where it came from.
+   * Read by people and audits, not by fusion.
+   */
+  calibration: z.optional(
+    z.strictObject({
+      tool: z.string(),
+      date: z.string(),
+      data: z.string(),
+      labelsFile: z.string().optional(),
+      fromJson: z.string().optional(),
+      groupBy: z.string(),
+      groups: z.number().int().min(2),
+      folds: z.number().int().min(2),
+      clips: z.strictObject({ real: z.number().int().min(1), fake: z.number().int().min(1), leftOut: z.number().int().min(0) }),
+      method: z.string(),
+      target: z.strictObject({ falseAlertsPerMin: z.number().min(0), falseSuspiciousPerMin: z.number().min(0) }),
+      crossValidated: z.strictObject({
+        auc: z.number().nullable(),
+        aucCi: z.strictObject({ lo: z.number(), hi: z.number() }).nullable(),
+        falseAlertsPerMin: z.number().nullable(),
+        falseSuspiciousPerMin: z.number().nullable(),
+        realMinutes: z.number(),
+        timeToAlertMedianS: z.number().nullable(),
+        fakesAlerted: z.number().int(),
+        timedFakes: z.number().int(),
+      }),
+      /** "detectors.face-deepfake.weight", "thresholds.alert.enter"...: where each fitted number came from. */
+      numbers: z.record(z.string(), z.string()),
+    }),
+  ),
 });
 export type RiskConfig = z.infer<typeof RiskConfigSchema>;
 

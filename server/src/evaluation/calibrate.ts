@@ -1,0 +1,397 @@
+/**
+ * Fits the fusion to labelled data, with validation that leaves whole groups (identities,
+ * generators, callers) out: `npm run calibrate` (scripts/calibrate.ts). This is also how a clinic
+ * or a bank calibrates on its own labelled recordings, offline: nothing leaves the machine.
+ *
+ * What is fitted, and why this way:
+ * - Per-detector weights of the fusion's noisy-OR, risk = 1 - prod_d (1 - w_d * c_d * s_d), by
+ *   maximum likelihood of that same noisy-OR read as a probability of "fake" with a leak term,
+ *   p = 1 - (1 - leak) * (1 - risk). Fitting the runtime's own model (rather than a logistic
+ *   regression mapped onto it) keeps RiskFusion unchanged and the weights meaningful: w_d is the
+ *   most a fully confident, fully suspicious detector can add. The leak (fakes nothing caught) is
+ *   fitted too but not used at runtime: p is monotone in risk, so it changes no ranking. Weights
+ *   are bounded to [0, 1] and pulled gently towards 0 (a weight needs evidence: penalty
+ *   `ridge * w^2`). A clip's feature per detector is the peak of its window view in fusion,
+ *   confidence x score, over the clip (the fused clip score is the peak risk); 0 when the
+ *   detector never judged (an abstention adds nothing, as at runtime). Detectors that never
+ *   judged any clip keep their weight and say so.
+ * - Thresholds (ALERT enter, then SUSPICIOUS enter; exits keep the configured ratio to entry):
+ *   the most sensitive values whose false ALERTs (SUSPICIOUS) per minute of real clips stay at or
+ *   under the target, measured by replaying each clip's recorded per-second detector views
+ *   through the real RiskFusion (hold times, hysteresis, honest states) with the candidate
+ *   weights and thresholds. The configuration's thresholds are chosen on the out-of-fold replays.
+ * - Reported numbers are cross-validated by group and nested: in each fold the weights AND the
+ *   thresholds are fitted on the other groups only, then the held-out groups are replayed. A
+ *   threshold is never tuned on the clips it is reported on.
+ */
+import type { DetectorId } from '../analyzer/detectors/Detector.ts';
+import { PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
+import { RiskFusion, type RiskConfig } from '../analyzer/fusion/RiskFusion.ts';
+import { groupClips } from './groups.ts';
+import { bootstrapAucCi, median, rocAuc, type Interval } from './metrics.ts';
+import type { ClipResult } from './runner.ts';
+
+export class CalibrationError extends Error {
+  override name = 'CalibrationError';
+}
+
+export interface CalibrateOptions {
+  /** The configuration to start from (its windows, holds and the weights of detectors the data cannot fit). */
+  base: RiskConfig;
+  /** Groups: first capture group of this regex on each clip path (groups.ts). */
+  groupBy: RegExp;
+  /** Target false ALERT entries per minute of real clips (default 0.2). */
+  targetAlertsPerMin?: number;
+  /** Target false SUSPICIOUS entries per minute of real clips (default 1). */
+  targetSuspiciousPerMin?: number;
+  /** Folds over groups: default leave-one-group-out up to 10 groups, else 5 folds of whole groups. */
+  folds?: number;
+  /** L2 pull of each weight towards 0, in clips' worth of log-likelihood (default 1). */
+  ridge?: number;
+  /** Where the clips came from, for provenance. */
+  source: { data: string; labelsFile?: string; fromJson?: string };
+  /** Date of the calibration (default now). */
+  now?: Date;
+}
+
+export interface CrossValidated {
+  auc: number | null;
+  aucCi: Interval | null;
+  falseAlertsPerMin: number | null;
+  falseSuspiciousPerMin: number | null;
+  realMinutes: number;
+  /** Median seconds to ALERT over the fakes that reached it, how many did, of how many timed fakes. */
+  timeToAlertMedianS: number | null;
+  fakesAlerted: number;
+  timedFakes: number;
+}
+
+export interface CalibrationResult {
+  config: RiskConfig;
+  weights: Record<string, { before: number; after: number; fitted: boolean; judgedClips: number }>;
+  thresholds: RiskConfig['thresholds'];
+  crossValidated: CrossValidated;
+  /** The starting configuration, replayed the same way on the same clips (no fitting): the "before". */
+  before: CrossValidated;
+  folds: { held: string[]; real: number; fake: number; auc: number | null; falseAlerts: number; realMinutes: number; alertEnter: number }[];
+  groups: number;
+  clips: { real: number; fake: number; leftOut: number };
+  targetMet: { alert: boolean; suspicious: boolean };
+  notes: string[];
+}
+
+interface Sample {
+  id: string;
+  group: string;
+  fake: boolean;
+  durationS: number;
+  timeline: NonNullable<ClipResult['timeline']>;
+  /** Peak confidence x score of each detector's view over the clip. */
+  x: Record<string, number>;
+}
+
+interface Replay {
+  maxRisk: number | null;
+  alertEntries: number;
+  suspiciousEntries: number;
+  firstAlertS: number | null;
+}
+
+const T0 = 1_700_000_000_000;
+const RANK = { INSUFFICIENT_SIGNAL: 0, ANALYZING: 0, CLEAR: 0, SUSPICIOUS: 1, ALERT: 2 } as const;
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * Replays a clip's recorded detector views through RiskFusion with `weights` and `thresholds`:
+ * each tick's views become one reading each, in a fusion whose windows keep only that reading, so
+ * every tick sees exactly the view the clip had; the state machine is the product's own.
+ */
+export function replayClip(timeline: Sample['timeline'], base: RiskConfig, weights: Record<string, number>, thresholds: RiskConfig['thresholds']): Replay {
+  const detectors = Object.fromEntries(Object.entries(base.detectors).map(([id, d]) => [id, { ...d, weight: weights[id] ?? d.weight, windowMs: 1, minSamples: 1 }]));
+  const fusion = new RiskFusion({ ...base, detectors, thresholds } as RiskConfig, T0);
+  const out: Replay = { maxRisk: null, alertEntries: 0, suspiciousEntries: 0, firstAlertS: null };
+  let prev: keyof typeof RANK = fusion.state;
+  for (const tick of timeline) {
+    const at = T0 + tick.t * 1000;
+    for (const [id, [score, confidence]] of Object.entries(tick.views)) {
+      if (id in base.detectors) fusion.add({ detector: id as DetectorId, at, score, confidence, reason: '' });
+    }
+    const snap = fusion.update(at);
+    if (snap.reasons.some((r) => PRIMARY.has(r.detector))) out.maxRisk = Math.max(out.maxRisk ?? 0, snap.risk);
+    const s = snap.state;
+    if (RANK[s] >= 1 && RANK[prev] < 1) out.suspiciousEntries++;
+    if (RANK[s] === 2 && RANK[prev] < 2) out.alertEntries++;
+    if (s === 'ALERT') out.firstAlertS ??= tick.t;
+    prev = s;
+  }
+  return out;
+}
+
+/** Maximum-likelihood noisy-OR weights (see the header) by coordinate-wise golden-section search. */
+export function fitWeights(samples: readonly Pick<Sample, 'fake' | 'x'>[], ids: readonly string[], ridge = 1): Record<string, number> {
+  const w: Record<string, number> = Object.fromEntries(ids.map((d) => [d, 0.5]));
+  let leak = 0.1;
+  const loglik = (): number => {
+    let ll = 0;
+    for (const s of samples) {
+      let keep = 1 - leak;
+      for (const d of ids) keep *= 1 - w[d]! * (s.x[d] ?? 0);
+      const p = Math.min(1 - 1e-9, Math.max(1e-9, 1 - keep));
+      ll += s.fake ? Math.log(p) : Math.log(1 - p);
+    }
+    for (const d of ids) ll -= ridge * w[d]! ** 2;
+    return ll;
+  };
+  const golden = (set: (v: number) => void, lo: number, hi: number): void => {
+    const g = (Math.sqrt(5) - 1) / 2;
+    let a = lo;
+    let b = hi;
+    for (let i = 0; i < 40; i++) {
+      const c = b - g * (b - a);
+      const d = a + g * (b - a);
+      set(c);
+      const fc = loglik();
+      set(d);
+      const fd = loglik();
+      if (fc >= fd) b = d;
+      else a = c;
+    }
+    set((a + b) / 2);
+  };
+  for (let sweep = 0; sweep < 25; sweep++) {
+    const before: Record<string, number> = { ...w };
+    const leakBefore = leak;
+    golden((v) => (leak = v), 1e-4, 0.99);
+    for (const d of ids) golden((v) => (w[d] = v), 0, 1);
+    if (ids.every((d) => Math.abs(w[d]! - before[d]!) < 1e-5) && Math.abs(leak - leakBefore) < 1e-5) break;
+  }
+  return Object.fromEntries(ids.map((d) => [d, r3(w[d]!)]));
+}
+
+/** Thresholds with entries at `alertEnter` / `suspEnter`, exits at the base configuration's ratio to entry. */
+function thresholdsAt(base: RiskConfig['thresholds'], alertEnter: number, suspEnter: number): RiskConfig['thresholds'] {
+  const ratio = (t: { enter: number; exit: number }) => (t.enter > 0 ? t.exit / t.enter : 0.7);
+  return {
+    alert: { enter: r3(alertEnter), exit: r3(alertEnter * ratio(base.alert)) },
+    suspicious: { enter: r3(suspEnter), exit: r3(suspEnter * ratio(base.suspicious)) },
+  };
+}
+
+const GRID = Array.from({ length: 90 }, (_, i) => r3(0.99 - i * 0.01)); // 0.99 down to 0.10
+
+/**
+ * The most sensitive thresholds meeting the targets on these clips, each replayed with its own
+ * weights: ALERT first (SUSPICIOUS at the base ratio below it), then SUSPICIOUS under that ALERT.
+ */
+function chooseThresholds(
+  items: readonly { s: Sample; w: Record<string, number> }[],
+  base: RiskConfig,
+  target: { alert: number; suspicious: number },
+): { thresholds: RiskConfig['thresholds']; met: { alert: boolean; suspicious: boolean } } {
+  const reals = items.filter((i) => !i.s.fake);
+  const minutes = reals.reduce((m, i) => m + i.s.durationS / 60, 0);
+  const rate = (th: RiskConfig['thresholds'], key: 'alertEntries' | 'suspiciousEntries') => reals.reduce((n, i) => n + replayClip(i.s.timeline, base, i.w, th)[key], 0) / minutes;
+  const sRatio = base.thresholds.alert.enter > 0 ? base.thresholds.suspicious.enter / base.thresholds.alert.enter : 0.65;
+  // False alarms fall as the threshold rises, not always strictly: take the lowest threshold from
+  // which every higher one also meets the target.
+  let alertEnter = GRID[0]!;
+  let alertMet = false;
+  for (const a of GRID) {
+    if (rate(thresholdsAt(base.thresholds, a, a * sRatio), 'alertEntries') <= target.alert + 1e-9) {
+      alertEnter = a;
+      alertMet = true;
+    } else break;
+  }
+  let suspEnter = r3(alertEnter * sRatio);
+  let suspMet = false;
+  for (const s of GRID.filter((g) => g <= alertEnter - 0.05)) {
+    if (rate(thresholdsAt(base.thresholds, alertEnter, s), 'suspiciousEntries') <= target.suspicious + 1e-9) {
+      suspEnter = s;
+      suspMet = true;
+    } else break;
+  }
+  return { thresholds: thresholdsAt(base.thresholds, alertEnter, suspEnter), met: { alert: alertMet, suspicious: suspMet } };
+}
+
+function crossValidated(rows: readonly { s: Sample; r: Replay }[]): CrossValidated {
+  const fake = rows.filter((x) => x.s.fake);
+  const real = rows.filter((x) => !x.s.fake);
+  const fs = fake.map((x) => x.r.maxRisk).filter((v): v is number => v !== null);
+  const rs = real.map((x) => x.r.maxRisk).filter((v): v is number => v !== null);
+  const minutes = real.reduce((m, x) => m + x.s.durationS / 60, 0);
+  const times = fake.map((x) => x.r.firstAlertS).filter((v): v is number => v !== null);
+  const auc = rocAuc(fs, rs);
+  const ci = bootstrapAucCi(fs, rs);
+  return {
+    auc: auc === null ? null : r3(auc),
+    aucCi: ci ? { lo: r3(ci.lo), hi: r3(ci.hi) } : null,
+    falseAlertsPerMin: minutes > 0 ? Math.round((real.reduce((n, x) => n + x.r.alertEntries, 0) / minutes) * 100) / 100 : null,
+    falseSuspiciousPerMin: minutes > 0 ? Math.round((real.reduce((n, x) => n + x.r.suspiciousEntries, 0) / minutes) * 100) / 100 : null,
+    realMinutes: Math.round(minutes * 100) / 100,
+    timeToAlertMedianS: median(times),
+    fakesAlerted: times.length,
+    timedFakes: fake.length,
+  };
+}
+
+/** Fits weights and thresholds on `clips` (an evaluation's per-clip results); see the header. */
+export function calibrate(clips: readonly ClipResult[], options: CalibrateOptions): CalibrationResult {
+  const base = options.base;
+  const target = { alert: options.targetAlertsPerMin ?? 0.2, suspicious: options.targetSuspiciousPerMin ?? 1 };
+  const notes: string[] = [];
+  const played = clips.filter((c) => !c.error);
+  const noTimeline = played.filter((c) => !c.timeline);
+  if (played.length && noTimeline.length === played.length) {
+    throw new CalibrationError('the evaluation report has no per-second fusion timelines (written by an older npm run eval): run npm run eval -- --json FILE again, or calibrate with --data');
+  }
+  const untimed = played.filter((c) => c.timeline && (!c.timed || !c.durationS));
+  const usable = played.filter((c) => c.timeline && c.timed && c.durationS);
+  if (untimed.length) notes.push(`${untimed.length} still image(s) left out: no time axis, so no false alarms per minute to calibrate on.`);
+  checkLabelsAndGroups(usable, options.groupBy);
+  const { groups } = groupClips(usable, options.groupBy);
+
+  const ids = Object.keys(base.detectors).filter((d) => usable.some((c) => c.timeline!.some((t) => t.views[d])));
+  const samples: Sample[] = usable.map((c) => {
+    const x: Record<string, number> = {};
+    for (const t of c.timeline!) for (const [d, [score, conf]] of Object.entries(t.views)) x[d] = Math.max(x[d] ?? 0, score * conf);
+    return { id: c.id, group: [...groups].find(([, m]) => m.includes(c))![0], fake: c.label === 'fake', durationS: c.durationS!, timeline: c.timeline!, x };
+  });
+  const judgedClips = Object.fromEntries(Object.keys(base.detectors).map((d) => [d, samples.filter((s) => s.x[d] !== undefined).length]));
+  const unjudged = Object.keys(base.detectors).filter((d) => !ids.includes(d));
+  if (unjudged.length) notes.push(`Not fitted (never in fusion's view on these clips), weights kept: ${unjudged.join(', ')}.`);
+  const ridge = options.ridge ?? 1;
+
+  // Folds of whole groups.
+  const names = [...groups.keys()];
+  const k = Math.min(names.length, options.folds ?? (names.length <= 10 ? names.length : 5));
+  const folds: string[][] = Array.from({ length: k }, () => []);
+  names.forEach((g, i) => folds[i % k]!.push(g));
+
+  const baseWeights = Object.fromEntries(Object.entries(base.detectors).map(([d, c]) => [d, c.weight]));
+  const oof: { s: Sample; w: Record<string, number>; r: Replay }[] = [];
+  const foldReports: CalibrationResult['folds'] = [];
+  for (const held of folds) {
+    const train = samples.filter((s) => !held.includes(s.group));
+    const test = samples.filter((s) => held.includes(s.group));
+    if (!train.some((s) => s.fake) || !train.some((s) => !s.fake)) {
+      throw new CalibrationError(`leaving out ${held.join(', ')} leaves only ${train.some((s) => s.fake) ? 'fake' : 'real'} clips to fit on: each class must span at least two groups`);
+    }
+    const w = { ...baseWeights, ...fitWeights(train, ids, ridge) };
+    const { thresholds } = chooseThresholds(train.map((s) => ({ s, w })), base, target);
+    const rows = test.map((s) => ({ s, w, r: replayClip(s.timeline, base, w, thresholds) }));
+    oof.push(...rows);
+    const f = rows.filter((x) => x.s.fake).map((x) => x.r.maxRisk).filter((v): v is number => v !== null);
+    const r = rows.filter((x) => !x.s.fake).map((x) => x.r.maxRisk).filter((v): v is number => v !== null);
+    const auc = rocAuc(f, r);
+    foldReports.push({
+      held,
+      real: rows.filter((x) => !x.s.fake).length,
+      fake: rows.filter((x) => x.s.fake).length,
+      auc: auc === null ? null : r3(auc),
+      falseAlerts: rows.filter((x) => !x.s.fake).reduce((n, x) => n + x.r.alertEntries, 0),
+      realMinutes: Math.round(rows.filter((x) => !x.s.fake).reduce((m, x) => m + x.s.durationS / 60, 0) * 100) / 100,
+      alertEnter: thresholds.alert.enter,
+    });
+  }
+
+  // The configuration: weights on all the data, thresholds on the out-of-fold replays.
+  const all = fitWeights(samples, ids, ridge);
+  const chosen = chooseThresholds(oof, base, target);
+  if (!chosen.met.alert) notes.push(`No ALERT threshold up to 0.99 keeps false ALERTs at or under ${target.alert}/min out of fold: set to 0.99, the shield cannot meet the target with these detectors on this data.`);
+  if (!chosen.met.suspicious) notes.push(`No SUSPICIOUS threshold below ALERT keeps false SUSPICIOUS at or under ${target.suspicious}/min out of fold.`);
+  const before = crossValidated(samples.map((s) => ({ s, r: replayClip(s.timeline, base, baseWeights, base.thresholds) })));
+  const cv = crossValidated(oof);
+
+  const date = (options.now ?? new Date()).toISOString();
+  const nReal = samples.filter((s) => !s.fake).length;
+  const nFake = samples.length - nReal;
+  const where = `${options.source.data}${options.source.fromJson ? ` (per-clip results from ${options.source.fromJson})` : ''}: ${nReal} real / ${nFake} fake clips in ${names.length} groups by /${options.groupBy.source}/, ${date.slice(0, 10)}`;
+  const cvText = `cross-validated over ${k} folds of whole groups (weights and thresholds fitted without the held-out groups): fused AUC ${cv.auc ?? 'n/a'}${cv.aucCi ? ` [${cv.aucCi.lo}, ${cv.aucCi.hi}]` : ''}, ${cv.falseAlertsPerMin ?? 'n/a'} false ALERTs/min over ${cv.realMinutes} min of real clips`;
+  const numbers: Record<string, string> = {};
+  const detectors = structuredClone(base.detectors);
+  const weights: CalibrationResult['weights'] = {};
+  for (const [d, cfg] of Object.entries(detectors)) {
+    const fitted = ids.includes(d);
+    weights[d] = { before: cfg.weight, after: fitted ? all[d]! : cfg.weight, fitted, judgedClips: judgedClips[d] ?? 0 };
+    if (!fitted) continue;
+    cfg.weight = all[d]!;
+    const src = `Weight ${all[d]} fitted by npm run calibrate (noisy-OR maximum likelihood; judged ${judgedClips[d]} clips) on ${where}; ${cvText}. Was ${weights[d].before}.`;
+    cfg.source = src;
+    numbers[`detectors.${d}.weight`] = src;
+  }
+  const thText = `chosen by npm run calibrate on the out-of-fold replays of ${where}: the most sensitive entry with false ALERTs/min <= ${target.alert} (SUSPICIOUS <= ${target.suspicious}); exits keep the previous ratio to entry; ${cvText}.`;
+  for (const t of ['alert', 'suspicious'] as const) {
+    numbers[`thresholds.${t}.enter`] = `${chosen.thresholds[t].enter} ${thText}`;
+    numbers[`thresholds.${t}.exit`] = `${chosen.thresholds[t].exit}: ${base.thresholds[t].exit}/${base.thresholds[t].enter} of the entry, as before.`;
+  }
+  const config: RiskConfig = {
+    ...base,
+    detectors,
+    thresholds: chosen.thresholds,
+    calibration: {
+      tool: 'npm run calibrate (server/src/evaluation/calibrate.ts)',
+      date,
+      data: options.source.data,
+      ...(options.source.labelsFile ? { labelsFile: options.source.labelsFile } : {}),
+      ...(options.source.fromJson ? { fromJson: options.source.fromJson } : {}),
+      groupBy: options.groupBy.source,
+      groups: names.length,
+      folds: k,
+      clips: { real: nReal, fake: nFake, leftOut: played.length - usable.length },
+      method: 'noisy-OR maximum likelihood weights (per-clip peak of confidence x score per detector, ridge towards 0); thresholds from replays through RiskFusion at a target false-alarm rate',
+      target: { falseAlertsPerMin: target.alert, falseSuspiciousPerMin: target.suspicious },
+      crossValidated: cv,
+      numbers,
+    },
+  };
+  return { config, weights, thresholds: chosen.thresholds, crossValidated: cv, before, folds: foldReports, groups: names.length, clips: { real: nReal, fake: nFake, leftOut: played.length - usable.length }, targetMet: chosen.met, notes };
+}
+
+/**
+ * One-line errors for data that cannot be calibrated on: one class, one group, clips in no group.
+ * Works on anything with an id and a label, so the script can check a folder before playing it.
+ */
+export function checkLabelsAndGroups(clips: readonly { id: string; label: 'real' | 'fake' }[], groupBy: RegExp): void {
+  const real = clips.filter((c) => c.label === 'real').length;
+  const fake = clips.length - real;
+  if (real === 0 || fake === 0) {
+    throw new CalibrationError(`need real and fake clips, found ${real} real and ${fake} fake${clips.length === 0 ? ' (no timed clips)' : ''}: calibration fits a decision between the two`);
+  }
+  const { groups, ungrouped } = groupClips(clips, groupBy);
+  if (ungrouped.length) {
+    throw new CalibrationError(`${ungrouped.length} clip(s) match no group of --group-by /${groupBy.source}/ (e.g. ${ungrouped[0]}): give a regex whose first capture group names every clip's identity or source`);
+  }
+  if (groups.size < 2) {
+    throw new CalibrationError(`only one group (${[...groups.keys()][0]}) by --group-by /${groupBy.source}/: validation must leave whole groups out, so it needs at least two identities or sources`);
+  }
+}
+
+/** The calibration report in markdown: before/after, cross-validated, per fold, and the fitted numbers. */
+export function calibrationMarkdown(r: CalibrationResult, out: string): string {
+  const cv = r.crossValidated;
+  const f = (x: number | null, d = 3) => (x === null ? 'n/a' : x.toFixed(d));
+  const row = (name: string, c: CrossValidated) =>
+    `| ${name} | ${f(c.auc)}${c.aucCi ? ` [${c.aucCi.lo.toFixed(2)}, ${c.aucCi.hi.toFixed(2)}]` : ''} | ${f(c.falseAlertsPerMin, 2)} | ${f(c.falseSuspiciousPerMin, 2)} | ${c.timeToAlertMedianS === null ? 'n/a' : c.timeToAlertMedianS.toFixed(1)} (${c.fakesAlerted}/${c.timedFakes}) |`;
+  const lines = [
+    `Calibrated on ${r.clips.real} real / ${r.clips.fake} fake clips in ${r.groups} groups, ${r.folds.length} folds of whole groups${r.clips.leftOut ? ` (${r.clips.leftOut} left out)` : ''}. Wrote ${out}.`,
+    '',
+    `**Cross-validated by group: fused AUC ${f(cv.auc)}${cv.aucCi ? ` [${cv.aucCi.lo.toFixed(2)}, ${cv.aucCi.hi.toFixed(2)}]` : ''}, false ALERTs/min on reals ${f(cv.falseAlertsPerMin, 2)} (over ${cv.realMinutes} min), ${cv.fakesAlerted} of ${cv.timedFakes} fakes reached ALERT.**`,
+    '',
+    '| fusion | AUC [95% CI] | false ALERTs/min | false SUSPICIOUS/min | time to ALERT, median s (alerted/fakes) |',
+    '| --- | --- | ---: | ---: | --- |',
+    row('before (current config, replayed, not fitted)', r.before),
+    row('after (cross-validated by group)', cv),
+    '',
+    '| detector | weight before | weight after | clips judged |',
+    '| --- | ---: | ---: | ---: |',
+    ...Object.entries(r.weights).map(([d, w]) => `| ${d} | ${w.before} | ${w.fitted ? w.after : `${w.after} (not fitted)`} | ${w.judgedClips} |`),
+    '',
+    `Thresholds: ALERT enter ${r.thresholds.alert.enter} exit ${r.thresholds.alert.exit}${r.targetMet.alert ? '' : ' (target not met)'}; SUSPICIOUS enter ${r.thresholds.suspicious.enter} exit ${r.thresholds.suspicious.exit}${r.targetMet.suspicious ? '' : ' (target not met)'}.`,
+    '',
+    '| held-out groups | real | fake | AUC | false ALERTs (min) | ALERT enter fitted without them |',
+    '| --- | ---: | ---: | ---: | --- | ---: |',
+    ...r.folds.map((x) => `| ${x.held.join(', ')} | ${x.real} | ${x.fake} | ${f(x.auc)} | ${x.falseAlerts} (${x.realMinutes}) | ${x.alertEnter} |`),
+  ];
+  if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));
+  return lines.join('\n') + '\n';
+}
