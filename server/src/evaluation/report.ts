@@ -194,7 +194,7 @@ export function headline(summaries: readonly Summary[]): string | null {
   if (!f) return null;
   const t = f.timeToDetect;
   const fa = f.falseAlarms;
-  const ttd = t.timedFake ? `${num(t.medianS, 1)} s median (${t.detected} of ${t.timedFake} timed fakes reached ALERT)` : 'n/a (no timed fakes)';
+  const ttd = !t.timedFake ? 'n/a (no timed fakes)' : t.detected === 0 ? `never (none of ${t.timedFake} timed fakes reached ALERT)` : `${num(t.medianS, 1)} s median (${t.detected} of ${t.timedFake} timed fakes reached ALERT)`;
   const far = fa.realMinutes > 0 ? `${num(fa.perMinute, 2)} (${fa.count} in ${num(fa.realMinutes, 1)} min of real clips)` : 'n/a (no timed reals)';
   return `**Time to ALERT on fakes: ${ttd}. False ALERTs per minute on reals: ${far}. Fused AUC ${num(f.auc)}${ci(f.aucCi)}.**`;
 }
