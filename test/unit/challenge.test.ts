@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Challenge, type Clock } from '../../server/src/screening/challenge/Challenge.ts';
-import { baselineOf, JUDGE, judgeDetectors, judgeStep, verdict } from '../../server/src/screening/challenge/judge.ts';
+import { baselineOf, JUDGE, judgeDetectors, judgeStep, judgeStress, verdict } from '../../server/src/screening/challenge/judge.ts';
 import { drawPlan, type PlannedStep } from '../../server/src/screening/challenge/plan.ts';
-import { CHALLENGE_ACTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../server/src/protocol/challenge.ts';
+import { CHALLENGE_ACTIONS, STRESS_ACTIONS, type ChallengeAction, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../server/src/protocol/challenge.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 const seeded = seededRandom;
@@ -80,6 +80,22 @@ describe('challenge plan', () => {
     expect(() => drawPlan(seeded(1), { steps: 4, actions: ['smile', 'look-up'] })).toThrow(/4 steps need 4 different actions/);
     expect(() => drawPlan(seeded(1), { steps: 0 })).toThrow(RangeError);
   });
+
+  it('every plan demands at least one movement live swaps break on (a turn toward profile or a hand across the face)', () => {
+    const random = seeded(3);
+    const seen = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      // Two steps from all five could be smile + look-up alone; the plan swaps one for a stress movement.
+      const plan = drawPlan(random, { steps: 2 });
+      expect(plan.some((s) => STRESS_ACTIONS.includes(s.action))).toBe(true);
+      expect(new Set(plan.map((s) => s.action)).size).toBe(2);
+      seen.add(plan.map((s) => s.action).sort().join());
+    }
+    expect(seen.has('look-up,smile')).toBe(false);
+    expect(seen.size).toBeGreaterThan(5);
+    expect(drawPlan(seeded(1), { steps: 2, actions: ['smile', 'look-up'] }).map((s) => s.action).sort()).toEqual(['look-up', 'smile']);
+    expect(drawPlan(seeded(1), { steps: 1, actions: ['smile', 'cover-face'], stress: [] }).length).toBe(1);
+  });
 });
 
 describe('judging one movement', () => {
@@ -92,29 +108,31 @@ describe('judging one movement', () => {
   it('head turns: the asked direction passes, the other way fails, a single frame is not enough', () => {
     // Subject's left = nose toward the image's right = yaw up.
     const left = [face(1, { yaw: 4 }), face(2, { yaw: 9 }), face(3, { yaw: 10 })];
-    expect(judgeStep('turn-left', base, left)).toMatchObject({ state: 'passed', reason: 'Turned left by 12°.' });
-    expect(judgeStep('turn-right', base, left)).toMatchObject({ state: 'failed', reason: expect.stringMatching(/wrong way/) });
+    expect(judgeStep('turn-left', base, left)).toMatchObject({ state: 'passed', reason: `Turned left by 12° (short of a profile view, ${JUDGE.profileDeg}°).` });
+    expect(judgeStep('turn-left', base, [face(1, { yaw: 45 }), face(2, { yaw: 50 })])).toMatchObject({ state: 'passed', reason: 'Turned left to a profile view (48°).' });
+    // Turning the other way (the mirror confuses many) or not at all proves nothing: ask again, never a failure.
+    expect(judgeStep('turn-right', base, left)).toMatchObject({ state: 'inconclusive', noMovement: true, reason: expect.stringMatching(/other way.*Ask again/) });
     const flick = [face(1, { yaw: 20 }), face(2, { yaw: -3 }), face(3, { yaw: -2 })];
-    expect(judgeStep('turn-left', base, flick).state).toBe('failed');
+    expect(judgeStep('turn-left', base, flick)).toMatchObject({ state: 'inconclusive', noMovement: true });
     const still = [face(1), face(2, { yaw: -1 }), face(3, { yaw: -4 })];
-    expect(judgeStep('turn-right', base, still)).toMatchObject({ state: 'failed', reason: `Did not turn right: at most 0° (${JUDGE.turnDeg}° needed).` });
+    expect(judgeStep('turn-right', base, still)).toMatchObject({ state: 'inconclusive', reason: `Did not turn right: at most 0° (${JUDGE.turnDeg}° needed). Ask again.` });
   });
 
   it('look up and smile compare with the baseline; a smile from an already smiling face proves nothing', () => {
     expect(judgeStep('look-up', base, [face(1, { pitch: 9 }), face(2, { pitch: 8 })]).state).toBe('passed');
-    expect(judgeStep('look-up', base, [face(1, { pitch: 2 }), face(2, { pitch: 1 })]).state).toBe('failed');
+    expect(judgeStep('look-up', base, [face(1, { pitch: 2 }), face(2, { pitch: 1 })]).state).toBe('inconclusive');
     expect(judgeStep('smile', base, [face(1, { mouth: 0.7 }), face(2, { mouth: 0.66 })])).toMatchObject({ state: 'passed' });
-    expect(judgeStep('smile', base, [face(1, { mouth: 0.56 }), face(2, { mouth: 0.57 })]).state).toBe('failed');
+    expect(judgeStep('smile', base, [face(1, { mouth: 0.56 }), face(2, { mouth: 0.57 })])).toMatchObject({ state: 'inconclusive', noMovement: true });
     const smiling = baselineOf([face(0, { mouth: 0.81 }), face(1, { mouth: 0.8 })]);
     expect(judgeStep('smile', smiling, [face(2, { mouth: 0.82 }), face(3, { mouth: 0.83 })])).toMatchObject({ state: 'inconclusive', reason: expect.stringMatching(/Already smiling/) });
   });
 
-  it('covering: a lost face, a vanished mesh or a changed lower face count; an unchanged face fails', () => {
+  it('covering: a lost face, a vanished mesh or a changed lower face count; an unchanged face is not done (ask again)', () => {
     expect(judgeStep('cover-face', base, [{ at: 1, face: false }, { at: 2, face: false }, face(3)]).state).toBe('passed');
     expect(judgeStep('cover-face', base, [face(1, { presence: 0.2 }), face(2, { occlusion: 0.8 })]).state).toBe('passed');
     // Turning the head changes the lower face as much as a hand does: that is not covering it.
-    expect(judgeStep('cover-face', base, [face(1, { occlusion: 0.8, yaw: 15 }), face(2, { occlusion: 0.7, yaw: -20 })]).state).toBe('failed');
-    expect(judgeStep('cover-face', base, [face(1, { occlusion: 0.2 }), face(2, { occlusion: 0.3 })])).toMatchObject({ state: 'failed', reason: expect.stringMatching(/uncovered \(largest change 0.30/) });
+    expect(judgeStep('cover-face', base, [face(1, { occlusion: 0.8, yaw: 15 }), face(2, { occlusion: 0.7, yaw: -20 })]).state).toBe('inconclusive');
+    expect(judgeStep('cover-face', base, [face(1, { occlusion: 0.2 }), face(2, { occlusion: 0.3 })])).toMatchObject({ state: 'inconclusive', noMovement: true, reason: expect.stringMatching(/uncovered \(largest change 0.30/) });
     // Without a face before, a missing face proves nothing.
     expect(judgeStep('cover-face', baselineOf([{ at: 0, face: false }]), [{ at: 1, face: false }, { at: 2, face: false }]).state).toBe('inconclusive');
   });
@@ -137,17 +155,41 @@ describe('detectors during the movements, and the verdict', () => {
     expect(judgeDetectors(base, [face(2, { spoof: 0.8 }), face(3, { spoof: 0.9 })])[0]).toMatch(/presentation-attack/);
   });
 
-  it('FAILED on any failed step or finding, PASSED on two clean passes, INCONCLUSIVE otherwise', () => {
-    const pass = { state: 'passed' as const, reason: 'p' };
-    const fail = { state: 'failed' as const, reason: 'did not' };
-    const inc = { state: 'inconclusive' as const, reason: 'unsure' };
+  it('new face cues in the evidence stream are judged like the classifiers', () => {
+    const withCue = baselineOf([face(0, { cues: { 'blend-contour': 0.1 } }), face(1, { cues: { 'blend-contour': 0.2 } })]);
+    expect(withCue.scores).toMatchObject({ deepfake: 0.2, spoof: 0.1, 'blend-contour': expect.closeTo(0.15, 5) });
+    expect(judgeDetectors(withCue, [face(2, { cues: { 'blend-contour': 0.7 } }), face(3, { cues: { 'blend-contour': 0.6 } })])[0]).toMatch(/blend-contour cue's score rose from 0.15 to 0.65/);
+  });
+
+  it('a stress movement fails when a classifier or cue breaks down on its frames, not on frames where the caller did not move', () => {
+    const turned = (at: number, score: number) => face(at, { yaw: 30, deepfake: score });
+    expect(judgeStress('turn-left', base, [turned(2, 0.8), turned(3, 0.75), face(4, { deepfake: 0.2 })])[0]).toMatch(/broke down while turning left: the deepfake classifier's score went from 0.20 to 0.78 over 2 frames/);
+    expect(judgeStress('turn-left', base, [turned(2, 0.3), turned(3, 0.25)])).toEqual([]);
+    // The same high scores on frontal frames (no visible turn) are not a breakdown during the turn.
+    expect(judgeStress('turn-left', base, [face(2, { deepfake: 0.8 }), face(3, { deepfake: 0.8 })])).toEqual([]);
+    // A cue that only reported during the movement needs the fake side on its own.
+    expect(judgeStress('cover-face', base, [face(2, { presence: 0.3, cues: { 'blend-contour': 0.9 } }), face(3, { occlusion: 0.9, cues: { 'blend-contour': 0.8 } })])[0]).toMatch(/with a hand over the face: the blend-contour cue's score went to 0.85/);
+    expect(judgeStress('smile', base, [face(2, { deepfake: 0.9 }), face(3, { deepfake: 0.9 })])).toEqual([]);
+  });
+
+  it('FAILED only on a breakdown; non-compliance is INCONCLUSIVE with "ask again"; PASSED needs a stress movement', () => {
+    const pass = (action: ChallengeAction) => ({ action, state: 'passed' as const, reason: 'p' });
+    const broke = (action: ChallengeAction) => ({ action, state: 'failed' as const, reason: 'broke down' });
+    const inc = (action: ChallengeAction) => ({ action, state: 'inconclusive' as const, reason: 'unsure' });
+    const missed = (action: ChallengeAction) => ({ action, state: 'inconclusive' as const, reason: 'Did not. Ask again.', noMovement: true });
     const all = [face(0), face(1), face(2)];
-    expect(verdict([pass, pass, inc], base, all, []).state).toBe('PASSED');
-    expect(verdict([pass, pass, fail], base, all, [])).toEqual({ state: 'FAILED', reasons: ['did not'] });
-    expect(verdict([pass, pass, pass], base, all, ['score rose'])).toEqual({ state: 'FAILED', reasons: ['score rose'] });
-    expect(verdict([pass, inc, inc], base, all, [])).toEqual({ state: 'INCONCLUSIVE', reasons: ['unsure', 'unsure'] });
-    expect(verdict([pass, pass, pass], base, [], []).reasons[0]).toMatch(/no measurements/);
-    expect(verdict([inc, inc, inc], baselineOf([]), [{ at: 1, face: false }], []).reasons[0]).toMatch(/No face/);
+    expect(verdict([pass('turn-left'), pass('smile'), inc('look-up')], base, all, []).state).toBe('PASSED');
+    expect(verdict([pass('turn-left'), pass('smile'), broke('cover-face')], base, all, [])).toEqual({ state: 'FAILED', reasons: ['broke down'] });
+    expect(verdict([pass('turn-left'), pass('smile'), pass('look-up')], base, all, ['score rose'])).toEqual({ state: 'FAILED', reasons: ['score rose'] });
+    expect(verdict([pass('turn-left'), inc('smile'), inc('look-up')], base, all, [])).toEqual({ state: 'INCONCLUSIVE', reasons: ['unsure', 'unsure'] });
+    const ignored = verdict([missed('turn-left'), missed('smile'), missed('cover-face')], base, all, []);
+    expect(ignored).toMatchObject({ state: 'INCONCLUSIVE', askAgain: true });
+    expect(ignored.reasons[0]).toMatch(/did not make 3 of the 3 movements.*proves nothing.*ask again/);
+    // Smiled and looked up but skipped the turn: the swap was never put under strain.
+    expect(verdict([pass('smile'), pass('look-up'), missed('turn-right')], base, all, [])).toMatchObject({ state: 'INCONCLUSIVE', askAgain: true });
+    expect(verdict([pass('smile'), pass('look-up'), inc('turn-right')], base, all, [])).toMatchObject({ state: 'INCONCLUSIVE', askAgain: true, reasons: [expect.stringMatching(/turn or the hand/), 'unsure'] });
+    expect(verdict([pass('turn-left'), pass('smile')], base, [], []).reasons[0]).toMatch(/no measurements/);
+    expect(verdict([inc('turn-left'), inc('smile')], baselineOf([]), [{ at: 1, face: false }], []).reasons[0]).toMatch(/No face/);
   });
 });
 
@@ -206,10 +248,33 @@ describe('Challenge state machine', () => {
     expect(clock.pending).toBe(0);
   });
 
-  it('a face that does not move FAILS with every step failed', () => {
+  it('a caller who does not respond is INCONCLUSIVE with "ask again", never FAILED', () => {
     const { ends } = run(() => face(0));
-    expect(ends[0]!.state).toBe('FAILED');
-    expect(ends[0]!.steps.map((s) => s.state)).toEqual(['failed', 'failed', 'failed']);
+    expect(ends[0]!).toMatchObject({ state: 'INCONCLUSIVE', askAgain: true, trigger: 'manual' });
+    expect(ends[0]!.steps.map((s) => s.state)).toEqual(['inconclusive', 'inconclusive', 'inconclusive']);
+    expect(ends[0]!.reasons[0]).toMatch(/did not make 3 of the 3 movements/);
+  });
+
+  it('a check demanding a profile turn FAILS a caller whose face classifier breaks during the turn, and PASSES one whose classifier holds', () => {
+    /** Turns to a 50° profile (and looks up) as asked; the swapped face's classifier score during the turns is `during`. */
+    const caller = (during: number) => (t: number): ChallengeSample => {
+      const step = plan.find((s) => t >= s.promptAt + 500 && t <= s.promptAt + s.durationMs);
+      if (step?.action === 'turn-left') return face(0, { yaw: 47, deepfake: during });
+      if (step?.action === 'turn-right') return face(0, { yaw: -53, deepfake: during });
+      if (step?.action === 'look-up') return face(0, { pitch: 15 });
+      return face(0);
+    };
+    const holds = run(caller(0.25)).ends[0]!;
+    expect(holds.state).toBe('PASSED');
+    expect(holds.steps[0]!.reason).toMatch(/Turned left to a profile view \(50°\)/);
+    const breaks = run(caller(0.85)).ends[0]!;
+    expect(breaks.state).toBe('FAILED');
+    expect(breaks.steps.map((s) => s.state)).toEqual(['failed', 'passed', 'failed']);
+    expect(breaks.reasons[0]).toMatch(/broke down while turning left: the deepfake classifier's score went from 0.20 to 0.85/);
+    expect(breaks.askAgain).toBeUndefined();
+    // The same classifier scores while the caller ignores the instructions (frontal, not moving) are no breakdown under strain.
+    const ignoring = run(() => face(0, { deepfake: 0.5 })).ends[0]!;
+    expect(ignoring.state).toBe('INCONCLUSIVE');
   });
 
   it('no measurements at all (analyzer silent) times out INCONCLUSIVE', () => {

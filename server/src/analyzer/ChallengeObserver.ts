@@ -1,7 +1,7 @@
 /**
  * Challenge observing: while the server runs a liveness challenge for a participant, that stream
  * is sampled at the boosted rate and every sampled frame's measurements (pose, mouth, lower-face
- * occlusion, face scores) go back to the server, which judges the challenge. The analyzer only
+ * occlusion, face scores, and every other face cue's score: challengeCues.ts) go back to the server, which judges the challenge. The analyzer only
  * measures; it also weighs the server's verdict as evidence once the check is over.
  */
 import { logger } from '../log.ts';
@@ -47,6 +47,7 @@ export class ChallengeObserver {
       baseline: new Float32Array(SIGNATURE_CELLS),
       baselineFrames: 0,
       signature: new Float32Array(SIGNATURE_CELLS),
+      cues: {},
     };
     this.deps.watcher.setBoosted(o.room, o.participantId, true);
     log.info('challenge: observing', { room: o.room, participant: o.participantId, challenge: o.challengeId });
@@ -92,6 +93,8 @@ export class ChallengeObserver {
       if (deepfake !== undefined) sample.deepfake = round(deepfake, 3);
       if (spoof !== undefined) sample.spoof = round(spoof, 3);
       if (d.tracks[0]) sample.track = d.tracks[0].id;
+      if (Object.keys(o.cues).length) sample.cues = o.cues;
+      o.cues = {};
     }
     this.deps.events.emit('challenge-sample', subject.room, subject.participantId, sample);
     this.deps.control()?.send('challenge.sample', { room: subject.room, participantId: subject.participantId, challengeId: o.challengeId, sample });

@@ -7,6 +7,7 @@ import type { RiskUpdate } from '../protocol/messages.ts';
 import type { CallWatcher } from './CallWatcher.ts';
 import type { ControlChannel } from './ControlChannel.ts';
 import type { AnalyzerEmitter } from './events.ts';
+import { noteCues } from './challengeCues.ts';
 import { fuseSubject } from './pipeline.ts';
 import type { Subjects } from './subjects.ts';
 
@@ -45,7 +46,8 @@ export class RiskPublisher {
         subjects.delete(s);
         continue;
       }
-      const snap = fuseSubject(s, now).snapshot;
+      const { snapshot: snap, windowEvidence } = fuseSubject(s, now);
+      if (s.observing) noteCues(s.observing, windowEvidence);
       if (s.observing && now > s.observing.until) delete s.observing;
       watcher.setBoosted(s.room, s.participantId, s.observing !== undefined || snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
       const top = snap.reasons[0]?.text;

@@ -8,6 +8,7 @@ import { LatencyWindow } from '../metrics/LatencyWindow.ts';
 import type { Metrics } from '../metrics/Metrics.ts';
 import type { CallWatcher } from './CallWatcher.ts';
 import type { ChallengeObserver } from './ChallengeObserver.ts';
+import { noteCues } from './challengeCues.ts';
 import type { Landmarks } from './detectors/FaceLandmarks.ts';
 import type { AnalyzerEmitter } from './events.ts';
 import { analyseFace, type AnalyzerModels } from './pipeline.ts';
@@ -145,6 +146,7 @@ export class Scheduler {
         deepfake = r.evidence['face-deepfake']?.score;
         spoof = r.evidence['presentation-attack']?.score;
         landmarks = r.landmarks;
+        if (subject.observing) noteCues(subject.observing, Object.values(r.evidence));
       }
       const latencyMs = performance.now() - item.arrivedAt;
       if (subject?.observing) this.deps.challenges.sample(subject, Date.now() - latencyMs, d, landmarks, deepfake, spoof);

@@ -23,6 +23,8 @@ export interface Observing {
   baseline: Float32Array;
   baselineFrames: number;
   signature: Float32Array;
+  /** Face cues' latest scores since the last reported frame (challengeCues.ts), keyed by detector id. */
+  cues: Record<string, number>;
 }
 
 export class Subjects {

@@ -8,10 +8,18 @@ import { z } from 'zod';
 export const CHALLENGE_ACTIONS = ['turn-left', 'turn-right', 'look-up', 'cover-face', 'smile'] as const;
 export type ChallengeAction = (typeof CHALLENGE_ACTIONS)[number];
 
+/**
+ * The movements real-time face swaps are known to break on: a head turned toward profile (the
+ * swap model saw frontal faces, and the far side of the face has to be invented) and a hand across
+ * the face (the paste mask blends over the fingers). Every check demands at least one of them, and
+ * the face classifiers are judged on the frames where it shows.
+ */
+export const STRESS_ACTIONS: readonly ChallengeAction[] = ['turn-left', 'turn-right', 'cover-face'];
+
 /** What the analysed participant reads. "Left" is their own left, whatever the mirror shows. */
 export const INSTRUCTIONS: Record<ChallengeAction, string> = {
-  'turn-left': 'Turn your head to your left',
-  'turn-right': 'Turn your head to your right',
+  'turn-left': 'Turn your head to your left, as far as you can',
+  'turn-right': 'Turn your head to your right, as far as you can',
   'look-up': 'Tilt your head back and look up',
   'cover-face': 'Cover your mouth and chin with your hand',
   smile: 'Give a big smile',
@@ -21,6 +29,10 @@ export const CHALLENGE_RESULTS = ['PASSED', 'FAILED', 'INCONCLUSIVE'] as const;
 export type ChallengeResult = (typeof CHALLENGE_RESULTS)[number];
 export type ChallengeState = 'RUNNING' | ChallengeResult;
 export type StepState = 'pending' | 'active' | 'passed' | 'failed' | 'inconclusive';
+
+/** What started a check: a person pressing "Verify liveness", or the room's step-up policy (see analysis/StepUp.ts). */
+export const CHALLENGE_TRIGGERS = ['manual', 'join', 'suspicious', 'alert'] as const;
+export type ChallengeTrigger = (typeof CHALLENGE_TRIGGERS)[number];
 
 export interface ChallengeStepView {
   action: ChallengeAction;
@@ -42,6 +54,13 @@ export interface ChallengeView {
   reasons: string[];
   startedAt: number;
   endedAt?: number;
+  /** What started it (absent: manual, from before policies existed). */
+  trigger?: ChallengeTrigger;
+  /**
+   * INCONCLUSIVE because the caller did not make the movements (not because a face broke down):
+   * worth asking again, after explaining the movements.
+   */
+  askAgain?: boolean;
 }
 
 /** Sent to the analysed participant only: one instruction, no scores. */
@@ -76,5 +95,14 @@ export const ChallengeSampleSchema = z.strictObject({
   spoof: z.number().min(0).max(1).optional(),
   /** The face track this face belongs to: a change means the face was lost and found again. */
   track: z.number().int().optional(),
+  /**
+   * Other face cues' suspicion scores (0 real .. 1 fake) whose evidence arrived with this frame,
+   * by detector id. The judge treats each like the classifiers above, so a new face cue is judged
+   * during the movements without changing this contract.
+   */
+  cues: z
+    .record(z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/), z.number().min(0).max(1))
+    .refine((c) => Object.keys(c).length <= 16, 'at most 16 cues per frame')
+    .optional(),
 });
 export type ChallengeSample = z.infer<typeof ChallengeSampleSchema>;

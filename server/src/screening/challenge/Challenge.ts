@@ -6,8 +6,8 @@
  * Time comes from an injected clock, so tests drive it without waiting.
  */
 import { EventEmitter } from 'node:events';
-import { INSTRUCTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../protocol/challenge.ts';
-import { baselineOf, judgeDetectors, judgeStep, verdict } from './judge.ts';
+import { INSTRUCTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeTrigger, type ChallengeView } from '../../protocol/challenge.ts';
+import { baselineOf, judgeDetectors, judgeStep, judgeStress, verdict, type StepJudgement } from './judge.ts';
 import type { PlannedStep } from './plan.ts';
 
 export interface Clock {
@@ -28,6 +28,8 @@ export interface ChallengeOptions {
   participantName: string;
   requestedBy: string;
   plan: readonly PlannedStep[];
+  /** What started it; default manual. */
+  trigger?: ChallengeTrigger;
   clock?: Clock;
   /** Frames arrive this long after they were taken (network, queueing, inference). Default 1500 ms. */
   graceMs?: number;
@@ -56,10 +58,11 @@ const MAX_SAMPLES = 600;
 export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update: [ChallengeView]; end: [ChallengeView] }> {
   readonly id: string;
   readonly participantId: string;
-  private readonly opts: Required<Omit<ChallengeOptions, 'clock'>> & { clock: Clock };
+  private readonly opts: Required<Omit<ChallengeOptions, 'clock' | 'trigger'>> & { clock: Clock };
   private readonly view: ChallengeView;
   private readonly samples: ChallengeSample[] = [];
   private readonly timers = new Set<unknown>();
+  private readonly judged: StepJudgement[] = [];
   private started = false;
   /** How much later than planned the steps run (waiting for a baseline). */
   private offset = 0;
@@ -79,6 +82,7 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
       steps: options.plan.map((p) => ({ action: p.action, instruction: INSTRUCTIONS[p.action], state: 'pending' })),
       reasons: [],
       startedAt: 0,
+      trigger: options.trigger ?? 'manual',
     };
   }
 
@@ -169,23 +173,31 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
   private judge(i: number): void {
     const step = this.opts.plan[i]!;
     const [from, to] = this.window(i);
-    const j = judgeStep(step.action, this.baseline(), this.samples.filter((s) => s.at >= from && s.at <= to));
-    Object.assign(this.view.steps[i]!, j);
+    const base = this.baseline();
+    const inWindow = this.samples.filter((s) => s.at >= from && s.at <= to);
+    let j = judgeStep(step.action, base, inWindow);
+    if (j.state === 'passed') {
+      // The caller visibly made a movement swaps break on: a classifier breaking down on its frames fails the step.
+      const broke = judgeStress(step.action, base, inWindow);
+      if (broke.length) j = { state: 'failed', reason: broke.join(' ') };
+    }
+    this.judged[i] = j;
+    Object.assign(this.view.steps[i]!, { state: j.state, reason: j.reason });
     if (i < this.opts.plan.length - 1) {
       this.emit('update', this.snapshot());
       return;
     }
-    const base = this.baseline();
     const moving = this.opts.plan.flatMap((_st, k) => {
       const [a, b] = this.window(k);
       return this.samples.filter((s) => s.at >= a && s.at <= b);
     });
     const v = verdict(
-      this.view.steps.map((s) => ({ state: s.state === 'passed' || s.state === 'failed' ? s.state : 'inconclusive', reason: s.reason ?? '' })),
+      this.opts.plan.map((p, k) => ({ action: p.action, ...(this.judged[k] ?? { state: 'inconclusive', reason: '' }) })),
       base,
       this.samples,
       judgeDetectors(base, moving),
     );
+    if (v.askAgain) this.view.askAgain = true;
     this.finish(v.state, v.reasons);
   }
 

@@ -8,12 +8,26 @@
  * frame, and movements are measured against the same face seconds earlier, so 8 degrees is a
  * clear, deliberate movement while sway and jitter stay well below it. Each movement must show
  * in at least two frames, so one bad landmark fit cannot pass or fail a step.
+ *
+ * What FAILS and what does not: a caller who does not move proves nothing (hard of hearing, an
+ * elderly patient, a frozen connection, a mirror confusing left and right), so a missing or wrong
+ * movement is INCONCLUSIVE with "ask again", never FAILED. FAILED needs evidence from the face
+ * itself: a face classifier (or any face cue reported per frame) that breaks down, its score
+ * jumping toward fake, on the very frames where the caller visibly makes a movement that live
+ * swaps are known to break on (STRESS_ACTIONS: a turn toward profile, a hand across the face), or
+ * one that rates the face fake throughout.
  */
-import { INSTRUCTIONS, type ChallengeAction, type ChallengeResult, type ChallengeSample } from '../../protocol/challenge.ts';
+import { INSTRUCTIONS, STRESS_ACTIONS, type ChallengeAction, type ChallengeResult, type ChallengeSample } from '../../protocol/challenge.ts';
 
 export const JUDGE = {
   /** Head turn (yaw) and look-up (pitch) needed, degrees from the baseline. */
   turnDeg: 8,
+  /**
+   * A turn this far from the baseline is a profile view, the pose live swaps break on; the
+   * instruction asks for as far as the caller can. A smaller turn still counts as the movement
+   * (and its frames are judged), and the reason says it fell short.
+   */
+  profileDeg: 45,
   lookUpDeg: 8,
   /** Mouth widening for a smile, as a fraction of the baseline width. */
   smileGain: 0.1,
@@ -29,6 +43,8 @@ export const JUDGE = {
   fakeScore: 0.7,
   /** ...or a rise this large over the baseline average while the face moved. */
   scoreJump: 0.3,
+  /** During a stress movement, a rise of scoreJump counts as a breakdown only if the average also reaches this (the fake side). */
+  brokenScore: 0.5,
 } as const;
 
 export interface Baseline {
@@ -39,11 +55,48 @@ export interface Baseline {
   mouth?: number;
   deepfake?: number;
   spoof?: number;
+  /** Every classifier's and cue's average score before the first instruction, by scoresOf's keys. */
+  scores: Record<string, number>;
 }
 
 export interface StepJudgement {
   state: 'passed' | 'failed' | 'inconclusive';
   reason: string;
+  /** Inconclusive because the caller did not make the movement (not for lack of frames or face). */
+  noMovement?: boolean;
+}
+
+/**
+ * A frame's classifier and cue scores by one key space: `deepfake`, `spoof`, and each cue's
+ * detector id (a cue named like a classifier key does not override the classifier).
+ */
+export function scoresOf(s: ChallengeSample): Record<string, number> {
+  const out: Record<string, number> = { ...(s.cues ?? {}) };
+  if (s.deepfake !== undefined) out.deepfake = s.deepfake;
+  if (s.spoof !== undefined) out.spoof = s.spoof;
+  return out;
+}
+
+function labelOf(key: string): string {
+  if (key === 'deepfake') return 'deepfake classifier';
+  if (key === 'spoof') return 'presentation-attack classifier';
+  return `${key} cue`;
+}
+
+/** The mean of each key's scores over frames that have it, for keys present in at least `min` frames. */
+function meanScores(samples: readonly ChallengeSample[], min = 1): Map<string, { mean: number; n: number }> {
+  const sums = new Map<string, { sum: number; n: number }>();
+  for (const s of samples) {
+    for (const [k, v] of Object.entries(scoresOf(s))) {
+      const e = sums.get(k) ?? { sum: 0, n: 0 };
+      e.sum += v;
+      e.n++;
+      sums.set(k, e);
+    }
+  }
+  const out = new Map<string, { mean: number; n: number }>();
+  for (const [k, e] of sums) if (e.n >= min) out.set(k, { mean: e.sum / e.n, n: e.n });
+  return out;
 }
 
 function median(values: number[]): number | undefined {
@@ -73,7 +126,7 @@ function hasFace(s: ChallengeSample): boolean {
 
 export function baselineOf(samples: readonly ChallengeSample[]): Baseline {
   const faces = samples.filter(hasFace);
-  const b: Baseline = { frames: samples.length, faceFrames: faces.length };
+  const b: Baseline = { frames: samples.length, faceFrames: faces.length, scores: {} };
   const put = (key: 'yaw' | 'pitch' | 'mouth' | 'deepfake' | 'spoof', v: number | undefined) => {
     if (v !== undefined) b[key] = v;
   };
@@ -82,27 +135,48 @@ export function baselineOf(samples: readonly ChallengeSample[]): Baseline {
   put('mouth', median(defined(faces.map((s) => s.mouth))));
   put('deepfake', mean(defined(faces.map((s) => s.deepfake))));
   put('spoof', mean(defined(faces.map((s) => s.spoof))));
+  for (const [k, v] of meanScores(faces)) b.scores[k] = v.mean;
   return b;
 }
 
 const deg = (v: number) => `${Math.round(v)}°`;
 
+/** The asked movement did not show: no evidence either way, ask again. */
+function noMovement(reason: string): StepJudgement {
+  return { state: 'inconclusive', reason: `${reason} Ask again.`, noMovement: true };
+}
+
+/** Head turned with the baseline facing the camera: the frames whose turn is sign * (yaw - base) degrees. */
+function facing(base: Baseline, s: ChallengeSample): boolean {
+  return (
+    (s.yaw === undefined || base.yaw === undefined || Math.abs(s.yaw - base.yaw) < JUDGE.turnDeg) &&
+    (s.pitch === undefined || base.pitch === undefined || Math.abs(s.pitch - base.pitch) < JUDGE.lookUpDeg)
+  );
+}
+
+/** A cover-face frame that shows the hand: face lost, mesh gone, or the lower face changed while the head faces the camera. */
+function covered(base: Baseline, s: ChallengeSample): boolean {
+  return !s.face || (s.presence ?? 1) < JUDGE.minPresence || ((s.occlusion ?? 0) >= JUDGE.occlusion && facing(base, s));
+}
+
+/** Yaw > 0: nose toward the image's right, the subject's left. */
+function turnSign(action: 'turn-left' | 'turn-right'): number {
+  return action === 'turn-left' ? 1 : -1;
+}
+
 /** One step: the samples taken while the participant had this instruction on screen. */
 export function judgeStep(action: ChallengeAction, base: Baseline, samples: readonly ChallengeSample[]): StepJudgement {
-  const what = INSTRUCTIONS[action].toLowerCase();
+  const what = INSTRUCTIONS[action].replace(/, as far as you can$/, '').toLowerCase();
   if (samples.length < JUDGE.minFrames) {
     return { state: 'inconclusive', reason: `Too few frames were analysed while asked to ${what} (${samples.length}).` };
   }
   if (action === 'cover-face') {
     // A turned head changes the lower face's look too: a changed lower face only counts while the head faces the camera.
-    const facing = (s: ChallengeSample) =>
-      (s.yaw === undefined || base.yaw === undefined || Math.abs(s.yaw - base.yaw) < JUDGE.turnDeg) &&
-      (s.pitch === undefined || base.pitch === undefined || Math.abs(s.pitch - base.pitch) < JUDGE.lookUpDeg);
-    const hidden = samples.filter((s) => !s.face || (s.presence ?? 1) < JUDGE.minPresence || ((s.occlusion ?? 0) >= JUDGE.occlusion && facing(s))).length;
+    const hidden = samples.filter((s) => covered(base, s)).length;
     if (base.faceFrames === 0) return { state: 'inconclusive', reason: 'No face was visible before the instruction, so covering it shows nothing.' };
     if (hidden >= JUDGE.minFrames) return { state: 'passed', reason: `The face was covered in ${hidden} of ${samples.length} frames.` };
     const most = Math.max(0, ...defined(samples.map((s) => s.occlusion)));
-    return { state: 'failed', reason: `The face stayed uncovered (largest change ${most.toFixed(2)}; ${JUDGE.occlusion} needed).` };
+    return noMovement(`The face stayed uncovered (largest change ${most.toFixed(2)}; ${JUDGE.occlusion} needed).`);
   }
   const faces = samples.filter(hasFace);
   if (faces.length < JUDGE.minFrames) {
@@ -110,20 +184,27 @@ export function judgeStep(action: ChallengeAction, base: Baseline, samples: read
   }
   if (action === 'turn-left' || action === 'turn-right') {
     if (base.yaw === undefined) return { state: 'inconclusive', reason: 'No face before the first instruction to compare the turn with.' };
-    // Yaw > 0: nose toward the image's right, the subject's left.
-    const sign = action === 'turn-left' ? 1 : -1;
+    const sign = turnSign(action);
     const toward = sustained(faces.map((s) => sign * (s.yaw! - base.yaw!)));
     const away = sustained(faces.map((s) => -sign * (s.yaw! - base.yaw!)));
     const side = action === 'turn-left' ? 'left' : 'right';
-    if (toward >= JUDGE.turnDeg) return { state: 'passed', reason: `Turned ${side} by ${deg(toward)}.` };
-    if (away >= JUDGE.turnDeg) return { state: 'failed', reason: `Turned the wrong way (${deg(away)} to the ${side === 'left' ? 'right' : 'left'}).` };
-    return { state: 'failed', reason: `Did not turn ${side}: at most ${deg(Math.max(0, toward))} (${JUDGE.turnDeg}° needed).` };
+    if (toward >= JUDGE.turnDeg) {
+      if (toward >= JUDGE.profileDeg) return { state: 'passed', reason: `Turned ${side} to a profile view (${deg(toward)}).` };
+      // Face detectors lose a face near profile: frames without a face after the turn began mean it went further than measured.
+      const firstTurned = samples.findIndex((s) => hasFace(s) && sign * (s.yaw! - base.yaw!) >= JUDGE.turnDeg);
+      const lost = samples.slice(firstTurned).filter((s) => !s.face).length;
+      if (lost >= JUDGE.minFrames) return { state: 'passed', reason: `Turned ${side} by ${deg(toward)} and on, past where the face could be tracked (${lost} frames): close to a profile view.` };
+      return { state: 'passed', reason: `Turned ${side} by ${deg(toward)} (short of a profile view, ${JUDGE.profileDeg}°).` };
+    }
+    // Left and right are easily confused in a mirrored self-view: the wrong way is not evidence of anything.
+    if (away >= JUDGE.turnDeg) return noMovement(`Turned the other way (${deg(away)} to the ${side === 'left' ? 'right' : 'left'}) instead of ${side}.`);
+    return noMovement(`Did not turn ${side}: at most ${deg(Math.max(0, toward))} (${JUDGE.turnDeg}° needed).`);
   }
   if (action === 'look-up') {
     if (base.pitch === undefined) return { state: 'inconclusive', reason: 'No face before the first instruction to compare with.' };
     const up = sustained(faces.map((s) => s.pitch! - base.pitch!));
     if (up >= JUDGE.lookUpDeg) return { state: 'passed', reason: `Looked up by ${deg(up)}.` };
-    return { state: 'failed', reason: `Did not look up: at most ${deg(Math.max(0, up))} (${JUDGE.lookUpDeg}° needed).` };
+    return noMovement(`Did not look up: at most ${deg(Math.max(0, up))} (${JUDGE.lookUpDeg}° needed).`);
   }
   // smile
   if (base.mouth === undefined || base.mouth <= 0) return { state: 'inconclusive', reason: 'No face before the first instruction to compare the smile with.' };
@@ -131,34 +212,73 @@ export function judgeStep(action: ChallengeAction, base: Baseline, samples: read
   const mouths = defined(faces.map((s) => s.mouth));
   const gain = sustained(mouths.map((m) => m / base.mouth! - 1));
   if (gain >= JUDGE.smileGain) return { state: 'passed', reason: `Smiled (mouth ${Math.round(gain * 100)}% wider).` };
-  return { state: 'failed', reason: `Did not smile: mouth at most ${Math.round(Math.max(0, gain) * 100)}% wider (${JUDGE.smileGain * 100}% needed).` };
+  return noMovement(`Did not smile: mouth at most ${Math.round(Math.max(0, gain) * 100)}% wider (${JUDGE.smileGain * 100}% needed).`);
 }
 
 /**
- * How the face classifiers behaved while the face moved. Real-time face swaps are trained on
- * frontal faces and blend poorly over hands and turned heads, so their artefacts show up exactly
- * when a challenge asks for those.
+ * The frames of a stress step where the caller visibly makes the movement and a face is still
+ * there to score: turned at least turnDeg the asked way, or the hand over the face (mesh fading or
+ * lower face changed) while the face is still detected.
+ */
+export function movementFrames(action: ChallengeAction, base: Baseline, samples: readonly ChallengeSample[]): ChallengeSample[] {
+  if (action === 'turn-left' || action === 'turn-right') {
+    if (base.yaw === undefined) return [];
+    const sign = turnSign(action);
+    return samples.filter((s) => hasFace(s) && sign * (s.yaw! - base.yaw!) >= JUDGE.turnDeg);
+  }
+  if (action === 'cover-face') return samples.filter((s) => s.face && covered(base, s));
+  return [];
+}
+
+/**
+ * Did a face classifier or cue break down during a stress movement the caller visibly made? Its
+ * average over the movement's frames jumped by scoreJump over the baseline and reached the fake
+ * side (brokenScore); a cue with no baseline (it only reported during the movement) must reach
+ * fakeScore. Returns one finding per broken classifier, plainly worded.
+ */
+export function judgeStress(action: ChallengeAction, base: Baseline, samples: readonly ChallengeSample[]): string[] {
+  if (!STRESS_ACTIONS.includes(action)) return [];
+  const frames = movementFrames(action, base, samples);
+  const during = action === 'cover-face' ? 'with a hand over the face' : `turning ${action === 'turn-left' ? 'left' : 'right'}`;
+  const findings: string[] = [];
+  for (const [key, d] of meanScores(frames, JUDGE.minFrames)) {
+    const before = base.scores[key];
+    const broke = before !== undefined ? d.mean - before >= JUDGE.scoreJump && d.mean >= JUDGE.brokenScore : d.mean >= JUDGE.fakeScore;
+    if (!broke) continue;
+    const from = before !== undefined ? `from ${before.toFixed(2)} ` : '';
+    findings.push(`The face broke down while ${during}: the ${labelOf(key)}'s score went ${from}to ${d.mean.toFixed(2)} over ${d.n} frames of the movement (a live face swap fails on ${action === 'cover-face' ? 'covered' : 'turned'} faces).`);
+  }
+  return findings;
+}
+
+/**
+ * How the face classifiers (and per-frame face cues) behaved while the face moved, over every
+ * step. Real-time face swaps are trained on frontal faces and blend poorly over hands and turned
+ * heads, so their artefacts show up exactly when a challenge asks for those.
  */
 export function judgeDetectors(base: Baseline, moving: readonly ChallengeSample[]): string[] {
   const findings: string[] = [];
   const faces = moving.filter(hasFace);
-  for (const [key, label] of [
-    ['deepfake', 'deepfake classifier'],
-    ['spoof', 'presentation-attack classifier'],
-  ] as const) {
-    const during = mean(defined(faces.map((s) => s[key])));
-    if (during === undefined || faces.length < JUDGE.minFrames) continue;
-    const before = base[key];
-    if (before !== undefined && during - before >= JUDGE.scoreJump) {
-      findings.push(`The ${label}'s score rose from ${before.toFixed(2)} to ${during.toFixed(2)} while the face moved: swapped faces break down on turned and covered faces.`);
-    } else if (during >= JUDGE.fakeScore) {
-      findings.push(`The ${label} rated the face ${key === 'deepfake' ? 'synthetic' : 'a spoof'} throughout the check (average ${during.toFixed(2)}).`);
+  for (const [key, d] of meanScores(faces, JUDGE.minFrames)) {
+    const label = labelOf(key);
+    const before = base.scores[key];
+    if (before !== undefined && d.mean - before >= JUDGE.scoreJump) {
+      findings.push(`The ${label}'s score rose from ${before.toFixed(2)} to ${d.mean.toFixed(2)} while the face moved: swapped faces break down on turned and covered faces.`);
+    } else if (d.mean >= JUDGE.fakeScore) {
+      findings.push(`The ${label} rated the face ${key === 'deepfake' ? 'synthetic' : key === 'spoof' ? 'a spoof' : 'fake'} throughout the check (average ${d.mean.toFixed(2)}).`);
     }
   }
   return findings;
 }
 
-export function verdict(steps: readonly StepJudgement[], base: Baseline, all: readonly ChallengeSample[], findings: readonly string[]): { state: ChallengeResult; reasons: string[] } {
+export interface Verdict {
+  state: ChallengeResult;
+  reasons: string[];
+  /** INCONCLUSIVE because the caller did not do the movements: ask again. */
+  askAgain?: boolean;
+}
+
+export function verdict(steps: ReadonlyArray<StepJudgement & { action: ChallengeAction }>, base: Baseline, all: readonly ChallengeSample[], findings: readonly string[]): Verdict {
   if (all.length === 0) {
     return { state: 'INCONCLUSIVE', reasons: ['The analyzer sent no measurements during the check (analysis unavailable or overloaded).'] };
   }
@@ -168,10 +288,21 @@ export function verdict(steps: readonly StepJudgement[], base: Baseline, all: re
   const failed = steps.filter((s) => s.state === 'failed');
   const passed = steps.filter((s) => s.state === 'passed');
   if (findings.length || failed.length) {
-    return { state: 'FAILED', reasons: [...findings, ...failed.map((s) => s.reason)] };
+    return { state: 'FAILED', reasons: [...new Set([...failed.map((s) => s.reason), ...findings])] };
   }
-  if (passed.length >= Math.min(2, steps.length)) {
-    return { state: 'PASSED', reasons: [`${passed.length} of ${steps.length} movements were made as asked and the face classifiers held steady.`] };
+  const stressAsked = steps.some((s) => STRESS_ACTIONS.includes(s.action));
+  const stressDone = passed.some((s) => STRESS_ACTIONS.includes(s.action));
+  if (passed.length >= Math.min(2, steps.length) && (stressDone || !stressAsked)) {
+    return { state: 'PASSED', reasons: [`${passed.length} of ${steps.length} movements were made as asked and the face classifiers held steady${stressDone ? ' through the turn or the covered face' : ''}.`] };
   }
-  return { state: 'INCONCLUSIVE', reasons: steps.filter((s) => s.state === 'inconclusive').map((s) => s.reason) };
+  const missed = steps.filter((s) => s.noMovement);
+  const rest = steps.filter((s) => s.state === 'inconclusive').map((s) => s.reason);
+  if (missed.length) {
+    const lead = `The caller did not make ${missed.length} of the ${steps.length} movements asked for. On its own that proves nothing (they may not have seen, heard or understood the instruction): explain the movements and ask again.`;
+    return { state: 'INCONCLUSIVE', reasons: [lead, ...rest], askAgain: true };
+  }
+  if (stressAsked && !stressDone && passed.length >= Math.min(2, steps.length)) {
+    return { state: 'INCONCLUSIVE', reasons: ['The turn or the hand across the face, the movements a face swap fails on, could not be judged: ask again.', ...rest], askAgain: true };
+  }
+  return { state: 'INCONCLUSIVE', reasons: rest };
 }

@@ -1,10 +1,12 @@
 /**
  * Draws a challenge: which movements, in which order, and when each instruction appears. Drawn
  * fresh for every challenge from a cryptographic source, so an operator driving a face swap cannot
- * pre-render the answers.
+ * pre-render the answers. Every plan holds at least one movement that real-time swaps break on
+ * (STRESS_ACTIONS: a turn toward profile, a hand across the face): a check made only of smiles and
+ * nods would let a swap pass without ever being put under strain.
  */
 import { randomInt } from 'node:crypto';
-import { CHALLENGE_ACTIONS, type ChallengeAction } from '../../protocol/challenge.ts';
+import { CHALLENGE_ACTIONS, STRESS_ACTIONS, type ChallengeAction } from '../../protocol/challenge.ts';
 
 export interface PlannedStep {
   action: ChallengeAction;
@@ -25,6 +27,11 @@ export interface PlanOptions {
   gapMs?: readonly [number, number];
   /** Time allowed per movement. Default 3500 ms. */
   durationMs?: number;
+  /**
+   * At least one step is drawn from these (default STRESS_ACTIONS, those of them in `actions`);
+   * an empty list demands none.
+   */
+  stress?: readonly ChallengeAction[];
 }
 
 /** Uniform in [0, 1). */
@@ -46,10 +53,16 @@ export function drawPlan(random: Random = cryptoRandom, options: PlanOptions = {
     const j = Math.min(i, Math.floor(random() * (i + 1)));
     [pool[i], pool[j]] = [pool[j]!, pool[i]!];
   }
+  const chosen = pool.slice(0, count);
+  const stress = (options.stress ?? STRESS_ACTIONS).filter((a) => pool.includes(a));
+  if (stress.length > 0 && !chosen.some((a) => stress.includes(a))) {
+    // None drawn: one step, at random, becomes a random stress movement (not already in the plan, since none is).
+    chosen[Math.min(count - 1, Math.floor(random() * count))] = stress[Math.min(stress.length - 1, Math.floor(random() * stress.length))]!;
+  }
   const durationMs = options.durationMs ?? 3500;
   const steps: PlannedStep[] = [];
   let at = between(random, options.baselineMs ?? [1500, 2500]);
-  for (const action of pool.slice(0, count)) {
+  for (const action of chosen) {
     steps.push({ action, promptAt: at, durationMs });
     at += durationMs + between(random, options.gapMs ?? [800, 2000]);
   }
