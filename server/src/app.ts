@@ -7,6 +7,7 @@ import { AnalyzerHub } from './screening/AnalyzerHub.ts';
 import { AnalyzerProcess } from './screening/AnalyzerProcess.ts';
 import { ChallengeDesk } from './screening/ChallengeDesk.ts';
 import { RiskDesk } from './screening/RiskDesk.ts';
+import { attachStepUp, stepUpPolicy } from './screening/StepUp.ts';
 import { AuditLog } from './audit/AuditLog.ts';
 import { DashboardServer } from './dashboard/DashboardServer.ts';
 import { issueServiceToken } from './auth/token.ts';
@@ -68,6 +69,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
   const audit = new AuditLog(config.auditDb);
   const risk = new RiskDesk(registry, hub, audit);
   const challenges = new ChallengeDesk(registry, hub, audit, { callIdOf: (room) => risk.callId(room) });
+  attachStepUp(stepUpPolicy(config, registry, challenges), registry, risk);
   const signaling = new SignalingServer(io, {
     tokenSecret: config.tokenSecret,
     iceServers: config.iceServers,

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { assertUsableSecret } from './auth/token.ts';
 import type { IceServer } from './protocol/messages.ts';
+import { parseRoomTypes, ROOM_TYPES, type RoomType, type RoomTypeRule } from './screening/StepUp.ts';
 
 const IceServerSchema = z.strictObject({
   urls: z.union([z.string(), z.array(z.string()).min(1)]),
@@ -48,6 +49,14 @@ const EnvSchema = z
     AUDIT_DB: z.string().optional(),
     /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
     METRICS_TOKEN: z.string().min(16).optional(),
+    /** Room types by room id: `kyc-*=kyc,ward-3=telehealth` (exact id or prefix*); first match wins. */
+    ROOM_TYPES: z.string().default(''),
+    /** The type of rooms ROOM_TYPES does not name. */
+    ROOM_TYPE_DEFAULT: z.enum(ROOM_TYPES).default('telehealth'),
+    /** Least time between two automatic liveness checks of one caller. */
+    STEP_UP_COOLDOWN_S: z.coerce.number().int().min(10).max(86_400).default(120),
+    /** Automatic liveness checks per caller per call. */
+    STEP_UP_MAX_PER_CALLER: z.coerce.number().int().min(1).max(20).default(3),
   })
   .refine((e) => (e.RTC_MIN_PORT === undefined) === (e.RTC_MAX_PORT === undefined), {
     message: 'set both RTC_MIN_PORT and RTC_MAX_PORT, or neither',
@@ -77,6 +86,8 @@ export interface ServerConfig {
   analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number };
   metricsToken?: string;
   auditDb: string;
+  /** Step-up by policy: which rooms check callers on their own, and when (screening/StepUp.ts). */
+  stepUp: { rules: RoomTypeRule[]; defaultType: RoomType; cooldownMs: number; maxPerCaller: number };
 }
 
 export class ConfigError extends Error {
@@ -112,6 +123,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   } catch (err) {
     throw new ConfigError(`TOKEN_SECRET: ${(err as Error).message}`);
   }
+  let roomTypes: RoomTypeRule[];
+  try {
+    roomTypes = parseRoomTypes(e.ROOM_TYPES);
+  } catch (err) {
+    throw new ConfigError(`ROOM_TYPES: ${(err as Error).message}`);
+  }
   const rooms = e.ROOMS.split(',').map((r) => r.trim()).filter(Boolean);
   return {
     host: e.HOST,
@@ -133,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     sfuEngine: e.SFU_ENGINE,
     analyzer: { mode: e.ANALYZER, stallMs: e.ANALYZER_STALL_MS },
     auditDb: e.AUDIT_DB ?? resolve(e.DATA_DIR, 'audit.sqlite'),
+    stepUp: { rules: roomTypes, defaultType: e.ROOM_TYPE_DEFAULT, cooldownMs: e.STEP_UP_COOLDOWN_S * 1000, maxPerCaller: e.STEP_UP_MAX_PER_CALLER },
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
   };
 }

@@ -26,6 +26,9 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ROOMS: 'demo',
     // Tests that exercise the analyzer turn it on; the rest keep their CPU for media.
     ANALYZER: 'off',
+    // No automatic liveness checks unless a test asks for a room policy: a check started on its own
+    // would prompt other tests' callers and boost their sampling.
+    ROOM_TYPE_DEFAULT: 'off',
     ...env,
   });
   const app = createApp(config);

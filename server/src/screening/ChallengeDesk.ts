@@ -2,12 +2,13 @@
  * Runs liveness challenges: a host or supervisor asks for one, the analysed participant gets the
  * instructions (and nothing else), the analyzer measures, privileged participants follow progress
  * and get the verdict, and the audit log keeps it. At most one challenge per participant at a time.
+ * The room's step-up policy (StepUp.ts) starts checks here too, through the same path.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ClientError } from '../errors.ts';
 import { logger } from '../log.ts';
-import type { ChallengeView } from '../protocol/challenge.ts';
+import type { ChallengeTrigger, ChallengeView } from '../protocol/challenge.ts';
 import { ErrorCode } from '../protocol/messages.ts';
 import { isPrivileged } from '../protocol/roles.ts';
 import type { CallRoom, Participant } from '../signaling/CallRoom.ts';
@@ -67,6 +68,24 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
 
   start(room: CallRoom, by: Participant, participantId: string): ChallengeView {
     if (!isPrivileged(by.role)) throw new ClientError(ErrorCode.Forbidden, 'Only clinicians, agents and supervisors can ask for a liveness check.');
+    return this.launch(room, participantId, by.name, 'manual', by.id);
+  }
+
+  /**
+   * A check the room's step-up policy (StepUp.ts) starts on its own: the same rules, audit record
+   * and verdict path as a manual one, with `requestedBy` naming the policy.
+   */
+  startAutomatic(room: CallRoom, participantId: string, trigger: Exclude<ChallengeTrigger, 'manual'>, roomType: string): ChallengeView {
+    const why = trigger === 'join' ? 'at join' : trigger === 'suspicious' ? 'on suspicion' : 'on alert';
+    return this.launch(room, participantId, `the ${roomType} room policy (${why})`, trigger, 'policy');
+  }
+
+  /** True while a check of this participant runs. */
+  isRunning(room: string, participantId: string): boolean {
+    return this.running.get(key(room, participantId))?.challenge.running ?? false;
+  }
+
+  private launch(room: CallRoom, participantId: string, requestedBy: string, trigger: ChallengeTrigger, byId: string): ChallengeView {
     const subject = room.get(participantId);
     if (!subject || subject.role === 'analyzer') throw new ClientError(ErrorCode.BadRequest, 'That participant is not in this call.');
     if (isPrivileged(subject.role)) throw new ClientError(ErrorCode.BadRequest, 'Only patients and customers are checked.');
@@ -80,8 +99,9 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
       id: randomUUID(),
       participantId,
       participantName: subject.name,
-      requestedBy: by.name,
+      requestedBy,
       plan,
+      trigger,
       clock: this.opts.clock ?? systemClock,
     });
     this.running.set(k, { room, challenge });
@@ -104,7 +124,7 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
     });
     // Long enough for the longest wait for a baseline (Challenge's default) and the last step.
     this.hub.observe({ ...observe, untilMs: clock.now() + last.promptAt + last.durationMs + 15_000 });
-    log.info('challenge started', { room: room.id, participant: participantId, by: by.id, steps: plan.map((s) => s.action).join(',') });
+    log.info('challenge started', { room: room.id, participant: participantId, by: byId, trigger, steps: plan.map((s) => s.action).join(',') });
     challenge.start();
     return challenge.snapshot();
   }
