@@ -65,9 +65,16 @@ export class CallWatcher {
     return role !== undefined && !isPrivileged(role);
   }
 
-  /** Raise or lower a stream's sampling rate (suspicion, challenges). */
+  /**
+   * Raise or lower a stream's sampling rate (suspicion, challenges). The SFU sends the analyzer
+   * only the base VP8 temporal layer (a quarter of the frames); boosted, it asks for base + TL1.
+   */
   setBoosted(room: string, participantId: string, boosted: boolean): void {
     this.video.get(`${room}/${participantId}/video`)?.sampler.setBoosted(boosted);
+    const session = this.rooms.get(room)?.session;
+    const layer = boosted ? 1 : 0;
+    if (!session || session.videoLayer(participantId) === layer) return;
+    session.setVideoLayer(participantId, layer).catch((err: unknown) => log.warn('could not change video layers', { room, participantId, err: (err as Error).message }));
   }
 
   async leaveAll(): Promise<void> {

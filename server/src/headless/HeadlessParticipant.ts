@@ -5,6 +5,7 @@
 import { io } from 'socket.io-client';
 import { CallSession, type RemoteTrack } from '../protocol/CallSession.ts';
 import type { JoinResult } from '../protocol/messages.ts';
+import { withLegacyTemporalLayers } from './vp8Layers.ts';
 import { nonstandard, WrtcPeerConnection, type I420Frame } from './wrtc.ts';
 
 export interface HeadlessOptions {
@@ -12,6 +13,11 @@ export interface HeadlessOptions {
   token: string;
   room: string;
   tracks?: MediaStreamTrack[];
+  /**
+   * Publish video with VP8 temporal layers (see vp8Layers.ts). Only for sources under 480x270:
+   * larger ones would be sent at half resolution. Default false.
+   */
+  temporalLayers?: boolean;
 }
 
 export class HeadlessParticipant {
@@ -31,6 +37,9 @@ export class HeadlessParticipant {
       room: opts.room,
       RTCPeerConnection: WrtcPeerConnection,
       localTracks: opts.tracks ?? [],
+      // wrtc ignores scalabilityMode; legacy simulcast gives it temporal layers instead.
+      temporalLayers: false,
+      ...(opts.temporalLayers ? { mungeOffer: withLegacyTemporalLayers } : {}),
     });
   }
 

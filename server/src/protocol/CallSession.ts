@@ -88,6 +88,14 @@ export interface CallSessionOptions {
   localTracks?: MediaStreamTrack[];
   /** How long one request may wait for its ack. */
   requestTimeoutMs?: number;
+  /**
+   * Publish video as VP8 with three temporal layers (L1T3) where the peer connection supports
+   * `scalabilityMode` (Chromium does), so the SFU can give the analyzer a quarter of the frames at
+   * full resolution. Default true. Peers that ignore it publish one layer.
+   */
+  temporalLayers?: boolean;
+  /** Rewrites the publish offer before it is applied (headless peers: see headless/vp8Layers.ts). */
+  mungeOffer?: (sdp: string) => string;
 }
 
 export class ProtocolFailure extends Error {
@@ -115,6 +123,8 @@ export class CallSession extends Emitter<SessionEvents> {
   private generation = 0;
   private mediaTimer: ReturnType<typeof setTimeout> | undefined;
   private media = { audio: true, video: true };
+  /** Temporal-layer caps asked for with setVideoLayer(), by publisher. */
+  private readonly layerPrefs = new Map<string, number>();
 
   constructor(opts: CallSessionOptions) {
     super();
@@ -261,6 +271,8 @@ export class CallSession extends Emitter<SessionEvents> {
       if (res.canPublish && this.opts.localTracks?.length) await this.publish(gen);
       if (gen !== this.generation) return;
       if (res.canPublish) await this.request('media.state', this.media);
+      for (const [participantId, maxTemporalLayer] of this.layerPrefs) await this.request('media.layers', { participantId, maxTemporalLayer });
+      if (gen !== this.generation) return;
       this.setState('joined');
     } catch (err) {
       if (gen !== this.generation) return;
@@ -325,8 +337,9 @@ export class CallSession extends Emitter<SessionEvents> {
   private async publish(gen: number): Promise<void> {
     const { pc, flush } = this.newPc('publish', gen);
     this.publishPc = pc;
-    for (const track of this.opts.localTracks ?? []) pc.addTransceiver(track, { direction: 'sendonly' });
-    const offer = await pc.createOffer();
+    for (const track of this.opts.localTracks ?? []) addSendTransceiver(pc, track, this.opts.temporalLayers ?? true);
+    const created = await pc.createOffer();
+    const offer = this.opts.mungeOffer ? { type: created.type, sdp: this.opts.mungeOffer(created.sdp ?? '') } : created;
     await pc.setLocalDescription(offer);
     const res = await this.request('publish', { sdp: pc.localDescription?.sdp ?? offer.sdp ?? '' });
     if (gen !== this.generation) return;
@@ -430,6 +443,23 @@ export class CallSession extends Emitter<SessionEvents> {
     if (this.joinInfo?.canPublish) await this.request('media.state', this.media);
   }
 
+  /**
+   * Receivers: cap (or uncap, null) the VP8 temporal layer received from one publisher. Kept
+   * across rejoins: a fresh session starts at the server's default and gets it again.
+   */
+  /** The cap last asked for with setVideoLayer(); undefined: the server's default. */
+  videoLayer(participantId: string): number | undefined {
+    return this.layerPrefs.get(participantId);
+  }
+
+  async setVideoLayer(participantId: string, maxTemporalLayer: number | null): Promise<void> {
+    if (maxTemporalLayer === null) this.layerPrefs.delete(participantId);
+    else this.layerPrefs.set(participantId, maxTemporalLayer);
+    if (this.stateValue !== 'joined') return;
+    const res = await this.request('media.layers', { participantId, maxTemporalLayer });
+    if (!res.ok) throw new ProtocolFailure(res.error);
+  }
+
   async acknowledgeAlert(alertId: string, note?: string): Promise<void> {
     const res = await this.request('alert.ack', { alertId, ...(note ? { note } : {}) });
     if (!res.ok) throw new ProtocolFailure(res.error);
@@ -464,4 +494,20 @@ export class CallSession extends Emitter<SessionEvents> {
     this.socket.disconnect();
     this.setState('ended');
   }
+}
+
+/**
+ * Adds a send-only transceiver; video asks for L1T3 when wanted. A browser that knows
+ * scalabilityMode but not this mode throws: publish one layer rather than nothing.
+ */
+function addSendTransceiver(pc: RTCPeerConnection, track: MediaStreamTrack, temporalLayers: boolean): void {
+  if (track.kind === 'video' && temporalLayers) {
+    try {
+      pc.addTransceiver(track, { direction: 'sendonly', sendEncodings: [{ scalabilityMode: 'L1T3' } as RTCRtpEncodingParameters] });
+      return;
+    } catch {
+      // fall through
+    }
+  }
+  pc.addTransceiver(track, { direction: 'sendonly' });
 }

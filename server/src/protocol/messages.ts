@@ -83,6 +83,11 @@ export const ClientMessages = {
     }),
   }),
   'media.state': z.strictObject({ audio: z.boolean(), video: z.boolean() }),
+  /**
+   * Receivers: the highest VP8 temporal layer wanted from one publisher's video (0 = base layer;
+   * null = this receiver's default). The analyzer raises it while it boosts a stream.
+   */
+  'media.layers': z.strictObject({ participantId: z.string().min(1).max(128), maxTemporalLayer: z.number().int().min(0).max(3).nullable() }),
   leave: z.strictObject({}),
   'room.close': z.strictObject({}),
   /** Privileged: I have seen this alert (optionally with a note for the audit log). */
@@ -180,6 +185,7 @@ export interface ClientAcks {
   'subscribe.answer': Ack;
   ice: Ack;
   'media.state': Ack;
+  'media.layers': Ack;
   leave: Ack;
   'room.close': Ack;
   'alert.ack': Ack;

@@ -35,6 +35,13 @@ export interface SfuPeer extends EventEmitter<SfuPeerEvents> {
   publish(offerSdp: string): Promise<string>;
   applySubscribeAnswer(answerSdp: string): Promise<void>;
   addIceCandidate(target: MediaTarget, candidate: IceCandidateInit): Promise<void>;
+  /**
+   * Caps the video this peer receives from one publisher at a VP8 temporal layer (0: base layer
+   * only); undefined: the peer's default (PeerOptions.maxTemporalLayer). Applies to that
+   * publisher's current and future video tracks. mediasoup: consumer.setPreferredLayers({
+   * spatialLayer: 0, temporalLayer }).
+   */
+  setVideoLayer(publisherId: string, maxTemporalLayer: number | undefined): void;
   close(): void;
 }
 
@@ -46,6 +53,11 @@ export interface PeerOptions {
   id: string;
   /** Receive-only peers (supervisors, analyzers) are refused on publish(). */
   canPublish: boolean;
+  /**
+   * Highest VP8 temporal layer this peer receives by default; undefined: all. The analyzer gets 0
+   * (a quarter of a 30 fps L1T3 stream, full resolution) and raises it per publisher when boosted.
+   */
+  maxTemporalLayer?: number | undefined;
 }
 
 export interface SfuRoom extends EventEmitter<SfuRoomEvents> {

@@ -99,7 +99,9 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
   /** The previous session of the same identity must have been removed first. */
   add(req: JoinRequest): Participant {
     if (this.participants.has(req.id)) throw new Error(`participant ${req.id} is already in room ${this.id}`);
-    const peer = this.sfu.createPeer({ id: req.id, canPublish: canPublish(req.role) });
+    // The analyzer samples a few frames a second: it gets the base temporal layer only (see
+    // sfu/vp8.ts) and asks for more per stream ('media.layers') while it boosts one.
+    const peer = this.sfu.createPeer({ id: req.id, canPublish: canPublish(req.role), ...(req.role === 'analyzer' ? { maxTemporalLayer: 0 } : {}) });
     const p: Participant = { ...req, session: randomUUID(), peer, audio: canPublish(req.role), video: canPublish(req.role) };
     this.participants.set(p.id, p);
     peer.on('subscribe-offer', (offer) => p.channel.emit('subscribe.offer', { ...offer, session: p.session }));

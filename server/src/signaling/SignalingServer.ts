@@ -101,6 +101,10 @@ export class SignalingServer {
       room.updateMedia(participant, p);
       return {};
     });
+    this.handle(socket, 'media.layers', (s, p) => {
+      this.session(s).participant.peer.setVideoLayer(p.participantId, p.maxTemporalLayer ?? undefined);
+      return {};
+    });
     this.handle(socket, 'leave', (s) => {
       this.endSession(s);
       return {};

@@ -3,14 +3,28 @@
  * handed to every sender as a buffer (werift's sendRtp rewrites headers in place, so sharing the
  * packet object between senders would corrupt it). Senders are reused across publishers, so the
  * first packet a sender gets from this track rebases its sequence numbers and timestamps.
+ *
+ * A sink may be capped at a VP8 temporal layer (the analyzer: base layer only, base + TL1 while
+ * boosted; see ../vp8.ts). Such a sink gets its own renumbered copy of each packet it keeps.
  */
 import { EventEmitter } from 'node:events';
 import type { MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RtpPacket } from 'werift';
+import { TemporalLayerFilter } from '../vp8.ts';
 
 /** At most one keyframe request per interval reaches the publisher; a late one is deferred, not lost. */
 const KEYFRAME_INTERVAL_MS = 500;
 
 let nextId = 1;
+
+/** VP8 carries at most four temporal layers (a 2-bit TID). */
+const MAX_TEMPORAL_LAYER = 3;
+
+interface Sink {
+  /** Still needs rebasing onto this track's numbering. */
+  rebase: boolean;
+  /** Temporal-layer cap and renumbering; absent: every packet as it came. */
+  filter: TemporalLayerFilter | undefined;
+}
 
 export class TrackForwarder extends EventEmitter<{ close: [] }> {
   readonly id = `t${nextId++}`;
@@ -18,8 +32,8 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
   readonly kind: 'audio' | 'video';
   private readonly track: MediaStreamTrack;
   private readonly receiver: RTCRtpReceiver;
-  /** Sender -> whether it still needs rebasing onto this track's numbering. */
-  private readonly sinks = new Map<RTCRtpSender, boolean>();
+  /** Sender -> whether it still needs rebasing onto this track's numbering, and its layer cap. */
+  private readonly sinks = new Map<RTCRtpSender, Sink>();
   private readonly unsubscribe: () => void;
   private lastKeyframeRequest = 0;
   private keyframeTimer: NodeJS.Timeout | undefined;
@@ -47,13 +61,25 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
     }
     if (this.sinks.size === 0) return;
     const buf = rtp.serialize();
-    for (const [sender, rebase] of this.sinks) {
-      if (rebase) {
-        this.rebase(sender, rtp);
-        this.sinks.set(sender, false);
+    const payloadAt = buf.length - rtp.payload.length - (rtp.header.padding ? rtp.header.paddingSize : 0);
+    for (const [sender, sink] of this.sinks) {
+      let out = buf;
+      let seq = rtp.header.sequenceNumber;
+      if (sink.filter) {
+        // The filter rewrites the picture ID in place: give it this sink's own copy.
+        const copy = Buffer.from(buf);
+        const d = sink.filter.filter(seq, rtp.header.timestamp, copy.subarray(payloadAt));
+        if (!d.forward) continue;
+        seq = d.sequenceNumber;
+        copy.writeUInt16BE(seq, 2);
+        out = copy;
+      }
+      if (sink.rebase) {
+        this.rebase(sender, seq, rtp.header.timestamp);
+        sink.rebase = false;
       }
       // A send can only fail on a closing transport; that subscriber's own teardown handles it.
-      sender.sendRtp(buf).catch(() => undefined);
+      sender.sendRtp(out).catch(() => undefined);
     }
   }
 
@@ -61,16 +87,49 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
    * Continue the sender's numbering where its previous source stopped: next sequence number, and a
    * timestamp one frame later. (werift's replaceRTP truncates the timestamp offset to 16 bits.)
    */
-  private rebase(sender: RTCRtpSender, rtp: RtpPacket): void {
+  private rebase(sender: RTCRtpSender, sequenceNumber: number, timestamp: number): void {
     const s = sender as unknown as { sequenceNumber?: number; timestamp?: number; seqOffset: number; timestampOffset: number };
     if (s.sequenceNumber === undefined || s.timestamp === undefined) return;
     const step = this.kind === 'video' ? 3000 : 960; // one 30 fps frame at 90 kHz; 20 ms at 48 kHz
-    s.seqOffset = (s.sequenceNumber + 1 - rtp.header.sequenceNumber) & 0xffff;
-    s.timestampOffset = (s.timestamp + step - rtp.header.timestamp) >>> 0;
+    s.seqOffset = (s.sequenceNumber + 1 - sequenceNumber) & 0xffff;
+    s.timestampOffset = (s.timestamp + step - timestamp) >>> 0;
   }
 
-  addSink(sender: RTCRtpSender): void {
-    this.sinks.set(sender, true);
+  /**
+   * Adds a subscriber. `maxTemporalLayer` caps a video sink at that VP8 temporal layer (0: base
+   * only); undefined forwards every layer.
+   */
+  addSink(sender: RTCRtpSender, maxTemporalLayer?: number): void {
+    const filter = this.kind === 'video' && maxTemporalLayer !== undefined ? new TemporalLayerFilter(maxTemporalLayer) : undefined;
+    this.sinks.set(sender, { rebase: true, filter });
+  }
+
+  /**
+   * Changes a sink's temporal-layer cap. Lowering applies at the next frame; raising at the next
+   * keyframe or layer-sync frame, so a keyframe is asked for in case none comes soon.
+   */
+  setMaxTemporalLayer(sender: RTCRtpSender, maxTemporalLayer: number | undefined): void {
+    const sink = this.sinks.get(sender);
+    if (!sink || this.kind !== 'video') return;
+    if (maxTemporalLayer === undefined) {
+      // Forwarding everything from a filtered stream would break its renumbering: keep a filter
+      // that lets every layer through.
+      if (sink.filter) sink.filter.setMaxTemporalLayer(MAX_TEMPORAL_LAYER);
+      return;
+    }
+    if (!sink.filter) {
+      sink.filter = new TemporalLayerFilter(maxTemporalLayer);
+      return;
+    }
+    const up = maxTemporalLayer > sink.filter.maxTemporalLayer;
+    sink.filter.setMaxTemporalLayer(maxTemporalLayer);
+    if (up) this.requestKeyframe();
+  }
+
+  /** The sink's layer cap and how many frames it kept and dropped (tests, metrics). */
+  sinkLayers(sender: RTCRtpSender): { maxTemporalLayer: number; framesForwarded: number; framesDropped: number; unlayeredFrames: number } | undefined {
+    const f = this.sinks.get(sender)?.filter;
+    return f && { maxTemporalLayer: f.maxTemporalLayer, framesForwarded: f.framesForwarded, framesDropped: f.framesDropped, unlayeredFrames: f.unlayeredFrames };
   }
 
   removeSink(sender: RTCRtpSender): void {

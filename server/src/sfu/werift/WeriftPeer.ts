@@ -46,6 +46,9 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
   private readonly peerConfig: Partial<PeerConfig>;
   private readonly announcedIp: string | undefined;
   private readonly onPublished: (f: TrackForwarder) => void;
+  private readonly defaultLayer: number | undefined;
+  /** Per-publisher temporal-layer caps set by setVideoLayer(). */
+  private readonly layerOverrides = new Map<string, number | undefined>();
 
   constructor(
     opts: PeerOptions,
@@ -56,6 +59,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     super();
     this.id = opts.id;
     this.canPublish = opts.canPublish;
+    this.defaultLayer = opts.maxTemporalLayer;
     this.peerConfig = peerConfig;
     this.announcedIp = announcedIp;
     this.onPublished = onPublished;
@@ -125,7 +129,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     }
     const transceiver = this.idle[f.kind].pop() ?? this.subscribePc.addTransceiver(f.kind, { direction: 'sendonly' });
     const sender = transceiver.sender;
-    f.addSink(sender);
+    f.addSink(sender, this.layerFor(f.publisherId));
     const pli = sender.onPictureLossIndication.subscribe(() => f.requestKeyframe());
     const onForwarderClose = () => this.unsubscribeFrom(f);
     f.once('close', onForwarderClose);
@@ -140,6 +144,28 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     });
     this.awaitingKeyframe.add(f);
     this.renegotiate();
+  }
+
+  private layerFor(publisherId: string): number | undefined {
+    return this.layerOverrides.has(publisherId) ? this.layerOverrides.get(publisherId) : this.defaultLayer;
+  }
+
+  setVideoLayer(publisherId: string, maxTemporalLayer: number | undefined): void {
+    if (maxTemporalLayer === undefined) this.layerOverrides.delete(publisherId);
+    else this.layerOverrides.set(publisherId, maxTemporalLayer);
+    for (const [f, sub] of this.subscriptions) {
+      if (f.publisherId === publisherId && f.kind === 'video') f.setMaxTemporalLayer(sub.transceiver.sender, this.layerFor(publisherId));
+    }
+  }
+
+  /** Layer caps and frame counts of this peer's filtered video subscriptions, by publisher. */
+  videoLayers(): Array<{ publisherId: string; maxTemporalLayer: number; framesForwarded: number; framesDropped: number; unlayeredFrames: number }> {
+    const out = [];
+    for (const [f, sub] of this.subscriptions) {
+      const l = f.sinkLayers(sub.transceiver.sender);
+      if (l) out.push({ publisherId: f.publisherId, ...l });
+    }
+    return out;
   }
 
   private unsubscribeFrom(f: TrackForwarder): void {

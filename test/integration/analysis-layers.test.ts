@@ -1,0 +1,80 @@
+/**
+ * The analyzer decodes only the frames it needs: a publisher sends VP8 with temporal layers
+ * through the real SFU, which forwards the base layer (a quarter of the frames) to the analyzer,
+ * base + TL1 while the analyzer boosts that stream, and every layer to people. Frame rates are
+ * measured at the analyzer's own receive path (its per-stream decoded-frame counter).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
+import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
+import { inProcessAnalyzer } from '../helpers/analyzer.ts';
+import { startTestServer, waitFor } from '../helpers/server.ts';
+
+const cleanup: Array<() => unknown> = [];
+afterAll(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+const PUBLISHER_FPS = 12;
+const BASE_FPS = 2;
+
+/** Moving content, so every frame costs the encoder something and none is skipped as static. */
+function moving(f: { width: number; height: number; data: Uint8Array }, i: number): void {
+  const { width: w, height: h } = f;
+  for (let y = 0; y < h; y++) f.data.fill((y + i * 4) & 0xff, y * w, (y + 1) * w);
+  f.data.fill(128, w * h);
+}
+
+/** Frames per second a counter advanced over `ms`. */
+async function rate(count: () => number, ms: number): Promise<number> {
+  const a = count();
+  await new Promise((r) => setTimeout(r, ms));
+  return ((count() - a) * 1000) / ms;
+}
+
+describe('frames the analyzer decodes', () => {
+  it('is the base temporal layer (<= 2x its sampling rate), more while boosted, while people get every frame', async () => {
+    const server = await startTestServer({ ANALYZER: 'external' });
+    cleanup.push(() => server.close());
+    const analyzer = inProcessAnalyzer(server, { baseFps: BASE_FPS, boostedFps: 6 });
+    cleanup.push(() => analyzer.stop());
+    analyzer.start();
+
+    const video = new SyntheticVideo({ width: 320, height: 240, fps: PUBLISHER_FPS, paint: moving });
+    cleanup.push(() => video.stop());
+    const patient = new HeadlessParticipant({
+      url: server.url,
+      room: 'demo',
+      token: server.token('demo', 'patient', 'pat', { sub: 'pat' }),
+      tracks: [video.track],
+      temporalLayers: true,
+    });
+    await patient.join();
+    cleanup.push(() => patient.leave());
+    const supervisor = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'supervisor', 'sup', { sub: 'sup' }) });
+    await supervisor.join();
+    cleanup.push(() => supervisor.leave());
+    let humanFrames = 0;
+    cleanup.push(onVideoFrames((await supervisor.waitForTrack('pat', 'video')).track, () => humanFrames++));
+
+    const decoded = () => Number(/dfs_analyzer_frames_received_total\{[^}]*demo\/pat\/video[^}]*\} (\d+)/.exec(analyzer.renderMetrics())?.[1] ?? 0);
+    await waitFor('the analyzer decoding the patient', () => decoded() > 3, 15000);
+    await new Promise((r) => setTimeout(r, 1000)); // past the first keyframe's burst
+
+    const human = humanFrames;
+    const base = await rate(decoded, 4000);
+    const humanRate = ((humanFrames - human) * 1000) / 4000;
+    if (process.env.LAYERS_DEBUG) console.log({ base, humanRate });
+    expect(base).toBeGreaterThan(0.5 * BASE_FPS);
+    expect(base).toBeLessThanOrEqual(2 * BASE_FPS);
+    // People are not thinned: they decode every layer.
+    expect(humanRate).toBeGreaterThan(2.5 * base);
+
+    // A liveness check boosts the stream: the SFU adds TL1 at its next layer-sync frame.
+    analyzer.observe({ room: 'demo', participantId: 'pat', challengeId: 'c1', untilMs: Date.now() + 30_000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const boosted = await rate(decoded, 4000);
+    if (process.env.LAYERS_DEBUG) console.log({ base, humanRate, boosted });
+    expect(boosted).toBeGreaterThan(1.5 * base);
+  }, 60_000);
+});
