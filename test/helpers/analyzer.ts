@@ -15,6 +15,7 @@ export function inProcessAnalyzer(server: TestServer, over: Partial<AnalyzerConf
       baseFps: 2,
       boostedFps: 6,
       audioHopSeconds: 2,
+      audioClearHopSeconds: 4,
       maxBatch: 4,
       maxWaitMs: 10,
       queueCapacity: 4,

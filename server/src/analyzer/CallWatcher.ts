@@ -77,6 +77,11 @@ export class CallWatcher {
     session.setVideoLayer(participantId, layer).catch((err: unknown) => log.warn('could not change video layers', { room, participantId, err: (err as Error).message }));
   }
 
+  /** A participant is (or stops being) CLEAR: its voice windows may be further apart. */
+  setClear(room: string, participantId: string, clear: boolean): void {
+    this.audio.get(`${room}/${participantId}/audio`)?.setClear(clear);
+  }
+
   async leaveAll(): Promise<void> {
     await Promise.all([...this.rooms.values()].map((w) => w.session.leave().catch(() => undefined)));
   }
@@ -145,7 +150,7 @@ export class CallWatcher {
         if (s.offer(frame, performance.now())) onSample();
       }));
     } else {
-      const s = new AudioStream(id, { hopSeconds: config.audioHopSeconds, queueCapacity: config.queueCapacity });
+      const s = new AudioStream(id, { hopSeconds: config.audioHopSeconds, clearHopSeconds: config.audioClearHopSeconds, queueCapacity: config.queueCapacity });
       this.audio.set(s.key, s);
       const subject = this.deps.subjects.get(room, t.participantId);
       s.onEnergy = (at, rms) => observeSpeech(subject, { at, rms });

@@ -50,6 +50,7 @@ export class RiskPublisher {
       if (s.observing) noteCues(s.observing, windowEvidence);
       if (s.observing && now > s.observing.until) delete s.observing;
       watcher.setBoosted(s.room, s.participantId, s.observing !== undefined || snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
+      watcher.setClear(s.room, s.participantId, snap.state === 'CLEAR');
       const top = snap.reasons[0]?.text;
       const changed = s.lastSent?.state !== snap.state || s.lastSent.top !== top;
       if (!changed && s.lastSent && now - s.lastSent.at < REFRESH_MS) continue;

@@ -9,6 +9,8 @@ const EnvSchema = z.object({
   ANALYZER_BASE_FPS: z.coerce.number().positive().max(30).default(2),
   ANALYZER_BOOST_FPS: z.coerce.number().positive().max(30).default(6),
   ANALYZER_AUDIO_HOP_S: z.coerce.number().min(0.5).max(4.04).default(2),
+  /** Hop while the participant is CLEAR: fewer AASIST-L runs when nothing is suspected. */
+  ANALYZER_AUDIO_CLEAR_HOP_S: z.coerce.number().min(0.5).max(30).default(4),
   ANALYZER_MAX_BATCH: z.coerce.number().int().min(1).max(256).default(8),
   ANALYZER_MAX_WAIT_MS: z.coerce.number().min(0).max(1000).default(25),
   /** Sampled frames (and audio windows) waiting per stream; beyond it the oldest are dropped. */
@@ -25,6 +27,8 @@ export interface AnalyzerConfig {
   baseFps: number;
   boostedFps: number;
   audioHopSeconds: number;
+  /** Hop while CLEAR (defaults to 4 s: back-to-back windows, half the runs of the 2 s hop). */
+  audioClearHopSeconds: number;
   maxBatch: number;
   maxWaitMs: number;
   queueCapacity: number;
@@ -46,6 +50,7 @@ export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): Analyz
     baseFps: e.ANALYZER_BASE_FPS,
     boostedFps: e.ANALYZER_BOOST_FPS,
     audioHopSeconds: e.ANALYZER_AUDIO_HOP_S,
+    audioClearHopSeconds: e.ANALYZER_AUDIO_CLEAR_HOP_S,
     maxBatch: e.ANALYZER_MAX_BATCH,
     maxWaitMs: e.ANALYZER_MAX_WAIT_MS,
     queueCapacity: e.ANALYZER_QUEUE,

@@ -69,11 +69,24 @@ export class AudioStream {
     this.queue.push({ ...w, arrivedAt: this.now });
   };
 
-  constructor(id: StreamId, opts: { hopSeconds: number; queueCapacity: number }) {
+  private readonly hopSeconds: number;
+  private readonly clearHopSeconds: number;
+
+  constructor(id: StreamId, opts: { hopSeconds: number; clearHopSeconds?: number; queueCapacity: number }) {
     this.id = id;
     this.key = streamKey(id);
+    this.hopSeconds = opts.hopSeconds;
+    this.clearHopSeconds = opts.clearHopSeconds ?? opts.hopSeconds;
     this.windower = new AudioWindower({ hopLength: Math.round(opts.hopSeconds * 16000) });
     this.queue = new BoundedQueue<TimedWindow>(opts.queueCapacity, { onDrop: (w) => this.windower.release(w.samples) });
+  }
+
+  /**
+   * While the participant is CLEAR, AASIST-L runs on windows further apart (fewer runs, same
+   * window); any other state goes back to the normal hop at the next window.
+   */
+  setClear(clear: boolean): void {
+    this.windower.setHopLength(Math.round((clear ? this.clearHopSeconds : this.hopSeconds) * 16000));
   }
 
   /** Called for every 10 ms block; returns whether a window was queued. */

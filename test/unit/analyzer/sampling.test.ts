@@ -390,6 +390,17 @@ describe('AudioWindower', () => {
     }
   });
 
+  it('changes its hop from the window after the one already due (longer while CLEAR)', () => {
+    const input = ramp(20 * SR);
+    const w = new AudioWindower({ minVoicedFraction: 0, hopLength: 32000 });
+    const first = windowAll(w, input.subarray(0, 5 * SR)); // windows ending at 64600 (due next: 96600)
+    w.setHopLength(64000);
+    const rest: AudioWindow[] = [];
+    w.push(input.subarray(5 * SR), (win) => rest.push({ ...win, samples: win.samples.slice() }));
+    expect([...first, ...rest].map((x) => x.startSample)).toEqual([0, 32000, 96000, 160000, 224000]);
+    for (const x of rest) expect(maxDiff(x.samples, input.subarray(x.startSample, x.startSample + 64600))).toBe(0);
+  });
+
   it('skips and counts windows without enough speech', () => {
     // 0–6 s speech, 6–16 s silence, 16–22 s speech.
     const x = new Float32Array(22 * SR);

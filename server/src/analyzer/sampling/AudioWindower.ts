@@ -45,7 +45,7 @@ export interface AudioWindow {
  */
 export class AudioWindower {
   readonly windowLength: number;
-  readonly hopLength: number;
+  private hop: number;
   readonly minVoicedFraction: number;
   readonly vad: VoiceActivityDetector;
   private readonly ring: Float32Array;
@@ -68,16 +68,26 @@ export class AudioWindower {
 
   constructor(options: AudioWindowerOptions = {}) {
     this.windowLength = options.windowLength ?? AASIST_WINDOW_SAMPLES;
-    this.hopLength = options.hopLength ?? 32000;
+    this.hop = options.hopLength ?? 32000;
     this.minVoicedFraction = options.minVoicedFraction ?? 0.3;
     this.poolSize = options.poolSize ?? 4;
     if (!Number.isInteger(this.windowLength) || this.windowLength < 1) throw new RangeError(`windowLength must be a positive integer, got ${this.windowLength}`);
-    if (!Number.isInteger(this.hopLength) || this.hopLength < 1) throw new RangeError(`hopLength must be a positive integer, got ${this.hopLength}`);
+    if (!Number.isInteger(this.hop) || this.hop < 1) throw new RangeError(`hopLength must be a positive integer, got ${this.hop}`);
     this.vad = options.vad instanceof VoiceActivityDetector ? options.vad : new VoiceActivityDetector(options.vad);
     this.frameLength = this.vad.frameLength;
     this.ring = new Float32Array(this.windowLength);
     this.voicedFlags = new Uint8Array(Math.ceil(this.windowLength / this.frameLength) + 2);
     this.nextEnd = this.windowLength;
+  }
+
+  get hopLength(): number {
+    return this.hop;
+  }
+
+  /** Changes the hop; the window already due keeps its end, the ones after it use the new hop. */
+  setHopLength(hopLength: number): void {
+    if (!Number.isInteger(hopLength) || hopLength < 1) throw new RangeError(`hopLength must be a positive integer, got ${hopLength}`);
+    this.hop = hopLength;
   }
 
   get samplesIn(): number {
@@ -108,7 +118,7 @@ export class AudioWindower {
       this.total += end - at;
       at = end;
       if (this.total === this.nextEnd) {
-        this.nextEnd += this.hopLength;
+        this.nextEnd += this.hop;
         this.emit(onWindow);
       }
     }
