@@ -177,7 +177,13 @@ function thresholdsAt(base: RiskConfig['thresholds'], alertEnter: number, suspEn
   };
 }
 
+/**
+ * Candidate entries, most severe first: ALERT 0.99 down to 0.20, SUSPICIOUS down to 0.10. The
+ * floors keep a state meaningful when the data gives detectors little weight: a fused risk of a
+ * few percent is noise, and should not become a state however quiet the real clips were.
+ */
 const GRID = Array.from({ length: 90 }, (_, i) => r3(0.99 - i * 0.01)); // 0.99 down to 0.10
+const ALERT_FLOOR = 0.2;
 
 /**
  * The most sensitive thresholds meeting the targets on these clips, each replayed with its own
@@ -196,15 +202,17 @@ function chooseThresholds(
   // which every higher one also meets the target.
   let alertEnter = GRID[0]!;
   let alertMet = false;
-  for (const a of GRID) {
+  for (const a of GRID.filter((g) => g >= ALERT_FLOOR)) {
     if (rate(thresholdsAt(base.thresholds, a, a * sRatio), 'alertEntries') <= target.alert + 1e-9) {
       alertEnter = a;
       alertMet = true;
     } else break;
   }
+  // SUSPICIOUS sits below ALERT: candidates from 0.05 under it down to the grid's end.
   let suspEnter = r3(alertEnter * sRatio);
-  let suspMet = false;
-  for (const s of GRID.filter((g) => g <= alertEnter - 0.05)) {
+  const below = GRID.filter((g) => g <= alertEnter - 0.05);
+  let suspMet = below.length === 0 && rate(thresholdsAt(base.thresholds, alertEnter, suspEnter), 'suspiciousEntries') <= target.suspicious + 1e-9;
+  for (const s of below) {
     if (rate(thresholdsAt(base.thresholds, alertEnter, s), 'suspiciousEntries') <= target.suspicious + 1e-9) {
       suspEnter = s;
       suspMet = true;

@@ -162,6 +162,17 @@ describe('calibrate building blocks', () => {
     expect(() => calibrate(split, { base, groupBy: GROUP_BY, source })).toThrow(CalibrationError);
   });
 
+  it('keeps ALERT at 0.2 or more when the data gives the detectors no weight', () => {
+    // Fakes that look exactly like reals: nothing to fit, and a few percent of risk is not a state.
+    const random = seededRandom(3);
+    const noise = dataset().map((c) => ({ ...c, timeline: clip(c.id, 'real', random).timeline }));
+    const r = calibrate(noise, { base, groupBy: GROUP_BY, source });
+    expect(r.weights['face-deepfake']!.after).toBeLessThan(0.3);
+    expect(r.thresholds.alert.enter).toBeGreaterThanOrEqual(0.2);
+    expect(r.thresholds.suspicious.enter).toBeGreaterThanOrEqual(0.1);
+    expect(r.crossValidated.auc).toBeLessThan(0.75);
+  });
+
   it('refuses an evaluation report without timelines', () => {
     const old = dataset(2).map(({ timeline: _, ...rest }) => rest);
     expect(() => calibrate(old, { base, groupBy: GROUP_BY, source })).toThrow(/no per-second fusion timelines/);
