@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseVp8Descriptor, TemporalLayerFilter } from '../../server/src/sfu/vp8.ts';
 import { withLegacyTemporalLayers } from '../../server/src/headless/vp8Layers.ts';
+import { chooseTemporalLayer } from '../../server/src/analyzer/streams.ts';
 
 /** A VP8 payload: descriptor with a 15-bit picture ID, TL0PICIDX and TID/Y, then one payload byte. */
 function packet(o: { pictureId: number; tl0: number; tid: number; sync?: boolean; start: boolean; key?: boolean }): Uint8Array {
@@ -121,5 +122,21 @@ describe('legacy temporal layers for wrtc publishers', () => {
     expect(out.filter((l) => l.startsWith('a=ssrc-group:FID'))).toHaveLength(2);
     expect(out.filter((l) => / msid:s t$/.test(l))).toHaveLength(4);
     expect(out[out.length - 1]).toBe('');
+  });
+});
+
+describe('the temporal layer the analyzer asks for', () => {
+  it('is the lowest that still brings the sampling rate, judged from the rate at the current layer', () => {
+    // A 30 fps camera: the base layer (7.5 fps) serves 2 and 6 fps; 8 fps needs base + TL1.
+    expect(chooseTemporalLayer(0, 7.5, 2)).toBe(0);
+    expect(chooseTemporalLayer(0, 7.5, 6)).toBe(0);
+    expect(chooseTemporalLayer(0, 7.5, 8)).toBe(1);
+    // A 12 fps camera: base (3 fps) serves 2 fps; 6 fps needs every layer.
+    expect(chooseTemporalLayer(0, 3, 2)).toBe(0);
+    expect(chooseTemporalLayer(0, 3, 6)).toBe(2);
+    // Measured at the top layer, back down when the need drops.
+    expect(chooseTemporalLayer(2, 12, 2)).toBe(0);
+    // A stream without layers arrives whole at layer 0: it looks fast enough and stays there.
+    expect(chooseTemporalLayer(0, 15, 6)).toBe(0);
   });
 });

@@ -13,7 +13,7 @@ import { isPrivileged, type Role } from '../protocol/roles.ts';
 import type { AnalyzerConfig } from './config.ts';
 import type { AnalyzerEmitter } from './events.ts';
 import { observeSpeech } from './pipeline.ts';
-import { AudioStream, VideoStream, type StreamId } from './streams.ts';
+import { AudioStream, chooseTemporalLayer, VideoStream, type StreamId } from './streams.ts';
 import type { Subjects } from './subjects.ts';
 
 const log = logger('analyzer');
@@ -66,14 +66,23 @@ export class CallWatcher {
   }
 
   /**
-   * Raise or lower a stream's sampling rate (suspicion, challenges). The SFU sends the analyzer
-   * only the base VP8 temporal layer (a quarter of the frames); boosted, it asks for base + TL1.
+   * Raise or lower a stream's sampling rate (suspicion, challenges), called once a second. The SFU
+   * sends the analyzer the base VP8 temporal layer only (a quarter of the frames); when the
+   * sampler's rate needs more (boosted, or a 15 fps camera), this asks for the lowest layer that
+   * brings it (chooseTemporalLayer), from the rate measured at the current one.
    */
   setBoosted(room: string, participantId: string, boosted: boolean): void {
-    this.video.get(`${room}/${participantId}/video`)?.sampler.setBoosted(boosted);
+    const s = this.video.get(`${room}/${participantId}/video`);
+    if (!s) return;
+    s.sampler.setBoosted(boosted);
     const session = this.rooms.get(room)?.session;
-    const layer = boosted ? 1 : 0;
-    if (!session || session.videoLayer(participantId) === layer) return;
+    const now = performance.now();
+    const measured = s.measuredFps(now);
+    if (!session || measured === undefined) return;
+    const current = s.layer ?? session.videoLayer(participantId) ?? 0;
+    const layer = chooseTemporalLayer(current, measured, 1000 / s.sampler.intervalMs);
+    if (layer === current) return;
+    s.setLayer(layer, now);
     session.setVideoLayer(participantId, layer).catch((err: unknown) => log.warn('could not change video layers', { room, participantId, err: (err as Error).message }));
   }
 

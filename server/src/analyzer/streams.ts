@@ -27,6 +27,21 @@ export interface SampledFrame {
   arrivedAt: number;
 }
 
+/**
+ * The lowest VP8 temporal layer (of L1T3: layer L carries 1/2^(2-L) of the frames) that still
+ * brings `neededFps` with 10% to spare, from the frame rate measured at the current layer.
+ * A stream without temporal layers measures its full rate at any layer, so it stays low: the SFU
+ * forwards such streams whole anyway.
+ */
+export function chooseTemporalLayer(current: number, measuredFps: number, neededFps: number): number {
+  const fullFps = measuredFps * 2 ** (2 - current);
+  for (let layer = 0; layer < 2; layer++) if (fullFps / 2 ** (2 - layer) >= neededFps * 1.1) return layer;
+  return 2;
+}
+
+/** Frames must be counted this long at one layer before its rate is trusted. */
+const RATE_WINDOW_MS = 1500;
+
 export class VideoStream {
   readonly id: StreamId;
   readonly key: string;
@@ -34,6 +49,23 @@ export class VideoStream {
   readonly queue: BoundedQueue<SampledFrame>;
   readonly tracker = new FaceTracker();
   framesIn = 0;
+  /** The temporal layer last asked of the SFU; undefined: its default for the analyzer (0). */
+  layer: number | undefined;
+  private rateSince = Number.NaN;
+  private rateFrames = 0;
+
+  /** Frames per second decoded since the last layer change, once measured long enough. */
+  measuredFps(now: number): number | undefined {
+    if (Number.isNaN(this.rateSince) || now - this.rateSince < RATE_WINDOW_MS) return undefined;
+    return (this.rateFrames * 1000) / (now - this.rateSince);
+  }
+
+  /** Records a layer change: the rate is measured afresh from here. */
+  setLayer(layer: number, now: number): void {
+    this.layer = layer;
+    this.rateSince = now;
+    this.rateFrames = 0;
+  }
 
   constructor(id: StreamId, opts: { baseFps: number; boostedFps: number; queueCapacity: number }) {
     this.id = id;
@@ -45,6 +77,8 @@ export class VideoStream {
   /** Called for every decoded frame; keeps it only when the sampler wants it. Returns whether it did. */
   offer(frame: I420Frame, now: number): boolean {
     this.framesIn++;
+    if (Number.isNaN(this.rateSince)) this.rateSince = now;
+    else this.rateFrames++;
     if (!this.sampler.offer(now)) return false;
     this.queue.push({ frame, arrivedAt: now });
     return true;
