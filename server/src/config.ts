@@ -8,7 +8,8 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { assertUsableSecret } from './auth/token.ts';
 import type { IceServer } from './protocol/messages.ts';
-import { parseRoomTypes, ROOM_TYPES, type RoomType, type RoomTypeRule } from './screening/StepUp.ts';
+import { parseRoomTypes, type RoomTypeRule } from './screening/StepUp.ts';
+import { ROOM_TYPES, type RoomType } from './protocol/roles.ts';
 
 const IceServerSchema = z.strictObject({
   urls: z.union([z.string(), z.array(z.string()).min(1)]),

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { issueToken } from '../../server/src/auth/token.ts';
 import { createApp, type App } from '../../server/src/app.ts';
 import { loadConfig, type ServerConfig } from '../../server/src/config.ts';
-import type { Role } from '../../server/src/protocol/roles.ts';
+import type { Role, RoomType } from '../../server/src/protocol/roles.ts';
 
 export interface TestServer {
   app: App;
   url: string;
   config: ServerConfig;
-  token(room: string, role: Role, name?: string, opts?: { ttlSeconds?: number; sub?: string }): string;
+  token(room: string, role: Role, name?: string, opts?: { ttlSeconds?: number; sub?: string; roomType?: RoomType }): string;
   close(): Promise<void>;
 }
 
@@ -38,7 +38,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     url,
     config,
     token: (room, role, name = role, opts = {}) =>
-      issueToken(config.tokenSecret, { room, role, name, ttlSeconds: opts.ttlSeconds ?? 600, ...(opts.sub ? { sub: opts.sub } : {}) }),
+      issueToken(config.tokenSecret, { room, role, name, ttlSeconds: opts.ttlSeconds ?? 600, ...(opts.sub ? { sub: opts.sub } : {}), ...(opts.roomType ? { roomType: opts.roomType } : {}) }),
     close: async () => {
       await app.close();
       rmSync(dataDir, { recursive: true, force: true });

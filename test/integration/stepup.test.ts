@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueServiceToken } from '../../server/src/auth/token.ts';
 import type { ChallengeAction, ChallengePrompt, ChallengeSample, ChallengeView } from '../../server/src/protocol/challenge.ts';
 import type { RiskState, RiskUpdate } from '../../server/src/protocol/messages.ts';
+import type { RoomType } from '../../server/src/protocol/roles.ts';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
@@ -64,8 +65,8 @@ function risk(room: string, participantId: string, state: RiskState): void {
   analyzer.emit('risk', { room, update });
 }
 
-async function call(room: string, breaks = false, responds = true) {
-  const doctor = rawSocket(server.url, server.token(room, 'clinician', 'Dr', { sub: `${room}-doc` }));
+async function call(room: string, breaks = false, responds = true, roomType?: RoomType) {
+  const doctor = rawSocket(server.url, server.token(room, 'clinician', 'Dr', { sub: `${room}-doc`, ...(roomType ? { roomType } : {}) }));
   sockets.push(doctor);
   await connected(doctor);
   expect((await ask(doctor, 'join', { room })).ok).toBe(true);
@@ -119,8 +120,11 @@ describe('step-up by policy', () => {
     expect(server.app.challenges.active().filter((v) => v.participantId === holds.pat)).toEqual([]);
   });
 
-  it('a telehealth room checks only on SUSPICIOUS, a disabled room never', { timeout: 30_000 }, async () => {
-    const [tele, quiet] = await Promise.all([call('tele-a'), call('quiet-a')]);
+  it('a telehealth room checks only on SUSPICIOUS, a disabled room never; the opening host\'s token can name the type', { timeout: 30_000 }, async () => {
+    const [tele, quiet, claimed] = await Promise.all([call('tele-a'), call('quiet-a'), call('visit-a', false, true, 'kyc')]);
+    // "visit-a" matches no ROOM_TYPES pattern (default off), but the host who opened it said KYC.
+    risk('visit-a', claimed.pat, 'CLEAR');
+    await waitFor('check at join from the claim', () => claimed.views.find((v) => v.trigger === 'join' && v.state === 'RUNNING'), 5000);
     for (const s of ['CLEAR', 'CLEAR'] as const) risk('tele-a', tele.pat, s);
     await new Promise((r) => setTimeout(r, 500));
     expect(tele.views).toEqual([]);

@@ -28,6 +28,14 @@ describe('join tokens', () => {
     expect(() => issueToken(SECRET, { ...base, room: '**' })).toThrow();
   });
 
+  it('a host may name the room type of the call it opens; an analysed caller may not pick its own screening', () => {
+    expect(verifyToken(SECRET, issueToken(SECRET, { ...base, roomType: 'kyc' })).roomType).toBe('kyc');
+    expect(verifyToken(SECRET, issueToken(SECRET, base)).roomType).toBeUndefined();
+    expect(() => issueToken(SECRET, { ...base, role: 'patient', roomType: 'off' })).toThrow(/only hosts/);
+    const body = Buffer.from(JSON.stringify({ v: 1, room: 'demo', role: 'customer', name: 'C', sub: 'c', iat: 1, exp: 4e9, roomType: 'off' })).toString('base64url');
+    expect(codeOf(() => verifyToken(SECRET, `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`))).toBe(ErrorCode.TokenMalformed);
+  });
+
   it('round-trips room, role and name', () => {
     const claims = verifyToken(SECRET, issueToken(SECRET, { ...base, sub: 'p1' }), { room: 'demo' });
     expect(claims).toMatchObject({ room: 'demo', role: 'clinician', name: 'Dr. Who', sub: 'p1' });

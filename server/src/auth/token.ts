@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ClientError } from '../errors.ts';
 import { ErrorCode } from '../protocol/messages.ts';
 import { RoomIdSchema } from '../protocol/messages.ts';
-import { ROLES } from '../protocol/roles.ts';
+import { isHost, ROLES, ROOM_TYPES } from '../protocol/roles.ts';
 import { ALL_ROOMS } from '../protocol/dashboard.ts';
 
 export const TokenClaimsSchema = z.strictObject({
@@ -20,7 +20,11 @@ export const TokenClaimsSchema = z.strictObject({
   sub: z.string().min(1).max(64),
   iat: z.number().int(),
   exp: z.number().int(),
-}).refine((c) => c.room !== ALL_ROOMS || c.role === 'supervisor', { message: 'only supervisors may hold an all-calls token', path: ['room'] });
+  /** Hosts only: the kind of call this host opens (when a liveness check starts on its own; screening/StepUp.ts). */
+  roomType: z.enum(ROOM_TYPES).optional(),
+})
+  .refine((c) => c.room !== ALL_ROOMS || c.role === 'supervisor', { message: 'only supervisors may hold an all-calls token', path: ['room'] })
+  .refine((c) => c.roomType === undefined || isHost(c.role), { message: 'only hosts (clinician, agent) may set the room type', path: ['roomType'] });
 export type TokenClaims = z.infer<typeof TokenClaimsSchema>;
 
 /** A refused token; its message is safe to show the client that presented it. */
@@ -48,6 +52,8 @@ export interface IssueOptions {
   ttlSeconds: number;
   sub?: string;
   now?: number;
+  /** Hosts only: the kind of call their join opens. */
+  roomType?: TokenClaims['roomType'];
 }
 
 export function issueToken(secret: string, opts: IssueOptions): string {
@@ -61,6 +67,7 @@ export function issueToken(secret: string, opts: IssueOptions): string {
     sub: opts.sub ?? randomUUID(),
     iat,
     exp: iat + opts.ttlSeconds,
+    ...(opts.roomType ? { roomType: opts.roomType } : {}),
   });
   const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
   return `${body}.${sign(secret, body)}`;

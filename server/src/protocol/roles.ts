@@ -7,6 +7,13 @@ export type PrivilegedRole = (typeof PRIVILEGED_ROLES)[number];
 export type AnalysedRole = (typeof ANALYSED_ROLES)[number];
 export type Role = (typeof ROLES)[number];
 
+/**
+ * What kind of call a room holds, which decides when a liveness check starts on its own
+ * (screening/StepUp.ts): from ROOM_TYPES, or from the `roomType` claim of the host who opened it.
+ */
+export const ROOM_TYPES = ['telehealth', 'kyc', 'support', 'off'] as const;
+export type RoomType = (typeof ROOM_TYPES)[number];
+
 /** The analyzer joins calls as a hidden, receive-only participant with a service credential. */
 export type ParticipantRole = Role | 'analyzer';
 

@@ -4,6 +4,8 @@
  * seen (identity is the point of the call); a telehealth visit checks only when the caller turns
  * SUSPICIOUS (a patient should not be put through a check for nothing); a support call only on
  * ALERT; a room of type `off` never checks on its own. Hosts can always start a check by hand.
+ * The type comes from the `roomType` claim of the host whose join opened the call (the operator's
+ * backend knows what the call is for), else from ROOM_TYPES by room id, else ROOM_TYPE_DEFAULT.
  *
  * Automatic checks run through the same ChallengeDesk as manual ones (same rules, same audit
  * record, `requestedBy` naming the policy) and are rate-limited so that no state can loop: one
@@ -15,15 +17,14 @@ import type { ServerConfig } from '../config.ts';
 import { logger } from '../log.ts';
 import type { ChallengeTrigger } from '../protocol/challenge.ts';
 import type { RiskState, RiskUpdate } from '../protocol/messages.ts';
-import { isPrivileged, type ParticipantRole } from '../protocol/roles.ts';
+import { isPrivileged, ROOM_TYPES, type ParticipantRole, type RoomType } from '../protocol/roles.ts';
 import type { CallRoom } from '../signaling/CallRoom.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 import type { ChallengeDesk } from './ChallengeDesk.ts';
 
 const log = logger('step-up');
 
-export const ROOM_TYPES = ['telehealth', 'kyc', 'support', 'off'] as const;
-export type RoomType = (typeof ROOM_TYPES)[number];
+export { ROOM_TYPES, type RoomType } from '../protocol/roles.ts';
 
 /** When a room type starts a check on its own. */
 export type StepUpWhen = 'join' | 'suspicious' | 'alert' | 'never';
@@ -186,7 +187,7 @@ export function attachStepUp(policy: StepUpPolicy, registry: Pick<RoomRegistry, 
 export function stepUpPolicy(config: Pick<ServerConfig, 'stepUp'>, registry: Pick<RoomRegistry, 'get'>, desk: Pick<ChallengeDesk, 'startAutomatic' | 'isRunning'>): StepUpPolicy {
   const { rules, defaultType, cooldownMs, maxPerCaller } = config.stepUp;
   return new StepUpPolicy({
-    typeOf: (room) => roomTypeOf(room, rules, defaultType),
+    typeOf: (room) => registry.get(room)?.type ?? roomTypeOf(room, rules, defaultType),
     cooldownMs,
     maxPerCaller,
     start: (roomId, participantId, trigger, type) => {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ParticipantInfo, ServerEvents } from '../protocol/messages.ts';
-import { canPublish, isPrivileged, type ParticipantRole } from '../protocol/roles.ts';
+import { canPublish, isPrivileged, type ParticipantRole, type RoomType } from '../protocol/roles.ts';
 import type { SfuPeer, SfuRoom } from '../sfu/engine.ts';
 
 /** What a CallRoom needs from a connection: somewhere to send events, and a way to end it. */
@@ -51,17 +51,20 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
   readonly id: string;
   /** Rooms from configuration stay open while empty; rooms a host opened are disposed when empty. */
   readonly persistent: boolean;
+  /** The room type the opening host's token named (screening/StepUp.ts); absent: the configuration decides. */
+  readonly type: RoomType | undefined;
   private readonly participants = new Map<string, Participant>();
   private readonly sfu: SfuRoom;
   private readonly maxParticipants: number;
   private closedFlag = false;
 
-  constructor(id: string, sfu: SfuRoom, opts: { maxParticipants: number; persistent: boolean }) {
+  constructor(id: string, sfu: SfuRoom, opts: { maxParticipants: number; persistent: boolean; type?: RoomType }) {
     super();
     this.id = id;
     this.sfu = sfu;
     this.maxParticipants = opts.maxParticipants;
     this.persistent = opts.persistent;
+    this.type = opts.type;
   }
 
   get closed(): boolean {

@@ -1,7 +1,7 @@
 /** Which calls exist, and who may open them. Emits 'opened' and 'closed' with the room id. */
 import { EventEmitter } from 'node:events';
 import { ErrorCode } from '../protocol/messages.ts';
-import { isHost, type Role } from '../protocol/roles.ts';
+import { isHost, type Role, type RoomType } from '../protocol/roles.ts';
 import type { SfuEngine } from '../sfu/engine.ts';
 import { CallRoom } from './CallRoom.ts';
 import { ClientError } from '../errors.ts';
@@ -30,8 +30,8 @@ export class RoomRegistry extends EventEmitter<{ opened: [string]; closed: [stri
     return [...this.rooms.values()];
   }
 
-  private open(id: string, persistent: boolean): CallRoom {
-    const room = new CallRoom(id, this.engine.createRoom(id), { maxParticipants: this.maxParticipants, persistent });
+  private open(id: string, persistent: boolean, type?: RoomType): CallRoom {
+    const room = new CallRoom(id, this.engine.createRoom(id), { maxParticipants: this.maxParticipants, persistent, ...(type ? { type } : {}) });
     this.rooms.set(id, room);
     this.closedAt.delete(id);
     room.once('close', () => {
@@ -47,11 +47,11 @@ export class RoomRegistry extends EventEmitter<{ opened: [string]; closed: [stri
    * The room a participant may enter: an open room with space; a host (clinician or agent) opens
    * a room that is not open yet. Everyone else waits for the host.
    */
-  admit(roomId: string, participantId: string, role: Role): CallRoom {
+  admit(roomId: string, participantId: string, role: Role, roomType?: RoomType): CallRoom {
     let room = this.rooms.get(roomId);
     if (!room) {
       if (isHost(role)) {
-        room = this.open(roomId, false);
+        room = this.open(roomId, false, roomType);
       } else {
         const closed = this.closedAt.get(roomId);
         if (closed !== undefined && Date.now() - closed < CLOSED_MEMORY_MS) {

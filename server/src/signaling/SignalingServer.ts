@@ -196,7 +196,7 @@ export class SignalingServer {
     const role = who.kind === 'user' ? who.role : 'analyzer';
     let room: CallRoom | undefined;
     if (who.kind === 'user') {
-      room = this.opts.registry.admit(payload.room, id, who.role);
+      room = this.opts.registry.admit(payload.room, id, who.role, who.roomType);
     } else {
       // The analyzer follows calls; it never opens one.
       room = this.opts.registry.get(payload.room);
