@@ -1,6 +1,7 @@
 /** Builds the whole server: HTTP (client app, health), socket.io signaling, rooms and SFU engine. */
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Server as IoServer } from 'socket.io';
 import { AnalyzerHub } from './screening/AnalyzerHub.ts';
@@ -31,7 +32,9 @@ export interface App {
   risk: RiskDesk;
   challenges: ChallengeDesk;
   audit: AuditLog;
-  /** The embedded analyzer process, when ANALYZER=embedded (started by listen()). */
+  /** The embedded analyzer worker processes, when ANALYZER=embedded (started by listen()). */
+  analyzers: AnalyzerProcess[];
+  /** The first of them (the only one with ANALYZER_WORKERS=1). */
   analyzer: AnalyzerProcess | undefined;
   /** Listens on the configured host and port (port 0 picks a free one); resolves to the base URL. */
   listen(): Promise<string>;
@@ -75,12 +78,13 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     iceServers: config.iceServers,
     registry,
     analysisStatus: () => hub.status,
+    analyzerMayJoin: (sub, room) => hub.mayJoin(sub, room),
     risk,
     challenges,
   });
   // The dashboard namespace has its own event types; it types them itself.
   const dashboard = new DashboardServer(io as never, { tokenSecret: config.tokenSecret, registry, risk, challenges });
-  let analyzer: AnalyzerProcess | undefined;
+  const analyzers: AnalyzerProcess[] = [];
 
   http.on('request', (req, res) => {
     if (req.url === '/healthz') {
@@ -93,7 +97,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
         return;
       }
       metrics.set('dfs_analysis_available', 'Whether an analyzer is connected and responsive.', {}, hub.status.available ? 1 : 0);
-      metrics.setCounter('dfs_analyzer_restarts_total', 'Restarts of the embedded analyzer process.', {}, analyzer?.restarts ?? 0);
+      metrics.setCounter('dfs_analyzer_restarts_total', 'Restarts of the embedded analyzer worker processes.', {}, analyzers.reduce((n, a) => n + a.restarts, 0));
       metrics.set('dfs_rooms', 'Open calls.', {}, registry.list().length);
       metrics.set('dfs_participants', 'People in calls (the analyzer excluded).', {}, registry.list().reduce((n, r) => n + r.people, 0));
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + hub.analyzerMetrics());
@@ -111,29 +115,39 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     risk,
     challenges,
     audit,
-    analyzer,
+    analyzers,
+    analyzer: undefined,
     listen: () =>
       new Promise((resolveUrl, reject) => {
         http.once('error', reject);
         http.listen(config.port, config.host, () => {
           const { port } = http.address() as AddressInfo;
-          if (config.analyzer.mode === 'embedded') {
+          if (config.analyzer.mode === 'embedded' && config.analyzer.workers > 0) {
             const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-            analyzer = new AnalyzerProcess({
-              serverUrl: `http://${host}:${port}`,
-              token: issueServiceToken(config.tokenSecret, { ttlSeconds: 10 * 365 * 86400, sub: 'analyzer-embedded' }),
-            });
-            app.analyzer = analyzer;
-            hub.on('stalled', (sub) => {
-              if (sub === 'analyzer-embedded') analyzer?.kill('no heartbeat');
-            });
-            analyzer.start();
+            const n = config.analyzer.workers;
+            // Each worker's share of the host, for its load figure (the pool dispatches by load).
+            const cores = String(Math.max(1, Math.floor(availableParallelism() / n)));
+            for (let i = 0; i < n; i++) {
+              // One subject per worker: its participant id in a call, and how a stall finds its process.
+              const sub = n === 1 ? 'analyzer-embedded' : `analyzer-embedded-${i + 1}`;
+              analyzers.push(
+                new AnalyzerProcess({
+                  serverUrl: `http://${host}:${port}`,
+                  token: issueServiceToken(config.tokenSecret, { ttlSeconds: 10 * 365 * 86400, sub }),
+                  env: { ANALYZER_CORES: process.env.ANALYZER_CORES ?? cores },
+                  name: sub,
+                }),
+              );
+            }
+            app.analyzer = analyzers[0];
+            hub.on('stalled', (sub) => analyzers.find((a) => a.name === sub)?.kill('no heartbeat'));
+            for (const a of analyzers) a.start();
           }
           resolveUrl(config.publicUrl ?? `http://localhost:${port}`);
         });
       }),
     close: async () => {
-      await analyzer?.stop();
+      await Promise.all(analyzers.map((a) => a.stop()));
       hub.close();
       dashboard.close();
       signaling.close();

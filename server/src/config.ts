@@ -3,6 +3,7 @@
  * machine. Every variable is validated up front so a typo fails at start, not mid-call.
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -44,6 +45,12 @@ const EnvSchema = z
     SFU_ENGINE: z.enum(['werift']).default('werift'),
     /** embedded: run and supervise the analyzer process; external: expect one to connect; off: none. */
     ANALYZER: z.enum(['embedded', 'external', 'off']).default('embedded'),
+    /**
+     * Analyzer worker processes the server runs and supervises when ANALYZER=embedded; each call
+     * goes to one of them (and of any remote analyzers). 0: none, only remote ones. Unset: one per
+     * core, one core left for signaling and the SFU (at least one).
+     */
+    ANALYZER_WORKERS: z.coerce.number().int().min(0).max(256).optional(),
     /** An analyzer silent for this long is considered stalled (and, if embedded, restarted). */
     ANALYZER_STALL_MS: z.coerce.number().int().min(1000).default(10_000),
     /** The audit log (SQLite); ':memory:' keeps it in memory. Default: DATA_DIR/audit.sqlite. */
@@ -84,7 +91,8 @@ export interface ServerConfig {
   rtc: RtcConfig;
   iceServers: IceServer[];
   sfuEngine: 'werift';
-  analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number };
+  /** workers: embedded worker processes (0 unless mode is embedded). */
+  analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number; workers: number };
   metricsToken?: string;
   auditDb: string;
   /** Step-up by policy: which rooms check callers on their own, and when (screening/StepUp.ts). */
@@ -149,9 +157,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     },
     iceServers,
     sfuEngine: e.SFU_ENGINE,
-    analyzer: { mode: e.ANALYZER, stallMs: e.ANALYZER_STALL_MS },
+    analyzer: {
+      mode: e.ANALYZER,
+      stallMs: e.ANALYZER_STALL_MS,
+      workers: e.ANALYZER === 'embedded' ? (e.ANALYZER_WORKERS ?? defaultAnalyzerWorkers()) : 0,
+    },
     auditDb: e.AUDIT_DB ?? resolve(e.DATA_DIR, 'audit.sqlite'),
     stepUp: { rules: roomTypes, defaultType: e.ROOM_TYPE_DEFAULT, cooldownMs: e.STEP_UP_COOLDOWN_S * 1000, maxPerCaller: e.STEP_UP_MAX_PER_CALLER },
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
   };
+}
+
+/** One analyzer worker per core, one core left for signaling and the SFU; at least one. */
+export function defaultAnalyzerWorkers(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
 }

@@ -21,6 +21,7 @@ export function inProcessAnalyzer(server: TestServer, over: Partial<AnalyzerConf
       queueCapacity: 4,
       heartbeatMs: 200,
       intraOpThreads: 0,
+      cores: 1,
       ...over,
     },
     new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' }),

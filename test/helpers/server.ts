@@ -29,6 +29,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     // No automatic liveness checks unless a test asks for a room policy: a check started on its own
     // would prompt other tests' callers and boost their sampling.
     ROOM_TYPE_DEFAULT: 'off',
+    // One worker when a test turns it on, whatever the host's cores (the pool's own test asks for two).
+    ANALYZER_WORKERS: '1',
     ...env,
   });
   const app = createApp(config);

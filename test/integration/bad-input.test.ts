@@ -107,7 +107,17 @@ describe('the analyzer control channel', () => {
   });
 
   it('a service principal in a call can neither publish nor end it, and nobody sees it', async () => {
-    const svc = rawSocket(server.url, issueServiceToken(server.config.tokenSecret, { ttlSeconds: 60 }));
+    // Analyzers join only the calls the pool gives them: a principal with no control connection gets none.
+    const stranger = rawSocket(server.url, issueServiceToken(server.config.tokenSecret, { ttlSeconds: 60, sub: 'analyzer-stranger' }));
+    sockets.push(stranger);
+    await connected(stranger);
+    expect((await ask(stranger, 'join', { room: 'demo' })).error?.code).toBe(ErrorCode.Forbidden);
+    const token = issueServiceToken(server.config.tokenSecret, { ttlSeconds: 60, sub: 'analyzer-svc' });
+    const control = rawSocket(`${server.url}/analyzer`, token);
+    sockets.push(control);
+    await connected(control);
+    await waitFor('the pool to give it the call', () => server.app.hub.mayJoin('analyzer-svc', 'demo'), 5000);
+    const svc = rawSocket(server.url, token);
     sockets.push(svc);
     await connected(svc);
     const joined = await ask(svc, 'join', { room: 'demo' });

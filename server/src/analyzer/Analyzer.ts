@@ -11,6 +11,7 @@
  *   Scheduler          sampling queues -> face detection, classifiers, voice model
  *   RiskPublisher      per-participant fusion -> `risk` to the server, boosting the suspicious
  *   ChallengeObserver  measurements for a running liveness challenge; its verdict as evidence
+ *   LoadMeter          the load each heartbeat reports, by which the server's pool dispatches calls
  * and Subjects, the per-participant fusion state they share.
  */
 import { EventEmitter } from 'node:events';
@@ -25,6 +26,7 @@ import type { AnalyzerEvents } from './events.ts';
 import type { InferenceRuntime } from './inference/InferenceRuntime.ts';
 import type { ModelRunner } from './inference/ModelRunner.ts';
 import { loadRiskConfig, type RiskConfig } from './fusion/RiskFusion.ts';
+import { LoadMeter } from './LoadMeter.ts';
 import { loadAnalyzerModels, type AnalyzerModels } from './pipeline.ts';
 import { RiskPublisher } from './RiskPublisher.ts';
 import { Scheduler } from './Scheduler.ts';
@@ -47,6 +49,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   private readonly scheduler: Scheduler;
   private readonly challenges: ChallengeObserver;
   private readonly risk: RiskPublisher;
+  private readonly loadMeter: LoadMeter;
 
   constructor(config: AnalyzerConfig, runtime: InferenceRuntime, riskConfig: RiskConfig = loadRiskConfig()) {
     super();
@@ -67,6 +70,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       models: () => this.models,
       maxBatch: config.maxBatch,
     });
+    this.loadMeter = new LoadMeter(config.cores);
     this.risk = new RiskPublisher({ watcher: this.watcher, subjects: this.subjects, events, control });
   }
 
@@ -103,6 +107,10 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       token: this.config.token,
       heartbeatMs: this.config.heartbeatMs,
       metrics: () => this.renderMetrics(),
+      load: () => {
+        const t = this.watcher.totals();
+        return this.loadMeter.read({ streams: t.streams, rooms: t.rooms, droppedTotal: t.dropped, sampledTotal: t.sampled, lagMs: this.scheduler.lagP95() });
+      },
     });
     this.control = control;
     control.on('rooms', (ids) => this.watcher.follow(ids));
@@ -143,6 +151,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     await this.watcher.leaveAll();
     this.risk.stop();
     this.control?.close();
+    this.loadMeter.close();
     for (const b of this.models.batchers) b.close();
     await this.runtime.close();
   }

@@ -18,6 +18,9 @@ import type { Subjects } from './subjects.ts';
 
 const log = logger('analyzer');
 
+/** Pause before joining again a call that is still ours after its session ended. */
+const REJOIN_DELAY_MS = 2000;
+
 interface RoomWatch {
   session: CallSession;
   roles: Map<string, Role>;
@@ -38,6 +41,11 @@ export class CallWatcher {
   readonly audio = new Map<string, AudioStream>();
   private readonly rooms = new Map<string, RoomWatch>();
   private readonly deps: CallWatcherDeps;
+  /** Samples taken and dropped by streams that have ended (the load figure needs running totals). */
+  private retired = { pushed: 0, dropped: 0 };
+  /** The calls the server gave this worker. */
+  private wanted = new Set<string>();
+  private readonly retries = new Map<string, NodeJS.Timeout>();
 
   constructor(deps: CallWatcherDeps) {
     this.deps = deps;
@@ -45,9 +53,9 @@ export class CallWatcher {
 
   /** Watches exactly these calls: joins the new ones, leaves the others. */
   follow(ids: string[]): void {
-    const wanted = new Set(ids);
-    for (const id of wanted) if (!this.rooms.has(id)) this.watch(id);
-    for (const [id, w] of this.rooms) if (!wanted.has(id)) void w.session.leave();
+    this.wanted = new Set(ids);
+    for (const id of this.wanted) if (!this.rooms.has(id)) this.watch(id);
+    for (const [id, w] of this.rooms) if (!this.wanted.has(id)) void w.session.leave();
   }
 
   watching(room: string): boolean {
@@ -91,7 +99,21 @@ export class CallWatcher {
     this.audio.get(`${room}/${participantId}/audio`)?.setClear(clear);
   }
 
+  /** Calls watched, streams sampled, and samples taken and dropped since the start. */
+  totals(): { rooms: number; streams: number; sampled: number; dropped: number } {
+    let sampled = this.retired.pushed;
+    let dropped = this.retired.dropped;
+    for (const s of [...this.video.values(), ...this.audio.values()]) {
+      sampled += s.queue.pushed;
+      dropped += s.queue.dropped;
+    }
+    return { rooms: this.rooms.size, streams: this.video.size + this.audio.size, sampled, dropped };
+  }
+
   async leaveAll(): Promise<void> {
+    this.wanted.clear();
+    for (const t of this.retries.values()) clearTimeout(t);
+    this.retries.clear();
     await Promise.all([...this.rooms.values()].map((w) => w.session.leave().catch(() => undefined)));
   }
 
@@ -136,6 +158,14 @@ export class CallWatcher {
         for (const key of [...w.stops.keys()]) this.detachKey(key, w);
         this.rooms.delete(room);
         events.emit('left', room);
+        // Still ours (e.g. the server took our session away while we were stalled, and gave the
+        // call back): join again, after a pause so that a refusal does not spin.
+        if (this.wanted.has(room) && !this.retries.has(room)) {
+          this.retries.set(room, setTimeout(() => {
+            this.retries.delete(room);
+            if (this.wanted.has(room) && !this.rooms.has(room)) this.watch(room);
+          }, REJOIN_DELAY_MS));
+        }
       }
     });
     session.on('fatal', (e) => log.warn('cannot watch call', { room, code: e.code, err: e.message }));
@@ -174,6 +204,11 @@ export class CallWatcher {
     const { metrics } = this.deps;
     w.stops.get(key)?.();
     w.stops.delete(key);
+    const q = (this.video.get(key) ?? this.audio.get(key))?.queue;
+    if (q) {
+      this.retired.pushed += q.pushed;
+      this.retired.dropped += q.dropped;
+    }
     this.video.delete(key);
     this.audio.delete(key);
     for (const name of ['dfs_analyzer_samples_total', 'dfs_analyzer_samples_dropped_total', 'dfs_analyzer_frames_received_total']) {

@@ -17,6 +17,7 @@ import {
   type ServerEvent,
   type ServerPayload,
   type ServerToAnalyzer,
+  type WorkerLoad,
 } from '../protocol/analyzerChannel.ts';
 
 const log = logger('analyzer');
@@ -29,6 +30,8 @@ export interface ControlChannelOptions {
   heartbeatMs: number;
   /** The Prometheus text each heartbeat carries. */
   metrics: () => string;
+  /** The load each heartbeat carries (the pool dispatches calls by it). */
+  load: () => WorkerLoad;
 }
 
 export class ControlChannel extends EventEmitter<Inbound> {
@@ -59,7 +62,7 @@ export class ControlChannel extends EventEmitter<Inbound> {
       });
     }
     this.heartbeat = setInterval(() => {
-      if (socket.connected) this.send('heartbeat', { metrics: opts.metrics() });
+      if (socket.connected) this.send('heartbeat', { metrics: opts.metrics(), load: opts.load() });
     }, opts.heartbeatMs);
   }
 

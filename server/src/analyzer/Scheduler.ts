@@ -72,6 +72,11 @@ export class Scheduler {
     this.waiters.clear();
   }
 
+  /** Sample-to-score latency p95 over recent samples, ms (NaN before any). */
+  lagP95(): number {
+    return this.lag.quantile(0.95);
+  }
+
   recordMetrics(m: Metrics): void {
     const p95 = this.lag.quantile(0.95);
     m.set('dfs_analyzer_lag_ms', 'Sample-to-score latency, p95 over recent samples, ms.', {}, Number.isNaN(p95) ? 0 : Math.round(p95));

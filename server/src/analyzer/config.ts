@@ -1,4 +1,5 @@
 /** Analyzer settings from the environment; the server passes its own URL and a service token. */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseProvider, type ProviderName } from './inference/providers.ts';
 
@@ -18,6 +19,8 @@ const EnvSchema = z.object({
   ANALYZER_HEARTBEAT_MS: z.coerce.number().int().min(100).default(2000),
   /** onnxruntime intra-op threads per CPU session; 0: a quarter of the cores, 1 to 4. */
   ANALYZER_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(64).default(0),
+  /** Cores this worker may use, for the load it reports to the pool; the server sets its workers' share. Default: all of the host's. */
+  ANALYZER_CORES: z.coerce.number().positive().max(4096).optional(),
 });
 
 export interface AnalyzerConfig {
@@ -35,6 +38,8 @@ export interface AnalyzerConfig {
   heartbeatMs: number;
   /** 0: chosen for the host (defaultIntraOpThreads). */
   intraOpThreads: number;
+  /** Cores this worker may use (its load is CPU over these). */
+  cores: number;
 }
 
 export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): AnalyzerConfig {
@@ -56,5 +61,6 @@ export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): Analyz
     queueCapacity: e.ANALYZER_QUEUE,
     heartbeatMs: e.ANALYZER_HEARTBEAT_MS,
     intraOpThreads: e.ANALYZER_INTRA_OP_THREADS,
+    cores: e.ANALYZER_CORES ?? availableParallelism(),
   };
 }

@@ -32,10 +32,34 @@ export const RiskUpdateSchema = z.strictObject({
   at: z.number(),
 });
 
+/**
+ * How busy a worker is, in each heartbeat. The server dispatches a new call to the live worker
+ * with the lowest `load` (LiveKit Agents' worker reports the same kind of figure); the rest is
+ * shown in /metrics so an operator can see why.
+ */
+export const WorkerLoadSchema = z.strictObject({
+  /** 0 idle .. 1 saturated (or more): the worst of CPU over its core budget, samples dropped, event-loop delay. */
+  load: z.number().min(0).max(100),
+  /** CPU the process used since the last heartbeat, in cores. */
+  cpu: z.number().min(0).max(4096),
+  /** Cores this worker may use (ANALYZER_CORES, or the host's share of the server's workers). */
+  cores: z.number().positive().max(4096),
+  /** Streams being sampled, and calls being watched. */
+  streams: z.number().int().min(0).max(1_000_000),
+  rooms: z.number().int().min(0).max(1_000_000),
+  /** Samples dropped since the last heartbeat (inference fell behind), and taken. */
+  dropped: z.number().int().min(0),
+  sampled: z.number().int().min(0),
+  /** Sample-to-score latency p95 and event-loop delay p99 since the last heartbeat, ms. */
+  lagMs: z.number().min(0),
+  loopDelayMs: z.number().min(0),
+});
+export type WorkerLoad = z.infer<typeof WorkerLoadSchema>;
+
 /** analyzer -> server payloads. */
 export const AnalyzerMessages = {
-  /** Alive, with the analyzer's Prometheus metrics (relayed on the server's /metrics). */
-  heartbeat: z.object({ metrics: z.string().max(512 * 1024) }),
+  /** Alive, with the analyzer's Prometheus metrics (relayed on the server's /metrics) and its load (older analyzers send none). */
+  heartbeat: z.object({ metrics: z.string().max(512 * 1024), load: WorkerLoadSchema.optional() }),
   /** A participant's fused risk. */
   risk: z.strictObject({ room: RoomIdSchema, update: RiskUpdateSchema }),
   /** One frame's measurements for a running liveness challenge. */
@@ -44,7 +68,10 @@ export const AnalyzerMessages = {
 
 /** server -> analyzer payloads. */
 export const ServerMessages = {
-  /** The calls this analyzer should watch (all of them, or its share of a pool). */
+  /**
+   * The calls this analyzer should watch: its share of the pool, the whole list each time (watch
+   * these, leave any other). Empty when its calls were moved away (it stalled).
+   */
   rooms: z.array(roomName).max(100_000),
   /** Client capture facts, which the analyzer weighs as advisory evidence. */
   integrity: z.strictObject({ room: roomName, participantId, report: IntegrityReportSchema }),

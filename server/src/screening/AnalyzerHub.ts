@@ -1,13 +1,17 @@
 /**
- * The server's side of the analyzer: a control namespace (/analyzer) where analyzers authenticate
- * with a service token, learn which calls are open, and send heartbeats with their metrics. From
- * the heartbeats it decides whether analysis is available and tells privileged participants.
+ * The server's side of the analyzers: a control namespace (/analyzer) where analyzer workers
+ * authenticate with a service token, send heartbeats with their metrics and load, and are given
+ * their share of the open calls (AnalyzerPool: each call to exactly one live worker, the least
+ * loaded; a stalled or lost worker's calls move at once). From the heartbeats it decides whether
+ * analysis is available and tells privileged participants.
  */
 import { EventEmitter } from 'node:events';
-import type { Namespace, Server } from 'socket.io';
+import type { Namespace, Server, Socket } from 'socket.io';
 import { verifyServiceToken } from '../auth/token.ts';
 import { handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';
+import { mergeExpositions } from '../metrics/merge.ts';
+import { Metrics } from '../metrics/Metrics.ts';
 import {
   ANALYZER_NAMESPACE,
   AnalyzerMessages,
@@ -21,19 +25,16 @@ import {
 import type { AnalysisStatus, IntegrityReport, RiskUpdate } from '../protocol/messages.ts';
 import type { ChallengeSample } from '../protocol/challenge.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
+import { AnalyzerPool, type PoolChange, type PoolWorker } from './AnalyzerPool.ts';
 
 const log = logger('analysis');
 
-interface Connected {
-  sub: string;
-  lastSeen: number;
-  metrics: string;
-}
+type WorkerSocket = Socket<AnalyzerToServer, ServerToAnalyzer>;
 
 export interface HubOptions {
   tokenSecret: string;
   registry: RoomRegistry;
-  /** No heartbeat for this long: the analyzer is stalled and analysis is unavailable. */
+  /** No heartbeat for this long: the worker is stalled, its calls move to another. */
   stallMs: number;
   /** Whether any analyzer is expected at all (ANALYZER=off: none, and nobody is told otherwise). */
   expected: boolean;
@@ -41,12 +42,15 @@ export interface HubOptions {
 
 export class AnalyzerHub extends EventEmitter<{
   status: [AnalysisStatus];
+  /** A worker stopped sending heartbeats (its service token's subject): the supervisor kills it. */
   stalled: [string];
   risk: [string, RiskUpdate];
   'challenge-sample': [room: string, participantId: string, challengeId: string, sample: ChallengeSample];
 }> {
   private readonly nsp: Namespace<AnalyzerToServer, ServerToAnalyzer>;
-  private readonly analyzers = new Map<string, Connected>();
+  readonly pool: AnalyzerPool;
+  private readonly sockets = new Map<string, WorkerSocket>();
+  private readonly metricsText = new Map<string, string>();
   private readonly opts: HubOptions;
   private current: AnalysisStatus;
   private readonly timer: NodeJS.Timeout;
@@ -54,6 +58,7 @@ export class AnalyzerHub extends EventEmitter<{
   constructor(io: Server, opts: HubOptions) {
     super();
     this.opts = opts;
+    this.pool = new AnalyzerPool({ stallMs: opts.stallMs });
     this.current = opts.expected ? { available: false, reason: 'The analyzer is starting.' } : { available: false, reason: 'Analysis is turned off on this server.' };
     this.nsp = io.of(ANALYZER_NAMESPACE);
     this.nsp.use((socket, next) => {
@@ -66,43 +71,51 @@ export class AnalyzerHub extends EventEmitter<{
     });
     this.nsp.on('connection', (socket) => {
       const sub = socket.data.sub as string;
-      log.info('analyzer connected', { analyzer: sub });
-      const entry: Connected = { sub, lastSeen: Date.now(), metrics: '' };
-      this.analyzers.set(socket.id, entry);
-      socket.emit('rooms', opts.registry.list().map((r) => r.id));
+      const worker = this.pool.add(socket.id, sub, Date.now());
+      this.sockets.set(socket.id, socket);
+      log.info('analyzer connected', { analyzer: worker.name, workers: this.pool.liveCount() });
+      // Always a first list, even an empty one: the worker knows it is in the pool.
+      socket.emit('rooms', []);
       socket.on('heartbeat', (msg) => {
         const parsed = parseMessage(AnalyzerMessages.heartbeat, msg);
         if (!parsed.ok) return;
-        entry.lastSeen = Date.now();
-        entry.metrics = parsed.data.metrics;
+        this.pool.heartbeat(socket.id, parsed.data.load, Date.now());
+        this.metricsText.set(socket.id, parsed.data.metrics);
         this.evaluate();
       });
       socket.on('risk', (msg) => {
         const parsed = parseMessage(AnalyzerMessages.risk, msg);
         if (!parsed.ok) {
-          log.warn('malformed risk message from analyzer', { analyzer: sub, err: parsed.error });
+          log.warn('malformed risk message from analyzer', { analyzer: worker.name, err: parsed.error });
           return;
         }
+        // Only the call's own worker speaks for it: a worker that stalled and woke up may still
+        // send a verdict or two for calls that have moved on.
+        if (!this.owns(worker, parsed.data.room)) return;
         this.emit('risk', parsed.data.room, parsed.data.update);
       });
       socket.on('challenge.sample', (msg) => {
         const parsed = parseMessage(AnalyzerMessages['challenge.sample'], msg);
         if (!parsed.ok) {
-          log.warn('malformed challenge sample from analyzer', { analyzer: sub, err: parsed.error });
+          log.warn('malformed challenge sample from analyzer', { analyzer: worker.name, err: parsed.error });
           return;
         }
         const m = parsed.data;
+        if (!this.owns(worker, m.room)) return;
         this.emit('challenge-sample', m.room, m.participantId, m.challengeId, m.sample);
       });
       socket.on('disconnect', () => {
-        log.warn('analyzer disconnected', { analyzer: sub });
-        this.analyzers.delete(socket.id);
+        log.warn('analyzer disconnected', { analyzer: worker.name });
+        this.sockets.delete(socket.id);
+        this.metricsText.delete(socket.id);
+        const gone = this.pool.remove(socket.id);
+        if (gone) for (const room of gone.rooms) this.release(gone, room);
         this.evaluate();
       });
+      this.evaluate();
     });
-    const pushRooms = () => this.nsp.emit('rooms', opts.registry.list().map((r) => r.id));
-    opts.registry.on('opened', pushRooms);
-    opts.registry.on('closed', pushRooms);
+    opts.registry.on('opened', () => this.evaluate());
+    opts.registry.on('closed', () => this.evaluate());
     this.timer = setInterval(() => this.evaluate(), 1000);
     this.timer.unref();
   }
@@ -111,40 +124,88 @@ export class AnalyzerHub extends EventEmitter<{
     return this.current;
   }
 
-  /** Client capture facts go to the analyzers, which weigh them as advisory evidence. */
+  /** The signaling edge asks before an analyzer joins a call: only the call's own worker may. */
+  mayJoin(sub: string, room: string): boolean {
+    const w = this.pool.ownerOf(room);
+    return w !== undefined && w.live && w.sub === sub;
+  }
+
+  /** Client capture facts go to the call's worker, which weighs them as advisory evidence. */
   sendIntegrity(room: string, participantId: string, report: IntegrityReport): void {
-    this.nsp.emit('integrity', { room, participantId, report });
+    this.ownerSocket(room)?.emit('integrity', { room, participantId, report });
   }
 
   observe(o: ObserveRequest): void {
-    this.nsp.emit('observe', o);
+    this.ownerSocket(o.room)?.emit('observe', o);
   }
 
   unobserve(o: UnobserveRequest): void {
-    this.nsp.emit('unobserve', o);
+    this.ownerSocket(o.room)?.emit('unobserve', o);
   }
 
   sendChallengeResult(r: ChallengeResultMessage): void {
-    this.nsp.emit('challenge.result', r);
+    this.ownerSocket(r.room)?.emit('challenge.result', r);
   }
 
-  /** Prometheus text from every live analyzer, for /metrics. */
+  /** Prometheus text for /metrics: the pool, then every live worker's own metrics, labelled by worker. */
   analyzerMetrics(): string {
-    return [...this.analyzers.values()].map((a) => a.metrics).join('');
+    const m = new Metrics();
+    const workers = this.pool.list();
+    m.set('dfs_analyzer_workers', 'Analyzer workers connected, by health (live: heartbeats arriving).', { state: 'live' }, workers.filter((w) => w.live).length);
+    m.set('dfs_analyzer_workers', 'Analyzer workers connected, by health (live: heartbeats arriving).', { state: 'stalled' }, workers.filter((w) => !w.live).length);
+    for (const w of workers) {
+      m.set('dfs_analyzer_worker_rooms', 'Calls each analyzer worker is given.', { worker: w.name }, w.rooms.size);
+      if (w.load) {
+        m.set('dfs_analyzer_worker_load', 'Load each worker reports (0 idle, 1 saturated).', { worker: w.name }, w.load.load);
+        m.set('dfs_analyzer_worker_cpu_cores', 'CPU each worker used, in cores, over its last heartbeat.', { worker: w.name }, Number(w.load.cpu.toFixed(3)));
+        m.set('dfs_analyzer_worker_streams', 'Streams each worker samples.', { worker: w.name }, w.load.streams);
+      }
+    }
+    const unassigned = this.opts.registry.list().filter((r) => !this.pool.ownerOf(r.id)).length;
+    m.set('dfs_analyzer_rooms_unassigned', 'Open calls no live analyzer worker watches.', {}, unassigned);
+    m.setCounter('dfs_analyzer_room_moves_total', 'Calls moved to another worker because theirs stalled or left.', {}, this.pool.moves);
+    const parts = workers.filter((w) => w.live && this.metricsText.has(w.id)).map((w) => ({ labels: { worker: w.name }, text: this.metricsText.get(w.id)! }));
+    return m.render() + mergeExpositions(parts);
+  }
+
+  private owns(worker: PoolWorker, room: string): boolean {
+    return this.pool.ownerOf(room) === worker;
+  }
+
+  private ownerSocket(room: string): WorkerSocket | undefined {
+    const w = this.pool.ownerOf(room);
+    return w && this.sockets.get(w.id);
+  }
+
+  /** A worker lost a call (stalled or gone): its hidden participant leaves, so it cannot keep watching. */
+  private release(worker: PoolWorker, roomId: string): void {
+    const room = this.opts.registry.get(roomId);
+    const p = room?.get(`${worker.sub}:${roomId}`);
+    if (!room || !p || p.role !== 'analyzer') return;
+    p.channel.emit('session.replaced');
+    room.remove(p);
+  }
+
+  private apply(change: PoolChange): void {
+    // The old worker's hidden participant leaves before the new one is told: never two in a call.
+    for (const r of change.released) this.release(r.worker, r.room);
+    for (const a of change.assigned) if (a.from) this.release(a.from, a.room);
+    for (const w of change.stalled) {
+      log.warn('analyzer stalled; its calls move', { analyzer: w.name, workers: this.pool.liveCount() });
+      this.emit('stalled', w.sub);
+    }
+    for (const a of change.assigned) log.info('call assigned', { room: a.room, analyzer: a.worker.name, ...(a.from ? { from: a.from.name } : {}) });
+    for (const w of change.changed) this.sockets.get(w.id)?.emit('rooms', [...w.rooms]);
   }
 
   private evaluate(): void {
+    this.apply(this.pool.reconcile(this.opts.registry.list().map((r) => ({ id: r.id, people: r.people })), Date.now()));
     if (!this.opts.expected) return;
-    const now = Date.now();
-    let live = 0;
-    for (const a of this.analyzers.values()) {
-      if (now - a.lastSeen <= this.opts.stallMs) live++;
-      else if (now - a.lastSeen <= this.opts.stallMs + 1000) this.emit('stalled', a.sub);
-    }
+    const live = this.pool.liveCount();
     const next: AnalysisStatus =
       live > 0
         ? { available: true }
-        : { available: false, reason: this.analyzers.size > 0 ? 'The analyzer stopped responding; restarting it.' : 'The analyzer is not running; restarting it.' };
+        : { available: false, reason: this.pool.list().length > 0 ? 'The analyzer stopped responding; restarting it.' : 'The analyzer is not running; restarting it.' };
     if (next.available !== this.current.available) {
       this.current = next;
       log.info('analysis status', { available: next.available, reason: next.reason ?? '' });

@@ -14,6 +14,8 @@ export interface AnalyzerProcessOptions {
   token: string;
   /** Extra environment for the analyzer (provider, model folder, sampling rates). */
   env?: Record<string, string | undefined>;
+  /** The worker's name in logs (its service token's subject). */
+  name?: string;
 }
 
 export class AnalyzerProcess {
@@ -27,6 +29,10 @@ export class AnalyzerProcess {
 
   constructor(opts: AnalyzerProcessOptions) {
     this.opts = opts;
+  }
+
+  get name(): string {
+    return this.opts.name ?? 'analyzer';
   }
 
   get restarts(): number {
@@ -45,13 +51,13 @@ export class AnalyzerProcess {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     this.child = child;
-    log.info('analyzer started', { pid: child.pid });
+    log.info('analyzer started', { analyzer: this.name, pid: child.pid });
     child.once('exit', (code, signal) => {
       this.child = undefined;
       if (this.stopped) return;
       // A process that ran a while earns a fresh backoff; one that dies at once backs off more.
       if (Date.now() - this.startedAt > 30_000) this.backoffMs = 500;
-      log.warn('analyzer exited; restarting', { code: code ?? '', signal: signal ?? '', inMs: this.backoffMs });
+      log.warn('analyzer exited; restarting', { analyzer: this.name, code: code ?? '', signal: signal ?? '', inMs: this.backoffMs });
       this.restartTimer = setTimeout(() => {
         this.restartsValue++;
         this.start();
@@ -63,7 +69,7 @@ export class AnalyzerProcess {
   /** The hub saw no heartbeat: kill the stuck process; the exit handler restarts it. */
   kill(reason: string): void {
     if (!this.child) return;
-    log.warn('killing analyzer', { pid: this.child.pid, reason });
+    log.warn('killing analyzer', { analyzer: this.name, pid: this.child.pid, reason });
     this.child.kill('SIGKILL');
   }
 

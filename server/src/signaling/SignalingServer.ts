@@ -54,6 +54,8 @@ export interface SignalingOptions {
   registry: RoomRegistry;
   /** Current analysis status, handed to privileged participants when they join. */
   analysisStatus: () => AnalysisStatus;
+  /** Whether this analyzer (by its service token's subject) is the one the pool gave this call to. */
+  analyzerMayJoin: (sub: string, room: string) => boolean;
   risk: Pick<RiskDesk, 'acknowledge' | 'integrity'>;
   challenges: Pick<ChallengeDesk, 'start'>;
 }
@@ -201,6 +203,8 @@ export class SignalingServer {
       // The analyzer follows calls; it never opens one.
       room = this.opts.registry.get(payload.room);
       if (!room) throw new ClientError(ErrorCode.RoomNotFound, `No call "${payload.room}" is open.`);
+      // One worker per call: another analyzer joining would analyse the call twice.
+      if (!this.opts.analyzerMayJoin(who.sub, payload.room)) throw new ClientError(ErrorCode.Forbidden, `The call "${payload.room}" is another analyzer's.`);
     }
     const previous = room.get(id);
     if (previous) {
