@@ -50,7 +50,8 @@ const EnvSchema = z
      * goes to one of them (and of any remote analyzers). 0: none, only remote ones. Unset: one per
      * core, one core left for signaling and the SFU (at least one).
      */
-    ANALYZER_WORKERS: z.coerce.number().int().min(0).max(256).optional(),
+    // Empty counts as unset (docker compose passes `${ANALYZER_WORKERS:-}` through as '').
+    ANALYZER_WORKERS: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(256).optional()),
     /** An analyzer silent for this long is considered stalled (and, if embedded, restarted). */
     ANALYZER_STALL_MS: z.coerce.number().int().min(1000).default(10_000),
     /** The audit log (SQLite); ':memory:' keeps it in memory. Default: DATA_DIR/audit.sqlite. */

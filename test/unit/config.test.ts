@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../server/src/config.ts';
+import { ConfigError, defaultAnalyzerWorkers, loadConfig } from '../../server/src/config.ts';
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'dfs-config-'));
 
@@ -17,6 +17,18 @@ describe('configuration', () => {
     expect(loadConfig({ DATA_DIR: dir }).tokenSecret).toBe(a.tokenSecret);
     expect(readFileSync(join(dir, 'token-secret'), 'utf8').trim()).toBe(a.tokenSecret);
     expect(statSync(join(dir, 'token-secret')).mode & 0o077).toBe(0);
+  });
+
+  it('analyzer workers: one per core but one when embedded (at least one), as set, none when external', () => {
+    expect([1, 2, 4, 16].map((cores) => defaultAnalyzerWorkers(cores))).toEqual([1, 1, 3, 15]);
+    const workers = (env: Record<string, string>) => loadConfig({ DATA_DIR: dataDir(), ...env }).analyzer.workers;
+    expect(workers({})).toBe(defaultAnalyzerWorkers());
+    // docker compose passes an unset variable through as an empty string: still the default, not 0.
+    expect(workers({ ANALYZER_WORKERS: '' })).toBe(defaultAnalyzerWorkers());
+    expect(workers({ ANALYZER_WORKERS: '0' })).toBe(0);
+    expect(workers({ ANALYZER_WORKERS: '3' })).toBe(3);
+    expect(workers({ ANALYZER: 'external', ANALYZER_WORKERS: '3' })).toBe(0);
+    expect(() => workers({ ANALYZER_WORKERS: 'many' })).toThrow(ConfigError);
   });
 
   it('reads media network settings and ICE servers', () => {
