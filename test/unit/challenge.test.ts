@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { Challenge, type Clock } from '../../server/src/screening/challenge/Challenge.ts';
 import { baselineOf, JUDGE, judgeDetectors, judgeStep, judgeStress, verdict } from '../../server/src/screening/challenge/judge.ts';
 import { drawPlan, type PlannedStep } from '../../server/src/screening/challenge/plan.ts';
-import { CHALLENGE_ACTIONS, STRESS_ACTIONS, type ChallengeAction, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../server/src/protocol/challenge.ts';
+import { noteCues } from '../../server/src/analyzer/challengeCues.ts';
+import type { Evidence } from '../../server/src/analyzer/detectors/Detector.ts';
+import { CHALLENGE_ACTIONS, ChallengeSampleSchema, STRESS_ACTIONS, type ChallengeAction, type ChallengePrompt, type ChallengeSample, type ChallengeView } from '../../server/src/protocol/challenge.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 const seeded = seededRandom;
@@ -153,6 +155,18 @@ describe('detectors during the movements, and the verdict', () => {
     const fakeAll = baselineOf([face(0, { deepfake: 0.9 }), face(1, { deepfake: 0.85 })]);
     expect(judgeDetectors(fakeAll, [face(2, { deepfake: 0.9 }), face(3, { deepfake: 0.8 })])[0]).toMatch(/rated the face synthetic throughout/);
     expect(judgeDetectors(base, [face(2, { spoof: 0.8 }), face(3, { spoof: 0.9 })])[0]).toMatch(/presentation-attack/);
+  });
+
+  it('the analyzer passes on every face cue from the evidence stream, and the wire contract bounds them', () => {
+    const o = { cues: {} as Record<string, number> };
+    const ev = (detector: string, score: number | undefined, confidence = 0.8) => ({ detector, at: 0, confidence, reason: '', ...(score !== undefined ? { score } : {}) }) as unknown as Evidence;
+    noteCues(o, [ev('blend-contour', 0.7), ev('face-deepfake', 0.9), ev('synthetic-voice', 0.9), ev('pulse', 0.9), ev('texture-flicker', undefined, 0), ev('texture-flicker', 1.4)]);
+    expect(o.cues).toEqual({ 'blend-contour': 0.7, 'texture-flicker': 1 });
+    const sample = (cues: Record<string, number>) => ChallengeSampleSchema.safeParse({ at: 1, face: true, cues }).success;
+    expect(sample({ 'blend-contour': 0.7 })).toBe(true);
+    expect(sample({ 'Bad Id': 0.7 })).toBe(false);
+    expect(sample({ 'blend-contour': 2 })).toBe(false);
+    expect(sample(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`cue-${i}`, 0.1])))).toBe(false);
   });
 
   it('new face cues in the evidence stream are judged like the classifiers', () => {
