@@ -37,6 +37,8 @@ export async function startServer(env: Record<string, string>, timeoutMs = 150_0
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
       // Measured without automatic liveness checks: one started on suspicion would prompt the load's callers mid-run.
       ROOM_TYPE_DEFAULT: 'off',
+      // One embedded analyzer worker (its CPU is what analyzerPid measures), whatever the host's cores.
+      ANALYZER_WORKERS: process.env.ANALYZER_WORKERS ?? '1',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
