@@ -269,11 +269,11 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
   if (unjudged.length) notes.push(`Not fitted (never in fusion's view on these clips), weights kept: ${unjudged.join(', ')}.`);
   const ridge = options.ridge ?? 1;
 
-  // Folds of whole groups.
+  // Folds of whole groups (see makeFolds).
   const names = [...groups.keys()];
-  const k = Math.min(names.length, options.folds ?? (names.length <= 10 ? names.length : 5));
-  const folds: string[][] = Array.from({ length: k }, () => []);
-  names.forEach((g, i) => folds[i % k]!.push(g));
+  const kinds = new Map(names.map((g) => [g, classesOf(groups.get(g)!)]));
+  const folds = makeFolds(names, kinds, options.folds);
+  const k = folds.length;
 
   const baseWeights = Object.fromEntries(Object.entries(base.detectors).map(([d, c]) => [d, c.weight]));
   const oof: { s: Sample; w: Record<string, number>; r: Replay }[] = [];
@@ -353,6 +353,44 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
     },
   };
   return { config, weights, thresholds: chosen.thresholds, crossValidated: cv, before, folds: foldReports, groups: names.length, clips: { real: nReal, fake: nFake, leftOut: played.length - usable.length }, targetMet: chosen.met, notes };
+}
+
+function classesOf(clips: readonly { label: string }[]): 'real' | 'fake' | 'both' {
+  const real = clips.some((c) => c.label === 'real');
+  const fake = clips.some((c) => c.label === 'fake');
+  return real && fake ? 'both' : real ? 'real' : 'fake';
+}
+
+/**
+ * Folds of whole groups, each held out once. Groups with both labels (an identity with real and
+ * swapped clips) are folds of their own: leave-one-group-out up to 10 groups, else `folds`
+ * (default 5) round-robin. Groups of one label (a generator's fakes, a corpus's reals) are paired
+ * so that every fold holds out fakes AND reals: fold i takes fake-only groups i, i + m, ... and
+ * real-only groups i, i + m, ... with m the smaller count. A fold of one class would score its
+ * clips with a model whose scale it shares with no clip of the other class, and the pooled AUC
+ * would compare scales, not clips.
+ */
+export function makeFolds(names: readonly string[], kinds: ReadonlyMap<string, 'real' | 'fake' | 'both'>, folds?: number): string[][] {
+  const both = names.filter((g) => kinds.get(g) === 'both');
+  const fakeOnly = names.filter((g) => kinds.get(g) === 'fake');
+  const realOnly = names.filter((g) => kinds.get(g) === 'real');
+  const m = Math.min(fakeOnly.length, realOnly.length);
+  const units: string[][] = both.map((g) => [g]);
+  if (m > 0) {
+    const paired: string[][] = Array.from({ length: m }, () => []);
+    fakeOnly.forEach((g, i) => paired[i % m]!.push(g));
+    realOnly.forEach((g, i) => paired[i % m]!.push(g));
+    units.push(...paired);
+  } else if (units.length) {
+    // Single-class groups with nothing to pair with: spread over the mixed folds.
+    [...fakeOnly, ...realOnly].forEach((g, i) => units[i % units.length]!.push(g));
+  } else {
+    units.push(...[...fakeOnly, ...realOnly].map((g) => [g]));
+  }
+  const k = Math.min(units.length, folds ?? (units.length <= 10 ? units.length : 5));
+  const out: string[][] = Array.from({ length: k }, () => []);
+  units.forEach((u, i) => out[i % k]!.push(...u));
+  return out;
 }
 
 /**

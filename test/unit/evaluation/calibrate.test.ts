@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RiskConfigSchema, loadRiskConfig } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
-import { CalibrationError, calibrate, checkLabelsAndGroups, fitWeights, replayClip } from '../../../server/src/evaluation/calibrate.ts';
+import { CalibrationError, calibrate, checkLabelsAndGroups, fitWeights, makeFolds, replayClip } from '../../../server/src/evaluation/calibrate.ts';
 import { summarise } from '../../../server/src/evaluation/report.ts';
 import { EVALUATED_DETECTORS, type ClipResult } from '../../../server/src/evaluation/runner.ts';
 import { seededRandom } from '../../helpers/random.ts';
@@ -171,6 +171,23 @@ describe('calibrate building blocks', () => {
     expect(r.thresholds.alert.enter).toBeGreaterThanOrEqual(0.2);
     expect(r.thresholds.suspicious.enter).toBeGreaterThanOrEqual(0.1);
     expect(r.crossValidated.auc).toBeLessThan(0.75);
+  });
+
+  it('holds out whole groups, pairing generators (fakes only) with real corpora so every fold has both', () => {
+    const kinds = new Map([
+      ['Ava', 'both'],
+      ['Kim', 'both'],
+      ['MS-VALL-E', 'fake'],
+      ['YourTTS', 'fake'],
+      ['gen', 'fake'],
+      ['librispeech', 'real'],
+      ['vctk', 'real'],
+    ] as const);
+    const folds = makeFolds([...kinds.keys()], kinds);
+    expect(folds).toEqual([['Ava'], ['Kim'], ['MS-VALL-E', 'gen', 'librispeech'], ['YourTTS', 'vctk']]);
+    expect(folds.flat().sort()).toEqual([...kinds.keys()].sort()); // each group held out exactly once
+    expect(makeFolds([...kinds.keys()], kinds, 2)).toEqual([['Ava', 'MS-VALL-E', 'gen', 'librispeech'], ['Kim', 'YourTTS', 'vctk']]);
+    expect(makeFolds(['a', 'b', 'c'], new Map([['a', 'both'], ['b', 'both'], ['c', 'both']]))).toEqual([['a'], ['b'], ['c']]);
   });
 
   it('refuses an evaluation report without timelines', () => {
