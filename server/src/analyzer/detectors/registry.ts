@@ -21,6 +21,8 @@ import type { RiskConfig } from '../fusion/RiskFusion.ts';
 import { BlinkDetector } from './BlinkDetector.ts';
 import type { FrameDetector, WindowDetector } from './Detector.ts';
 import { FaceDeepfakeDetector } from './FaceDeepfakeDetector.ts';
+import { FaceFlickerDetector } from './FaceFlickerDetector.ts';
+import { LandmarkJitterDetector } from './LandmarkJitterDetector.ts';
 import { LipSyncDetector } from './LipSyncDetector.ts';
 import { PresentationAttackDetector } from './PresentationAttackDetector.ts';
 import { PulseDetector } from './PulseDetector.ts';
@@ -90,6 +92,8 @@ export const DETECTORS = [
   { id: 'blink', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], build: () => new BlinkDetector() },
   { id: 'lip-sync', kind: 'window', primary: false, evaluated: true, needs: ['landmarks', 'audio'], build: () => new LipSyncDetector() },
   { id: 'pulse', kind: 'window', primary: false, evaluated: true, needs: [], build: () => new PulseDetector() },
+  { id: 'face-flicker', kind: 'window', primary: false, evaluated: true, needs: [], build: () => new FaceFlickerDetector() },
+  { id: 'landmark-jitter', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], build: () => new LandmarkJitterDetector() },
   { id: 'client-integrity', kind: 'external', primary: false, evaluated: false },
   { id: 'liveness-check', kind: 'external', primary: true, evaluated: false },
 ] as const;
