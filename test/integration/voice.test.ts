@@ -268,6 +268,31 @@ describe('the voice gate in front of the model', () => {
     expect(Math.min(...fractions)).toBeGreaterThan(0.4);
   });
 
+  it('judges 2.5 s of speech (repeated to the window at the stream end), never 2.5 s of beeps or noise', async () => {
+    const detector = new SyntheticVoiceDetector(await runtime.load(DEFAULT_VOICE_CALIBRATION.model), DEFAULT_VOICE_CALIBRATION);
+    const short = (await decodeAudio(join(speechDir, REAL_CLIPS[0]!))).slice(0, 2.5 * 16000);
+    const w = new AudioWindower();
+    w.push(short, () => {});
+    expect(w.windowsEmitted + w.windowsSkippedNoSpeech).toBe(0); // no full window: before, nothing to judge
+    const windows: SpeechWindow[] = [];
+    expect(w.flush((win) => windows.push({ samples: win.samples, voicedFraction: win.voicedFraction, at: 0, priority: 0, ...(win.speechSamples ? { speechSamples: win.speechSamples } : {}) }))).toBe(true);
+    const e = await detector.analyse(windows[0]!);
+    console.log(`2.5 s of LibriSpeech, repeated: ${e.reason} (confidence ${e.confidence.toFixed(2)})`);
+    expect(e.score).toBeTypeOf('number');
+    expect(e.confidence).toBeGreaterThan(0);
+    expect(e.reason).toMatch(/from 2\.\d s of speech/);
+    const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    const noise = rng(7);
+    for (const [name, x] of [
+      ['beep', chromiumBeep(2.5 * 16000)],
+      ['noise bursts', Float32Array.from({ length: 2.5 * 16000 }, (_, i) => (i % 8000 < 4000 ? 0.1 * noise() : 0))],
+    ] as const) {
+      const g = new AudioWindower();
+      g.push(x, () => {});
+      expect(g.flush(() => {}), name).toBe(false);
+    }
+  });
+
   it('keeps a beeping device from the model, which would call the beep synthetic voice', async () => {
     const s = spy(await runtime.load(AASIST_L_VOICE_CALIBRATION.model));
     const detector = new SyntheticVoiceDetector(s.runner, AASIST_L_VOICE_CALIBRATION);

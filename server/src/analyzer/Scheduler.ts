@@ -190,7 +190,7 @@ export class Scheduler {
         const model = this.deps.models().voice;
         if (model && watcher.isAnalysed(s.id)) {
           const at = Date.now();
-          const e = await model.analyse({ samples: w.samples, at, voicedFraction: w.voicedFraction, priority: this.priorityOf(s, false) });
+          const e = await model.analyse({ samples: w.samples, at, voicedFraction: w.voicedFraction, priority: this.priorityOf(s, false), ...(w.speechSamples !== undefined ? { speechSamples: w.speechSamples } : {}) });
           subjects.get(s.id.room, s.id.participantId).fusion.add(e);
           voice = e.score;
         }

@@ -15,7 +15,7 @@ import type { Evidence } from '../analyzer/detectors/Detector.ts';
 import { DETECTORS, PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
 import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
 import { analyseFace, fuseSubject, newSubjectAnalysis, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
-import { AudioWindower } from '../analyzer/sampling/AudioWindower.ts';
+import { AudioWindower, type AudioWindow } from '../analyzer/sampling/AudioWindower.ts';
 import { FrameSampler } from '../analyzer/sampling/FrameSampler.ts';
 import type { I420Frame } from '../headless/wrtc.ts';
 import { i420Source } from '../analyzer/vision/image.ts';
@@ -312,15 +312,21 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     let sum = 0;
     for (let i = 0; i < block.length; i++) sum += block[i]! * block[i]!;
     observeSpeech(subject, { at: T0 + (end / RATE) * 1000, rms: Math.sqrt(sum / Math.max(1, block.length)) });
-    const windows: { samples: Float32Array; startSample: number; voicedFraction: number }[] = [];
+    const windows: AudioWindow[] = [];
     windower.push(block, (w) => windows.push(w));
     const trace = traces['synthetic-voice'];
     for (; skippedSeen < windower.windowsSkippedNoSpeech; skippedSeen++) trace.skipped('Too little speech in this stretch (the voice gate skipped it)');
+    await judgeWindows(windows);
+  };
+
+  /** The voice model on windows the windower emitted, timed at their end (or at `atMs`, the clip's end, for a flushed one). */
+  const judgeWindows = async (windows: AudioWindow[], atMs?: number): Promise<void> => {
+    const trace = traces['synthetic-voice'];
     for (const w of windows) {
       try {
         if (!models.voice) continue;
-        const at = T0 + ((w.startSample + windower.windowLength) / RATE) * 1000;
-        const e = await models.voice.analyse({ samples: w.samples, at, voicedFraction: w.voicedFraction, priority: PRIORITY.analysed });
+        const at = T0 + (atMs ?? ((w.startSample + windower.windowLength) / RATE) * 1000);
+        const e = await models.voice.analyse({ samples: w.samples, at, voicedFraction: w.voicedFraction, priority: PRIORITY.analysed, ...(w.speechSamples !== undefined ? { speechSamples: w.speechSamples } : {}) });
         subject.fusion.add(e);
         trace.reading(e);
       } finally {
@@ -372,10 +378,14 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     }
     if (audio) endMs = Math.max(endMs, (audio.length / RATE) * 1000);
     await advance(endMs);
-    if (lastTick < endMs) tick(endMs);
+    // The clip's end is the stream's: speech no window has covered yet (a clip under 4.04 s, or
+    // a tail) is judged now if there are 2 s of it, repeated to the model's length.
+    const last: AudioWindow[] = [];
+    const flushed = audio ? windower.flush((w) => last.push(w)) : false;
+    await judgeWindows(last, endMs);
+    if (lastTick < endMs || flushed) tick(Math.max(lastTick, endMs));
     if (audio && models.voice && windower.windowsEmitted + windower.windowsSkippedNoSpeech === 0) {
-      // As in a call, the voice model only ever hears full windows: a shorter clip gives it nothing.
-      traces['synthetic-voice'].skipped(`Audio shorter than one ${(windower.windowLength / RATE).toFixed(2)} s window`);
+      traces['synthetic-voice'].skipped(`Under ${(windower.minSpeechSamples / RATE).toFixed(1)} s of voiced speech in a clip shorter than one ${(windower.windowLength / RATE).toFixed(2)} s window`);
     }
   } catch (err) {
     return failed(clip, kind, (err as Error).message, started);

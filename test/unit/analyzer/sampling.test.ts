@@ -419,6 +419,54 @@ describe('AudioWindower', () => {
     expect(windows.map((win) => win.startSample)).toEqual(expect.arrayContaining([0, 32000, 16 * SR]));
   });
 
+  it('flush: 2-4 s of speech at the end of a stream becomes one window of that speech repeated', () => {
+    const x = speechLike(3, 0.3, 3);
+    const w = new AudioWindower();
+    expect(windowAll(w, x)).toEqual([]);
+    const flushed: AudioWindow[] = [];
+    expect(w.flush((win) => flushed.push({ ...win, samples: win.samples.slice() }))).toBe(true);
+    expect(flushed).toHaveLength(1);
+    const win = flushed[0]!;
+    expect(win.samples.length).toBe(AASIST_WINDOW_SAMPLES);
+    const n = win.speechSamples!;
+    // The sound from its first loud frame to its last: nearly all of the 3 s.
+    expect(n).toBeGreaterThanOrEqual(2.5 * SR);
+    expect(n).toBeLessThanOrEqual(x.length - win.startSample);
+    expect(win.voicedFraction).toBeGreaterThan(0.6);
+    // The speech as it was, then repeated end to end to the model's length: no silence, no zeros.
+    expect(maxDiff(win.samples.subarray(0, n), x.subarray(win.startSample, win.startSample + n))).toBe(0);
+    expect(maxDiff(win.samples.subarray(n), win.samples.subarray(0, AASIST_WINDOW_SAMPLES - n))).toBe(0);
+    expect(w.windowsEmitted).toBe(1);
+    // Judged once: a second flush has nothing new.
+    expect(w.flush(() => {})).toBe(false);
+  });
+
+  it('flush: nothing under 1.2 s of voiced speech, and nothing a full window already judged', () => {
+    const short = new AudioWindower();
+    windowAll(short, speechLike(1, 0.3, 4));
+    expect(short.flush(() => {})).toBe(false);
+    const quiet = new AudioWindower();
+    windowAll(quiet, mix(new Float32Array(3 * SR), noise(3, -60)));
+    expect(quiet.flush(() => {})).toBe(false);
+    // 9 s of speech: windows at 0, 2 and 4 s; the last 0.96 s alone is too little to judge again.
+    const long = new AudioWindower();
+    expect(windowAll(long, speechLike(9, 0.3, 5))).toHaveLength(3);
+    expect(long.flush(() => {})).toBe(false);
+    // 7 s of silence, then 3 s of speech: the window ending at 8.04 s held 1 s of it (skipped).
+    const late = new AudioWindower();
+    const x = new Float32Array(10 * SR);
+    x.set(speechLike(3, 0.3, 6), 7 * SR);
+    const before = windowAll(late, x).length;
+    expect(before).toBe(0);
+    const last: AudioWindow[] = [];
+    expect(late.flush((win) => last.push(win))).toBe(true);
+    expect(late.windowsEmitted).toBe(before + 1);
+    // A stream longer than a window ends with its last full window as it is, not repeated.
+    expect(last[0]!.speechSamples).toBeUndefined();
+    expect(last[0]!.startSample).toBe(x.length - AASIST_WINDOW_SAMPLES);
+    expect(maxDiff(last[0]!.samples, x.subarray(x.length - AASIST_WINDOW_SAMPLES))).toBe(0);
+  });
+
   it('reuses released window buffers, and allocates fresh ones otherwise', () => {
     const w = new AudioWindower({ minVoicedFraction: 0, hopLength: 16000 });
     const seen: Float32Array[] = [];
@@ -557,6 +605,13 @@ describe('speech-likeness in the voice gate', () => {
     const windows = windowAll(w, x);
     expect(windows).toEqual([]);
     expect(w.windowsSkippedNoSpeech).toBe(Math.floor((x.length - AASIST_WINDOW_SAMPLES) / 32000) + 1);
+    expect(w.flush(() => {})).toBe(false);
+    // Nor is a stream of 2-4 s of it repeated into a window at its end, as short speech is.
+    for (const seconds of [2.5, 3.5]) {
+      const short = new AudioWindower();
+      windowAll(short, x.subarray(0, seconds * SR));
+      expect(short.flush(() => {}), `${seconds} s`).toBe(false);
+    }
   });
 
   it('the plain energy detector (speech: false) lets the beeps through: the problem this solves', () => {

@@ -87,6 +87,8 @@ export interface SpeechWindow {
   at: number;
   voicedFraction: number;
   priority: number;
+  /** Set when the window is shorter speech repeated to length (AudioWindower.flush): how many samples of it. */
+  speechSamples?: number;
 }
 
 export function abstain(detector: DetectorId, at: number, reason: string, details?: Evidence['details']): Evidence {

@@ -159,11 +159,15 @@ export class SyntheticVoiceDetector implements Detector<SpeechWindow> {
     // Margin: |2·score − 1| (0 at the threshold, towards 1 far from it), floored at 0.3 so a
     // borderline reading still counts a little. Model reliability is not in here: the fusion
     // weight carries it (risk-config.json).
-    const speech = this.fullVoiced > this.minVoiced ? 0.5 + 0.5 * Math.min(1, (w.voicedFraction - this.minVoiced) / (this.fullVoiced - this.minVoiced)) : 1;
+    // A window repeated from shorter speech (2-4 s) holds less to hear than a full one: its speech
+    // term scales down with the share of the window that is new audio (2 s: x0.75, 3 s: x0.87).
+    const voiced = this.fullVoiced > this.minVoiced ? 0.5 + 0.5 * Math.min(1, (w.voicedFraction - this.minVoiced) / (this.fullVoiced - this.minVoiced)) : 1;
+    const repeated = w.speechSamples !== undefined && w.speechSamples < AASIST_WINDOW_SAMPLES;
+    const speech = repeated ? voiced * (0.5 + 0.5 * (w.speechSamples! / AASIST_WINDOW_SAMPLES)) : voiced;
     const margin = Math.abs(2 * score - 1);
     const confidence = speech * (0.3 + 0.7 * margin);
 
-    const reading = `bona fide score ${fmt(bonaFide)}`;
+    const reading = `bona fide score ${fmt(bonaFide)}${repeated ? `, from ${(w.speechSamples! / 16000).toFixed(1)} s of speech` : ''}`;
     const reason =
       Math.abs(bonaFide - threshold) < scale
         ? `The voice is borderline between natural and synthetic (${reading}, near the calibrated ${fmt(threshold)}).`
@@ -181,6 +185,7 @@ export class SyntheticVoiceDetector implements Detector<SpeechWindow> {
         bonaFide: round(bonaFide),
         threshold,
         voicedFraction: round(w.voicedFraction),
+        ...(repeated ? { speechSeconds: round(w.speechSamples! / 16000, 2) } : {}),
         levelDb: round(q.levelDb, 1),
         gainDb: round(level.gainDb, 1),
         clippedFraction: round(q.clippedFraction, 4),
