@@ -32,6 +32,7 @@ const { values } = parseArgs({
     conditions: { type: 'string', default: 'clean,telephone,opus' },
     hop: { type: 'string', default: '2' },
     threads: { type: 'string', default: '0' },
+    only: { type: 'string' },
   },
 });
 if (!values.data || !values.out) throw new Error('usage: node scripts/voice-scores.ts --data DIR --out FILE [--models aasist-l,aasist] [--conditions clean,telephone,opus] [--hop 2]');
@@ -59,7 +60,7 @@ const clips = (['real', 'fake'] as const).flatMap((label) => {
   return files(dir)
     .filter((f) => /\.(wav|flac|mp3|ogg|opus|m4a)$/i.test(f))
     .map((f) => ({ id: relative(dataDir, f), label, path: f }));
-});
+}).filter((c) => !values.only || new RegExp(values.only).test(c.id));
 
 /** Runs ffmpeg on f32le 16 kHz input with `args` between input and output, back to f32le 16 kHz. */
 async function viaFfmpeg(samples: Float32Array, encodeArgs: string[], ext: string): Promise<Float32Array> {
