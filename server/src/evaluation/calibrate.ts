@@ -27,7 +27,7 @@
 import type { DetectorId } from '../analyzer/detectors/Detector.ts';
 import { PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
 import { RiskFusion, type RiskConfig } from '../analyzer/fusion/RiskFusion.ts';
-import { groupClips } from './groups.ts';
+import { groupClips, patternOf } from './groups.ts';
 import { bootstrapAucCi, median, rocAuc, type Interval } from './metrics.ts';
 import type { ClipResult } from './runner.ts';
 
@@ -313,7 +313,7 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
   const date = (options.now ?? new Date()).toISOString();
   const nReal = samples.filter((s) => !s.fake).length;
   const nFake = samples.length - nReal;
-  const where = `${options.source.data}${options.source.fromJson ? ` (per-clip results from ${options.source.fromJson})` : ''}: ${nReal} real / ${nFake} fake clips in ${names.length} groups by /${options.groupBy.source}/, ${date.slice(0, 10)}`;
+  const where = `${options.source.data}${options.source.fromJson ? ` (per-clip results from ${options.source.fromJson})` : ''}: ${nReal} real / ${nFake} fake clips in ${names.length} groups by /${patternOf(options.groupBy)}/, ${date.slice(0, 10)}`;
   const cvText = `cross-validated over ${k} folds of whole groups (weights and thresholds fitted without the held-out groups): fused AUC ${cv.auc ?? 'n/a'}${cv.aucCi ? ` [${cv.aucCi.lo}, ${cv.aucCi.hi}]` : ''}, ${cv.falseAlertsPerMin ?? 'n/a'} false ALERTs/min over ${cv.realMinutes} min of real clips`;
   const numbers: Record<string, string> = {};
   const detectors = structuredClone(base.detectors);
@@ -342,7 +342,7 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
       data: options.source.data,
       ...(options.source.labelsFile ? { labelsFile: options.source.labelsFile } : {}),
       ...(options.source.fromJson ? { fromJson: options.source.fromJson } : {}),
-      groupBy: options.groupBy.source,
+      groupBy: patternOf(options.groupBy),
       groups: names.length,
       folds: k,
       clips: { real: nReal, fake: nFake, leftOut: played.length - usable.length },
@@ -405,10 +405,10 @@ export function checkLabelsAndGroups(clips: readonly { id: string; label: 'real'
   }
   const { groups, ungrouped } = groupClips(clips, groupBy);
   if (ungrouped.length) {
-    throw new CalibrationError(`${ungrouped.length} clip(s) match no group of --group-by /${groupBy.source}/ (e.g. ${ungrouped[0]}): give a regex whose first capture group names every clip's identity or source`);
+    throw new CalibrationError(`${ungrouped.length} clip(s) match no group of --group-by /${patternOf(groupBy)}/ (e.g. ${ungrouped[0]}): give a regex whose first capture group names every clip's identity or source`);
   }
   if (groups.size < 2) {
-    throw new CalibrationError(`only one group (${[...groups.keys()][0]}) by --group-by /${groupBy.source}/: validation must leave whole groups out, so it needs at least two identities or sources`);
+    throw new CalibrationError(`only one group (${[...groups.keys()][0]}) by --group-by /${patternOf(groupBy)}/: validation must leave whole groups out, so it needs at least two identities or sources`);
   }
 }
 

@@ -7,6 +7,7 @@
  * numbers, and by the same numbers.
  */
 import type { EvaluationReport } from './evaluate.ts';
+import { patternOf } from './groups.ts';
 import { ci, summarise, summariseGroups, type Summary } from './report.ts';
 
 /** The report's summary, recomputed from its clips when it has them (and with a per-group breakdown when asked). */
@@ -16,7 +17,7 @@ export function resummarise(r: EvaluationReport, groupBy?: RegExp): EvaluationRe
   const out: EvaluationReport = { ...r, summary };
   if (groupBy) {
     const g = summariseGroups(r.clips, groupBy);
-    out.groupBy = groupBy.source;
+    out.groupBy = patternOf(groupBy);
     out.groups = g.groups;
     out.ungrouped = g.ungrouped;
   }
@@ -60,7 +61,7 @@ export function compareMarkdown(a: EvaluationReport, b: EvaluationReport, names:
     );
   }
   if (groupBy && A.groups && B.groups) {
-    lines.push('', `Fused by group (--group-by \`${groupBy.source}\`):`, '', '| group | clips A | clips B | fused AUC A | fused AUC B | Δ AUC | ALERT on fakes A | B | false ALERTs/min A | B |', '| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |');
+    lines.push('', `Fused by group (--group-by \`${patternOf(groupBy)}\`):`, '', '| group | clips A | clips B | fused AUC A | fused AUC B | Δ AUC | ALERT on fakes A | B | false ALERTs/min A | B |', '| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |');
     const groups = [...new Set([...A.groups.map((g) => g.group), ...B.groups.map((g) => g.group)])].sort();
     for (const g of groups) {
       const ga = A.groups.find((x) => x.group === g);

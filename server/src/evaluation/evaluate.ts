@@ -16,6 +16,7 @@ import type { ModelRunner } from '../analyzer/inference/ModelRunner.ts';
 import { ModelRegistry, defaultModelDirs } from '../analyzer/inference/ModelRegistry.ts';
 import type { ProviderName } from '../analyzer/inference/providers.ts';
 import { loadAnalyzerModels } from '../analyzer/pipeline.ts';
+import { patternOf } from './groups.ts';
 import { discoverDataset, type Clip, type Dataset } from './dataset.ts';
 import { renderMarkdown, summarise, summariseGroups, type GroupSummary, type Summary } from './report.ts';
 import { runClip, type ClipResult, type RunSettings } from './runner.ts';
@@ -224,7 +225,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     settings: { ...settings, provider, voiceCalibration: `${DEFAULT_VOICE_CALIBRATION.model} threshold ${DEFAULT_VOICE_CALIBRATION.threshold}`, tts: ttsMade },
     models: loaded,
     summary,
-    ...(grouped ? { groupBy: options.groupBy!.source, groups: grouped.groups, ungrouped: grouped.ungrouped } : {}),
+    ...(grouped ? { groupBy: patternOf(options.groupBy!), groups: grouped.groups, ungrouped: grouped.ungrouped } : {}),
     notes,
     clips: results,
     elapsedS: Math.round((performance.now() - started) / 100) / 10,

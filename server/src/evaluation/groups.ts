@@ -47,3 +47,8 @@ export function groupClips<T extends { id: string }>(clips: readonly T[], re: Re
   }
   return { groups: new Map([...groups].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))), ungrouped };
 }
+
+/** The pattern as it was typed: RegExp.source escapes every "/", which no shell command needs. */
+export function patternOf(re: RegExp): string {
+  return re.source.replaceAll('\\/', '/');
+}
