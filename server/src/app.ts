@@ -100,7 +100,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
       metrics.setCounter('dfs_analyzer_restarts_total', 'Restarts of the embedded analyzer worker processes.', {}, analyzers.reduce((n, a) => n + a.restarts, 0));
       metrics.set('dfs_rooms', 'Open calls.', {}, registry.list().length);
       metrics.set('dfs_participants', 'People in calls (the analyzer excluded).', {}, registry.list().reduce((n, r) => n + r.people, 0));
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + hub.analyzerMetrics());
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + risk.renderMetrics() + hub.analyzerMetrics());
       return;
     }
     if (serveMediapipe(req, res)) return;

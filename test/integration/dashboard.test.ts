@@ -141,4 +141,44 @@ describe('dashboard namespace', () => {
     await waitFor('pop-up gone', () => board.closed.includes('pop-up'));
     expect(board.calls.has('pop-up')).toBe(false);
   });
+
+  it('one alert per episode; a call with an unacknowledged alert sorts as ALERT after its caller turns CLEAR; degraded analysis is shown and exported', async () => {
+    const board = dashboard();
+    await connected(board.s);
+    const doctor = await joined('east', 'clinician', 'doc-e');
+    const alerts: unknown[] = [];
+    doctor.on('risk.alert', (a) => alerts.push(a));
+    await joined('east', 'patient', 'pat-e');
+    await waitFor('east listed', () => board.calls.get('east')?.participants.length === 2);
+    const send = (u: RiskUpdate) => server.app.hub.emit('risk', 'east', u);
+    send({ ...update('pat-e', 'ALERT', 0.85), raisedBy: ['face-deepfake'] });
+    await waitFor('alert', () => board.calls.get('east')?.alerts === 1);
+    // The ALERT is what an analyzer joining this call next is handed back.
+    expect(server.app.risk.handBack('east')).toEqual([expect.objectContaining({ participantId: 'pat-e', state: 'ALERT', raisedBy: ['face-deepfake'] })]);
+    // Down to SUSPICIOUS and back up, or an analyzer restart (ANALYZING, then ALERT): the same episode, no second alert.
+    for (const st of ['SUSPICIOUS', 'ALERT', 'ANALYZING', 'ALERT'] as const) send(update('pat-e', st, st === 'ALERT' ? 0.85 : 0.5));
+    await waitFor('updates through', () => board.calls.get('east')?.participants.find((p) => p.id === 'pat-e')?.risk?.state === 'ALERT');
+    // A verdict of CLEAR: the call is clear, but its alert still waits, so it sorts as ALERT.
+    send(update('pat-e', 'CLEAR', 0.05));
+    await waitFor('clear', () => board.calls.get('east')?.state === 'CLEAR');
+    expect(board.calls.get('east')).toMatchObject({ state: 'CLEAR', attention: 'ALERT', alerts: 1, unacknowledged: 1 });
+    expect(alerts).toHaveLength(1);
+    expect(server.app.risk.handBack('east')).toEqual([]);
+    expect(await ask(board.s, 'alert.ack', { room: 'east', alertId: board.calls.get('east')!.lastAlert!.id })).toEqual({ ok: true });
+    await waitFor('acknowledged', () => board.calls.get('east')?.attention === 'CLEAR');
+
+    // Analysis degraded: a state of its own, with the reason, on the board and in /metrics.
+    const reason = 'Analysis degraded: the analyzer is behind and gets 0.1 frames a second for the face-swap check, which needs 0.3.';
+    send({ ...update('pat-e', 'DEGRADED', 0.02), degraded: [{ detector: 'face-deepfake', reason, achieved: 0.1, needed: 0.3 }] });
+    await waitFor('degraded', () => board.calls.get('east')?.state === 'DEGRADED');
+    expect(board.calls.get('east')!.participants.find((p) => p.id === 'pat-e')!.risk!.degraded).toEqual([expect.objectContaining({ detector: 'face-deepfake', reason })]);
+    const metrics = await fetch(`${server.url.replace('localhost', '127.0.0.1')}/metrics`).then((r) => r.text());
+    expect(metrics).toContain('dfs_analysis_degraded{participant="pat-e",room="east"} 1');
+    expect(metrics).toContain('dfs_analysis_degraded_detector{detector="face-deepfake",participant="pat-e",room="east"} 1');
+    expect(metrics).toMatch(/dfs_risk_participants\{state="DEGRADED"\} [1-9]/);
+    // A new ALERT after a CLEAR verdict is a new episode: a new alert.
+    send(update('pat-e', 'ALERT', 0.9));
+    await waitFor('second episode', () => board.calls.get('east')?.alerts === 2);
+    expect(board.calls.get('east')!.attention).toBe('ALERT');
+  });
 });

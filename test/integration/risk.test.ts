@@ -1,7 +1,8 @@
 /**
  * Risk from the analyzer to people: a caller showing a deepfake face drives the clinician and the
  * supervisor to ALERT with reasons; the caller never receives a score; alerts and acknowledgements
- * land in the audit log; only privileged roles may acknowledge.
+ * land in the audit log; only privileged roles may acknowledge; an analyzer restart keeps the ALERT
+ * (handed back and resumed), without a second alert, and keeps its acknowledgement.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
@@ -128,5 +129,39 @@ describe('risk delivery', () => {
     expect((await ask(d, 'alert.ack', { alertId: 'no-such-alert' })).error?.code).toBe(ErrorCode.BadRequest);
     // Privileged roles cannot send integrity reports about themselves.
     expect((await ask(d, 'integrity.report', { cameraLabel: 'x', virtualCamera: null, flags: [], settings: {} })).error?.code).toBe(ErrorCode.Forbidden);
+  });
+
+  it('an analyzer restart keeps a raised ALERT: handed back and resumed, not raised again, its acknowledgement kept', async () => {
+    const room = 'restart-room';
+    const doctor = watcher('clinician', 'doc-x', room);
+    await doctor.peer.join();
+    const video = stillVideo('faces/mesonet/df/df00204.jpg');
+    const caller = new HeadlessParticipant({ url: server.url, room, token: server.token(room, 'patient', 'Faker', { sub: 'faker' }), tracks: [video.track] });
+    await caller.join();
+    cleanup.push(() => video.stop(), () => caller.leave());
+    await waitFor('ALERT at the clinician', () => doctor.alerts.length > 0, 40000);
+    const alert = doctor.alerts[0]!;
+    await doctor.peer.session.acknowledgeAlert(alert.id, 'Seen; asking for ID.');
+    const before = doctor.updates.filter((u) => u.participantId === 'faker').at(-1)!;
+    expect(before).toMatchObject({ state: 'ALERT', raisedBy: expect.arrayContaining(['face-deepfake']) });
+
+    // The analyzer goes away and a new one (fresh fusion, fresh models) takes its place.
+    await analyzer.stop();
+    const seen = doctor.updates.length;
+    analyzer = inProcessAnalyzer(server, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
+    const fresh: RiskUpdate[] = [];
+    analyzer.on('risk', (r, u) => r === room && u.participantId === 'faker' && fresh.push(u));
+    await analyzer.loadModels();
+    analyzer.start();
+    await waitFor('three updates from the new analyzer', () => fresh.length >= 3, 30000);
+    // It resumed the ALERT (same episode: same `since`), never ANALYZING or CLEAR in between.
+    expect(fresh.map((u) => u.state)).toEqual(['ALERT', 'ALERT', 'ALERT']);
+    expect(fresh[0]!.since).toBe(before.since);
+    expect(doctor.updates.slice(seen).filter((u) => u.participantId === 'faker').map((u) => u.state)).not.toContain('ANALYZING');
+    // One alert, acknowledged once, still acknowledged.
+    expect(doctor.alerts).toHaveLength(1);
+    const kept = server.app.risk.alerts(room);
+    expect(kept).toHaveLength(1);
+    expect(kept[0]!.acked).toMatchObject({ by: 'doc-x', note: 'Seen; asking for ID.' });
   });
 });

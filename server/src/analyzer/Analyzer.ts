@@ -72,6 +72,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     });
     this.loadMeter = new LoadMeter(config.cores);
     this.risk = new RiskPublisher({ watcher: this.watcher, subjects: this.subjects, events, control });
+    // A hand-back for a call this analyzer no longer watches is stale: the next one gets a fresh one.
+    this.on('left', (room) => this.subjects.forget(room));
   }
 
   /**
@@ -113,6 +115,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       },
     });
     this.control = control;
+    // Sent before 'rooms' for the calls this analyzer takes over: resume their raised states.
+    control.on('resume', (r) => this.subjects.resume(r.room, r.subjects));
     control.on('rooms', (ids) => this.watcher.follow(ids));
     control.on('integrity', (r) => {
       const e = integrityEvidence(r.report, Date.now());

@@ -182,14 +182,20 @@ export class CallWatcher {
     // Risk is only ever judged for the analysed side: decoding a clinician's video would only burn CPU.
     if (role && isPrivileged(role)) return;
     const id: StreamId = { room, participantId: t.participantId, kind: t.kind };
+    // Samples lost before analysis count against the participant's sampling (analysis degraded).
+    const dropped = (input: 'video' | 'audio') => () => {
+      if (this.isAnalysed(id)) this.deps.subjects.get(room, t.participantId).fusion.dropped(input, Date.now());
+    };
     if (t.kind === 'video') {
       const s = new VideoStream(id, { baseFps: config.baseFps, boostedFps: config.boostedFps, queueCapacity: config.queueCapacity });
+      s.onDropped = dropped('video');
       this.video.set(s.key, s);
       w.stops.set(s.key, onVideoFrames(t.track, (frame) => {
         if (s.offer(frame, performance.now())) onSample();
       }));
     } else {
       const s = new AudioStream(id, { hopSeconds: config.audioHopSeconds, clearHopSeconds: config.audioClearHopSeconds, queueCapacity: config.queueCapacity });
+      s.onDropped = dropped('audio');
       this.audio.set(s.key, s);
       const subject = this.deps.subjects.get(room, t.participantId);
       s.onEnergy = (at, rms) => observeSpeech(subject, { at, rms });

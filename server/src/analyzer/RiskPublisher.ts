@@ -46,15 +46,21 @@ export class RiskPublisher {
         subjects.delete(s);
         continue;
       }
+      // What the analyzer means to sample of this participant, for fusion's "analysis degraded".
+      const v = watcher.video.get(`${s.room}/${s.participantId}/video`);
+      const a = watcher.audio.get(`${s.room}/${s.participantId}/audio`);
+      s.fusion.setSamplingTarget('video', v ? v.targetFps : 0);
+      s.fusion.setSamplingTarget('audio', a ? a.targetPerSecond : 0);
       const { snapshot: snap, windowEvidence } = fuseSubject(s, now);
       if (s.observing) noteCues(s.observing, windowEvidence);
       if (s.observing && now > s.observing.until) delete s.observing;
       watcher.setBoosted(s.room, s.participantId, s.observing !== undefined || snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
       watcher.setClear(s.room, s.participantId, snap.state === 'CLEAR');
       const top = snap.reasons[0]?.text;
-      const changed = s.lastSent?.state !== snap.state || s.lastSent.top !== top;
+      const degraded = snap.degraded.map((d) => d.detector).join(',');
+      const changed = s.lastSent?.state !== snap.state || s.lastSent.top !== top || s.lastSent.degraded !== degraded;
       if (!changed && s.lastSent && now - s.lastSent.at < REFRESH_MS) continue;
-      s.lastSent = { state: snap.state, at: now, ...(top ? { top } : {}) };
+      s.lastSent = { state: snap.state, at: now, degraded, ...(top ? { top } : {}) };
       const update: RiskUpdate = {
         participantId: s.participantId,
         state: snap.state,
@@ -63,6 +69,8 @@ export class RiskPublisher {
         gaps: snap.gaps.slice(0, 5),
         since: snap.since,
         at: now,
+        ...(snap.raisedBy.length ? { raisedBy: snap.raisedBy } : {}),
+        ...(snap.degraded.length ? { degraded: snap.degraded.slice(0, 8) } : {}),
       };
       events.emit('risk', s.room, update);
       this.deps.control()?.send('risk', { room: s.room, update });

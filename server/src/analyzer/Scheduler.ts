@@ -153,6 +153,8 @@ export class Scheduler {
         landmarks = r.landmarks;
         if (subject.observing) noteCues(subject.observing, Object.values(r.evidence));
       }
+      // One frame through analysis: fusion compares the achieved rate with each detector's need.
+      subject?.fusion.sampled('video', at);
       const latencyMs = performance.now() - item.arrivedAt;
       if (subject?.observing) this.deps.challenges.sample(subject, Date.now() - latencyMs, d, landmarks, deepfake, spoof);
       this.lag.add(latencyMs);
@@ -173,6 +175,7 @@ export class Scheduler {
       });
     } catch (err) {
       if ((err as Error).name !== 'BatcherFullError') log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
+      else if (watcher.isAnalysed(s.id)) subjects.get(s.id.room, s.id.participantId).fusion.dropped('video', Date.now());
     }
   }
 
@@ -191,7 +194,9 @@ export class Scheduler {
         if (model && watcher.isAnalysed(s.id)) {
           const at = Date.now();
           const e = await model.analyse({ samples: w.samples, at, voicedFraction: w.voicedFraction, priority: this.priorityOf(s, false), ...(w.speechSamples !== undefined ? { speechSamples: w.speechSamples } : {}) });
-          subjects.get(s.id.room, s.id.participantId).fusion.add(e);
+          const fusion = subjects.get(s.id.room, s.id.participantId).fusion;
+          fusion.add(e);
+          fusion.sampled('audio', at);
           voice = e.score;
         }
         const latencyMs = performance.now() - w.arrivedAt;

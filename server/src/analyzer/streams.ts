@@ -66,12 +66,19 @@ export class VideoStream {
     this.rateSince = now;
     this.rateFrames = 0;
   }
+  /** Called for every sample dropped unanalysed (fusion counts them: analysis degraded). */
+  onDropped: (() => void) | undefined;
 
   constructor(id: StreamId, opts: { baseFps: number; boostedFps: number; queueCapacity: number }) {
     this.id = id;
     this.key = streamKey(id);
     this.sampler = new FrameSampler({ baseFps: opts.baseFps, boostedFps: opts.boostedFps });
-    this.queue = new BoundedQueue<SampledFrame>(opts.queueCapacity);
+    this.queue = new BoundedQueue<SampledFrame>(opts.queueCapacity, { onDrop: () => this.onDropped?.() });
+  }
+
+  /** Frames per second the sampler means to keep now. */
+  get targetFps(): number {
+    return this.sampler.boosted ? this.sampler.boostedFps : this.sampler.baseFps;
   }
 
   /** Called for every decoded frame; keeps it only when the sampler wants it. Returns whether it did. */
@@ -98,6 +105,10 @@ export class AudioStream {
   onEnergy: ((at: number, rms: number) => void) | undefined;
   /** Blocks at a sample rate the resampler cannot use (counted, never thrown into the sink). */
   blocksRejected = 0;
+  /** Called for every speech window dropped unanalysed (fusion counts them: analysis degraded). */
+  onDropped: (() => void) | undefined;
+  /** Windows per second the windower makes of continuous speech now (1 / hop). */
+  targetPerSecond: number;
   private now = 0;
   private readonly onWindow = (w: AudioWindow): void => {
     this.queue.push({ ...w, arrivedAt: this.now });
@@ -112,7 +123,13 @@ export class AudioStream {
     this.hopSeconds = opts.hopSeconds;
     this.clearHopSeconds = opts.clearHopSeconds ?? opts.hopSeconds;
     this.windower = new AudioWindower({ hopLength: Math.round(opts.hopSeconds * 16000) });
-    this.queue = new BoundedQueue<TimedWindow>(opts.queueCapacity, { onDrop: (w) => this.windower.release(w.samples) });
+    this.targetPerSecond = 1 / opts.hopSeconds;
+    this.queue = new BoundedQueue<TimedWindow>(opts.queueCapacity, {
+      onDrop: (w) => {
+        this.windower.release(w.samples);
+        this.onDropped?.();
+      },
+    });
   }
 
   /**
@@ -121,6 +138,7 @@ export class AudioStream {
    */
   setClear(clear: boolean): void {
     this.windower.setHopLength(Math.round((clear ? this.clearHopSeconds : this.hopSeconds) * 16000));
+    this.targetPerSecond = 1 / (clear ? this.clearHopSeconds : this.hopSeconds);
   }
 
   /** Called for every 10 ms block; returns whether a window was queued. */

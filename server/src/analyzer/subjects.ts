@@ -3,6 +3,8 @@
  * participant, shared by the parts that feed it (scheduling, control-channel evidence), read it
  * (risk publishing) and measure it closely (challenge observing).
  */
+import { logger } from '../log.ts';
+import type { RiskHandBack } from '../protocol/messages.ts';
 import type { RiskConfig } from './fusion/RiskFusion.ts';
 import { newSubjectAnalysis, type SubjectAnalysis } from './pipeline.ts';
 
@@ -10,7 +12,7 @@ import { newSubjectAnalysis, type SubjectAnalysis } from './pipeline.ts';
 export interface Subject extends SubjectAnalysis {
   room: string;
   participantId: string;
-  lastSent?: { state: string; at: number; top?: string };
+  lastSent?: { state: string; at: number; top?: string; degraded: string };
   /** A liveness challenge is running: measure every sampled frame closely and report it. */
   observing?: Observing;
 }
@@ -27,9 +29,13 @@ export interface Observing {
   cues: Record<string, number>;
 }
 
+const log = logger('analyzer');
+
 export class Subjects {
   private readonly byKey = new Map<string, Subject>();
   private readonly riskConfig: RiskConfig;
+  /** States the server handed back (restart, call moved here), applied when their subject appears. */
+  private readonly handedBack = new Map<string, RiskHandBack>();
 
   constructor(riskConfig: RiskConfig) {
     this.riskConfig = riskConfig;
@@ -42,8 +48,36 @@ export class Subjects {
     if (!s) {
       s = { room, participantId, ...newSubjectAnalysis(this.riskConfig, Date.now()) };
       this.byKey.set(key, s);
+      const h = this.handedBack.get(key);
+      if (h) {
+        this.handedBack.delete(key);
+        this.restore(s, h);
+      }
     }
     return s;
+  }
+
+  /**
+   * The server's hand-back for a call this analyzer (re)joins: each participant's last raised
+   * state, which fusion resumes (RiskFusion.restore) so that a restart or a move to another
+   * analyzer neither wipes an ALERT nor raises it again. Kept until the participant's first
+   * sample if they are not being judged here yet.
+   */
+  resume(room: string, handBack: readonly RiskHandBack[]): void {
+    for (const h of handBack) {
+      const s = this.find(room, h.participantId);
+      if (s) this.restore(s, h);
+      else this.handedBack.set(`${room}/${h.participantId}`, h);
+    }
+  }
+
+  private restore(s: Subject, h: RiskHandBack): void {
+    if (s.fusion.restore(h, Date.now())) log.info('risk resumed', { room: s.room, participant: s.participantId, state: h.state, raisedBy: h.raisedBy.join(',') });
+  }
+
+  /** Forgets hand-backs for calls no longer watched. */
+  forget(room: string): void {
+    for (const key of this.handedBack.keys()) if (key.startsWith(`${room}/`)) this.handedBack.delete(key);
   }
 
   find(room: string, participantId: string): Subject | undefined {

@@ -19,7 +19,7 @@ import {
   type DashboardParticipant,
   type DashboardServerEvents,
 } from '../protocol/dashboard.ts';
-import { ErrorCode, type RiskState } from '../protocol/messages.ts';
+import { ErrorCode, RISK_SEVERITY, type RiskState } from '../protocol/messages.ts';
 import { isPrivileged } from '../protocol/roles.ts';
 import { infoOf, type CallRoom } from '../signaling/CallRoom.ts';
 import { RateLimiter } from '../signaling/RateLimiter.ts';
@@ -28,7 +28,7 @@ import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 const log = logger('dashboard');
 
 /** Worst first: the call's state is its most serious participant's. */
-const SEVERITY: Record<RiskState, number> = { ALERT: 4, SUSPICIOUS: 3, INSUFFICIENT_SIGNAL: 2, ANALYZING: 1, CLEAR: 0 };
+const SEVERITY = RISK_SEVERITY;
 /** Several changes in a burst (a risk update for each participant) go out as one summary. */
 const COALESCE_MS = 100;
 
@@ -139,19 +139,22 @@ export class DashboardServer {
         const u = risk.get(p.id);
         const s: RiskState = u?.state ?? 'ANALYZING';
         if (SEVERITY[s] > SEVERITY[state]) state = s;
-        if (u) info.risk = { state: u.state, risk: u.risk, reasons: u.reasons, gaps: u.gaps, since: u.since };
+        if (u) info.risk = { state: u.state, risk: u.risk, reasons: u.reasons, gaps: u.gaps, since: u.since, ...(u.degraded ? { degraded: u.degraded } : {}) };
         return info;
       });
     const alerts = this.opts.risk.alerts(room.id);
     const last = alerts[alerts.length - 1];
     const challenge = this.lastChallenge.get(room.id);
+    const unacknowledged = alerts.filter((a) => !a.acked).length;
+    const callState: RiskState = analysed === 0 ? 'ANALYZING' : state;
     return {
       room: room.id,
       participants,
-      state: analysed === 0 ? 'ANALYZING' : state,
+      state: callState,
+      attention: unacknowledged > 0 && SEVERITY.ALERT > SEVERITY[callState] ? 'ALERT' : callState,
       ...(last ? { lastAlert: last } : {}),
       alerts: alerts.length,
-      unacknowledged: alerts.filter((a) => !a.acked).length,
+      unacknowledged,
       ...(challenge ? { challenge } : {}),
     };
   }

@@ -98,7 +98,7 @@ interface Replay {
 }
 
 const T0 = 1_700_000_000_000;
-const RANK = { INSUFFICIENT_SIGNAL: 0, ANALYZING: 0, CLEAR: 0, SUSPICIOUS: 1, ALERT: 2 } as const;
+const RANK = { INSUFFICIENT_SIGNAL: 0, ANALYZING: 0, DEGRADED: 0, CLEAR: 0, SUSPICIOUS: 1, ALERT: 2 } as const;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /**

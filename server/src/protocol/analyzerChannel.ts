@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { CHALLENGE_RESULTS, ChallengeSampleSchema } from './challenge.ts';
-import { IntegrityReportSchema, RISK_STATES, RoomIdSchema } from './messages.ts';
+import { DegradedDetectorSchema, IntegrityReportSchema, RISK_STATES, RiskHandBackSchema, RoomIdSchema } from './messages.ts';
 
 /** The socket.io namespace analyzers connect to, with a service token in `auth.token`. */
 export const ANALYZER_NAMESPACE = '/analyzer';
@@ -30,6 +30,10 @@ export const RiskUpdateSchema = z.strictObject({
   gaps: z.array(z.string().max(300)).max(16),
   since: z.number(),
   at: z.number(),
+  /** SUSPICIOUS or ALERT: the detectors that raised it, the only ones whose fresh evidence can lower it. */
+  raisedBy: z.array(z.string().min(1).max(64)).max(16).optional(),
+  /** Detectors starved of samples ("analysis degraded"); state DEGRADED when one of them decides the verdict. */
+  degraded: z.array(DegradedDetectorSchema).max(16).optional(),
 });
 
 /**
@@ -68,6 +72,11 @@ export const AnalyzerMessages = {
 
 /** server -> analyzer payloads. */
 export const ServerMessages = {
+  /**
+   * Sent before `rooms` that assign a call to this analyzer: the last raised state of each
+   * analysed participant of the call, to resume (RiskFusion.restore) rather than start over.
+   */
+  resume: z.strictObject({ room: roomName, subjects: z.array(RiskHandBackSchema).max(256) }),
   /**
    * The calls this analyzer should watch: its share of the pool, the whole list each time (watch
    * these, leave any other). Empty when its calls were moved away (it stalled).

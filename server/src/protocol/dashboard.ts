@@ -4,14 +4,14 @@
  */
 import { z } from 'zod';
 import type { ChallengeView } from './challenge.ts';
-import { RoomIdSchema, type Ack, type ParticipantInfo, type RiskAlert, type RiskReason, type RiskState } from './messages.ts';
+import { RoomIdSchema, type Ack, type DegradedDetector, type ParticipantInfo, type RiskAlert, type RiskReason, type RiskState } from './messages.ts';
 
 /** The room claim of a token valid for every call: supervisors' dashboard links. */
 export const ALL_ROOMS = '*';
 
 export interface DashboardParticipant extends ParticipantInfo {
   /** Analysed participants only. */
-  risk?: { state: RiskState; risk: number; reasons: RiskReason[]; gaps: string[]; since: number };
+  risk?: { state: RiskState; risk: number; reasons: RiskReason[]; gaps: string[]; since: number; degraded?: DegradedDetector[] | undefined };
 }
 
 export interface DashboardAlert extends RiskAlert {
@@ -23,6 +23,11 @@ export interface CallSummary {
   participants: DashboardParticipant[];
   /** The most serious state among analysed participants (ANALYZING when there are none yet). */
   state: RiskState;
+  /**
+   * What the call needs of a supervisor, to sort by: the worst of `state` and any unacknowledged
+   * alert (ALERT until acknowledged, even when the caller has since been judged CLEAR).
+   */
+  attention: RiskState;
   lastAlert?: DashboardAlert;
   alerts: number;
   unacknowledged: number;

@@ -48,9 +48,43 @@ const pcTarget = z.enum(['publish', 'subscribe']);
 
 export const RoomIdSchema = roomId;
 
-/** What the analyzer concludes about an analysed participant. */
-export const RISK_STATES = ['ANALYZING', 'CLEAR', 'SUSPICIOUS', 'ALERT', 'INSUFFICIENT_SIGNAL'] as const;
+/**
+ * What the analyzer concludes about an analysed participant. DEGRADED: the analyzer cannot sample
+ * this participant as fast as a detector that decides the verdict needs (it is falling behind), so
+ * it gives no all-clear; it takes CLEAR's place, never SUSPICIOUS's or ALERT's (those hold, with
+ * `degraded` saying what is starved).
+ */
+export const RISK_STATES = ['ANALYZING', 'CLEAR', 'SUSPICIOUS', 'ALERT', 'INSUFFICIENT_SIGNAL', 'DEGRADED'] as const;
 export type RiskState = (typeof RISK_STATES)[number];
+
+/** How serious each state is, worst highest: what dashboards sort and summarise by. */
+export const RISK_SEVERITY: Record<RiskState, number> = { ALERT: 5, SUSPICIOUS: 4, DEGRADED: 3, INSUFFICIENT_SIGNAL: 2, ANALYZING: 1, CLEAR: 0 };
+
+const detectorName = z.string().min(1).max(64);
+
+/** A detector the analyzer cannot feed as fast as it needs, with a plain reason. */
+export const DegradedDetectorSchema = z.strictObject({
+  detector: detectorName,
+  reason: z.string().max(300),
+  /** Samples analysed per second over the last seconds, and what the detector needs. */
+  achieved: z.number().min(0).max(1000),
+  needed: z.number().min(0).max(1000),
+});
+export type DegradedDetector = z.infer<typeof DegradedDetectorSchema>;
+
+/**
+ * What the server hands back to an analyzer that (re)joins a call, per analysed participant: the
+ * last raised state, so that a restarted or replacement analyzer resumes it (RiskFusion.restore)
+ * instead of starting from ANALYZING and raising the same alert twice.
+ */
+export const RiskHandBackSchema = z.strictObject({
+  participantId: z.string().min(1).max(128),
+  state: z.enum(RISK_STATES),
+  risk: z.number().min(0).max(1),
+  since: z.number(),
+  raisedBy: z.array(detectorName).max(16),
+});
+export type RiskHandBack = z.infer<typeof RiskHandBackSchema>;
 
 /** Client-side capture facts: advisory evidence only, the client is untrusted. */
 export const IntegrityReportSchema = z.strictObject({
@@ -167,6 +201,10 @@ export interface RiskUpdate {
   /** When the current state began (ms since epoch). */
   since: number;
   at: number;
+  /** SUSPICIOUS or ALERT: the detectors that raised it; only their fresh evidence lowers it. */
+  raisedBy?: string[] | undefined;
+  /** "Analysis degraded": detectors the analyzer cannot feed as fast as they need, with reasons. */
+  degraded?: DegradedDetector[] | undefined;
 }
 
 export interface RiskAlert {

@@ -22,7 +22,7 @@ import {
   type ServerToAnalyzer,
   type UnobserveRequest,
 } from '../protocol/analyzerChannel.ts';
-import type { AnalysisStatus, IntegrityReport, RiskUpdate } from '../protocol/messages.ts';
+import type { AnalysisStatus, IntegrityReport, RiskHandBack, RiskUpdate } from '../protocol/messages.ts';
 import type { ChallengeSample } from '../protocol/challenge.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 import { AnalyzerPool, type PoolChange, type PoolWorker } from './AnalyzerPool.ts';
@@ -54,6 +54,7 @@ export class AnalyzerHub extends EventEmitter<{
   private readonly opts: HubOptions;
   private current: AnalysisStatus;
   private readonly timer: NodeJS.Timeout;
+  private handBackOf: (room: string) => RiskHandBack[] = () => [];
 
   constructor(io: Server, opts: HubOptions) {
     super();
@@ -122,6 +123,21 @@ export class AnalyzerHub extends EventEmitter<{
 
   get status(): AnalysisStatus {
     return this.current;
+  }
+
+  /** Where the per-participant states to hand back come from (the RiskDesk). */
+  setHandBackSource(source: (room: string) => RiskHandBack[]): void {
+    this.handBackOf = source;
+  }
+
+  /**
+   * Hands a worker that is about to watch a call the call's last raised states, so that it resumes
+   * them rather than starting over (a restart or a move must not wipe or re-raise an ALERT). Sent
+   * before the `rooms` that assign the call, on the same socket, so it arrives first.
+   */
+  private handBack(socket: WorkerSocket | undefined, room: string): void {
+    const subjects = this.handBackOf(room);
+    if (socket && subjects.length) socket.emit('resume', { room, subjects });
   }
 
   /** The signaling edge asks before an analyzer joins a call: only the call's own worker may. */
@@ -194,7 +210,10 @@ export class AnalyzerHub extends EventEmitter<{
       log.warn('analyzer stalled; its calls move', { analyzer: w.name, workers: this.pool.liveCount() });
       this.emit('stalled', w.sub);
     }
-    for (const a of change.assigned) log.info('call assigned', { room: a.room, analyzer: a.worker.name, ...(a.from ? { from: a.from.name } : {}) });
+    for (const a of change.assigned) {
+      log.info('call assigned', { room: a.room, analyzer: a.worker.name, ...(a.from ? { from: a.from.name } : {}) });
+      this.handBack(this.sockets.get(a.worker.id), a.room);
+    }
     for (const w of change.changed) this.sockets.get(w.id)?.emit('rooms', [...w.rooms]);
   }
 

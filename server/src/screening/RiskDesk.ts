@@ -2,12 +2,19 @@
  * Where risk meets people: takes the analyzer's risk updates, passes them to the privileged
  * participants of the call (never to the analysed side), raises alerts on entering ALERT, records
  * everything in the audit log, and takes acknowledgements.
+ *
+ * It also outlives analyzers: it keeps each participant's last raised state and hands it back to
+ * whichever analyzer watches the call next (AnalyzerHub.handBack -> RiskFusion.restore), and one
+ * alert covers one episode: from entering ALERT until a verdict of CLEAR. An analyzer restart, or
+ * ALERT -> SUSPICIOUS -> ALERT, does not raise the same alert again or ask for a second
+ * acknowledgement.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AuditLog } from '../audit/AuditLog.ts';
 import { logger } from '../log.ts';
-import type { IntegrityReport, RiskAlert, RiskUpdate } from '../protocol/messages.ts';
+import { Metrics } from '../metrics/Metrics.ts';
+import { RISK_STATES, type IntegrityReport, type RiskAlert, type RiskHandBack, type RiskUpdate } from '../protocol/messages.ts';
 import { isPrivileged } from '../protocol/roles.ts';
 import type { CallRoom, Participant } from '../signaling/CallRoom.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
@@ -20,6 +27,8 @@ interface CallRecord {
   room: CallRoom;
   latest: Map<string, RiskUpdate>;
   alerts: Map<string, AlertRecord>;
+  /** Per participant, the alert of the episode still open (entered ALERT, no CLEAR since). */
+  episode: Map<string, string>;
 }
 
 /** An alert and who acknowledged it first. */
@@ -60,10 +69,11 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
       if (room) this.track(room);
     });
     hub.on('risk', (room, update) => this.onRisk(room, update));
+    hub.setHandBackSource((room) => this.handBack(room));
   }
 
   private track(room: CallRoom): void {
-    const rec: CallRecord = { callId: this.audit.openCall(room.id), room, latest: new Map(), alerts: new Map() };
+    const rec: CallRecord = { callId: this.audit.openCall(room.id), room, latest: new Map(), alerts: new Map(), episode: new Map() };
     this.calls.set(room.id, rec);
     room.on('joined', (p) => {
       if (p.role === 'analyzer') return;
@@ -74,6 +84,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     room.on('left', (p) => {
       if (p.role !== 'analyzer') this.audit.participantLeft(rec.callId, p.id);
       rec.latest.delete(p.id);
+      rec.episode.delete(p.id);
     });
     room.once('close', () => {
       this.audit.closeCall(rec.callId);
@@ -101,13 +112,47 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
         gaps: u.gaps.join(' | '),
       });
     }
-    if (u.state === 'ALERT' && prev?.state !== 'ALERT') this.raise(rec, subject, u);
+    // One alert per episode: a verdict of CLEAR ends it; a restart or a dip to SUSPICIOUS does not.
+    if (u.state === 'CLEAR') rec.episode.delete(u.participantId);
+    if (u.state === 'ALERT' && prev?.state !== 'ALERT' && !rec.episode.has(u.participantId)) this.raise(rec, subject, u);
+  }
+
+  /**
+   * The last raised state (SUSPICIOUS or ALERT, with the detectors that raised it) of each analysed
+   * participant of a call, for the analyzer that watches it next to resume (RiskFusion.restore).
+   */
+  handBack(roomId: string): RiskHandBack[] {
+    const out: RiskHandBack[] = [];
+    for (const u of this.calls.get(roomId)?.latest.values() ?? []) {
+      if (u.state === 'SUSPICIOUS' || u.state === 'ALERT') out.push({ participantId: u.participantId, state: u.state, risk: u.risk, since: u.since, raisedBy: u.raisedBy ?? [] });
+    }
+    return out;
+  }
+
+  /**
+   * Prometheus text: analysed participants per state, and whose analysis is degraded (1) or not
+   * (0), with one series per starved detector.
+   */
+  renderMetrics(): string {
+    const m = new Metrics();
+    const perState = new Map<string, number>(RISK_STATES.map((s) => [s, 0]));
+    for (const rec of this.calls.values()) {
+      for (const u of rec.latest.values()) {
+        perState.set(u.state, (perState.get(u.state) ?? 0) + 1);
+        const labels = { room: rec.room.id, participant: u.participantId };
+        m.set('dfs_analysis_degraded', 'Whether an analysed participant\'s analysis is degraded (sampled below what a detector needs).', labels, u.degraded?.length ? 1 : 0);
+        for (const d of u.degraded ?? []) m.set('dfs_analysis_degraded_detector', 'Detectors starved of samples, per analysed participant.', { ...labels, detector: d.detector }, 1);
+      }
+    }
+    for (const [state, n] of perState) m.set('dfs_risk_participants', 'Analysed participants in calls, by risk state.', { state }, n);
+    return m.render();
   }
 
   private raise(rec: CallRecord, subject: Participant, u: RiskUpdate): void {
     const alert: RiskAlert = { id: randomUUID(), participantId: subject.id, participantName: subject.name, risk: u.risk, reasons: u.reasons, at: u.at };
     this.audit.alertRaised(rec.callId, alert);
     rec.alerts.set(alert.id, alert);
+    rec.episode.set(subject.id, alert.id);
     if (rec.alerts.size > MAX_ALERTS_PER_CALL) rec.alerts.delete(rec.alerts.keys().next().value!);
     rec.room.toPrivileged('risk.alert', alert);
     this.emit('alert', rec.room.id, alert);

@@ -148,3 +148,171 @@ describe('risk fusion', () => {
     expect(snap.reasons.map((r) => r.detector)).toEqual(['presentation-attack', 'face-deepfake']);
   });
 });
+
+/**
+ * Honest verdicts: an ALERT belongs to the detector that raised it. Another detector's calm
+ * readings cannot lower it, nor can that detector's silence; a starved analysis says so instead of
+ * CLEAR; and a state handed back after a restart resumes as it was.
+ */
+describe('risk fusion: honest states', () => {
+  /** Face readings every 500 ms (undefined: none, as when the analyzer starves), natural voice every 2 s. */
+  function call(f: RiskFusion, from: number, to: number, face: (t: number) => number | undefined, voice: number | null = 0.05): RiskStateName[] {
+    const states: RiskStateName[] = [];
+    for (let t = from; t < to; t += 500) {
+      const s = face(t);
+      if (s !== undefined) {
+        f.addQuality(t, 'ok');
+        f.add(ev('face-deepfake', t, s));
+      }
+      if (voice !== null && t % 2000 === 0) f.add(ev('synthetic-voice', t, voice, 0.9, 'The voice sounds natural.'));
+      const st = f.update(t).state;
+      if (states.at(-1) !== st) states.push(st);
+    }
+    return states;
+  }
+
+  /** ALERT raised by the face, with a natural voice all along. */
+  function alerted(): RiskFusion {
+    const f = new RiskFusion(config, 0);
+    expect(call(f, 0, 20_000, () => 0.95).at(-1)).toBe('ALERT');
+    expect(f.update(20_000).raisedBy).toEqual(['face-deepfake']);
+    return f;
+  }
+
+  it('an ALERT holds while the detector that raised it is starved, however natural the voice sounds', () => {
+    const f = alerted();
+    // The face stops arriving (a busy analyzer); the voice keeps saying "natural" for a minute.
+    expect(call(f, 20_000, 80_000, () => undefined)).toEqual(['ALERT']);
+    const snap = f.update(80_000);
+    expect(snap.reasons.map((r) => r.detector)).toEqual(['synthetic-voice']);
+    expect(snap.risk).toBeLessThan(config.thresholds.suspicious.exit);
+    expect(snap.gaps.join(' ')).toMatch(/alert holds until face-deepfake has enough fresh readings/);
+    // A trickle below minSamples per window is still starvation.
+    expect(call(f, 80_000, 110_000, (t) => (t % 5000 === 0 ? 0.02 : undefined))).toEqual(['ALERT']);
+  });
+
+  it('another detector\'s calm evidence does not clear it; only the raising detector\'s fresh evidence does', () => {
+    const f = alerted();
+    // A calm presentation-attack check and a natural voice, the face starved: still ALERT.
+    for (let t = 20_000; t < 60_000; t += 500) {
+      f.add(ev('presentation-attack', t, 0.01));
+      if (t % 2000 === 0) f.add(ev('synthetic-voice', t, 0.02, 0.9));
+      expect(f.update(t).state).toBe('ALERT');
+    }
+    // The face comes back real: down only after holdMs.exit of its own fresh, calm readings.
+    const seen: Array<[number, RiskStateName]> = [];
+    for (let t = 60_000; t < 100_000; t += 500) {
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, 0.02));
+      const st = f.update(t).state;
+      if (seen.at(-1)?.[1] !== st) seen.push([t, st]);
+    }
+    expect(seen.map(([, s]) => s)).toEqual(['ALERT', 'CLEAR']);
+    expect(seen[1]![0] - 60_000).toBeGreaterThanOrEqual(config.holdMs.exit);
+    expect(f.update(100_000).raisedBy).toEqual([]);
+  });
+
+  it('says DEGRADED, not CLEAR, when sampling falls below what a detector needs, and recovers', () => {
+    const f = new RiskFusion(config, 0);
+    f.setSamplingTarget('video', 2);
+    f.setSamplingTarget('audio', 0.5);
+    // Healthy: 2 fps analysed, a real face and voice.
+    for (let t = 0; t < 20_000; t += 500) {
+      f.sampled('video', t);
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, 0.05));
+      if (t % 2000 === 0) {
+        f.add(ev('synthetic-voice', t, 0.05, 0.9));
+        f.sampled('audio', t);
+      }
+      f.update(t);
+    }
+    expect(f.state).toBe('CLEAR');
+    expect(f.update(20_000).degraded).toEqual([]);
+    // The analyzer falls behind: one frame in five seconds gets through, the rest are dropped.
+    const states: RiskStateName[] = [];
+    for (let t = 20_000; t < 60_000; t += 500) {
+      if (t % 5000 === 0) {
+        f.sampled('video', t);
+        f.addQuality(t, 'ok');
+        f.add(ev('face-deepfake', t, 0.05));
+      } else f.dropped('video', t);
+      if (t % 2000 === 0) {
+        f.add(ev('synthetic-voice', t, 0.05, 0.9));
+        f.sampled('audio', t);
+      }
+      const st = f.update(t).state;
+      if (states.at(-1) !== st) states.push(st);
+    }
+    expect(states).toEqual(['CLEAR', 'DEGRADED']);
+    const snap = f.update(60_000);
+    const face = snap.degraded.find((d) => d.detector === 'face-deepfake')!;
+    expect(face.needed).toBe(0.3);
+    expect(face.achieved).toBeGreaterThan(0);
+    expect(face.achieved).toBeLessThanOrEqual(0.2);
+    expect(face.reason).toMatch(/^Analysis degraded: .* gets 0\.[12] frames a second for the face-swap check, which needs 0\.3\.$/);
+    // Blink and lip-sync (1 fps) are starved too; pulse is not asked of a 2 fps stream.
+    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['blink', 'face-deepfake', 'lip-sync', 'presentation-attack']);
+    // Back to 2 fps: CLEAR once the rate window has refilled.
+    const back: RiskStateName[] = [];
+    for (let t = 60_000; t < 90_000; t += 500) {
+      f.sampled('video', t);
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, 0.05));
+      const st = f.update(t).state;
+      if (back.at(-1) !== st) back.push(st);
+    }
+    expect(back).toEqual(['DEGRADED', 'CLEAR']);
+    // A camera turned off is no video, not a degraded analysis.
+    const g = new RiskFusion(config, 0);
+    g.setSamplingTarget('video', 2);
+    expect(call(g, 0, 30_000, () => undefined, null)).toEqual(['ANALYZING', 'INSUFFICIENT_SIGNAL']);
+    expect(g.update(30_000).degraded).toEqual([]);
+  });
+
+  it('a starved detector the stream is not sampled for (pulse at 2 fps) is not a degradation', () => {
+    const f = new RiskFusion(config, 0);
+    f.setSamplingTarget('video', 2);
+    for (let t = 0; t < 30_000; t += 500) {
+      f.sampled('video', t);
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, 0.05));
+      f.update(t);
+    }
+    expect(f.update(30_000)).toMatchObject({ state: 'CLEAR', degraded: [] });
+    // Boosted to 6 fps but only 3 fps get through: now the pulse check is starved (an additive
+    // detector: noted, while the state stays CLEAR, which the face models still support).
+    f.setSamplingTarget('video', 6);
+    for (let t = 30_000; t < 45_000; t += 1000 / 6) {
+      if (Math.round(t * 6 / 1000) % 2) f.dropped('video', t);
+      else {
+        f.sampled('video', t);
+        f.addQuality(t, 'ok');
+        f.add(ev('face-deepfake', t, 0.05));
+      }
+    }
+    const snap = f.update(45_000);
+    expect(snap.state).toBe('CLEAR');
+    expect(snap.degraded.map((d) => d.detector)).toEqual(['pulse']);
+  });
+
+  it('restore keeps an ALERT across an analyzer restart, with the detector that raised it', () => {
+    const before = alerted();
+    const snap = before.update(20_000);
+    const handBack = before.handBack('caller', snap.risk);
+    expect(handBack).toMatchObject({ participantId: 'caller', state: 'ALERT', raisedBy: ['face-deepfake'] });
+    // A new analyzer: its fusion starts empty at t = 30 s, and resumes what it was handed.
+    const after = new RiskFusion(config, 30_000);
+    expect(after.restore(handBack, 30_000)).toBe(true);
+    expect(after.state).toBe('ALERT');
+    // No face yet on the new analyzer, the voice natural: still the same ALERT, same `since`.
+    expect(call(after, 30_000, 60_000, () => undefined)).toEqual(['ALERT']);
+    expect(after.update(60_000).since).toBe(snap.since);
+    // Only the face's own fresh, calm evidence brings it down.
+    expect(call(after, 60_000, 90_000, () => 0.02)).toEqual(['ALERT', 'CLEAR']);
+    // A CLEAR is not resumed: an all-clear must rest on this analyzer's own evidence.
+    const fresh = new RiskFusion(config, 0);
+    expect(fresh.restore({ participantId: 'x', state: 'CLEAR', risk: 0.05, since: 0, raisedBy: [] }, 0)).toBe(false);
+    expect(fresh.state).toBe('ANALYZING');
+  });
+});

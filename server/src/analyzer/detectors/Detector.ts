@@ -26,6 +26,23 @@ export interface Evidence {
   details?: Record<string, number | string | boolean>;
 }
 
+/**
+ * How often a detector needs its input analysed to judge at all. Fusion compares it with what the
+ * analyzer really achieves for each stream: when fewer samples get analysed than this while the
+ * analyzer means to sample at least this fast, that participant's analysis is degraded, and is
+ * shown as such, never as CLEAR (a starved detector is not a detector that saw nothing wrong).
+ */
+export interface SamplingNeed {
+  input: 'video' | 'audio';
+  /**
+   * Analysed samples per second. 'window': the detector's minSamples per windowMs in
+   * risk-config.json, the least for fusion to count it at all.
+   */
+  perSecond: number | 'window';
+  /** Plain English, for the clinician: what the samples are for. */
+  what: string;
+}
+
 export interface Detector<Input> {
   readonly id: DetectorId;
   analyse(input: Input): Promise<Evidence>;

@@ -19,7 +19,7 @@
 import type { Batcher } from '../inference/Batcher.ts';
 import type { RiskConfig } from '../fusion/RiskFusion.ts';
 import { BlinkDetector } from './BlinkDetector.ts';
-import type { FrameDetector, WindowDetector } from './Detector.ts';
+import type { FrameDetector, SamplingNeed, WindowDetector } from './Detector.ts';
 import { FaceDeepfakeDetector } from './FaceDeepfakeDetector.ts';
 import { FaceFlickerDetector } from './FaceFlickerDetector.ts';
 import { LandmarkJitterDetector } from './LandmarkJitterDetector.ts';
@@ -42,6 +42,11 @@ interface Common<Id extends string> {
   primary: boolean;
   /** Measured by `npm run eval` (external evidence cannot be replayed offline). */
   evaluated: boolean;
+  /**
+   * How fast it needs its input analysed (fusion: below it, while the analyzer means to sample
+   * that fast, the participant's analysis is degraded). None for evidence from outside the media.
+   */
+  sampling?: SamplingNeed;
 }
 export interface FrameEntry<Id extends string = string> extends Common<Id> {
   kind: 'frame';
@@ -71,6 +76,8 @@ export const DETECTORS = [
     kind: 'frame',
     primary: true,
     evaluated: true,
+    // Enough face crops for fusion to count it: minSamples in its window (risk-config.json).
+    sampling: { input: 'video', perSecond: 'window', what: 'the face-swap check' },
     models: ['meso4-df', 'meso4-f2f'],
     build: (c: FrameBuildContext) => {
       const [df, f2f] = [c.model('meso4-df'), c.model('meso4-f2f')];
@@ -82,18 +89,23 @@ export const DETECTORS = [
     kind: 'frame',
     primary: true,
     evaluated: true,
+    sampling: { input: 'video', perSecond: 'window', what: 'the screen and photo check' },
     models: ['minifasnet-v2-2.7', 'minifasnet-v1se-4.0'],
     build: (c: FrameBuildContext) => {
       const [v2, v1se] = [c.model('minifasnet-v2-2.7'), c.model('minifasnet-v1se-4.0')];
       return v2 || v1se ? new PresentationAttackDetector({ v2, v1se }) : undefined;
     },
   },
-  { id: 'synthetic-voice', kind: 'speech', primary: true, evaluated: true },
-  { id: 'blink', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], build: () => new BlinkDetector() },
-  { id: 'lip-sync', kind: 'window', primary: false, evaluated: true, needs: ['landmarks', 'audio'], build: () => new LipSyncDetector() },
-  { id: 'pulse', kind: 'window', primary: false, evaluated: true, needs: [], build: () => new PulseDetector() },
-  { id: 'face-flicker', kind: 'window', primary: false, evaluated: true, needs: [], build: () => new FaceFlickerDetector() },
-  { id: 'landmark-jitter', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], build: () => new LandmarkJitterDetector() },
+  { id: 'synthetic-voice', kind: 'speech', primary: true, evaluated: true, sampling: { input: 'audio', perSecond: 'window', what: 'the synthetic-voice check' } },
+  // 40 samples in its 60 s window with no gap over 2 s: 1 frame a second leaves room for faceless moments.
+  { id: 'blink', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'video', perSecond: 1, what: 'the blink check' }, build: () => new BlinkDetector() },
+  // 20 mouth samples in its 30 s window, beside speech.
+  { id: 'lip-sync', kind: 'window', primary: false, evaluated: true, needs: ['landmarks', 'audio'], sampling: { input: 'video', perSecond: 1, what: 'the lip-sync check' }, build: () => new LipSyncDetector() },
+  // The pulse band needs PulseDetector's minFps (5.5: the boosted 6 fps with some jitter).
+  { id: 'pulse', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'video', perSecond: 5.5, what: 'the pulse check' }, build: () => new PulseDetector() },
+  // Both need consecutive samples close in time (their minFps: 5.5 and 7.5).
+  { id: 'face-flicker', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'video', perSecond: 5.5, what: 'the face-flicker check' }, build: () => new FaceFlickerDetector() },
+  { id: 'landmark-jitter', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'video', perSecond: 7.5, what: 'the landmark-jitter check' }, build: () => new LandmarkJitterDetector() },
   { id: 'client-integrity', kind: 'external', primary: false, evaluated: false },
   { id: 'liveness-check', kind: 'external', primary: true, evaluated: false },
 ] as const;

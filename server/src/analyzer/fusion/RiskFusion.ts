@@ -13,17 +13,38 @@
  *   presentation attack, synthetic voice, a liveness check's verdict); the others only add to it.
  * - With no usable signal, CLEAR or ANALYZING become INSUFFICIENT_SIGNAL; SUSPICIOUS and ALERT
  *   hold (hiding the face must not clear an alert).
+ * - SUSPICIOUS and ALERT remember the detectors that raised them (the fewest top contributors
+ *   whose noisy-OR reached the entry level). Only those detectors' fresh evidence can lower the
+ *   state: while any of them has fewer than minSamples readings in its window (starved by a busy
+ *   analyzer, or the face gone), the state holds, whatever the others say. Without this a starved
+ *   face left a natural voice as the only judge, and a confirmed deepfake went ALERT -> CLEAR.
+ * - Each detector declares how fast it needs its input analysed (its `sampling` in registry.ts); the analyzer tells
+ *   fusion what it means to sample and what it really analysed and dropped. Below a detector's
+ *   need, while the stream is live and the analyzer means to meet it, that detector is "degraded";
+ *   when it is a primary one, DEGRADED takes CLEAR's place (no all-clear from a starved analysis).
+ * - The server keeps the last raised state and hands it back to whichever analyzer watches the
+ *   call next (restart, or another worker); restore() resumes it, raisers included.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { DetectorId, Evidence } from '../detectors/Detector.ts';
-import { DETECTOR_IDS, PRIMARY_DETECTORS as PRIMARY } from '../detectors/registry.ts';
+import type { DetectorId, Evidence, SamplingNeed } from '../detectors/Detector.ts';
+import { DETECTOR_IDS, DETECTORS, PRIMARY_DETECTORS as PRIMARY } from '../detectors/registry.ts';
 import type { QualityReason } from '../vision/quality.ts';
 
-import type { RiskState } from '../../protocol/messages.ts';
+import type { DegradedDetector, RiskHandBack, RiskState } from '../../protocol/messages.ts';
 
 export type RiskStateName = RiskState;
 
+/** What each sampled detector needs of its input (its `sampling` line in registry.ts). */
+const NEEDS = new Map<DetectorId, SamplingNeed>(DETECTORS.flatMap((d) => ('sampling' in d ? [[d.id, d.sampling] as [DetectorId, SamplingNeed]] : [])));
+export type SampledInput = SamplingNeed['input'];
+/**
+ * Achieved sampling is measured over this span. A stream must have been live that long before it
+ * can be called degraded (no verdict on a stream that just started or came back).
+ */
+const RATE_WINDOW_MS = 10_000;
+/** A pause this long between samples (camera off, silence) starts a new live span. */
+const LIVE_GAP_MS = 3_000;
 
 const Threshold = z.strictObject({ enter: z.number().min(0).max(1), exit: z.number().min(0).max(1) }).refine((t) => t.exit < t.enter, 'exit must be below enter');
 export const RiskConfigSchema = z.strictObject({
@@ -97,6 +118,10 @@ export interface RankedReason {
 
 export interface RiskSnapshot {
   state: RiskStateName;
+  /** SUSPICIOUS or ALERT: the detectors that raised it, the only ones whose fresh evidence lowers it. */
+  raisedBy: DetectorId[];
+  /** Detectors starved of samples (analysis degraded), with plain reasons. */
+  degraded: DegradedDetector[];
   risk: number;
   /** Detectors that judged, most suspicious contribution first. */
   reasons: RankedReason[];
@@ -113,7 +138,33 @@ const QUALITY_TEXT: Record<Exclude<QualityReason, 'ok'>, string> = {
   'too-small': 'The face is too small (too far from the camera) to analyse.',
 };
 
-const RANK: Record<RiskStateName, number> = { INSUFFICIENT_SIGNAL: 0, ANALYZING: 0, CLEAR: 1, SUSPICIOUS: 2, ALERT: 3 };
+const RANK: Record<RiskStateName, number> = { INSUFFICIENT_SIGNAL: 0, ANALYZING: 0, DEGRADED: 0, CLEAR: 1, SUSPICIOUS: 2, ALERT: 3 };
+const RAISED: ReadonlySet<RiskStateName> = new Set(['SUSPICIOUS', 'ALERT']);
+
+/** One input's sampling as the analyzer reports it: what it means to do and what it did. */
+class SamplingLedger {
+  target = 0;
+  /** When analysed and dropped samples happened, within RATE_WINDOW_MS. */
+  readonly analysed: number[] = [];
+  readonly dropped: number[] = [];
+  /** Start of the current live span (samples no further apart than LIVE_GAP_MS). */
+  liveSince = Number.NaN;
+  last = Number.NaN;
+
+  note(list: number[], at: number): void {
+    if (!(at - this.last <= LIVE_GAP_MS)) this.liveSince = at;
+    this.last = Math.max(at, Number.isNaN(this.last) ? at : this.last);
+    list.push(at);
+    if (list.length > 4096) list.splice(0, list.length - 4096);
+  }
+
+  /** Analysed samples per second over the window, or undefined while not live long enough to tell. */
+  achieved(now: number): number | undefined {
+    for (const list of [this.analysed, this.dropped]) while (list.length && list[0]! <= now - RATE_WINDOW_MS) list.shift();
+    if (!(now - this.last <= LIVE_GAP_MS) || now - this.liveSince < RATE_WINDOW_MS) return undefined;
+    return this.analysed.length / (RATE_WINDOW_MS / 1000);
+  }
+}
 
 export class RiskFusion {
   private readonly config: RiskConfig;
@@ -127,6 +178,9 @@ export class RiskFusion {
   private since: number;
   /** When the risk first crossed into the band of a pending move, and to which state. */
   private pending: { target: RiskStateName; from: number } | undefined;
+  /** Who raised the current SUSPICIOUS or ALERT: only their fresh evidence brings it down. */
+  private readonly raisers = new Set<DetectorId>();
+  private readonly sampling = new Map<SampledInput, SamplingLedger>();
 
   constructor(config: RiskConfig, now: number) {
     this.config = config;
@@ -146,6 +200,82 @@ export class RiskFusion {
     list.push(e);
     // Bounded: old readings leave the window at the next update anyway; cap bursts too.
     if (list.length > 512) list.splice(0, list.length - 512);
+  }
+
+  /**
+   * What the analyzer means to sample of this participant's input, per second (the sampler's
+   * current rate; the audio hop). A detector needing more than this is not expected to judge, so
+   * its absence is a gap, not a degradation.
+   */
+  setSamplingTarget(input: SampledInput, perSecond: number): void {
+    this.ledger(input).target = perSecond;
+  }
+
+  /** One sample of this input went through analysis (a frame through the face models, a speech window through the voice model). */
+  sampled(input: SampledInput, at: number): void {
+    const l = this.ledger(input);
+    l.note(l.analysed, at);
+  }
+
+  /** One sample of this input was lost before analysis (a full queue, a full batch). */
+  dropped(input: SampledInput, at: number): void {
+    const l = this.ledger(input);
+    l.note(l.dropped, at);
+  }
+
+  private ledger(input: SampledInput): SamplingLedger {
+    let l = this.sampling.get(input);
+    if (!l) this.sampling.set(input, (l = new SamplingLedger()));
+    return l;
+  }
+
+  /** Detectors whose need the achieved sampling misses while the analyzer means to meet it. */
+  private degraded(now: number): DegradedDetector[] {
+    const out: DegradedDetector[] = [];
+    const achieved = new Map<SampledInput, number | undefined>();
+    for (const [input, l] of this.sampling) achieved.set(input, l.achieved(now));
+    for (const [id, need] of NEEDS) {
+      const cfg = this.config.detectors[id];
+      const l = this.sampling.get(need.input);
+      const got = achieved.get(need.input);
+      if (!cfg || !l || got === undefined) continue;
+      const needed = need.perSecond === 'window' ? (cfg.minSamples * 1000) / cfg.windowMs : need.perSecond;
+      if (l.target < needed || got >= needed) continue;
+      // Audio windows come only with speech: fewer than needed is starvation only if some were lost.
+      if (need.input === 'audio' && l.dropped.length === 0) continue;
+      const unit = need.input === 'video' ? 'frames' : 'speech windows';
+      out.push({
+        detector: id,
+        reason: `Analysis degraded: the analyzer is behind and gets ${fmtRate(got)} ${unit} a second for ${need.what}, which needs ${fmtRate(needed)}.`,
+        achieved: round2(got),
+        needed: round2(needed),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Resumes a state the server handed back (an analyzer restart, or the call moving to another
+   * analyzer). Only SUSPICIOUS and ALERT resume, with the detectors that raised them: those then
+   * need fresh evidence here before the state can come down. A CLEAR is not resumed: this analyzer
+   * has not seen anything yet, and an all-clear must rest on evidence. Returns whether it resumed.
+   */
+  restore(h: RiskHandBack, now: number): boolean {
+    if (!RAISED.has(h.state)) return false;
+    const known = h.raisedBy.filter((d): d is DetectorId => (DETECTOR_IDS as readonly string[]).includes(d));
+    this.raisers.clear();
+    // Raisers unknown (an older server): any primary detector may have raised it, so all must agree.
+    for (const d of known.length ? known : PRIMARY) this.raisers.add(d);
+    this.stateValue = h.state;
+    this.since = Math.min(h.since, now);
+    this.pending = undefined;
+    this.lastSignalAt = now;
+    return true;
+  }
+
+  /** What the server keeps of this participant to hand back later (see restore). */
+  handBack(participantId: string, risk: number): RiskHandBack {
+    return { participantId, state: this.stateValue, risk, since: this.since, raisedBy: [...this.raisers] };
   }
 
   addQuality(at: number, reason: QualityReason): void {
@@ -173,8 +303,10 @@ export class RiskFusion {
     return { detector: id, text: typical.reason, contribution: cfg.weight * confidence * score, score, confidence };
   }
 
-  private gaps(now: number): string[] {
+  private gaps(now: number, views: Map<DetectorId, RankedReason>): string[] {
     const gaps: string[] = [];
+    const starved = RAISED.has(this.stateValue) ? [...this.raisers].filter((d) => !views.has(d)) : [];
+    if (starved.length) gaps.push(`The ${this.stateValue === 'ALERT' ? 'alert' : 'suspicion'} holds until ${starved.join(', ')} has enough fresh readings to confirm or lift it.`);
     const q = this.lastQuality;
     if (!q) gaps.push('No video has been analysed yet.');
     else if (q.reason !== 'ok' && now - this.lastGoodFaceAt > this.config.insufficientAfterMs) gaps.push(QUALITY_TEXT[q.reason]);
@@ -188,24 +320,42 @@ export class RiskFusion {
   /** Re-evaluates at `now`; returns the current snapshot. */
   update(now: number): RiskSnapshot {
     const reasons: RankedReason[] = [];
+    const views = new Map<DetectorId, RankedReason>();
     for (const id of DETECTOR_IDS) {
       const v = this.detectorView(id, now);
-      if (v) reasons.push(v);
+      if (v) {
+        reasons.push(v);
+        views.set(id, v);
+      }
     }
     reasons.sort((a, b) => b.contribution - a.contribution);
     const risk = 1 - reasons.reduce((p, r) => p * (1 - r.contribution), 1);
     const hasSignal = reasons.some((r) => PRIMARY.has(r.detector));
-    this.step(now, risk, hasSignal);
-    return { state: this.stateValue, risk, reasons, gaps: this.gaps(now), since: this.since, at: now };
+    const degraded = this.degraded(now);
+    this.step(now, risk, hasSignal, reasons, degraded.some((d) => PRIMARY.has(d.detector as DetectorId)));
+    return {
+      state: this.stateValue,
+      raisedBy: RAISED.has(this.stateValue) ? [...this.raisers] : [],
+      degraded,
+      risk,
+      reasons,
+      gaps: this.gaps(now, views),
+      since: this.since,
+      at: now,
+    };
   }
 
-  private step(now: number, risk: number, hasSignal: boolean): void {
+  private step(now: number, risk: number, hasSignal: boolean, reasons: RankedReason[], degradedPrimary: boolean): void {
     const { suspicious, alert } = this.config.thresholds;
     const cur = this.stateValue;
     if (hasSignal) this.lastSignalAt = now;
     if (!hasSignal) {
       this.pending = undefined;
-      if (cur === 'SUSPICIOUS' || cur === 'ALERT') return; // hiding the face does not clear an alert
+      if (RAISED.has(cur)) return; // hiding the face does not clear an alert
+      if (degradedPrimary) {
+        this.move('DEGRADED', now);
+        return;
+      }
       if (cur === 'CLEAR' && now - this.lastSignalAt < this.config.insufficientAfterMs) return;
       const waited = now - this.startedAt >= this.config.analyzingMs || (this.lastQuality !== undefined && now - this.lastGoodFaceAt > this.config.insufficientAfterMs);
       if (cur === 'ANALYZING' && !waited) return;
@@ -217,27 +367,61 @@ export class RiskFusion {
     if (risk >= alert.enter || (cur === 'ALERT' && risk >= alert.exit)) target = 'ALERT';
     else if (risk >= suspicious.enter || ((cur === 'SUSPICIOUS' || cur === 'ALERT') && risk >= suspicious.exit)) target = 'SUSPICIOUS';
     else target = 'CLEAR';
+    // No all-clear while a detector that decides the verdict is starved of samples.
+    if (target === 'CLEAR' && degradedPrimary) target = 'DEGRADED';
     if (target === cur) {
       this.pending = undefined;
       return;
     }
-    // From "no verdict yet" to CLEAR needs no wait; any other move must hold.
     const up = RANK[target] > RANK[cur];
-    const hold = cur === 'ANALYZING' || cur === 'INSUFFICIENT_SIGNAL' ? (target === 'CLEAR' ? 0 : this.config.holdMs.enter) : up ? this.config.holdMs.enter : this.config.holdMs.exit;
+    // Down from SUSPICIOUS or ALERT only on fresh evidence from every detector that raised it:
+    // the others' readings are already in the risk (noisy-OR cannot let them cancel it), and a
+    // raiser without enough readings in its window has not said the danger is over.
+    if (!up && RAISED.has(cur) && ![...this.raisers].every((d) => reasons.some((r) => r.detector === d))) {
+      this.pending = undefined;
+      return;
+    }
+    // From "no verdict yet" to CLEAR needs no wait (out of DEGRADED: the enter hold, against
+    // flapping at the edge of a detector's need); any other move must hold.
+    const noVerdict = cur === 'ANALYZING' || cur === 'INSUFFICIENT_SIGNAL' || cur === 'DEGRADED';
+    const hold =
+      noVerdict ? (target === 'CLEAR' && cur !== 'DEGRADED' ? 0 : this.config.holdMs.enter) : target === 'DEGRADED' ? this.config.holdMs.enter : up ? this.config.holdMs.enter : this.config.holdMs.exit;
     if (!this.pending || this.pending.target !== target) {
       // A move up may go one step at a time; restart the clock only when the direction changes.
       if (!this.pending || RANK[this.pending.target] > RANK[cur] !== up) this.pending = { target, from: now };
       else this.pending = { target, from: this.pending.from };
     }
     if (now - this.pending.from >= hold) {
+      if (RAISED.has(target) && up) this.noteRaisers(target, reasons);
       this.move(target, now);
       this.pending = undefined;
     }
   }
 
+  /** The fewest top contributors whose noisy-OR reaches the entry level of `to`, added to the raisers. */
+  private noteRaisers(to: RiskStateName, reasons: RankedReason[]): void {
+    const enter = to === 'ALERT' ? this.config.thresholds.alert.enter : this.config.thresholds.suspicious.enter;
+    let keep = 1;
+    for (const r of reasons) {
+      if (r.contribution <= 0) break;
+      this.raisers.add(r.detector);
+      keep *= 1 - r.contribution;
+      if (1 - keep >= enter) break;
+    }
+  }
+
   private move(to: RiskStateName, now: number): void {
     if (this.stateValue === to) return;
+    if (!RAISED.has(to)) this.raisers.clear();
     this.stateValue = to;
     this.since = now;
   }
+}
+
+function round2(v: number): number {
+  return Math.round(v * 100) / 100;
+}
+
+function fmtRate(v: number): string {
+  return v >= 10 ? String(Math.round(v)) : String(Math.round(v * 10) / 10);
 }
