@@ -18,8 +18,8 @@
  *   state: while any of them has fewer than minSamples readings in its window (starved by a busy
  *   analyzer, or the face gone), the state holds, whatever the others say. Without this a starved
  *   face left a natural voice as the only judge, and a confirmed deepfake went ALERT -> CLEAR.
- * - Each detector declares how fast it needs its input analysed (its `sampling` in registry.ts); the analyzer tells
- *   fusion what it means to sample and what it really analysed and dropped. Below a detector's
+ * - Each detector declares how fast it needs its input analysed (`sampling` in registry.ts); the
+ *   analyzer tells fusion what it means to sample and what it analysed and dropped. Below a detector's
  *   need, while the stream is live and the analyzer means to meet it, that detector is "degraded";
  *   when it is a primary one, DEGRADED takes CLEAR's place (no all-clear from a starved analysis).
  * - The server keeps the last raised state and hands it back to whichever analyzer watches the
