@@ -280,8 +280,8 @@ describe('risk fusion: honest states', () => {
       f.update(t);
     }
     expect(f.update(30_000)).toMatchObject({ state: 'CLEAR', degraded: [] });
-    // Boosted to 6 fps but only 3 fps get through: now the pulse check is starved (an additive
-    // detector: noted, while the state stays CLEAR, which the face models still support).
+    // Boosted to 6 fps but only 3 fps get through: now the pulse check is starved (additive
+    // detectors: noted, while the state stays CLEAR, which the face models still support).
     f.setSamplingTarget('video', 6);
     for (let t = 30_000; t < 45_000; t += 1000 / 6) {
       if (Math.round(t * 6 / 1000) % 2) f.dropped('video', t);
@@ -293,7 +293,8 @@ describe('risk fusion: honest states', () => {
     }
     const snap = f.update(45_000);
     expect(snap.state).toBe('CLEAR');
-    expect(snap.degraded.map((d) => d.detector)).toEqual(['pulse']);
+    // Pulse and face flicker need 5.5 fps; landmark jitter (7.5) is not asked of a 6 fps stream.
+    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['face-flicker', 'pulse']);
   });
 
   it('restore keeps an ALERT across an analyzer restart, with the detector that raised it', () => {
