@@ -15,6 +15,8 @@ import { issueServiceToken } from '../../server/src/auth/token.ts';
 import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMedia.ts';
 import type { PoolWorker } from '../../server/src/screening/AnalyzerPool.ts';
+import type { Socket } from 'socket.io-client';
+import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const ROOMS = ['p1', 'p2', 'p3', 'p4'];
@@ -153,6 +155,47 @@ describe('analyzer worker pool', () => {
     const m1 = await metrics();
     expect(m1).toMatch(/dfs_analyzer_room_moves_total [1-9]/);
     expect(m1).toMatch(new RegExp(`dfs_analyzer_worker_rooms\\{worker="${REMOTE}"\\} [1-4]`));
+  });
+});
+
+describe('a call moved to another worker', () => {
+  it('keeps its raised state: the new worker is handed the ALERT before it is given the call', { timeout: 30_000 }, async () => {
+    // Scripted workers on the real control channel: what matters here is what the server sends.
+    const s = await startTestServer({ ANALYZER: 'external', ROOMS: 'h1', ANALYZER_STALL_MS: '3000' });
+    const sockets: Socket[] = [];
+    try {
+      const worker = async (sub: string) => {
+        const w = rawSocket(`${s.url}/analyzer`, issueServiceToken(s.config.tokenSecret, { ttlSeconds: 60, sub }));
+        sockets.push(w);
+        const seen: Array<[string, unknown]> = [];
+        w.onAny((event: string, payload: unknown) => seen.push([event, payload]));
+        await connected(w);
+        const beat = setInterval(() => w.emit('heartbeat', { metrics: '' }), 200);
+        w.on('disconnect', () => clearInterval(beat));
+        return { socket: w, seen };
+      };
+      const a = await worker('analyzer-a');
+      await waitFor('h1 given to the first worker', () => s.app.hub.pool.ownerOf('h1')?.sub === 'analyzer-a');
+      const patient = rawSocket(s.url, s.token('h1', 'patient', 'pat', { sub: 'pat' }));
+      sockets.push(patient);
+      await connected(patient);
+      expect((await ask(patient, 'join', { room: 'h1' })).ok).toBe(true);
+      const alert = { participantId: 'pat', state: 'ALERT', risk: 0.9, reasons: [{ detector: 'face-deepfake', text: 'Face-swap artefacts.', contribution: 0.9 }], gaps: [], since: Date.now(), at: Date.now(), raisedBy: ['face-deepfake'] };
+      a.socket.emit('risk', { room: 'h1', update: alert });
+      await waitFor('the ALERT at the desk', () => s.app.risk.handBack('h1').length > 0);
+
+      const b = await worker('analyzer-b');
+      a.socket.disconnect();
+      await waitFor('h1 given to the second worker', () => b.seen.some(([e, p]) => e === 'rooms' && (p as string[]).includes('h1')), 15_000);
+      const resume = b.seen.findIndex(([e, p]) => e === 'resume' && (p as { room: string }).room === 'h1');
+      const rooms = b.seen.findIndex(([e, p]) => e === 'rooms' && (p as string[]).includes('h1'));
+      expect(resume, 'a resume message for h1').toBeGreaterThanOrEqual(0);
+      expect(resume).toBeLessThan(rooms);
+      expect((b.seen[resume]![1] as { subjects: unknown[] }).subjects).toEqual([expect.objectContaining({ participantId: 'pat', state: 'ALERT', raisedBy: ['face-deepfake'] })]);
+    } finally {
+      for (const x of sockets) x.disconnect();
+      await s.close();
+    }
   });
 });
 
