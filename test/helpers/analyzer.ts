@@ -14,6 +14,7 @@ export function inProcessAnalyzer(server: TestServer, over: Partial<AnalyzerConf
       provider: 'cpu',
       baseFps: 2,
       boostedFps: 6,
+      landmarkFps: 8,
       audioHopSeconds: 2,
       audioClearHopSeconds: 4,
       maxBatch: 4,

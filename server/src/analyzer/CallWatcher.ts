@@ -82,13 +82,13 @@ export class CallWatcher {
   setBoosted(room: string, participantId: string, boosted: boolean): void {
     const s = this.video.get(`${room}/${participantId}/video`);
     if (!s) return;
-    s.sampler.setBoosted(boosted);
+    s.setBoosted(boosted);
     const session = this.rooms.get(room)?.session;
     const now = performance.now();
     const measured = s.measuredFps(now);
     if (!session || measured === undefined) return;
     const current = s.layer ?? session.videoLayer(participantId) ?? 0;
-    const layer = chooseTemporalLayer(current, measured, 1000 / s.sampler.intervalMs);
+    const layer = chooseTemporalLayer(current, measured, s.neededFps);
     if (layer === current) return;
     s.setLayer(layer, now);
     session.setVideoLayer(participantId, layer).catch((err: unknown) => log.warn('could not change video layers', { room, participantId, err: (err as Error).message }));
@@ -187,7 +187,7 @@ export class CallWatcher {
       if (this.isAnalysed(id)) this.deps.subjects.get(room, t.participantId).fusion.dropped(input, Date.now());
     };
     if (t.kind === 'video') {
-      const s = new VideoStream(id, { baseFps: config.baseFps, boostedFps: config.boostedFps, queueCapacity: config.queueCapacity });
+      const s = new VideoStream(id, { baseFps: config.baseFps, boostedFps: config.boostedFps, queueCapacity: config.queueCapacity, landmarkFps: config.landmarkFps });
       s.onDropped = dropped('video');
       this.video.set(s.key, s);
       w.stops.set(s.key, onVideoFrames(t.track, (frame) => {

@@ -11,7 +11,7 @@ import type { ChallengeObserver } from './ChallengeObserver.ts';
 import { noteCues } from './challengeCues.ts';
 import type { Landmarks } from './detectors/FaceLandmarks.ts';
 import type { AnalyzerEmitter } from './events.ts';
-import { analyseFace, type AnalyzerModels } from './pipeline.ts';
+import { analyseFace, observeLandmarks, type AnalyzerModels } from './pipeline.ts';
 import type { AudioStream, SampledFrame, VideoStream } from './streams.ts';
 import type { Subjects } from './subjects.ts';
 import type { FaceDetection } from './vision/BlazeFace.ts';
@@ -112,7 +112,10 @@ export class Scheduler {
     while (this.running) {
       const s = this.next(this.deps.watcher.video.values());
       if (!s) {
-        await this.idle();
+        // The classifiers' samples first; landmark frames fill the gaps (and wait, or drop, under load).
+        const l = [...this.deps.watcher.video.values()].find((v) => v.landmarkQueue.length > 0);
+        if (l) await this.landmarksOnly(l, l.landmarkQueue.take()!);
+        else await this.idle();
         continue;
       }
       const item = s.queue.take()!;
@@ -127,8 +130,24 @@ export class Scheduler {
     }
   }
 
-  private async detect(s: VideoStream, item: SampledFrame): Promise<Detection> {
-    this.deps.events.emit('sampled', s.id, item.frame);
+  /** A frame between the classifiers' samples: face detection and landmarks for the window detectors. */
+  private async landmarksOnly(s: VideoStream, item: SampledFrame): Promise<void> {
+    const { watcher, subjects } = this.deps;
+    if (!watcher.isAnalysed(s.id)) return;
+    try {
+      const subject = subjects.get(s.id.room, s.id.participantId);
+      const d = await this.detect(s, item, false);
+      const face = d.faces[0];
+      s.faceSeen = d.quality.reason === 'ok' && face !== undefined;
+      if (!s.faceSeen || !face) return;
+      await observeLandmarks(this.deps.models(), subject, { src: d.src, face, at: Date.now(), priority: PRIORITY.analysed, boosted: s.sampler.boosted && !subject.observing });
+    } catch (err) {
+      log.error('landmark frame failed', { stream: s.key, err: (err as Error).message });
+    }
+  }
+
+  private async detect(s: VideoStream, item: SampledFrame, sampled = true): Promise<Detection> {
+    if (sampled) this.deps.events.emit('sampled', s.id, item.frame);
     const src = i420Source(item.frame);
     const face = this.deps.models().face;
     const faces = face ? await face.detect(src) : [];
@@ -145,6 +164,7 @@ export class Scheduler {
       let spoof: number | undefined;
       let landmarks: Landmarks | undefined;
       const face = d.faces[0];
+      s.faceSeen = d.quality.reason === 'ok' && face !== undefined;
       if (subject && d.quality.reason === 'ok' && face) {
         // During a challenge every frame counts and blinks do not: skip the slower iris refinement.
         const r = await analyseFace(this.deps.models(), subject, { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted), boosted: s.sampler.boosted && !subject.observing });

@@ -9,6 +9,8 @@ const EnvSchema = z.object({
   ANALYZER_PROVIDER: z.string().default('cpu'),
   ANALYZER_BASE_FPS: z.coerce.number().positive().max(30).default(2),
   ANALYZER_BOOST_FPS: z.coerce.number().positive().max(30).default(6),
+  /** Landmarks-only frames per second while a face is present (blink, lip-sync, pulse); 0: off. */
+  ANALYZER_LANDMARK_FPS: z.coerce.number().min(0).max(30).default(8),
   ANALYZER_AUDIO_HOP_S: z.coerce.number().min(0.5).max(4.04).default(2),
   /** Hop while the participant is CLEAR: fewer AASIST-L runs when nothing is suspected. */
   ANALYZER_AUDIO_CLEAR_HOP_S: z.coerce.number().min(0.5).max(30).default(4),
@@ -29,6 +31,8 @@ export interface AnalyzerConfig {
   provider: ProviderName;
   baseFps: number;
   boostedFps: number;
+  /** Landmarks-only sampling while a face is present; 0: off (landmarks only with the classifiers). */
+  landmarkFps: number;
   audioHopSeconds: number;
   /** Hop while CLEAR (defaults to 4 s: back-to-back windows, half the runs of the 2 s hop). */
   audioClearHopSeconds: number;
@@ -54,6 +58,7 @@ export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): Analyz
     provider: parseProvider(e.ANALYZER_PROVIDER),
     baseFps: e.ANALYZER_BASE_FPS,
     boostedFps: e.ANALYZER_BOOST_FPS,
+    landmarkFps: e.ANALYZER_LANDMARK_FPS,
     audioHopSeconds: e.ANALYZER_AUDIO_HOP_S,
     audioClearHopSeconds: e.ANALYZER_AUDIO_CLEAR_HOP_S,
     maxBatch: e.ANALYZER_MAX_BATCH,

@@ -14,6 +14,7 @@ import { RiskFusion, type RiskConfig, type RiskSnapshot } from './fusion/RiskFus
 import { Batcher } from './inference/Batcher.ts';
 import type { InferenceRuntime, LoadedModel } from './inference/InferenceRuntime.ts';
 import type { ModelRunner } from './inference/ModelRunner.ts';
+import { FrameSampler } from './sampling/FrameSampler.ts';
 import type { FaceDetection } from './vision/BlazeFace.ts';
 import { BlazeFace } from './vision/BlazeFace.ts';
 import type { ImageSource } from './vision/image.ts';
@@ -157,6 +158,27 @@ export async function analyseFace(models: AnalyzerModels, subject: SubjectAnalys
   const observation = { src: f.src, face: f.face, at: f.at, ...(lm ? { landmarks: lm as Landmarks } : {}) };
   for (const d of subject.windows) d.observeFace?.(observation);
   return { evidence, ...(lm ? { landmarks: lm as Landmarks } : {}) };
+}
+
+/**
+ * A frame between the face classifiers' samples, while a face is present: landmarks only (~4 ms),
+ * for the window detectors (blink, lip-sync, pulse) that need a higher frame rate than the face
+ * classifiers can afford (pulse needs >= 6 fps, blink and lip-sync resolve more at 8). Nothing
+ * here goes to fusion directly: the window detectors judge these frames once a second.
+ */
+export async function observeLandmarks(models: AnalyzerModels, subject: SubjectAnalysis, f: FaceFrame): Promise<Landmarks | undefined> {
+  const lm = await (f.boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks)?.locate(f.src, f.face);
+  const observation = { src: f.src, face: f.face, at: f.at, ...(lm ? { landmarks: lm } : {}) };
+  for (const d of subject.windows) d.observeFace?.(observation);
+  return lm;
+}
+
+/**
+ * The landmark cadence next to the face classifiers' sampler: keeps frames at `landmarkFps` (at
+ * least the boosted rate while boosted) for observeLandmarks. 0 turns it off.
+ */
+export function landmarkSampler(landmarkFps: number, boostedFps: number): FrameSampler | undefined {
+  return landmarkFps > 0 ? new FrameSampler({ baseFps: landmarkFps, boostedFps: Math.max(landmarkFps, boostedFps) }) : undefined;
 }
 
 /** The once-a-second step: the window detectors' verdicts join the evidence and fusion re-evaluates. */

@@ -9,6 +9,7 @@ import { AudioResampler, type PcmBlock } from './sampling/AudioResampler.ts';
 import { AudioWindower, type AudioWindow } from './sampling/AudioWindower.ts';
 import { BoundedQueue } from './sampling/BoundedQueue.ts';
 import { FrameSampler } from './sampling/FrameSampler.ts';
+import { landmarkSampler } from './pipeline.ts';
 import { FaceTracker } from './vision/FaceTracker.ts';
 
 export interface StreamId {
@@ -48,6 +49,11 @@ export class VideoStream {
   readonly sampler: FrameSampler;
   readonly queue: BoundedQueue<SampledFrame>;
   readonly tracker = new FaceTracker();
+  /** Landmarks-only frames between the classifiers' samples (pipeline.ts observeLandmarks). */
+  readonly landmarkSampler: FrameSampler | undefined;
+  readonly landmarkQueue: BoundedQueue<SampledFrame>;
+  /** The last analysed frame showed a usable face: landmark frames are worth taking. */
+  faceSeen = false;
   framesIn = 0;
   /** The temporal layer last asked of the SFU; undefined: its default for the analyzer (0). */
   layer: number | undefined;
@@ -69,11 +75,15 @@ export class VideoStream {
   /** Called for every sample dropped unanalysed (fusion counts them: analysis degraded). */
   onDropped: (() => void) | undefined;
 
-  constructor(id: StreamId, opts: { baseFps: number; boostedFps: number; queueCapacity: number }) {
+  constructor(id: StreamId, opts: { baseFps: number; boostedFps: number; queueCapacity: number; landmarkFps?: number }) {
     this.id = id;
     this.key = streamKey(id);
     this.sampler = new FrameSampler({ baseFps: opts.baseFps, boostedFps: opts.boostedFps });
     this.queue = new BoundedQueue<SampledFrame>(opts.queueCapacity, { onDrop: () => this.onDropped?.() });
+    this.landmarkSampler = landmarkSampler(opts.landmarkFps ?? 0, opts.boostedFps);
+    // Landmark frames are only worth having fresh: two waiting at most (their drops are not
+    // counted as degraded analysis: the classifiers' samples are what fusion needs).
+    this.landmarkQueue = new BoundedQueue<SampledFrame>(2);
   }
 
   /** Frames per second the sampler means to keep now. */
@@ -81,13 +91,29 @@ export class VideoStream {
     return this.sampler.boosted ? this.sampler.boostedFps : this.sampler.baseFps;
   }
 
+  /** Frames per second this stream's analysis wants now (the SFU's layer is chosen from it). */
+  get neededFps(): number {
+    const classifiers = 1000 / this.sampler.intervalMs;
+    return this.landmarkSampler && this.faceSeen ? Math.max(classifiers, 1000 / this.landmarkSampler.intervalMs) : classifiers;
+  }
+
+  setBoosted(boosted: boolean): void {
+    this.sampler.setBoosted(boosted);
+    this.landmarkSampler?.setBoosted(boosted);
+  }
+
   /** Called for every decoded frame; keeps it only when the sampler wants it. Returns whether it did. */
   offer(frame: I420Frame, now: number): boolean {
     this.framesIn++;
     if (Number.isNaN(this.rateSince)) this.rateSince = now;
     else this.rateFrames++;
-    if (!this.sampler.offer(now)) return false;
-    this.queue.push({ frame, arrivedAt: now });
+    const landmarks = this.landmarkSampler?.offer(now) ?? false;
+    if (this.sampler.offer(now)) {
+      this.queue.push({ frame, arrivedAt: now });
+      return true;
+    }
+    if (!landmarks || !this.faceSeen) return false;
+    this.landmarkQueue.push({ frame, arrivedAt: now });
     return true;
   }
 }

@@ -116,6 +116,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
   const settings: RunSettings = {
     baseFps: analyzerConfig.baseFps,
     boostedFps: analyzerConfig.boostedFps,
+    landmarkFps: analyzerConfig.landmarkFps,
     audioHopSeconds: analyzerConfig.audioHopSeconds,
     stillSeconds: options.stillSeconds ?? 6,
     sequenceFps: options.sequenceFps ?? 25,
@@ -239,7 +240,7 @@ export function reportMarkdown(r: EvaluationReport): string {
     .join(', ');
   const header =
     `Evaluation of ${r.data.root} (${r.data.source}): ${r.data.clips} clips (${r.data.real} real, ${r.data.fake} fake; ${kinds}). ` +
-    `Sampling ${r.settings.baseFps} fps (${r.settings.boostedFps} boosted), audio hop ${r.settings.audioHopSeconds} s, provider ${r.settings.provider}, ${r.elapsedS} s.`;
+    `Sampling ${r.settings.baseFps} fps (${r.settings.boostedFps} boosted), landmarks ${r.settings.landmarkFps ?? 0} fps while a face is present, audio hop ${r.settings.audioHopSeconds} s, provider ${r.settings.provider}, ${r.elapsedS} s.`;
   return renderMarkdown({
     summaries: r.summary,
     notes: r.notes,

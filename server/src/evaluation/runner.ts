@@ -14,7 +14,7 @@ import { decodeAudio } from '../analyzer/audio/decode.ts';
 import type { Evidence } from '../analyzer/detectors/Detector.ts';
 import { DETECTORS, PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
 import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
-import { analyseFace, fuseSubject, newSubjectAnalysis, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
+import { analyseFace, fuseSubject, landmarkSampler, newSubjectAnalysis, observeLandmarks, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
 import { AudioWindower, type AudioWindow } from '../analyzer/sampling/AudioWindower.ts';
 import { FrameSampler } from '../analyzer/sampling/FrameSampler.ts';
 import type { I420Frame } from '../headless/wrtc.ts';
@@ -34,6 +34,8 @@ export interface RunSettings {
   /** Video sampling, as the analyzer (ANALYZER_BASE_FPS / ANALYZER_BOOST_FPS). */
   baseFps: number;
   boostedFps: number;
+  /** Landmarks-only frames per second while a face is present (ANALYZER_LANDMARK_FPS); absent or 0: off. */
+  landmarkFps?: number;
   /** Hop between 4.04 s audio windows (ANALYZER_AUDIO_HOP_S). */
   audioHopSeconds: number;
   /** How long a still image is held on screen. */
@@ -223,7 +225,8 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
       if (info.audio) audio = await decodeAudio(clip.path!);
       if (info.video) {
         // Decode no faster than the analyzer ever samples; a slower source keeps its own rate.
-        const fps = Math.min(info.video.fps ?? settings.boostedFps, settings.boostedFps);
+        const most = Math.max(settings.boostedFps, settings.landmarkFps ?? 0);
+        const fps = Math.min(info.video.fps ?? most, most);
         const frameMs = 1000 / fps;
         frames = { frames: timed(decodeVideo(clip.path!, fps), frameMs), frameMs, ...(info.duration ? { endMs: info.duration * 1000 } : {}) };
       } else {
@@ -252,6 +255,9 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
 
   const subject = newSubjectAnalysis(riskConfig, T0);
   const sampler = new FrameSampler({ baseFps: settings.baseFps, boostedFps: settings.boostedFps });
+  // As the analyzer: landmark frames between the classifiers' samples while a face is present.
+  const landmarkFrames = landmarkSampler(settings.landmarkFps ?? 0, settings.boostedFps);
+  let faceSeen = false;
   const windower = new AudioWindower({ hopLength: Math.round(settings.audioHopSeconds * RATE) });
   const video = { sampledFrames: 0, boostedFrames: 0, quality: {} as Partial<Record<QualityReason, number>> };
   const fused: FusedClipResult = {
@@ -302,6 +308,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     fused.finalRisk = snapshot.risk;
     // As the analyzer: a suspicious stream is sampled faster.
     sampler.setBoosted(state === 'SUSPICIOUS' || state === 'ALERT');
+    landmarkFrames?.setBoosted(state === 'SUSPICIOUS' || state === 'ALERT');
   };
 
   const audioBlock = async (): Promise<void> => {
@@ -356,11 +363,21 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
       for await (const f of frames.frames) {
         await advance(f.ts);
         lastTs = f.ts;
-        if (!sampler.offer(f.ts)) continue;
+        const landmarkFrame = landmarkFrames?.offer(f.ts) ?? false;
+        if (!sampler.offer(f.ts)) {
+          if (!landmarkFrame || !faceSeen) continue;
+          const src = i420Source(await f.get());
+          const faces = models.face ? await models.face.detect(src) : [];
+          const face = faces[0];
+          faceSeen = assessQuality(src, faces).reason === 'ok' && face !== undefined;
+          if (faceSeen && face) await observeLandmarks(models, subject, { src, face, at: T0 + f.ts, priority: PRIORITY.analysed, boosted: sampler.boosted });
+          continue;
+        }
         const at = T0 + f.ts;
         const src = i420Source(await f.get());
         const faces = models.face ? await models.face.detect(src) : [];
         const quality = assessQuality(src, faces);
+        faceSeen = quality.reason === 'ok' && faces[0] !== undefined;
         subject.fusion.addQuality(at, quality.reason);
         video.sampledFrames++;
         if (sampler.boosted) video.boostedFrames++;

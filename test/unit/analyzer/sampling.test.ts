@@ -499,6 +499,26 @@ describe('per-stream sampling in the analyzer', () => {
     expect(Math.abs(s.queue.pushed - before - 60)).toBeLessThanOrEqual(1);
   });
 
+  it('video: landmark frames at 8 fps between the classifiers’ samples, only while a face is present', () => {
+    const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 8 });
+    const feed = (from: number, to: number) => {
+      const heavy = s.queue.pushed;
+      const light = s.landmarkQueue.pushed;
+      for (let i = from; i < to; i++) s.offer({ width: 2, height: 2, data: new Uint8Array(6) }, (i * 1000) / 30);
+      return { heavy: s.queue.pushed - heavy, light: s.landmarkQueue.pushed - light };
+    };
+    // No face yet: the classifiers' 2 fps only, and the SFU need only bring those.
+    expect(feed(0, 300)).toEqual({ heavy: expect.closeTo(20, 0) as number, light: 0 });
+    expect(s.neededFps).toBe(2);
+    s.faceSeen = true;
+    const r = feed(300, 600); // 10 s more
+    expect(Math.abs(r.heavy - 20)).toBeLessThanOrEqual(1);
+    // 8 landmark frames a second, less those that were the classifiers' samples anyway.
+    expect(r.heavy + r.light).toBeGreaterThanOrEqual(75);
+    expect(r.heavy + r.light).toBeLessThanOrEqual(101);
+    expect(s.neededFps).toBe(8);
+  });
+
   it('audio: 16 kHz silence then 48 kHz stereo speech becomes 4.04 s windows; a bad rate is counted, not thrown', () => {
     const s = new AudioStream({ room: 'r', participantId: 'p', kind: 'audio' }, { hopSeconds: 2, queueCapacity: 2 });
     // 16 kHz silence first (as before the first Opus packet), then 12 s of 48 kHz stereo speech.
