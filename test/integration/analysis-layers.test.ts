@@ -15,7 +15,8 @@ afterAll(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-const PUBLISHER_FPS = 12;
+// Its base layer (2.5 fps) leaves room under 2 x 2 fps for bursts on a loaded machine.
+const PUBLISHER_FPS = 10;
 const BASE_FPS = 2;
 
 /** Moving content, so every frame costs the encoder something and none is skipped as static. */
@@ -62,8 +63,8 @@ describe('frames the analyzer decodes', () => {
     await new Promise((r) => setTimeout(r, 1000)); // past the first keyframe's burst
 
     const human = humanFrames;
-    const base = await rate(decoded, 4000);
-    const humanRate = ((humanFrames - human) * 1000) / 4000;
+    const base = await rate(decoded, 6000);
+    const humanRate = ((humanFrames - human) * 1000) / 6000;
     if (process.env.LAYERS_DEBUG) console.log({ base, humanRate });
     expect(base).toBeGreaterThan(0.5 * BASE_FPS);
     expect(base).toBeLessThanOrEqual(2 * BASE_FPS);

@@ -138,5 +138,9 @@ describe('the temporal layer the analyzer asks for', () => {
     expect(chooseTemporalLayer(2, 12, 2)).toBe(0);
     // A stream without layers arrives whole at layer 0: it looks fast enough and stays there.
     expect(chooseTemporalLayer(0, 15, 6)).toBe(0);
+    // Near the need it does not flap: 2.0 fps measured for 2 needed stays; 5 at TL1 goes down to 2.5.
+    expect(chooseTemporalLayer(0, 2, 2)).toBe(0);
+    expect(chooseTemporalLayer(1, 5, 2)).toBe(0);
+    expect(chooseTemporalLayer(1, 5, 2.2)).toBe(1);
   });
 });

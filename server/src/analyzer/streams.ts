@@ -29,15 +29,21 @@ export interface SampledFrame {
 }
 
 /**
- * The lowest VP8 temporal layer (of L1T3: layer L carries 1/2^(2-L) of the frames) that still
- * brings `neededFps` with 10% to spare, from the frame rate measured at the current layer.
- * A stream without temporal layers measures its full rate at any layer, so it stays low: the SFU
- * forwards such streams whole anyway.
+ * The VP8 temporal layer to ask for (of L1T3: layer L carries 1/2^(2-L) of the frames), from the
+ * frame rate measured at the current layer. Up only when the current layer falls short of
+ * `neededFps` (to the lowest that brings it with 10% to spare); down only when a lower layer
+ * would bring it with 20% to spare. The gap between the two keeps a rate measured near the need
+ * (jitter, a busy publisher) from flapping between layers. A stream without temporal layers
+ * measures its full rate at any layer, so it stays low: the SFU forwards such streams whole.
  */
 export function chooseTemporalLayer(current: number, measuredFps: number, neededFps: number): number {
-  const fullFps = measuredFps * 2 ** (2 - current);
-  for (let layer = 0; layer < 2; layer++) if (fullFps / 2 ** (2 - layer) >= neededFps * 1.1) return layer;
-  return 2;
+  const at = (layer: number) => (measuredFps * 2 ** (2 - current)) / 2 ** (2 - layer);
+  if (measuredFps < neededFps) {
+    for (let layer = current + 1; layer < 2; layer++) if (at(layer) >= neededFps * 1.1) return layer;
+    return 2;
+  }
+  for (let layer = 0; layer < current; layer++) if (at(layer) >= neededFps * 1.2) return layer;
+  return current;
 }
 
 /** Frames must be counted this long at one layer before its rate is trusted. */
