@@ -58,6 +58,15 @@ export const AASIST_L_VOICE_CALIBRATION: VoiceCalibration = {
 };
 
 /**
+ * Checked on modern voices (../shared/data/dev/voice: VALL-E, VALL-E X, YourTTS, WaveFake
+ * vocoders vs LibriSpeech, VCTK, LJSpeech, EmoV-DB, Fisher), 2026-12-01, with
+ * scripts/voice-scores.ts + scripts/calibrate-voice-groups.ts, leaving whole generators and whole
+ * real corpora out: clip AUC 0.705 (per generator 0.61-0.87; Fisher's telephone-band reals 0.33,
+ * they read synthetic). Refitted there (most detection with <= 5% of real clips flagged), the
+ * threshold lands at -4.9 to -5.2 and catches 0-11% of each held-out generator, while Fisher
+ * held out gets 63% false alarms: no threshold on these scores generalises, so this one stays
+ * (on dev it flags 10% of real clips, 5 of Fisher's 8, and 31% of fakes). See the analyzer README.
+ *
  * The calibration for the model the analyzer loads (AASIST-L). A calibration only holds for its
  * own model and peak: load `DEFAULT_VOICE_CALIBRATION.model`, or switch both to AASIST together.
  */
