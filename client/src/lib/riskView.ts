@@ -31,7 +31,8 @@ export interface ToastView {
 export function toastView(alert: RiskAlert, current: RiskUpdate | undefined): ToastView {
   const state = current?.state ?? 'ALERT';
   if (state === 'ALERT') {
-    return { title: `Possible fraud: ${alert.participantName}`, text: current?.reasons[0]?.text ?? alert.reasons[0]?.text ?? 'The risk is high.', state };
+    // The alert's own reason: steady text (the panel beside it shows the live reasons).
+    return { title: `Possible fraud: ${alert.participantName}`, text: alert.reasons[0]?.text ?? 'The risk is high.', state };
   }
   const at = new Date(alert.at).toLocaleTimeString();
   const now = state === 'DEGRADED' ? (degradedReason(current) ?? RISK_LABELS.DEGRADED) : current?.reasons[0]?.text ?? current?.gaps[0] ?? '';

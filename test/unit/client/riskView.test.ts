@@ -24,7 +24,7 @@ const now = (state: RiskUpdate['state'], extra: Partial<RiskUpdate> = {}): RiskU
 
 describe('toast view', () => {
   it('says "Possible fraud" only while the participant is in ALERT', () => {
-    expect(toastView(alert, now('ALERT'))).toMatchObject({ title: 'Possible fraud: Pat Lee', text: 'Face-swap artefacts.', state: 'ALERT' });
+    expect(toastView(alert, now('ALERT'))).toMatchObject({ title: 'Possible fraud: Pat Lee', text: alert.reasons[0]!.text, state: 'ALERT' });
     // The alert arrives before the next update: the alert is the current picture.
     expect(toastView(alert, undefined).title).toBe('Possible fraud: Pat Lee');
     for (const state of ['CLEAR', 'SUSPICIOUS', 'INSUFFICIENT_SIGNAL', 'ANALYZING'] as const) {
