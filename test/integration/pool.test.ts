@@ -159,7 +159,7 @@ describe('analyzer worker pool', () => {
 });
 
 describe('a call moved to another worker', () => {
-  it('keeps its raised state: the new worker is handed the ALERT before it is given the call', { timeout: 30_000 }, async () => {
+  it('keeps its raised state and its running check: the new worker is handed the ALERT before the call, then the check', { timeout: 30_000 }, async () => {
     // Scripted workers on the real control channel: what matters here is what the server sends.
     const s = await startTestServer({ ANALYZER: 'external', ROOMS: 'h1', ANALYZER_STALL_MS: '3000' });
     const sockets: Socket[] = [];
@@ -184,6 +184,11 @@ describe('a call moved to another worker', () => {
       a.socket.emit('risk', { room: 'h1', update: alert });
       await waitFor('the ALERT at the desk', () => s.app.risk.handBack('h1').length > 0);
 
+      // A liveness check is being observed in the call when it moves.
+      const observe = { room: 'h1', participantId: 'pat', challengeId: 'c1', untilMs: Date.now() + 60_000 };
+      s.app.hub.observe(observe);
+      await waitFor('the first worker observing', () => a.seen.some(([e]) => e === 'observe'));
+
       const b = await worker('analyzer-b');
       a.socket.disconnect();
       await waitFor('h1 given to the second worker', () => b.seen.some(([e, p]) => e === 'rooms' && (p as string[]).includes('h1')), 15_000);
@@ -192,6 +197,10 @@ describe('a call moved to another worker', () => {
       expect(resume, 'a resume message for h1').toBeGreaterThanOrEqual(0);
       expect(resume).toBeLessThan(rooms);
       expect((b.seen[resume]![1] as { subjects: unknown[] }).subjects).toEqual([expect.objectContaining({ participantId: 'pat', state: 'ALERT', raisedBy: ['face-deepfake'] })]);
+      // ...and the check goes on with the new worker, told after it was given the call.
+      await waitFor('the new worker observing', () => b.seen.some(([e]) => e === 'observe'), 5000);
+      expect(b.seen.findIndex(([e]) => e === 'observe')).toBeGreaterThan(rooms);
+      expect(b.seen.find(([e]) => e === 'observe')![1]).toEqual(observe);
     } finally {
       for (const x of sockets) x.disconnect();
       await s.close();

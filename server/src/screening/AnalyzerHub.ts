@@ -54,6 +54,8 @@ export class AnalyzerHub extends EventEmitter<{
   private readonly opts: HubOptions;
   private current: AnalysisStatus;
   private readonly timer: NodeJS.Timeout;
+  /** Challenges being observed, so that a call's next worker picks up one that is running. */
+  private readonly observing = new Map<string, ObserveRequest>();
   private handBackOf: (room: string) => RiskHandBack[] = () => [];
 
   constructor(io: Server, opts: HubOptions) {
@@ -152,10 +154,13 @@ export class AnalyzerHub extends EventEmitter<{
   }
 
   observe(o: ObserveRequest): void {
+    this.observing.set(`${o.room}/${o.participantId}`, o);
     this.ownerSocket(o.room)?.emit('observe', o);
   }
 
   unobserve(o: UnobserveRequest): void {
+    const k = `${o.room}/${o.participantId}`;
+    if (this.observing.get(k)?.challengeId === o.challengeId) this.observing.delete(k);
     this.ownerSocket(o.room)?.emit('unobserve', o);
   }
 
@@ -215,6 +220,17 @@ export class AnalyzerHub extends EventEmitter<{
       this.handBack(this.sockets.get(a.worker.id), a.room);
     }
     for (const w of change.changed) this.sockets.get(w.id)?.emit('rooms', [...w.rooms]);
+    // A challenge running in a call that changed hands goes on with the new worker (after `rooms`:
+    // a worker only observes in calls it watches).
+    const now = Date.now();
+    for (const [k, o] of this.observing) {
+      if (o.untilMs < now) {
+        this.observing.delete(k);
+        continue;
+      }
+      const a = change.assigned.find((x) => x.room === o.room);
+      if (a) this.sockets.get(a.worker.id)?.emit('observe', o);
+    }
   }
 
   private evaluate(): void {
