@@ -20,6 +20,7 @@ import type { Batcher } from '../inference/Batcher.ts';
 import type { RiskConfig } from '../fusion/RiskFusion.ts';
 import { BlinkDetector } from './BlinkDetector.ts';
 import type { FrameDetector, SamplingNeed, WindowDetector } from './Detector.ts';
+import { FaceBlendDetector } from './FaceBlendDetector.ts';
 import { FaceDeepfakeDetector } from './FaceDeepfakeDetector.ts';
 import { FaceFlickerDetector } from './FaceFlickerDetector.ts';
 import { LandmarkJitterDetector } from './LandmarkJitterDetector.ts';
@@ -96,6 +97,8 @@ export const DETECTORS = [
       return v2 || v1se ? new PresentationAttackDetector({ v2, v1se }) : undefined;
     },
   },
+  // Enough frames for fusion to count it: minSamples in its window (risk-config.json).
+  { id: 'face-blend', kind: 'frame', primary: false, evaluated: true, sampling: { input: 'video', perSecond: 'window', what: 'the face-blend check' }, models: [], build: () => new FaceBlendDetector() },
   { id: 'synthetic-voice', kind: 'speech', primary: true, evaluated: true, sampling: { input: 'audio', perSecond: 'window', what: 'the synthetic-voice check' } },
   // 40 samples in its 60 s window with no gap over 2 s: 1 frame a second leaves room for faceless moments.
   { id: 'blink', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'video', perSecond: 1, what: 'the blink check' }, build: () => new BlinkDetector() },

@@ -1,0 +1,259 @@
+/**
+ * The blending seam of a pasted face. Real-time face swappers (DeepFaceLive and the like) render
+ * the new face at 128-320 px, colour-match it and paste it into the camera frame through a soft
+ * (feathered) mask that follows the jaw, cheeks and forehead. Inside the feather the output is a
+ * mix of two images that do not line up exactly, which washes out fine detail: the band where
+ * the face meets the hair, ears, neck and background ends up softer than both the face inside it
+ * and the surroundings outside it. A real face's outline is as detailed as either side (often
+ * more: it is an edge).
+ *
+ * Measured on luma: fine detail is the mean |Y - blur(Y)| (a 5-tap binomial blur, sigma about
+ * 1 px), averaged over three bands of the face outline: inside (the inner face), the seam band
+ * (0.8-1.1 of the outline) and outside (1.3-1.6: hair, ears, neck, background). The outline is a
+ * template of the face oval fitted to the BlazeFace box and eye line (the Face Mesh oval's median
+ * shape on the dev set's real clips, symmetrised; its median error is 3% of the box), so the
+ * detector needs no landmarks and runs in parallel with the other frame detectors.
+ * dip = mean(ln inside, ln outside) - ln seam: about 0 or below on real faces, higher on pasted ones.
+ *
+ * A second, rarer sign: a face rendered small and scaled up (a webcam close-up) is blurrier than
+ * everything around it, far more than skin is smoother than hair: blur = ln(outside / inside). On
+ * the dev set (faces of 80-130 px, rendered larger and scaled down) it does not separate (clip AUC
+ * 0.49), so its threshold sits well above real faces (centre 1.2; 95% of real dev frames are
+ * below 0.83) and it only speaks for a markedly blurred face. The score is the larger of the two.
+ *
+ * Ratios of detail within one frame cancel what the camera, compression and scene do to detail
+ * as a whole, which vary far more between callers than the seam does: that is why the cue is a
+ * dip, not a level. It is weak on its own (per-clip AUC about 0.6-0.67 on the dev set's live
+ * swaps, see risk-config.json) and is not primary: it adds to other evidence.
+ * Cost: about 1-3 ms per frame on one core (the face region is decimated to about 128 px).
+ */
+import { eyeAngle } from '../vision/crops.ts';
+import type { ImageSource } from '../vision/image.ts';
+import type { Evidence, FaceSample, FrameDetector } from './Detector.ts';
+import { abstain } from './Detector.ts';
+
+export interface FaceBlendOptions {
+  /** Shorter side of the face box (source px) below which it abstains (default 56: too few pixels in the seam band). */
+  minFaceSize?: number;
+  /** Face box size the region is decimated to, at most (default 128 px): bounds the cost. */
+  workingFaceSize?: number;
+  /** Least fraction of the outside band that must lie inside the frame (default 0.5). */
+  minOutsideCoverage?: number;
+  /**
+   * Dip at which the score is 0.5 (default 0.4: the 90th percentile of real frames' dips on the dev
+   * set, 0.31-0.41 over leave-one-identity-out folds; see risk-config.json).
+   */
+  centre?: number;
+  /** Dip per unit of logit (default 0.1). */
+  scale?: number;
+  /** ln(outside / inside detail) at which the blur score is 0.5 (default 1.2; real dev frames: median -0.03, 95th percentile 0.83). */
+  blurCentre?: number;
+  /** ln ratio per unit of logit for the blur score (default 0.15). */
+  blurScale?: number;
+}
+
+/**
+ * Radius of the face oval, in box units (x by box width, y by box height, eye line level), at
+ * 24 angles from -pi (the subject's right, image left) clockwise on screen; index 6 is up.
+ */
+const OVAL_RADIUS = [0.419, 0.445, 0.503, 0.57, 0.584, 0.556, 0.545, 0.556, 0.584, 0.57, 0.503, 0.445, 0.419, 0.409, 0.411, 0.419, 0.435, 0.458, 0.465, 0.458, 0.435, 0.419, 0.411, 0.409];
+const OVAL_MAX = 0.584;
+const OVAL_MIN = 0.409;
+
+/** Bands in units of the oval radius: inside, seam, outside. */
+const INSIDE = 0.55;
+const SEAM: readonly [number, number] = [0.8, 1.1];
+const OUTSIDE: readonly [number, number] = [1.3, 1.6];
+
+export interface BlendMeasure {
+  inside: number;
+  seam: number;
+  outside: number;
+  /** mean(ln inside, ln outside) - ln seam */
+  dip: number;
+  /** ln(outside / inside) */
+  blur: number;
+  /** Fraction of the outside band within the frame. */
+  outsideCoverage: number;
+}
+
+export class FaceBlendDetector implements FrameDetector {
+  readonly id = 'face-blend' as const;
+  private readonly o: Required<FaceBlendOptions>;
+  private luma = new Float32Array(0);
+  private blur = new Float32Array(0);
+  private tmp = new Float32Array(0);
+
+  constructor(options: FaceBlendOptions = {}) {
+    this.o = { minFaceSize: 56, workingFaceSize: 128, minOutsideCoverage: 0.5, centre: 0.4, scale: 0.1, blurCentre: 1.2, blurScale: 0.15, ...options };
+  }
+
+  analyse(s: FaceSample): Promise<Evidence> {
+    return Promise.resolve(this.judge(s));
+  }
+
+  judge(s: FaceSample): Evidence {
+    const size = Math.min(s.face.box.width, s.face.box.height);
+    if (size < this.o.minFaceSize) {
+      return abstain(this.id, s.at, 'The face is too small to see how its edge meets the surroundings.', { faceSize: Math.round(size) });
+    }
+    const m = this.measure(s);
+    if (!m) return abstain(this.id, s.at, 'Too little of the face outline is visible to judge its edge.');
+    if (m.outsideCoverage < this.o.minOutsideCoverage) {
+      return abstain(this.id, s.at, 'The face is at the edge of the picture: too little of its surroundings to compare its edge with.', {
+        outsideCoverage: round(m.outsideCoverage),
+      });
+    }
+    const seamScore = 1 / (1 + Math.exp(-(m.dip - this.o.centre) / this.o.scale));
+    const blurScore = 1 / (1 + Math.exp(-(m.blur - this.o.blurCentre) / this.o.blurScale));
+    const score = Math.max(seamScore, blurScore);
+    // Fewer seam pixels, noisier means: a face near the minimum size counts less.
+    const confidence = Math.min(1, 0.5 + (0.5 * (size - this.o.minFaceSize)) / this.o.minFaceSize) * Math.min(1, m.outsideCoverage / 0.8);
+    const pct = (x: number) => Math.round(Math.abs(1 - Math.exp(-x)) * 100);
+    const reason =
+      score < 0.5
+        ? 'The edge of the face is as detailed as the face and its surroundings (no soft blending seam), and the face is as sharp as the picture around it.'
+        : seamScore >= blurScore
+          ? `The edge of the face looks blended in: where the face meets the hair, ears and background there is ${pct(m.dip)}% less fine detail than on the face and around it, as a face pasted in through a soft mask leaves.`
+          : `The face is much blurrier than the picture around it (${pct(m.blur)}% less fine detail than the hair, ears and background), as a face rendered small and scaled up leaves.`;
+    return {
+      detector: this.id,
+      at: s.at,
+      score,
+      confidence,
+      reason,
+      details: { dip: round(m.dip), blur: round(m.blur), inside: round(m.inside), seam: round(m.seam), outside: round(m.outside), faceSize: Math.round(size) },
+    };
+  }
+
+  /** The three bands' mean fine detail (luma levels), or undefined when a band is empty. */
+  measure(s: Pick<FaceSample, 'src' | 'face'>): BlendMeasure | undefined {
+    const { src, face } = s;
+    const box = face.box;
+    const cx = box.x + box.width / 2;
+    const cy = box.y + box.height / 2;
+    const k = Math.max(1, Math.floor(Math.min(box.width, box.height) / this.o.workingFaceSize));
+    // The region the outside band can reach, in source pixels, clipped to the frame.
+    const reach = OUTSIDE[1] * OVAL_MAX * Math.max(box.width, box.height) + 3 * k;
+    const x0 = Math.max(0, Math.floor(cx - reach));
+    const y0 = Math.max(0, Math.floor(cy - reach));
+    const w = Math.floor((Math.min(src.width, Math.ceil(cx + reach)) - x0) / k);
+    const h = Math.floor((Math.min(src.height, Math.ceil(cy + reach)) - y0) / k);
+    if (w < 8 || h < 8) return undefined;
+    const n = w * h;
+    if (this.luma.length < n) {
+      this.luma = new Float32Array(n);
+      this.blur = new Float32Array(n);
+      this.tmp = new Float32Array(n);
+    }
+    const L = this.luma;
+    const B = this.blur;
+    readLuma(src, x0, y0, w, h, k, L);
+    binomialBlur(L, B, this.tmp, w, h);
+
+    const angle = eyeAngle(face);
+    const cos = Math.cos(-angle);
+    const sin = Math.sin(-angle);
+    const sums = [0, 0, 0];
+    const counts = [0, 0, 0];
+    // Expected outside-band pixels if the frame were unbounded: its area in working pixels.
+    const ovalArea = ovalAreaBoxUnits() * box.width * box.height;
+    const outsideTotal = (ovalArea * (OUTSIDE[1] ** 2 - OUTSIDE[0] ** 2)) / (k * k);
+    const iw = 1 / box.width;
+    const ih = 1 / box.height;
+    const rOutMax = OUTSIDE[1] * OVAL_MAX;
+    const rInMin = INSIDE * OVAL_MIN;
+    for (let y = 2; y < h - 2; y++) {
+      const dy = y0 + (y + 0.5) * k - cy;
+      for (let x = 2; x < w - 2; x++) {
+        const dx = x0 + (x + 0.5) * k - cx;
+        // Into box units, eye line level.
+        const u = (dx * cos - dy * sin) * iw;
+        const v = (dx * sin + dy * cos) * ih;
+        const d = Math.sqrt(u * u + v * v);
+        if (d >= rOutMax) continue;
+        const r = d < rInMin ? 0 : d / ovalRadius(Math.atan2(v, u));
+        const band = r < INSIDE ? 0 : r >= SEAM[0] && r < SEAM[1] ? 1 : r >= OUTSIDE[0] && r < OUTSIDE[1] ? 2 : -1;
+        if (band < 0) continue;
+        const i = y * w + x;
+        sums[band]! += Math.abs(L[i]! - B[i]!);
+        counts[band]!++;
+      }
+    }
+    if (counts[0]! < 16 || counts[1]! < 16 || counts[2]! < 16) return undefined;
+    // A floor keeps flat, noiseless synthetic regions from dividing by zero.
+    const [inside, seam, outside] = sums.map((v, i) => Math.max(0.05, v / counts[i]!)) as [number, number, number];
+    return { inside, seam, outside, dip: 0.5 * (Math.log(inside) + Math.log(outside)) - Math.log(seam), blur: Math.log(outside / inside), outsideCoverage: Math.min(1, counts[2]! / outsideTotal) };
+  }
+}
+
+function ovalRadius(theta: number): number {
+  const f = ((theta + Math.PI) / (2 * Math.PI)) * OVAL_RADIUS.length;
+  const i = Math.floor(f);
+  const t = f - i;
+  const a = OVAL_RADIUS[((i % 24) + 24) % 24]!;
+  const b = OVAL_RADIUS[(((i + 1) % 24) + 24) % 24]!;
+  return a + (b - a) * t;
+}
+
+let ovalAreaCache = 0;
+/** Area of the oval template in box units (box width x height = 1). */
+function ovalAreaBoxUnits(): number {
+  if (!ovalAreaCache) {
+    const steps = 360;
+    for (let j = 0; j < steps; j++) ovalAreaCache += 0.5 * ovalRadius(-Math.PI + ((j + 0.5) / steps) * 2 * Math.PI) ** 2 * ((2 * Math.PI) / steps);
+  }
+  return ovalAreaCache;
+}
+
+/** Luma (0..255) of a w x h grid starting at (x0, y0), each cell the mean of a k x k block. */
+function readLuma(src: ImageSource, x0: number, y0: number, w: number, h: number, k: number, out: Float32Array): void {
+  const d = src.data;
+  if (k === 1 && src.format === 'i420') {
+    for (let y = 0; y < h; y++) {
+      const row = (y0 + y) * src.width + x0;
+      for (let x = 0; x < w; x++) out[y * w + x] = d[row + x]!;
+    }
+    return;
+  }
+  const inv = 1 / (k * k);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let sum = 0;
+      for (let yy = 0; yy < k; yy++) {
+        const sy = y0 + y * k + yy;
+        for (let xx = 0; xx < k; xx++) {
+          const sx = x0 + x * k + xx;
+          if (src.format === 'i420') sum += d[sy * src.width + sx]!;
+          else {
+            const ch = src.format === 'rgba' ? 4 : 3;
+            const p = (sy * src.width + sx) * ch;
+            sum += 0.299 * d[p]! + 0.587 * d[p + 1]! + 0.114 * d[p + 2]!;
+          }
+        }
+      }
+      out[y * w + x] = sum * inv;
+    }
+  }
+}
+
+/** Separable [1 4 6 4 1]/16 blur (sigma about 1 px); the 2-pixel border is left unused. */
+function binomialBlur(src: Float32Array, out: Float32Array, tmp: Float32Array, w: number, h: number): void {
+  for (let y = 0; y < h; y++) {
+    const r = y * w;
+    for (let x = 2; x < w - 2; x++) {
+      const i = r + x;
+      tmp[i] = (src[i - 2]! + 4 * src[i - 1]! + 6 * src[i]! + 4 * src[i + 1]! + src[i + 2]!) / 16;
+    }
+  }
+  for (let y = 2; y < h - 2; y++) {
+    for (let x = 2; x < w - 2; x++) {
+      const i = y * w + x;
+      out[i] = (tmp[i - 2 * w]! + 4 * tmp[i - w]! + 6 * tmp[i]! + 4 * tmp[i + w]! + tmp[i + 2 * w]!) / 16;
+    }
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
