@@ -37,7 +37,7 @@ export interface FaceBlendOptions {
   minFaceSize?: number;
   /** Face box size the region is decimated to, at most (default 128 px): bounds the cost. */
   workingFaceSize?: number;
-  /** Least fraction of the outside band that must lie inside the frame (default 0.5). */
+  /** Least fraction of the outside band that must lie inside the frame (default 0.7: a close-up whose surroundings are mostly cut off is not judged). */
   minOutsideCoverage?: number;
   /**
    * Dip at which the score is 0.5 (default 0.4: the 90th percentile of real frames' dips on the dev
@@ -85,7 +85,7 @@ export class FaceBlendDetector implements FrameDetector {
   private tmp = new Float32Array(0);
 
   constructor(options: FaceBlendOptions = {}) {
-    this.o = { minFaceSize: 56, workingFaceSize: 128, minOutsideCoverage: 0.5, centre: 0.4, scale: 0.1, blurCentre: 1.2, blurScale: 0.15, ...options };
+    this.o = { minFaceSize: 56, workingFaceSize: 128, minOutsideCoverage: 0.7, centre: 0.4, scale: 0.1, blurCentre: 1.2, blurScale: 0.15, ...options };
   }
 
   analyse(s: FaceSample): Promise<Evidence> {
@@ -122,7 +122,7 @@ export class FaceBlendDetector implements FrameDetector {
       score,
       confidence,
       reason,
-      details: { dip: round(m.dip), blur: round(m.blur), inside: round(m.inside), seam: round(m.seam), outside: round(m.outside), faceSize: Math.round(size) },
+      details: { dip: round(m.dip), blur: round(m.blur), inside: round(m.inside), seam: round(m.seam), outside: round(m.outside), faceSize: Math.round(size), outsideCoverage: round(m.outsideCoverage) },
     };
   }
 
