@@ -110,7 +110,7 @@ describe('evaluation harness (function)', () => {
   });
 
   it('reports every detector, with nulls where it has nothing to measure', () => {
-    expect(report.summary.map((s) => s.detector)).toEqual(['face-deepfake', 'face-blend', 'presentation-attack', 'synthetic-voice', 'blink', 'lip-sync', 'pulse', 'face-flicker', 'landmark-jitter', 'fused']);
+    expect(report.summary.map((s) => s.detector)).toEqual(['face-deepfake', 'presentation-attack', 'face-blend', 'synthetic-voice', 'blink', 'lip-sync', 'pulse', 'face-flicker', 'landmark-jitter', 'fused']);
     const voice = row('synthetic-voice');
     // Only the real video has speech: no fake speech, so no AUC, and no division by zero.
     expect(voice).toMatchObject({ real: 1, fake: 0, auc: null, eer: null, tprAt1pctFpr: null });
