@@ -114,7 +114,7 @@ describe('FaceBlendDetector (blending seam)', () => {
     }
   });
 
-  it('abstains on a small face and on a face at the edge of the picture, saying why', () => {
+  it('abstains on a small face, a face at the edge of the picture and a turned head, saying why', () => {
     const src = frame(camera(4));
     const small = det.judge({ src, face: { ...FACE, box: { x: 140, y: 100, width: 40, height: 40 } }, at: 0, priority: 0 });
     expect(small.score).toBeUndefined();
@@ -122,6 +122,10 @@ describe('FaceBlendDetector (blending seam)', () => {
     const edge = det.judge({ src, face: { ...FACE, box: { x: -60, y: 65, width: 110, height: 110 }, keypoints: FACE.keypoints.map((p) => ({ x: p.x - 165, y: p.y })) }, at: 0, priority: 0 });
     expect(edge.score).toBeUndefined();
     expect(edge.reason).toMatch(/edge of the picture|outline/);
+    // Nose 25 px beside the eyes' midpoint, eyes 44 px apart: a head turned ~45 degrees.
+    const turned = det.judge({ src, face: { ...FACE, keypoints: FACE.keypoints.map((p, i) => (i === 2 ? { x: p.x + 25, y: p.y } : p)) }, at: 0, priority: 0 });
+    expect(turned.score).toBeUndefined();
+    expect(turned.reason).toMatch(/head is turned/);
   });
 
   it('costs a few milliseconds at most on a 720p frame with a large face', () => {
