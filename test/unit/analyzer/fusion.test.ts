@@ -251,8 +251,8 @@ describe('risk fusion: honest states', () => {
     expect(face.achieved).toBeGreaterThan(0);
     expect(face.achieved).toBeLessThanOrEqual(0.2);
     expect(face.reason).toMatch(/^Analysis degraded: .* gets 0\.[12] frames a second for the face-swap check, which needs 0\.3\.$/);
-    // Blink and lip-sync (1 fps) are starved too; pulse is not asked of a 2 fps stream.
-    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['blink', 'face-deepfake', 'lip-sync', 'presentation-attack']);
+    // Blink and lip-sync (1 fps) are starved too, and the frame detectors (face-blend among them); pulse is not asked of a 2 fps stream.
+    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['blink', 'face-blend', 'face-deepfake', 'lip-sync', 'presentation-attack']);
     // Back to 2 fps: CLEAR once the rate window has refilled.
     const back: RiskStateName[] = [];
     for (let t = 60_000; t < 90_000; t += 500) {
