@@ -94,6 +94,22 @@ describe('VP8 temporal-layer filter', () => {
     expect(tl1.length / 2).toBe(4);
   });
 
+  it('does not forward a packet older than one already seen (it cannot be renumbered)', () => {
+    const s = stream(8);
+    const filter = new TemporalLayerFilter(0);
+    const order = [0, 1, 2, 3, 4, 5, 3, 6, 7, 8, 9, 1, 10, 11, 12, 13, 14, 15];
+    const kept: number[] = [];
+    for (const i of order) {
+      const p = s[i]!;
+      const d = filter.filter(p.seq, p.ts, p.payload.slice());
+      if (d.forward) kept.push(d.sequenceNumber);
+    }
+    expect(filter.latePackets).toBe(2);
+    // Frames 0 and 4 (base layer), two packets each, still gapless.
+    expect(kept).toHaveLength(4);
+    expect(gapless(kept, 0x10000)).toBe(true);
+  });
+
   it('passes streams without temporal layers whole', () => {
     const filter = new TemporalLayerFilter(0);
     for (let f = 0; f < 10; f++) expect(filter.filter(f, f * 3000, Uint8Array.from([0x10, 0x01])).forward).toBe(true);

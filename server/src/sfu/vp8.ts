@@ -14,6 +14,9 @@
  * dropped, so libwebrtc's receiver sees neither packet loss (no NACKs, no PLIs) nor missing
  * pictures. TL0PICIDX needs no change: base-layer frames are never dropped.
  *
+ * Packets arriving after a later one (reordering, retransmissions) are not forwarded to a capped
+ * subscriber: see filter().
+ *
  * Streams without temporal layers (no T bit: a publisher that cannot send L1T3) are forwarded
  * whole: dropping a frame there would break every later frame until the next keyframe.
  */
@@ -90,6 +93,10 @@ export class TemporalLayerFilter {
   private dropFrame = false;
   private seqDelta = 0;
   private pictureDelta = 0;
+  /** Highest sequence number seen; undefined before the first packet. */
+  private lastSeq: number | undefined;
+  /** Late or repeated packets (retransmissions, reordering) not forwarded. */
+  latePackets = 0;
   /** Frames seen without temporal layer ids: the stream cannot be thinned. */
   unlayeredFrames = 0;
   framesForwarded = 0;
@@ -115,6 +122,14 @@ export class TemporalLayerFilter {
 
   /** Decides for one packet; rewrites the picture ID inside `payload` when it is forwarded. */
   filter(sequenceNumber: number, timestamp: number, payload: Uint8Array): LayerDecision {
+    // A packet older than one already seen cannot be renumbered: whether its frame was kept and
+    // how many packets were dropped before it are no longer known. Dropping it is a loss the
+    // receiver recovers from with a keyframe request; guessing would corrupt the numbering.
+    if (this.lastSeq !== undefined && ((this.lastSeq - sequenceNumber) & 0xffff) < 0x8000) {
+      this.latePackets++;
+      return { forward: false };
+    }
+    this.lastSeq = sequenceNumber;
     const d = parseVp8Descriptor(payload);
     if (timestamp !== this.frameTimestamp) {
       this.frameTimestamp = timestamp;
