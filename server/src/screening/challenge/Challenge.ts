@@ -187,7 +187,10 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
       this.emit('update', this.snapshot());
       return;
     }
-    const moving = this.opts.plan.flatMap((_st, k) => {
+    // A hand over a real face makes the face classifiers read fake (see STRESS_ACTIONS): the
+    // covered step's frames are judged for compliance only, never as classifier evidence.
+    const moving = this.opts.plan.flatMap((st, k) => {
+      if (st.action === 'cover-face') return [];
       const [a, b] = this.window(k);
       return this.samples.filter((s) => s.at >= a && s.at <= b);
     });

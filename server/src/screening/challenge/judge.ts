@@ -14,7 +14,7 @@
  * movement is INCONCLUSIVE with "ask again", never FAILED. FAILED needs evidence from the face
  * itself: a face classifier (or any face cue reported per frame) that breaks down, its score
  * jumping toward fake, on the very frames where the caller visibly makes a movement that live
- * swaps are known to break on (STRESS_ACTIONS: a turn toward profile, a hand across the face), or
+ * swaps are known to break on (STRESS_ACTIONS: a turn toward profile; a covered face is judged for compliance only), or
  * one that rates the face fake throughout.
  */
 import { INSTRUCTIONS, STRESS_ACTIONS, type ChallengeAction, type ChallengeResult, type ChallengeSample } from '../../protocol/challenge.ts';
@@ -293,7 +293,7 @@ export function verdict(steps: ReadonlyArray<StepJudgement & { action: Challenge
   const stressAsked = steps.some((s) => STRESS_ACTIONS.includes(s.action));
   const stressDone = passed.some((s) => STRESS_ACTIONS.includes(s.action));
   if (passed.length >= Math.min(2, steps.length) && (stressDone || !stressAsked)) {
-    return { state: 'PASSED', reasons: [`${passed.length} of ${steps.length} movements were made as asked and the face classifiers held steady${stressDone ? ' through the turn or the covered face' : ''}.`] };
+    return { state: 'PASSED', reasons: [`${passed.length} of ${steps.length} movements were made as asked and the face classifiers held steady${stressDone ? ' through the turn' : ''}.`] };
   }
   const missed = steps.filter((s) => s.noMovement);
   const rest = steps.filter((s) => s.state === 'inconclusive').map((s) => s.reason);
@@ -302,7 +302,7 @@ export function verdict(steps: ReadonlyArray<StepJudgement & { action: Challenge
     return { state: 'INCONCLUSIVE', reasons: [lead, ...rest], askAgain: true };
   }
   if (stressAsked && !stressDone && passed.length >= Math.min(2, steps.length)) {
-    return { state: 'INCONCLUSIVE', reasons: ['The turn or the hand across the face, the movements a face swap fails on, could not be judged: ask again.', ...rest], askAgain: true };
+    return { state: 'INCONCLUSIVE', reasons: ['The head turn, the movement a face swap fails on, could not be judged: ask again.', ...rest], askAgain: true };
   }
   return { state: 'INCONCLUSIVE', reasons: rest };
 }
