@@ -57,8 +57,9 @@ setInterval(() => {
 /** Video receive counters over every call the analyzer watches (bench-only peek at private fields). */
 async function decodeStats(): Promise<Record<string, number>> {
   const out = { framesReceived: 0, framesDecoded: 0, framesDropped: 0, packetsLost: 0, packetsReceived: 0 };
-  const rooms = (analyzer as unknown as { rooms: Map<string, { session: unknown }> }).rooms;
-  for (const w of rooms.values()) {
+  // The calls live in the analyzer's CallWatcher since the split (Analyzer only composes parts).
+  const watcher = (analyzer as unknown as { watcher: { rooms: Map<string, { session: unknown }> } }).watcher;
+  for (const w of watcher.rooms.values()) {
     const pc = (w.session as { subscribePc?: RTCPeerConnection }).subscribePc;
     const stats = await pc?.getStats().catch(() => undefined);
     stats?.forEach((r: { type: string; kind?: string } & Partial<Record<keyof typeof out, number>>) => {

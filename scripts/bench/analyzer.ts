@@ -245,7 +245,15 @@ export async function benchAnalyzer(o: AnalyzerBenchOptions): Promise<AnalyzerRe
       };
       const i0 = await nextReport();
       const [enc0, dec0] = await Promise.all([publishers.stats(), analyzer.decode()]);
-      const usage = new UsageWindow({ analyzer: analyzer.child.pid!, server: server.pid, callers: publishers.child.pid! });
+      // A process that died mid-run fails the point with its name and, for the analyzer, its last words.
+      const alive = { analyzer: analyzer.child.pid!, server: server.pid, callers: publishers.child.pid! };
+      let usage: UsageWindow;
+      try {
+        usage = new UsageWindow(alive);
+      } catch (err) {
+        const dead = Object.entries(alive).filter(([, pid]) => !existsSync(`/proc/${pid}`)).map(([k]) => k);
+        throw new Error(`${dead.join(', ') || 'a process'} exited during the run (${(err as Error).message}):\n${analyzer.log.slice(-20).join('\n')}`);
+      }
       await sleep(o.seconds * 1000 - 500);
       const i1 = await nextReport();
       const u = usage.stop();
