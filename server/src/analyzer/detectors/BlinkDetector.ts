@@ -18,6 +18,7 @@
  */
 import { abstain, type Detector, type Evidence, type FaceObservation, type WindowDetector } from './Detector.ts';
 import { eyeOpenness, interocularDistance } from './faceGeometry.ts';
+import { round } from './numbers.ts';
 
 export interface BlinkSample {
   /** ms since epoch */
@@ -247,11 +248,6 @@ export class BlinkDetector implements Detector<BlinkSample>, WindowDetector {
     const sorted = this.scratch.subarray(0, k).sort();
     return k % 2 ? sorted[(k - 1) / 2]! : (sorted[k / 2 - 1]! + sorted[k / 2]!) / 2;
   }
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }
 
 function fmtFps(fps: number): string {

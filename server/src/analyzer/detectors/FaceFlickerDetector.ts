@@ -34,6 +34,7 @@ import type { Landmarks } from './FaceLandmarks.ts';
 import { abstain, type Evidence, type FaceObservation, type WindowDetector } from './Detector.ts';
 import type { ImageSource } from '../vision/image.ts';
 import type { Box } from '../vision/nms.ts';
+import { median, medianInterval, round } from './numbers.ts';
 
 export interface FaceFlickerOptions {
   /** Span judged (default 8 s). */
@@ -256,22 +257,4 @@ function regionStats(src: ImageSource, r: Box): { v: [number, number, number, nu
 
 function move(a: FrameStats, b: FrameStats): number {
   return Math.hypot(a.cx - b.cx, a.cy - b.cy) / Math.max(1, (a.size + b.size) / 2) + Math.abs(a.size - b.size) / Math.max(1, a.size);
-}
-
-function medianInterval(f: readonly FrameStats[]): number {
-  const d: number[] = [];
-  for (let i = 1; i < f.length; i++) d.push(f[i]!.at - f[i - 1]!.at);
-  return median(d);
-}
-
-function median(a: readonly number[]): number {
-  if (a.length === 0) return Number.NaN;
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

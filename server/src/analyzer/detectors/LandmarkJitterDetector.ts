@@ -28,6 +28,7 @@
  * test/unit/analyzer/temporal.test.ts) without raising suspicion on real faces.
  */
 import { abstain, type Evidence, type FaceObservation, type WindowDetector } from './Detector.ts';
+import { median, medianInterval, round } from './numbers.ts';
 
 export interface LandmarkJitterOptions {
   /** Span judged (default 8 s). */
@@ -202,22 +203,4 @@ function meanMove(a: Float64Array, b: Float64Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i += 2) s += Math.hypot(a[i]! - b[i]!, a[i + 1]! - b[i + 1]!);
   return s / (a.length / 2);
-}
-
-function medianInterval(t: readonly Track[]): number {
-  const d: number[] = [];
-  for (let i = 1; i < t.length; i++) d.push(t[i]!.at - t[i - 1]!.at);
-  return median(d);
-}
-
-function median(a: readonly number[]): number {
-  if (a.length === 0) return Number.NaN;
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

@@ -20,6 +20,7 @@
  */
 import { abstain, type Detector, type Evidence, type FaceObservation, type SpeechEnergy, type WindowDetector } from './Detector.ts';
 import { mouthOpening } from './faceGeometry.ts';
+import { round } from './numbers.ts';
 
 export interface MouthSample {
   /** ms since epoch, on the same clock as the audio samples */
@@ -335,9 +336,4 @@ function medianInterval(at: readonly number[], start: number): number {
   if (d.length === 0) return 0;
   d.sort((a, b) => a - b);
   return d[Math.floor(d.length / 2)]!;
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

@@ -25,6 +25,7 @@ import type { FaceDetection } from '../vision/BlazeFace.ts';
 import type { ImageSource } from '../vision/image.ts';
 import type { Box } from '../vision/nms.ts';
 import { interocularDistance, MESH } from './faceGeometry.ts';
+import { round } from './numbers.ts';
 
 export interface PulseSample {
   /** ms since epoch */
@@ -472,9 +473,4 @@ function relStd(R: Float64Array, G: Float64Array, B: Float64Array): number {
   const s = new Float64Array(R.length);
   for (let i = 0; i < s.length; i++) s[i] = R[i]! + G[i]! + B[i]!;
   return relStdOf(s);
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }
