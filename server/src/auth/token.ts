@@ -37,6 +37,19 @@ const MAX_TOKEN_LENGTH = 2048;
 /** Clock skew tolerated between the issuing and verifying hosts. */
 const CLOCK_SKEW_S = 30;
 
+/**
+ * Whether a token (user or service) has expired at `nowMs`, allowing the clock skew. Checked at
+ * connect and again on every join: a socket outlives the check made when it connected.
+ */
+export function tokenExpired(claims: { exp: number }, nowMs = Date.now()): boolean {
+  return claims.exp + CLOCK_SKEW_S < Math.floor(nowMs / 1000);
+}
+
+/** The first moment (ms since the epoch) at which tokenExpired() holds: when a long-lived socket must go. */
+export function tokenExpiresAt(claims: { exp: number }): number {
+  return (claims.exp + CLOCK_SKEW_S + 1) * 1000;
+}
+
 function sign(secret: string, body: string): string {
   return createHmac('sha256', secret).update(body).digest('base64url');
 }
@@ -104,8 +117,7 @@ export function verifyToken(secret: string, token: unknown, opts: VerifyOptions 
     throw new TokenError(ErrorCode.TokenMalformed, 'The join token has invalid claims.');
   }
   const claims = parsed.data;
-  const now = Math.floor((opts.now ?? Date.now()) / 1000);
-  if (claims.exp + CLOCK_SKEW_S < now) {
+  if (tokenExpired(claims, opts.now)) {
     throw new TokenError(ErrorCode.TokenExpired, 'The join link has expired. Ask for a new one.');
   }
   if (opts.room !== undefined && claims.room !== opts.room) {
@@ -159,7 +171,7 @@ export function verifyServiceToken(secret: string, token: unknown, opts: { now?:
     throw new TokenError(ErrorCode.TokenMalformed, 'The service token is malformed.');
   }
   if (!parsed.success) throw new TokenError(ErrorCode.TokenMalformed, 'The service token has invalid claims.');
-  if (parsed.data.exp + CLOCK_SKEW_S < Math.floor((opts.now ?? Date.now()) / 1000)) {
+  if (tokenExpired(parsed.data, opts.now)) {
     throw new TokenError(ErrorCode.TokenExpired, 'The service token has expired.');
   }
   return parsed.data;

@@ -4,7 +4,7 @@
  * Errors go to the offending client only, on its ack (or an 'error' event when it gave none).
  */
 import type { Server, Socket } from 'socket.io';
-import { isServiceToken, verifyServiceToken, verifyToken, type TokenClaims } from '../auth/token.ts';
+import { isServiceToken, tokenExpired, verifyServiceToken, verifyToken, type TokenClaims } from '../auth/token.ts';
 import { logger } from '../log.ts';
 import {
   ClientMessages,
@@ -34,7 +34,7 @@ const log = logger('signaling');
 /** Who is on a connection: a person with a join token, or the analyzer with its service token. */
 export type Principal =
   | ({ kind: 'user' } & TokenClaims)
-  | { kind: 'service'; sub: string };
+  | { kind: 'service'; sub: string; exp: number };
 
 export interface SocketData {
   principal: Principal;
@@ -71,7 +71,7 @@ export class SignalingServer {
       try {
         const token = (socket.handshake.auth as { token?: unknown }).token;
         socket.data.principal = isServiceToken(token)
-          ? { kind: 'service', sub: verifyServiceToken(opts.tokenSecret, token).sub }
+          ? (({ sub, exp }) => ({ kind: 'service' as const, sub, exp }))(verifyServiceToken(opts.tokenSecret, token))
           : { kind: 'user', ...verifyToken(opts.tokenSecret, token) };
         socket.data.limiter = new RateLimiter(60, 30);
         next();
@@ -188,6 +188,11 @@ export class SignalingServer {
 
   private join(socket: IoSocket, payload: ClientPayload<'join'>): JoinResult {
     const who = socket.data.principal;
+    // The token was checked when the socket connected; a socket kept open must not join calls on it
+    // after it expires (a call already joined runs on: nobody is cut off mid-call).
+    if (tokenExpired(who)) {
+      throw new ClientError(ErrorCode.TokenExpired, who.kind === 'user' ? 'The join link has expired. Ask for a new one.' : 'The service token has expired.');
+    }
     // An all-calls supervisor token (the dashboard's) opens any call, as a silent observer.
     if (who.kind === 'user' && who.room !== payload.room && who.room !== ALL_ROOMS) {
       throw new ClientError(ErrorCode.TokenWrongRoom, `This join link is for another call, not "${payload.room}".`);
