@@ -69,7 +69,13 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
     stallMs: config.analyzer.stallMs,
     expected: config.analyzer.mode !== 'off',
   });
-  const audit = new AuditLog(config.auditDb);
+  let audit: AuditLog;
+  try {
+    audit = new AuditLog(config.auditDb);
+  } catch (err) {
+    // Named by its setting, so the one line main prints says which file and what to do.
+    throw new Error(`cannot open the audit log AUDIT_DB=${config.auditDb}: ${(err as Error).message} (move it aside or point AUDIT_DB elsewhere)`, { cause: err });
+  }
   const risk = new RiskDesk(registry, hub, audit);
   const challenges = new ChallengeDesk(registry, hub, audit, { callIdOf: (room) => risk.callId(room) });
   attachStepUp(stepUpPolicy(config, registry, challenges), registry, risk);

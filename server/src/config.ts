@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { assertUsableSecret } from './auth/token.ts';
+import { withoutEmpty } from './env.ts';
 import type { IceServer } from './protocol/messages.ts';
 import { parseRoomTypes, type RoomTypeRule } from './screening/StepUp.ts';
 import { ROOM_TYPES, type RoomType } from './protocol/roles.ts';
@@ -50,8 +51,7 @@ const EnvSchema = z
      * goes to one of them (and of any remote analyzers). 0: none, only remote ones. Unset: one per
      * core, one core left for signaling and the SFU (at least one).
      */
-    // Empty counts as unset (docker compose passes `${ANALYZER_WORKERS:-}` through as '').
-    ANALYZER_WORKERS: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(256).optional()),
+    ANALYZER_WORKERS: z.coerce.number().int().min(0).max(256).optional(),
     /** An analyzer silent for this long is considered stalled (and, if embedded, restarted). */
     ANALYZER_STALL_MS: z.coerce.number().int().min(1000).default(10_000),
     /** The audit log (SQLite); ':memory:' keeps it in memory. Default: DATA_DIR/audit.sqlite. */
@@ -66,6 +66,11 @@ const EnvSchema = z
     STEP_UP_COOLDOWN_S: z.coerce.number().int().min(10).max(86_400).default(120),
     /** Automatic liveness checks per caller per call. */
     STEP_UP_MAX_PER_CALLER: z.coerce.number().int().min(1).max(20).default(3),
+    /**
+     * Print a join link per role and an all-calls dashboard link at start (`npm start` turns it on
+     * with --demo-links). Off by default: the links are credentials, and stdout ends up in logs.
+     */
+    DEMO_LINKS: z.enum(['0', '1', 'false', 'true']).default('0'),
   })
   .refine((e) => (e.RTC_MIN_PORT === undefined) === (e.RTC_MAX_PORT === undefined), {
     message: 'set both RTC_MIN_PORT and RTC_MAX_PORT, or neither',
@@ -98,6 +103,8 @@ export interface ServerConfig {
   auditDb: string;
   /** Step-up by policy: which rooms check callers on their own, and when (screening/StepUp.ts). */
   stepUp: { rules: RoomTypeRule[]; defaultType: RoomType; cooldownMs: number; maxPerCaller: number };
+  /** Print demo join links and a dashboard link at start (DEMO_LINKS; default off). */
+  demoLinks: boolean;
 }
 
 export class ConfigError extends Error {
@@ -114,8 +121,8 @@ function loadOrCreateSecret(dataDir: string): string {
   return secret;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const parsed = EnvSchema.safeParse(env);
+export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const parsed = EnvSchema.safeParse(withoutEmpty(rawEnv));
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || 'config'}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
@@ -166,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     auditDb: e.AUDIT_DB ?? resolve(e.DATA_DIR, 'audit.sqlite'),
     stepUp: { rules: roomTypes, defaultType: e.ROOM_TYPE_DEFAULT, cooldownMs: e.STEP_UP_COOLDOWN_S * 1000, maxPerCaller: e.STEP_UP_MAX_PER_CALLER },
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
+    demoLinks: e.DEMO_LINKS === '1' || e.DEMO_LINKS === 'true',
   };
 }
 

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadAnalyzerConfig } from '../../server/src/analyzer/config.ts';
 import { ConfigError, defaultAnalyzerWorkers, loadConfig } from '../../server/src/config.ts';
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'dfs-config-'));
@@ -29,6 +30,47 @@ describe('configuration', () => {
     expect(workers({ ANALYZER_WORKERS: '3' })).toBe(3);
     expect(workers({ ANALYZER: 'external', ANALYZER_WORKERS: '3' })).toBe(0);
     expect(() => workers({ ANALYZER_WORKERS: 'many' })).toThrow(ConfigError);
+  });
+
+  it('treats empty variables as unset (the docker-compose defaults start the server)', () => {
+    const dir = dataDir();
+    // Every variable docker-compose.yml passes with an empty default, as compose passes it: ''.
+    const c = loadConfig({
+      DATA_DIR: dir,
+      TOKEN_SECRET: '',
+      METRICS_TOKEN: '',
+      ANALYZER_WORKERS: '',
+      PUBLIC_URL: ' ',
+      RTC_ANNOUNCED_IP: '',
+      RTC_MIN_PORT: '',
+      RTC_MAX_PORT: '',
+      ICE_SERVERS: '',
+      ROOMS: '',
+      AUDIT_DB: '',
+      DEMO_LINKS: '',
+    });
+    expect(c.tokenSecret).toBe(readFileSync(join(dir, 'token-secret'), 'utf8').trim());
+    expect(c.metricsToken).toBeUndefined();
+    expect(c.analyzer.workers).toBe(defaultAnalyzerWorkers());
+    expect(c.publicUrl).toBeUndefined();
+    expect(c.rtc).toEqual({});
+    expect(c.iceServers).toEqual([]);
+    expect(c.rooms).toEqual(['demo']);
+    expect(c.auditDb).toBe(join(dir, 'audit.sqlite'));
+    expect(c.demoLinks).toBe(false);
+    // A set but too short secret is still refused: only empty means unset.
+    expect(() => loadConfig({ DATA_DIR: dir, METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN/);
+    // The analyzer side too (the gpu profile passes DFS_ANALYZER_TOKEN and ANALYZER_MAX_BATCH that way).
+    const a = loadAnalyzerConfig({ DFS_SERVER_URL: 'http://app:8080', DFS_ANALYZER_TOKEN: 'svc.x.y-service-token', ANALYZER_MAX_BATCH: '', ANALYZER_CORES: '', ANALYZER_PROVIDER: '' });
+    expect(a.maxBatch).toBe(8);
+    expect(a.provider).toBe('cpu');
+    expect(() => loadAnalyzerConfig({ DFS_SERVER_URL: 'http://app:8080', DFS_ANALYZER_TOKEN: '' })).toThrow(/DFS_ANALYZER_TOKEN/);
+  });
+
+  it('prints demo links only when asked (DEMO_LINKS)', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).demoLinks).toBe(false);
+    expect(loadConfig({ DATA_DIR: dataDir(), DEMO_LINKS: '1' }).demoLinks).toBe(true);
+    expect(() => loadConfig({ DATA_DIR: dataDir(), DEMO_LINKS: 'yes please' })).toThrow(/DEMO_LINKS/);
   });
 
   it('reads media network settings and ICE servers', () => {

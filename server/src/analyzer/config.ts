@@ -1,6 +1,7 @@
 /** Analyzer settings from the environment; the server passes its own URL and a service token. */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { withoutEmpty } from '../env.ts';
 import { parseProvider, type ProviderName } from './inference/providers.ts';
 
 const EnvSchema = z.object({
@@ -47,7 +48,8 @@ export interface AnalyzerConfig {
 }
 
 export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): AnalyzerConfig {
-  const parsed = EnvSchema.safeParse(env);
+  // Empty counts as unset, as for the server (docker compose passes `${VAR:-}` through as '').
+  const parsed = EnvSchema.safeParse(withoutEmpty(env));
   if (!parsed.success) {
     throw new Error(`invalid analyzer configuration:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
   }

@@ -1,0 +1,125 @@
+/**
+ * The server as an operator runs it: `node server/src/main.ts` as its own process. A failure to start
+ * must exit non-zero with one line (a process manager restarts on failure, and reads that line), and
+ * a normal start must not print credentials (join and dashboard links) unless asked to.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const MAIN = resolve(import.meta.dirname, '../../server/src/main.ts');
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'dfs-process-'));
+  dirs.push(d);
+  return d;
+}
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the server the way `npm start` and the Dockerfile do, with a clean environment of our own. */
+function startServer(env: Record<string, string>, args: string[] = []): Run {
+  const base: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: tempDir(),
+    ANALYZER: 'off',
+    ROOMS: 'demo',
+  };
+  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function untilOutput(run: Run, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const m = run.stdout().match(pattern);
+    if (m) return m;
+    if (run.child.exitCode !== null) throw new Error(`server exited (${run.child.exitCode}): ${run.stderr()}`);
+    if (Date.now() > end) throw new Error(`no ${pattern} in the server's output: ${run.stdout()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function busyPort(): Promise<{ port: number; server: Server }> {
+  return new Promise((r) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => r({ port: (server.address() as { port: number }).port, server }));
+  });
+}
+
+describe.concurrent('startup failures exit non-zero with one clear line', () => {
+  it('a port in use', async () => {
+    const { port, server } = await busyPort();
+    try {
+      const run = startServer({ PORT: String(port) });
+      const { code } = await run.exited;
+      expect(code).toBe(1);
+      const lines = run.stderr().trim().split('\n');
+      expect(lines).toEqual([`deepfake-shield: cannot start: port ${port} on 127.0.0.1 is already in use (set PORT to a free port)`]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a corrupt audit database', async () => {
+    const db = join(tempDir(), 'audit.sqlite');
+    writeFileSync(db, 'this is not a database, it is a text file long enough to have a header\n'.repeat(20));
+    const run = startServer({ AUDIT_DB: db });
+    const { code } = await run.exited;
+    expect(code).toBe(1);
+    const lines = run.stderr().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^deepfake-shield: cannot start: cannot open the audit log AUDIT_DB=.*audit\.sqlite: file is not a database/);
+  });
+
+  it('a bad configuration (several problems, still one line)', async () => {
+    const run = startServer({ PORT: 'eighty', TOKEN_SECRET: 'short' });
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    const lines = run.stderr().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^deepfake-shield: cannot start: invalid configuration: .*PORT/);
+  });
+});
+
+describe('credentials at start', () => {
+  it('a plain start prints no join or dashboard link; --demo-links (npm start) does', async () => {
+    const secret = randomBytes(32).toString('hex');
+    const plain = startServer({ TOKEN_SECRET: secret });
+    await untilOutput(plain, /npm run simulate/);
+    expect(plain.stdout() + plain.stderr()).not.toMatch(/token=/);
+    plain.child.kill('SIGTERM');
+    expect((await plain.exited).code).toBe(0);
+
+    const demo = startServer({}, ['--demo-links']);
+    await untilOutput(demo, /npm run simulate/);
+    expect(demo.stdout()).toMatch(/\/room\/demo\?token=/);
+    expect(demo.stdout()).toMatch(/\/dashboard\?token=/);
+    demo.child.kill('SIGTERM');
+    expect((await demo.exited).code).toBe(0);
+  });
+});
