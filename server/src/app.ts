@@ -14,6 +14,7 @@ import { DashboardServer } from './dashboard/DashboardServer.ts';
 import { issueServiceToken } from './auth/token.ts';
 import type { ServerConfig } from './config.ts';
 import { Metrics } from './metrics/Metrics.ts';
+import { api } from './http/api.ts';
 import { mediapipeAssets } from './http/mediapipeAssets.ts';
 import { staticFiles } from './http/staticFiles.ts';
 import { MAX_MESSAGE_BYTES } from './protocol/messages.ts';
@@ -91,6 +92,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
   // The dashboard namespace has its own event types; it types them itself.
   const dashboard = new DashboardServer(io as never, { tokenSecret: config.tokenSecret, registry, risk, challenges });
   const analyzers: AnalyzerProcess[] = [];
+  const serveApi = api({ tokenSecret: config.tokenSecret, tokenTtlSeconds: config.tokenTtlSeconds, publicUrl: config.publicUrl, audit, liveCallId: (room) => risk.callId(room) });
 
   http.on('request', (req, res) => {
     if (req.url === '/healthz') {
@@ -109,6 +111,7 @@ export function createApp(config: ServerConfig, opts: { clientDist?: string } = 
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + risk.renderMetrics() + hub.analyzerMetrics());
       return;
     }
+    if (serveApi(req, res)) return;
     if (serveMediapipe(req, res)) return;
     if (!serveClient(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });

@@ -140,6 +140,71 @@ export class AuditLog {
     }));
   }
 
+  // --- Case records (audit/CaseRecord.ts reads a whole call through these) ---
+
+  /** A call's row, or undefined. */
+  call(callId: number): { id: number; room: string; openedAt: number; closedAt: number | null } | undefined {
+    const r = this.db.prepare('SELECT id, room, opened_at, closed_at FROM calls WHERE id = ?').get(callId) as Record<string, unknown> | undefined;
+    return r ? { id: Number(r.id), room: String(r.room), openedAt: Number(r.opened_at), closedAt: r.closed_at === null ? null : Number(r.closed_at) } : undefined;
+  }
+
+  /** The calls held in a room, newest first (at most `limit`). */
+  callsInRoom(room: string, limit = 20): Array<{ id: number; room: string; openedAt: number; closedAt: number | null }> {
+    return (this.db.prepare('SELECT id, room, opened_at, closed_at FROM calls WHERE room = ? ORDER BY id DESC LIMIT ?').all(room, limit) as Array<Record<string, unknown>>).map((r) => ({
+      id: Number(r.id),
+      room: String(r.room),
+      openedAt: Number(r.opened_at),
+      closedAt: r.closed_at === null ? null : Number(r.closed_at),
+    }));
+  }
+
+  /** Everyone who joined a call (a rejoin is a second row), in order of joining. */
+  callParticipants(callId: number): Array<{ participantId: string; role: string; name: string; joinedAt: number; leftAt: number | null }> {
+    return (this.db.prepare('SELECT participant_id, role, name, joined_at, left_at FROM participants WHERE call_id = ? ORDER BY joined_at, rowid').all(callId) as Array<Record<string, unknown>>).map((r) => ({
+      participantId: String(r.participant_id),
+      role: String(r.role),
+      name: String(r.name),
+      joinedAt: Number(r.joined_at),
+      leftAt: r.left_at === null ? null : Number(r.left_at),
+    }));
+  }
+
+  /** Every risk state change of a call, oldest first. */
+  callStates(callId: number): Array<{ participantId: string; state: string; risk: number; reasons: RiskUpdate['reasons']; at: number }> {
+    return (this.db.prepare('SELECT participant_id, state, risk, reasons, at FROM risk_states WHERE call_id = ? ORDER BY at, rowid').all(callId) as Array<Record<string, unknown>>).map((r) => ({
+      participantId: String(r.participant_id),
+      state: String(r.state),
+      risk: Number(r.risk),
+      reasons: JSON.parse(String(r.reasons)) as RiskUpdate['reasons'],
+      at: Number(r.at),
+    }));
+  }
+
+  /** Every alert of a call, oldest first. */
+  callAlerts(callId: number): Array<{ id: string; participantId: string; risk: number; reasons: RiskAlert['reasons']; at: number }> {
+    return (this.db.prepare('SELECT id, participant_id, risk, reasons, at FROM alerts WHERE call_id = ? ORDER BY at, rowid').all(callId) as Array<Record<string, unknown>>).map((r) => ({
+      id: String(r.id),
+      participantId: String(r.participant_id),
+      risk: Number(r.risk),
+      reasons: JSON.parse(String(r.reasons)) as RiskAlert['reasons'],
+      at: Number(r.at),
+    }));
+  }
+
+  /** Every liveness check of a call with its times, oldest first. */
+  callChallenges(callId: number): Array<{ id: string; participantId: string; requestedBy: string; result: string; reasons: string[]; steps: Array<{ action: string; state: string; reason?: string }>; startedAt: number; endedAt: number }> {
+    return (this.stmt.challenges!.all(callId) as Array<Record<string, unknown>>).map((r) => ({
+      id: String(r.id),
+      participantId: String(r.participant_id),
+      requestedBy: String(r.requested_by),
+      result: String(r.result),
+      reasons: JSON.parse(String(r.reasons)) as string[],
+      steps: JSON.parse(String(r.steps)) as Array<{ action: string; state: string; reason?: string }>,
+      startedAt: Number(r.started_at),
+      endedAt: Number(r.ended_at),
+    }));
+  }
+
   close(): void {
     this.db.close();
   }

@@ -1,0 +1,250 @@
+/**
+ * The case record of one call, built from the audit log alone: who was there and when, how long
+ * it lasted, each analysed participant's states over time, every alert with its reasons, who was
+ * shown it and who acknowledged it (with the note), and every liveness check with its steps. It is
+ * what a clinician, an agent or a supervisor keeps after the call (the live risk is gone once the
+ * caller leaves); served as JSON and as a printable page (http/api.ts, `GET /api/calls/:room/record`).
+ *
+ * Built from the log rather than from the live desks so that a call that has ended, or a server
+ * that has restarted, gives the same record; and so that the record can only say what the audit
+ * log can prove.
+ */
+import type { RiskReason } from '../protocol/messages.ts';
+import type { AuditLog } from './AuditLog.ts';
+
+export interface CaseParticipant {
+  id: string;
+  name: string;
+  role: string;
+  joinedAt: number;
+  leftAt: number | null;
+}
+
+export interface CaseAlertView {
+  viewerId: string;
+  /** The viewer's display name when they were a participant of the call, else their id. */
+  viewerName: string;
+  viewerRole: string;
+  shownAt: number;
+  acknowledgedAt: number | null;
+  note: string | null;
+}
+
+export interface CaseAlert {
+  id: string;
+  participantId: string;
+  participantName: string;
+  risk: number;
+  reasons: RiskReason[];
+  at: number;
+  views: CaseAlertView[];
+}
+
+export interface CaseCheck {
+  id: string;
+  participantId: string;
+  participantName: string;
+  requestedBy: string;
+  result: string;
+  reasons: string[];
+  steps: Array<{ action: string; state: string; reason?: string }>;
+  startedAt: number;
+  endedAt: number;
+}
+
+/** One line of the record's chronology; `at` orders them (ties keep the order below). */
+export type CaseEvent =
+  | { at: number; kind: 'joined' | 'left'; participantId: string; name: string; role: string }
+  | { at: number; kind: 'state'; participantId: string; name: string; state: string; risk: number; reasons: RiskReason[] }
+  | { at: number; kind: 'alert'; participantId: string; name: string; alertId: string; risk: number; reasons: RiskReason[] }
+  | { at: number; kind: 'acknowledged'; participantId: string; name: string; alertId: string; by: string; byRole: string; note: string | null }
+  | { at: number; kind: 'check'; participantId: string; name: string; checkId: string; result: string; requestedBy: string; reasons: string[] };
+
+export interface CaseRecord {
+  version: 1;
+  callId: number;
+  room: string;
+  openedAt: number;
+  /** null while the call runs. */
+  closedAt: number | null;
+  /** Until it closed, or until the record was made for a call still running. */
+  durationMs: number;
+  ongoing: boolean;
+  generatedAt: number;
+  participants: CaseParticipant[];
+  /** Per analysed participant, each state change in order. */
+  states: Array<{ participantId: string; name: string; changes: Array<{ at: number; state: string; risk: number; reasons: RiskReason[] }> }>;
+  alerts: CaseAlert[];
+  checks: CaseCheck[];
+  /** Everything above, in the order it happened. */
+  events: CaseEvent[];
+}
+
+const ORDER: Record<CaseEvent['kind'], number> = { joined: 0, state: 1, alert: 2, acknowledged: 3, check: 4, left: 5 };
+
+/** The record of call `callId`, or undefined when the log has no such call. */
+export function buildCaseRecord(audit: AuditLog, callId: number, now = Date.now()): CaseRecord | undefined {
+  const call = audit.call(callId);
+  if (!call) return undefined;
+  const rows = audit.callParticipants(callId);
+  const names = new Map<string, string>();
+  for (const p of rows) names.set(p.participantId, p.name);
+  const nameOf = (id: string) => names.get(id) ?? id;
+  const participants: CaseParticipant[] = rows.map((p) => ({ id: p.participantId, name: p.name, role: p.role, joinedAt: p.joinedAt, leftAt: p.leftAt }));
+
+  const states = new Map<string, CaseRecord['states'][number]>();
+  const events: CaseEvent[] = [];
+  for (const p of participants) {
+    events.push({ at: p.joinedAt, kind: 'joined', participantId: p.id, name: p.name, role: p.role });
+    if (p.leftAt !== null) events.push({ at: p.leftAt, kind: 'left', participantId: p.id, name: p.name, role: p.role });
+  }
+  for (const s of audit.callStates(callId)) {
+    let entry = states.get(s.participantId);
+    if (!entry) states.set(s.participantId, (entry = { participantId: s.participantId, name: nameOf(s.participantId), changes: [] }));
+    entry.changes.push({ at: s.at, state: s.state, risk: s.risk, reasons: s.reasons });
+    events.push({ at: s.at, kind: 'state', participantId: s.participantId, name: nameOf(s.participantId), state: s.state, risk: s.risk, reasons: s.reasons });
+  }
+  const alerts: CaseAlert[] = audit.callAlerts(callId).map((a) => {
+    const views = audit.alertViews(a.id).map((v) => ({ ...v, viewerName: names.get(v.viewerId) ?? v.viewerId }));
+    events.push({ at: a.at, kind: 'alert', participantId: a.participantId, name: nameOf(a.participantId), alertId: a.id, risk: a.risk, reasons: a.reasons });
+    for (const v of views) {
+      if (v.acknowledgedAt !== null) {
+        events.push({ at: v.acknowledgedAt, kind: 'acknowledged', participantId: a.participantId, name: nameOf(a.participantId), alertId: a.id, by: v.viewerName, byRole: v.viewerRole, note: v.note });
+      }
+    }
+    return { ...a, participantName: nameOf(a.participantId), views };
+  });
+  const checks: CaseCheck[] = audit.callChallenges(callId).map((c) => {
+    events.push({ at: c.endedAt, kind: 'check', participantId: c.participantId, name: nameOf(c.participantId), checkId: c.id, result: c.result, requestedBy: c.requestedBy, reasons: c.reasons });
+    return { ...c, participantName: nameOf(c.participantId) };
+  });
+  // Stable: equal times keep join < state < alert < ack < check < leave.
+  events.sort((a, b) => a.at - b.at || ORDER[a.kind] - ORDER[b.kind]);
+  const end = call.closedAt ?? now;
+  return {
+    version: 1,
+    callId: call.id,
+    room: call.room,
+    openedAt: call.openedAt,
+    closedAt: call.closedAt,
+    durationMs: Math.max(0, end - call.openedAt),
+    ongoing: call.closedAt === null,
+    generatedAt: now,
+    participants,
+    states: [...states.values()],
+    alerts,
+    checks,
+    events,
+  };
+}
+
+// --- The printable page -----------------------------------------------------------------------
+
+const esc = (s: unknown) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** UTC, to the second: a record is read later and elsewhere, so it names its time zone. */
+const when = (at: number | null) => (at === null ? '—' : new Date(at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'));
+const clock = (at: number) => new Date(at).toISOString().slice(11, 19);
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  return h ? `${h} h ${m} min` : m ? `${m} min ${sec} s` : `${sec} s`;
+}
+
+const STATE_WORDS: Record<string, string> = {
+  ANALYZING: 'Analysing',
+  CLEAR: 'Looks real',
+  SUSPICIOUS: 'Suspicious',
+  ALERT: 'Alert',
+  INSUFFICIENT_SIGNAL: 'Not enough signal',
+  DEGRADED: 'Analysis degraded',
+  PASSED: 'Passed',
+  FAILED: 'Failed',
+  INCONCLUSIVE: 'Inconclusive',
+};
+const words = (s: string) => STATE_WORDS[s] ?? s;
+
+function eventText(e: CaseEvent): string {
+  switch (e.kind) {
+    case 'joined':
+      return `${esc(e.name)} (${esc(e.role)}) joined`;
+    case 'left':
+      return `${esc(e.name)} (${esc(e.role)}) left`;
+    case 'state':
+      return `${esc(e.name)}: <strong>${esc(words(e.state))}</strong> (risk score ${Math.round(e.risk * 100)} of 100)${e.reasons[0] ? ` — ${esc(e.reasons[0].text)}` : ''}`;
+    case 'alert':
+      return `<strong>Alert</strong> on ${esc(e.name)} (risk score ${Math.round(e.risk * 100)} of 100)${e.reasons[0] ? ` — ${esc(e.reasons[0].text)}` : ''}`;
+    case 'acknowledged':
+      return `Alert on ${esc(e.name)} acknowledged by ${esc(e.by)} (${esc(e.byRole)})${e.note ? `: “${esc(e.note)}”` : ''}`;
+    case 'check':
+      return `Liveness check of ${esc(e.name)}, asked by ${esc(e.requestedBy)}: <strong>${esc(words(e.result))}</strong>${e.reasons[0] ? ` — ${esc(e.reasons[0])}` : ''}`;
+  }
+}
+
+/** The script of the page's Print button; the page's CSP admits it by hash and nothing else. */
+export const PRINT_SCRIPT = "document.getElementById('print').addEventListener('click',()=>window.print());";
+
+/** A self-contained HTML page of the record, laid out for reading and for print (to PDF). */
+export function renderCaseRecordHtml(r: CaseRecord): string {
+  const people = r.participants
+    .map((p) => `<tr><td>${esc(p.name)}</td><td>${esc(p.role)}</td><td>${when(p.joinedAt)}</td><td>${p.leftAt === null ? 'still in the call' : when(p.leftAt)}</td></tr>`)
+    .join('');
+  const states = r.states
+    .map(
+      (s) =>
+        `<h3>${esc(s.name)}</h3><table><thead><tr><th>Time</th><th>State</th><th>Risk score</th><th>Main reason</th></tr></thead><tbody>${s.changes
+          .map((c) => `<tr data-state="${esc(c.state)}"><td>${clock(c.at)}</td><td>${esc(words(c.state))}</td><td>${Math.round(c.risk * 100)} of 100</td><td>${esc(c.reasons[0]?.text ?? '')}</td></tr>`)
+          .join('')}</tbody></table>`,
+    )
+    .join('');
+  const alerts = r.alerts
+    .map(
+      (a) =>
+        `<section class="alert" data-testid="record-alert"><h3>${clock(a.at)} — alert on ${esc(a.participantName)} (risk score ${Math.round(a.risk * 100)} of 100)</h3>` +
+        `<ol>${a.reasons.map((x) => `<li>${esc(x.text)}</li>`).join('')}</ol>` +
+        `<ul>${a.views
+          .map(
+            (v) =>
+              `<li>${esc(v.viewerName)} (${esc(v.viewerRole)}): shown ${clock(v.shownAt)}${v.acknowledgedAt !== null ? `, <strong>acknowledged ${clock(v.acknowledgedAt)}</strong>${v.note ? `: “${esc(v.note)}”` : ''}` : ', not acknowledged'}</li>`,
+          )
+          .join('')}</ul></section>`,
+    )
+    .join('');
+  const checks = r.checks
+    .map(
+      (c) =>
+        `<section class="check" data-testid="record-check"><h3>${clock(c.startedAt)}–${clock(c.endedAt)} — ${esc(c.participantName)}: ${esc(words(c.result))}</h3>` +
+        `<p>Asked by ${esc(c.requestedBy)}.</p><ol>${c.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ol>` +
+        `<ul>${c.steps.map((s) => `<li>${esc(s.action)}: ${esc(s.state)}${s.reason ? ` — ${esc(s.reason)}` : ''}</li>`).join('')}</ul></section>`,
+    )
+    .join('');
+  const events = r.events.map((e) => `<li data-kind="${e.kind}"><time>${clock(e.at)}</time> ${eventText(e)}</li>`).join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Case record — ${esc(r.room)} — ${when(r.openedAt)}</title>
+<style>
+body { font: 15px/1.45 system-ui, sans-serif; color: #111; background: #fff; max-width: 60rem; margin: 1.5rem auto; padding: 0 1rem; }
+h1 { font-size: 1.4rem; margin: 0 0 0.25rem; } h2 { font-size: 1.1rem; margin: 1.5rem 0 0.5rem; border-bottom: 1px solid #999; } h3 { font-size: 1rem; margin: 0.75rem 0 0.25rem; }
+table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 0.2rem 0.5rem; border-bottom: 1px solid #ddd; vertical-align: top; }
+.alert { border-left: 4px solid #b3261e; padding-left: 0.75rem; } .check { border-left: 4px solid #555; padding-left: 0.75rem; }
+.meta { color: #333; } time { font-variant-numeric: tabular-nums; color: #333; margin-right: 0.4rem; }
+ol.events { list-style: none; padding: 0; } button { font: inherit; padding: 0.4rem 0.9rem; }
+@media print { .noprint { display: none; } body { margin: 0; max-width: none; } section, tr { break-inside: avoid; } }
+</style></head>
+<body data-testid="case-record">
+<p class="noprint"><button id="print" type="button">Print or save as PDF</button></p>
+<h1>Case record: call in room “${esc(r.room)}”</h1>
+<p class="meta">Call ${r.callId}. Opened ${when(r.openedAt)}; ${r.ongoing ? `still running (record made ${when(r.generatedAt)})` : `closed ${when(r.closedAt)}`}. Duration ${formatDuration(r.durationMs)}. Times below are UTC.</p>
+<p class="meta">Screening results are evidence for a person to weigh, not a decision. No video or audio was recorded.</p>
+<h2>Who took part</h2>
+<table><thead><tr><th>Name</th><th>Role</th><th>Joined</th><th>Left</th></tr></thead><tbody>${people || '<tr><td colspan="4">Nobody joined.</td></tr>'}</tbody></table>
+<h2>Screening states over time</h2>${states || '<p>No one was screened.</p>'}
+<h2>Alerts (${r.alerts.length})</h2>${alerts || '<p>No alerts.</p>'}
+<h2>Liveness checks (${r.checks.length})</h2>${checks || '<p>No liveness checks.</p>'}
+<h2>Everything, in order</h2><ol class="events" data-testid="record-events">${events}</ol>
+<script>${PRINT_SCRIPT}</script>
+</body></html>`;
+}

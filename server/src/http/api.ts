@@ -1,0 +1,166 @@
+/**
+ * The HTTP API for people and tools holding a token (documented in the README, "HTTP API"):
+ *
+ *   GET  /api/calls/:room/record[?call=ID]       the case record of the room's latest (or a given) call, JSON
+ *   GET  /api/calls/:room/record.html[?call=ID]  the same as a printable page
+ *   GET  /api/calls/:room/records                the room's recent calls (ids and times)
+ *   POST /api/calls/:room/invites                a host creates an analysed participant's join link
+ *
+ * The token goes in `Authorization: Bearer <token>`; the GETs also take `?token=` so that a
+ * browser can open or download the record from a link (pages are no-store, no-referrer, as the
+ * call pages are). POST takes the header only: a form on another site cannot send it.
+ *
+ * Who may read a record: clinicians, agents and supervisors holding a token for that room, and
+ * supervisors with an all-calls (dashboard) token. Patients and customers never (403): the record
+ * is risk data. Who may create an invite: hosts (clinician, agent) of that room only.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { AuditLog } from '../audit/AuditLog.ts';
+import { buildCaseRecord, PRINT_SCRIPT, renderCaseRecordHtml } from '../audit/CaseRecord.ts';
+import { issueToken, verifyToken, type TokenClaims } from '../auth/token.ts';
+import { ClientError } from '../errors.ts';
+import { ALL_ROOMS } from '../protocol/dashboard.ts';
+import { ErrorCode, RoomIdSchema } from '../protocol/messages.ts';
+import { ANALYSED_ROLES, isHost, isPrivileged } from '../protocol/roles.ts';
+import { joinLink } from './joinLink.ts';
+
+export interface ApiOptions {
+  tokenSecret: string;
+  /** Default lifetime of an invite link (TOKEN_TTL_SECONDS). */
+  tokenTtlSeconds: number;
+  publicUrl?: string | undefined;
+  audit: AuditLog;
+  /** The audit log's id of the call running now in a room, if any. */
+  liveCallId: (room: string) => number | undefined;
+}
+
+/** Invites live at most a day: a link in an e-mail should not open a call next month. */
+const MAX_INVITE_TTL_S = 86_400;
+const MAX_BODY_BYTES = 4096;
+
+export const InviteRequestSchema = z.strictObject({
+  /** The analysed role; default: patient for a clinician's call, customer for an agent's. */
+  role: z.enum(ANALYSED_ROLES).optional(),
+  name: z.string().trim().min(1).max(64),
+  ttlSeconds: z.number().int().min(60).max(MAX_INVITE_TTL_S).optional(),
+});
+
+const HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' };
+const PAGE_CSP = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(PRINT_SCRIPT).digest('base64')}'; frame-ancestors 'none'`;
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...HEADERS }).end(JSON.stringify(body));
+}
+
+function bearer(req: IncomingMessage, url: URL, allowQuery: boolean): string | undefined {
+  const h = req.headers.authorization;
+  if (h?.startsWith('Bearer ')) return h.slice(7).trim();
+  return allowQuery ? (url.searchParams.get('token') ?? undefined) : undefined;
+}
+
+function authenticate(secret: string, token: string | undefined): TokenClaims {
+  try {
+    return verifyToken(secret, token);
+  } catch (err) {
+    if (err instanceof ClientError) throw new HttpError(401, err.code, err.message);
+    throw err;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, ErrorCode.BadRequest, `The request body is over ${MAX_BODY_BYTES} bytes.`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => {
+      try {
+        resolve(size ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {});
+      } catch {
+        reject(new HttpError(400, ErrorCode.BadRequest, 'The request body is not JSON.'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Returns a request handler that answers /api/* (true) and leaves everything else (false). */
+export function api(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (!url.pathname.startsWith('/api/')) return false;
+    handle(opts, req, res, url).catch((err: unknown) => {
+      if (res.headersSent) return;
+      if (err instanceof HttpError) send(res, err.status, { error: { code: err.code, message: err.message } });
+      else send(res, 500, { error: { code: ErrorCode.Internal, message: 'Internal error.' } });
+    });
+    return true;
+  };
+}
+
+async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const m = /^\/api\/calls\/([^/]+)\/(record|record\.html|records|invites)$/.exec(url.pathname);
+  if (!m) throw new HttpError(404, ErrorCode.BadRequest, 'No such API endpoint.');
+  const room = RoomIdSchema.safeParse(decodeURIComponent(m[1]!));
+  if (!room.success) throw new HttpError(400, ErrorCode.BadRequest, 'Not a valid room id.');
+  const what = m[2]!;
+
+  if (what === 'invites') {
+    if (req.method !== 'POST') throw new HttpError(405, ErrorCode.BadRequest, 'Use POST.');
+    const claims = authenticate(opts.tokenSecret, bearer(req, url, false));
+    if (!isHost(claims.role) || claims.room !== room.data) throw new HttpError(403, ErrorCode.Forbidden, 'Only the host of this call (a clinician or agent with a link to it) can create invite links.');
+    const body = InviteRequestSchema.safeParse(await readBody(req));
+    if (!body.success) throw new HttpError(400, ErrorCode.BadRequest, `Invalid invite: ${body.error.issues[0]?.path.join('.') || 'body'}: ${body.error.issues[0]?.message ?? 'malformed'}.`);
+    const role = body.data.role ?? (claims.role === 'agent' ? 'customer' : 'patient');
+    const ttl = Math.min(body.data.ttlSeconds ?? opts.tokenTtlSeconds, MAX_INVITE_TTL_S);
+    const token = issueToken(opts.tokenSecret, { room: room.data, role, name: body.data.name, ttlSeconds: ttl });
+    const base = opts.publicUrl ?? `http://${req.headers.host ?? 'localhost'}`;
+    const link = joinLink(base, room.data, token);
+    send(res, 201, { url: link, path: link.slice(base.length), room: room.data, role, name: body.data.name, expiresAt: (Math.floor(Date.now() / 1000) + ttl) * 1000 });
+    return;
+  }
+
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, ErrorCode.BadRequest, 'Use GET.');
+  const claims = authenticate(opts.tokenSecret, bearer(req, url, true));
+  if (!isPrivileged(claims.role)) throw new HttpError(403, ErrorCode.Forbidden, 'Case records are for clinicians, agents and supervisors only.');
+  if (claims.room !== room.data && claims.room !== ALL_ROOMS) throw new HttpError(403, ErrorCode.Forbidden, `This link is for another room, not "${room.data}".`);
+
+  if (what === 'records') {
+    send(res, 200, { room: room.data, calls: opts.audit.callsInRoom(room.data) });
+    return;
+  }
+  let callId: number | undefined;
+  const asked = url.searchParams.get('call');
+  if (asked !== null) {
+    callId = /^\d{1,12}$/.test(asked) ? Number(asked) : NaN;
+    if (!Number.isFinite(callId) || opts.audit.call(callId)?.room !== room.data) throw new HttpError(404, ErrorCode.BadRequest, `No call ${asked.slice(0, 20)} in room "${room.data}".`);
+  } else {
+    callId = opts.liveCallId(room.data) ?? opts.audit.callsInRoom(room.data, 1)[0]?.id;
+  }
+  const record = callId === undefined ? undefined : buildCaseRecord(opts.audit, callId);
+  if (!record) throw new HttpError(404, ErrorCode.BadRequest, `No call has been held in room "${room.data}".`);
+  const stamp = new Date(record.openedAt).toISOString().slice(0, 16).replace(/[:T]/g, '-');
+  if (what === 'record.html') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY', ...HEADERS }).end(renderCaseRecordHtml(record));
+    return;
+  }
+  const download = url.searchParams.has('download') ? { 'content-disposition': `attachment; filename="case-record-${record.room}-${stamp}-call-${record.callId}.json"` } : {};
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...HEADERS, ...download }).end(JSON.stringify(record, null, 2));
+}
