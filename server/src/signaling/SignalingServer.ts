@@ -219,12 +219,10 @@ export class SignalingServer {
     }
     const name = who.kind === 'user' ? who.name : 'Analyzer';
     const participant = room.add({ id, name, role, channel: socket });
+    // No listener on the room per join (one per join, never removed, held every participant and its
+    // socket: the heap grew without bound). A session whose call ended is told by room.closed.
     socket.data.session = { room, participant };
-    const joinedRoom = room;
-    room.once('close', () => {
-      if (socket.data.session?.participant === participant) delete socket.data.session;
-    });
-    log.info('joined', { room: joinedRoom.id, participant: participant.id, role });
+    log.info('joined', { room: room.id, participant: participant.id, role });
     return {
       session: participant.session,
       self: infoOf(participant),
@@ -240,6 +238,7 @@ export class SignalingServer {
     const session = socket.data.session;
     if (!session) return;
     delete socket.data.session;
+    if (session.room.closed) return;
     session.room.remove(session.participant);
     log.info('left', { room: session.room.id, participant: session.participant.id });
   }
