@@ -8,7 +8,7 @@ import { createApp } from '../../server/src/app.ts';
 import { loadConfig } from '../../server/src/config.ts';
 
 const config = loadConfig();
-const app = createApp(config);
+const app = await createApp(config);
 const url = await app.listen();
 
 const deadline = Date.now() + 120_000;

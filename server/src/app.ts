@@ -19,7 +19,7 @@ import { mediapipeAssets } from './http/mediapipeAssets.ts';
 import { staticFiles } from './http/staticFiles.ts';
 import { MAX_MESSAGE_BYTES } from './protocol/messages.ts';
 import type { SfuEngine } from './sfu/engine.ts';
-import { WeriftEngine } from './sfu/werift/WeriftEngine.ts';
+import { createEngine } from './sfu/createEngine.ts';
 import { RoomRegistry } from './signaling/RoomRegistry.ts';
 import { SignalingServer, type IoServer as TypedIoServer } from './signaling/SignalingServer.ts';
 
@@ -42,26 +42,23 @@ export interface App {
   close(): Promise<void>;
 }
 
-export function createEngine(config: ServerConfig): SfuEngine {
-  switch (config.sfuEngine) {
-    case 'werift':
-      return new WeriftEngine(config.rtc);
-  }
-}
-
 function metricsAllowed(req: IncomingMessage, token: string | undefined): boolean {
   if (token) return req.headers.authorization === `Bearer ${token}`;
   const ip = req.socket.remoteAddress ?? '';
   return ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1';
 }
 
-export function createApp(config: ServerConfig, opts: { clientDist?: string } = {}): App {
+/**
+ * Starts the SFU engine (async: mediasoup's workers are processes) and builds the app around it.
+ * Rejects with a ConfigError when SFU_ENGINE=mediasoup and its worker cannot start.
+ */
+export async function createApp(config: ServerConfig, opts: { clientDist?: string } = {}): Promise<App> {
+  const engine = await createEngine(config);
   const serveClient = staticFiles(opts.clientDist ?? CLIENT_DIST);
   const serveMediapipe = mediapipeAssets();
   const metrics = new Metrics();
   const http = createServer();
   const io: TypedIoServer = new IoServer(http, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false });
-  const engine = createEngine(config);
   const registry = new RoomRegistry(engine, { maxParticipants: config.maxParticipants, persistentRooms: config.rooms });
   // The /analyzer namespace has its own event types; the hub types it itself.
   const hub = new AnalyzerHub(io as never, {

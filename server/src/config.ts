@@ -43,7 +43,15 @@ const EnvSchema = z
     RTC_MAX_PORT: port.optional(),
     /** JSON array of RTCIceServer handed to clients, e.g. a TURN server. No public STUN by default. */
     ICE_SERVERS: z.string().default('[]'),
-    SFU_ENGINE: z.enum(['werift']).default('werift'),
+    /**
+     * auto: mediasoup when its worker starts, else werift (one log line says which and why);
+     * mediasoup: fail at start without a worker; werift: the embedded engine.
+     */
+    SFU_ENGINE: z.enum(['auto', 'mediasoup', 'werift']).default('auto'),
+    /** mediasoup worker processes (one per core by default); each room's router goes on the least-loaded one. */
+    MEDIASOUP_WORKERS: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(1).max(256).optional()),
+    /** A mediasoup worker executable to use instead of the package's own (machines without internet). */
+    MEDIASOUP_WORKER_BIN: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
     /** embedded: run and supervise the analyzer process; external: expect one to connect; off: none. */
     ANALYZER: z.enum(['embedded', 'external', 'off']).default('embedded'),
     /**
@@ -96,7 +104,9 @@ export interface ServerConfig {
   maxParticipants: number;
   rtc: RtcConfig;
   iceServers: IceServer[];
-  sfuEngine: 'werift';
+  sfuEngine: 'auto' | 'mediasoup' | 'werift';
+  /** Used when the engine is (or, on auto, becomes) mediasoup. */
+  mediasoup: { workers: number; workerBin?: string };
   /** workers: embedded worker processes (0 unless mode is embedded). */
   analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number; workers: number };
   metricsToken?: string;
@@ -165,6 +175,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfi
     },
     iceServers,
     sfuEngine: e.SFU_ENGINE,
+    mediasoup: { workers: e.MEDIASOUP_WORKERS ?? availableParallelism(), ...(e.MEDIASOUP_WORKER_BIN ? { workerBin: e.MEDIASOUP_WORKER_BIN } : {}) },
     analyzer: {
       mode: e.ANALYZER,
       stallMs: e.ANALYZER_STALL_MS,

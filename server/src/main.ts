@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   let url: string;
   try {
     config = loadConfig();
-    app = createApp(config);
+    app = await createApp(config);
     url = await app.listen();
   } catch (err) {
     console.error(`deepfake-shield: cannot start: ${startupFailure(err, config)}`);

@@ -16,6 +16,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * The engines a parametrised test runs on: both, unless SFU_ENGINES narrows them (e.g.
+ * SFU_ENGINES=werift on a machine without a mediasoup worker).
+ */
+export const ENGINES = (process.env.SFU_ENGINES ?? 'werift,mediasoup').split(',').filter(Boolean) as Array<'werift' | 'mediasoup'>;
+
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
   const config = loadConfig({
@@ -31,9 +37,14 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ROOM_TYPE_DEFAULT: 'off',
     // One worker when a test turns it on, whatever the host's cores (the pool's own test asks for two).
     ANALYZER_WORKERS: '1',
+    // The embedded engine unless a test (or the environment) names one: tests that run on both
+    // engines pass SFU_ENGINE themselves (see ENGINES). Two mediasoup workers exercise placement.
+    SFU_ENGINE: process.env.SFU_ENGINE ?? 'werift',
+    MEDIASOUP_WORKERS: '2',
+    ...(process.env.MEDIASOUP_WORKER_BIN ? { MEDIASOUP_WORKER_BIN: process.env.MEDIASOUP_WORKER_BIN } : {}),
     ...env,
   });
-  const app = createApp(config);
+  const app = await createApp(config);
   const url = await app.listen();
   return {
     app,

@@ -1,12 +1,12 @@
 /**
  * Node peers (@roamhq/wrtc) publish synthetic audio and video through the real server and SFU;
- * each must receive the other's decoded frames and PCM with their content intact.
+ * each must receive the other's decoded frames and PCM with their content intact. On each engine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onAudioData, onVideoFrames, type PcmBlock } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticAudio, SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMedia.ts';
 import type { I420Frame } from '../../server/src/headless/wrtc.ts';
-import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { ENGINES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 import { meanLuma, tonePower } from '../helpers/signal.ts';
 
 interface Caller {
@@ -17,14 +17,6 @@ interface Caller {
 
 let server: TestServer;
 const stops: Array<() => void> = [];
-
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  stops.forEach((s) => s());
-  await server.close();
-});
 
 async function caller(role: 'clinician' | 'patient', luma: number, hz: number, sub?: string): Promise<Caller> {
   const video = new SyntheticVideo({ paint: solidLuma(luma) });
@@ -74,7 +66,16 @@ function concatMono(blocks: PcmBlock[]): Int16Array {
   return out;
 }
 
-describe('media through the SFU', () => {
+describe.each(ENGINES)('media through the SFU (%s)', (engine) => {
+  beforeAll(async () => {
+    server = await startTestServer({ SFU_ENGINE: engine });
+    expect(server.app.engine.name).toBe(engine);
+  });
+  afterAll(async () => {
+    stops.splice(0).forEach((s) => s());
+    await server.close();
+  });
+
   it('two publishers each receive the other’s decoded video and audio, and a supervisor receives both', async () => {
     const doctor = await caller('clinician', 200, 440);
     const patient = await caller('patient', 50, 1000);

@@ -167,6 +167,12 @@ export class CallSession extends Emitter<SessionEvents> {
       this.emit('room-closed', reason);
       this.end();
     });
+    s.on('media.restart', ({ session }: { session: string; reason: string }) => {
+      // Only for the session it names: a rejoin already under way has a new one.
+      if (session !== this.joinInfo?.session || this.stateValue === 'ended' || this.stateValue === 'failed') return;
+      this.setState('reconnecting');
+      void this.join();
+    });
     s.on('session.replaced', () => this.fail({ code: ErrorCode.Forbidden, message: 'You joined this call from another window.' }));
     s.on('error', (e: ProtocolError) => this.emit('warning', e));
     s.on('analysis.status', (st: AnalysisStatus) => this.emit('analysis', st));

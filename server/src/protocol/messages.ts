@@ -240,6 +240,11 @@ export interface ServerEvents {
   'room.closed': (p: { reason: string }) => void;
   /** The same identity joined from another connection; this one is finished. */
   'session.replaced': () => void;
+  /**
+   * The server lost this session's media (e.g. the SFU worker under the call died): rejoin, and
+   * the new session's media goes through a live one.
+   */
+  'media.restart': (p: { session: string; reason: string }) => void;
   /** Analysis became (un)available; privileged participants only. */
   'analysis.status': (s: AnalysisStatus) => void;
   /** Privileged participants only: risk of an analysed participant changed. */

@@ -108,6 +108,7 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
     const p: Participant = { ...req, session: randomUUID(), peer, audio: canPublish(req.role), video: canPublish(req.role) };
     this.participants.set(p.id, p);
     peer.on('subscribe-offer', (offer) => p.channel.emit('subscribe.offer', { ...offer, session: p.session }));
+    peer.on('media-failed', (target) => p.channel.emit('media.restart', { session: p.session, reason: `the server lost the ${target} connection` }));
     this.broadcastFrom(p, 'participant.joined', infoOf(p));
     this.emit('joined', p);
     return p;

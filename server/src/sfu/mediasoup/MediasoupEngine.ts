@@ -1,0 +1,269 @@
+/**
+ * The production SFU engine: mediasoup's C++ workers, one per core, behind the same SDP-speaking
+ * interface as werift (see MediasoupPeer.ts for the SDP bridge), so browsers, simulated callers
+ * and the analyzer need no second signaling path.
+ *
+ * Placement: each room gets one router, on the live worker hosting the fewest routers. Every worker
+ * has one WebRtcServer, so all of its transports share one UDP port inside RTC_MIN_PORT..RTC_MAX_PORT
+ * (a firewall needs only as many ports as workers).
+ *
+ * A worker that dies is logged and replaced; each of its rooms gets a router on a live worker and
+ * every peer of those rooms emits 'media-failed', which signaling turns into 'media.restart': the
+ * clients rejoin and land on the new router. Calls on other workers are untouched.
+ *
+ * This module imports mediasoup's types only: the package is optional and loaded by createEngine.
+ */
+import { EventEmitter } from 'node:events';
+import type { types as ms } from 'mediasoup';
+import type { RtcConfig } from '../../config.ts';
+import { logger } from '../../log.ts';
+import type { PeerOptions, SfuEngine, SfuRoom, SfuRoomEvents } from '../engine.ts';
+import { MediasoupPeer, type PublishedTrack } from './MediasoupPeer.ts';
+
+const log = logger('mediasoup');
+
+/** VP8 and Opus, as the werift engine: what every browser and @roamhq/wrtc sends and decodes. */
+const MEDIA_CODECS: ms.RouterRtpCodecCapability[] = [
+  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
+  {
+    kind: 'video',
+    mimeType: 'video/VP8',
+    clockRate: 90000,
+    // Chromium starts at full quality instead of ramping up from a few hundred kbit/s.
+    parameters: { 'x-google-start-bitrate': 1000 },
+  },
+];
+
+export interface MediasoupOptions {
+  /** Worker processes; default one per core. */
+  workers: number;
+  /** The worker executable; undefined: mediasoup's own (its postinstall's download or build). */
+  workerBin?: string | undefined;
+  rtc: RtcConfig;
+}
+
+interface WorkerSlot {
+  index: number;
+  worker: ms.Worker;
+  server: ms.WebRtcServer;
+  rooms: Set<MediasoupRoom>;
+}
+
+type MediasoupModule = typeof import('mediasoup');
+
+export class MediasoupEngine implements SfuEngine {
+  readonly name = 'mediasoup';
+  private readonly mediasoup: MediasoupModule;
+  private readonly opts: MediasoupOptions;
+  private readonly slots: WorkerSlot[] = [];
+  private readonly rooms = new Set<MediasoupRoom>();
+  /** Replacement workers being started, by slot index. */
+  private readonly respawning = new Map<number, Promise<WorkerSlot>>();
+  private closedFlag = false;
+
+  private constructor(mediasoup: MediasoupModule, opts: MediasoupOptions) {
+    this.mediasoup = mediasoup;
+    this.opts = opts;
+  }
+
+  /** Starts every worker; rejects (having stopped any that started) when one cannot start. */
+  static async start(mediasoup: MediasoupModule, opts: MediasoupOptions): Promise<MediasoupEngine> {
+    const engine = new MediasoupEngine(mediasoup, opts);
+    try {
+      for (let i = 0; i < opts.workers; i++) engine.slots.push(await engine.startWorker(i));
+    } catch (err) {
+      engine.close();
+      throw err;
+    }
+    return engine;
+  }
+
+  private async startWorker(index: number): Promise<WorkerSlot> {
+    const worker = await this.mediasoup.createWorker({
+      logLevel: 'error',
+      ...(this.opts.workerBin ? { workerBin: this.opts.workerBin } : {}),
+    });
+    try {
+      const server = await worker.createWebRtcServer({ listenInfos: [listenInfo(this.opts.rtc)] });
+      const slot: WorkerSlot = { index, worker, server, rooms: new Set() };
+      worker.once('died', (err) => this.workerDied(slot, err));
+      return slot;
+    } catch (err) {
+      worker.close();
+      throw err;
+    }
+  }
+
+  /** Worker process ids, in slot order (tests kill one; metrics). */
+  get workerPids(): number[] {
+    return this.slots.map((s) => s.worker.pid);
+  }
+
+  /** Which worker slot hosts a room's router now; undefined while it is being placed. */
+  workerOf(roomId: string): number | undefined {
+    for (const s of this.slots) for (const r of s.rooms) if (r.id === roomId) return s.index;
+    return undefined;
+  }
+
+  /** The live worker with the fewest rooms (the first on a tie), waiting for a replacement if none is live. */
+  async place(room: MediasoupRoom): Promise<{ router: ms.Router; server: ms.WebRtcServer }> {
+    for (;;) {
+      if (this.closedFlag) throw new Error('the mediasoup engine is closed');
+      const live = this.slots.filter((s) => !s.worker.died && !s.worker.closed);
+      if (live.length === 0) {
+        const pending = [...this.respawning.values()];
+        if (pending.length === 0) throw new Error('no mediasoup worker is running');
+        await Promise.race(pending);
+        continue;
+      }
+      const slot = live.reduce((best, s) => (s.rooms.size < best.rooms.size ? s : best));
+      slot.rooms.add(room);
+      try {
+        const router = await slot.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+        return { router, server: slot.server };
+      } catch (err) {
+        slot.rooms.delete(room);
+        // The worker died between the choice and the request: try the next one.
+        if (!slot.worker.died) throw err;
+      }
+    }
+  }
+
+  /** A room closed or moved away from a worker. */
+  release(room: MediasoupRoom): void {
+    for (const s of this.slots) s.rooms.delete(room);
+  }
+
+  private workerDied(slot: WorkerSlot, err: Error): void {
+    const rooms = [...slot.rooms];
+    slot.rooms.clear();
+    log.error('worker died', { worker: slot.index, pid: slot.worker.pid, err: err.message, rooms: rooms.map((r) => r.id).join(',') || '-' });
+    if (this.closedFlag) return;
+    // Replace it, so capacity and the port it held come back.
+    const respawn = this.startWorker(slot.index);
+    this.respawning.set(slot.index, respawn);
+    respawn
+      .then((fresh) => {
+        if (this.closedFlag) {
+          fresh.worker.close();
+          return;
+        }
+        this.slots[this.slots.indexOf(slot)] = fresh;
+        log.info('worker replaced', { worker: slot.index, pid: fresh.worker.pid });
+      })
+      .catch((e: unknown) => log.error('could not replace a dead worker', { worker: slot.index, err: (e as Error).message }))
+      .finally(() => this.respawning.delete(slot.index));
+    for (const room of rooms) room.relocate();
+  }
+
+  createRoom(id: string): SfuRoom {
+    if (this.closedFlag) throw new Error('the mediasoup engine is closed');
+    const room = new MediasoupRoom(id, this);
+    this.rooms.add(room);
+    room.once('close', () => {
+      this.rooms.delete(room);
+      this.release(room);
+    });
+    return room;
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const room of [...this.rooms]) room.close();
+    for (const s of this.slots) s.worker.close();
+  }
+}
+
+/**
+ * One socket per worker: the configured listen address (all interfaces by default) and, as the
+ * address in candidates, RTC_ANNOUNCED_IP, else the listen address, else loopback (a demo on one
+ * machine; set RTC_ANNOUNCED_IP for anyone else to reach it, as with werift behind NAT).
+ */
+function listenInfo(rtc: RtcConfig): ms.TransportListenInfo {
+  const ip = rtc.listenIp ?? '0.0.0.0';
+  const wildcard = ip === '0.0.0.0' || ip === '::';
+  const announced = rtc.announcedIp ?? (wildcard ? '127.0.0.1' : undefined);
+  return {
+    protocol: 'udp',
+    ip,
+    ...(announced ? { announcedAddress: announced } : {}),
+    ...(rtc.portRange ? { portRange: { min: rtc.portRange[0], max: rtc.portRange[1] } } : {}),
+  };
+}
+
+export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoom {
+  readonly id: string;
+  private readonly engine: MediasoupEngine;
+  private readonly peers = new Map<string, MediasoupPeer>();
+  private readonly tracks = new Set<PublishedTrack>();
+  /** The router and its worker's WebRtcServer; replaced when the worker dies. */
+  private placement: Promise<{ router: ms.Router; server: ms.WebRtcServer }>;
+  private closedFlag = false;
+
+  constructor(id: string, engine: MediasoupEngine) {
+    super();
+    this.id = id;
+    this.engine = engine;
+    this.placement = this.place();
+  }
+
+  private place(): Promise<{ router: ms.Router; server: ms.WebRtcServer }> {
+    const p = this.engine.place(this).then((placed) => {
+      if (this.closedFlag) placed.router.close();
+      return placed;
+    });
+    p.catch((err: unknown) => log.error('could not place a room', { room: this.id, err: (err as Error).message }));
+    return p;
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** The room's router now (after a worker death: the new one). */
+  router(): Promise<{ router: ms.Router; server: ms.WebRtcServer }> {
+    return this.placement;
+  }
+
+  createPeer(opts: PeerOptions): MediasoupPeer {
+    if (this.closedFlag) throw new Error(`room ${this.id} is closed`);
+    if (this.peers.has(opts.id)) throw new Error(`peer ${opts.id} already exists in room ${this.id}`);
+    const peer = new MediasoupPeer(opts, this, (t) => this.trackPublished(t));
+    this.peers.set(opts.id, peer);
+    peer.once('close', () => {
+      if (this.peers.get(opts.id) === peer) this.peers.delete(opts.id);
+    });
+    for (const t of this.tracks) peer.subscribeTo(t);
+    return peer;
+  }
+
+  private trackPublished(t: PublishedTrack): void {
+    this.tracks.add(t);
+    t.producer.observer.once('close', () => this.tracks.delete(t));
+    for (const peer of this.peers.values()) {
+      if (peer.id !== t.publisherId) peer.subscribeTo(t);
+    }
+  }
+
+  /**
+   * The worker under this room died: its router, transports, producers and consumers are gone. A
+   * new router goes on a live worker; every peer is told its media failed, so its client rejoins.
+   */
+  relocate(): void {
+    if (this.closedFlag) return;
+    this.tracks.clear();
+    this.placement = this.place();
+    const peers = [...this.peers.values()];
+    log.warn('room moves to another worker; its participants rejoin', { room: this.id, peers: peers.length });
+    for (const peer of peers) peer.lost();
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    for (const peer of [...this.peers.values()]) peer.close();
+    this.placement.then(({ router }) => router.close()).catch(() => undefined);
+    this.emit('close');
+  }
+}
