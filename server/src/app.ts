@@ -93,7 +93,9 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
 
   http.on('request', (req, res) => {
     if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, analysis: hub.status }));
+      // Unhealthy (503) when the audit log can no longer record: calls would go unaudited.
+      const auditHealth = audit.health();
+      res.writeHead(auditHealth.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: auditHealth.ok, analysis: hub.status, audit: auditHealth }));
       return;
     }
     if (req.url === '/metrics') {

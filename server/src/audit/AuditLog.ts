@@ -1,12 +1,25 @@
 /**
  * The audit log (node:sqlite): calls, participants, risk state changes, alerts, and who was shown
  * each alert and who acknowledged it (with their note), and liveness challenges with their verdicts. No video or audio, ever: only states, scores and reasons.
+ *
+ * Why it is built the way it is (issue 13, item 14):
+ * - acknowledgements are append-only (alert_acks, a trigger refuses UPDATE): acknowledging again
+ *   adds a row; it never overwrites or erases the first one, nor its note;
+ * - the file (and SQLite's -wal/-shm beside it, which take its mode) is created 0600: it holds
+ *   patient names and verdicts;
+ * - calls left open by a crash are closed at start, at their last recorded activity, marked
+ *   closed_reason = 'unclean-shutdown';
+ * - health() notices a deleted, replaced or unwritable file, or one that refuses writes, for
+ *   /healthz (SQLite keeps writing to a deleted file's open inode, so nothing else would).
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { logger } from '../log.ts';
 import type { ChallengeView } from '../protocol/challenge.ts';
 import type { RiskAlert, RiskUpdate } from '../protocol/messages.ts';
+
+const log = logger('audit');
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS calls (
@@ -24,6 +37,7 @@ CREATE TABLE IF NOT EXISTS alerts (
   id TEXT PRIMARY KEY, call_id INTEGER NOT NULL REFERENCES calls(id), participant_id TEXT NOT NULL,
   risk REAL NOT NULL, reasons TEXT NOT NULL, at INTEGER NOT NULL
 );
+-- Who was shown each alert (first time). acknowledged_at/note are legacy: acknowledgements are in alert_acks.
 CREATE TABLE IF NOT EXISTS alert_views (
   alert_id TEXT NOT NULL REFERENCES alerts(id), viewer_id TEXT NOT NULL, viewer_role TEXT NOT NULL,
   shown_at INTEGER NOT NULL, acknowledged_at INTEGER, note TEXT,
@@ -34,8 +48,28 @@ CREATE TABLE IF NOT EXISTS challenges (
   requested_by TEXT NOT NULL, steps TEXT NOT NULL, result TEXT NOT NULL, reasons TEXT NOT NULL,
   started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_acks (
+  id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL REFERENCES alerts(id), viewer_id TEXT NOT NULL,
+  viewer_role TEXT NOT NULL, viewer_name TEXT NOT NULL, at INTEGER NOT NULL, note TEXT
+);
+CREATE TRIGGER IF NOT EXISTS alert_acks_append_only BEFORE UPDATE ON alert_acks
+  BEGIN SELECT RAISE(ABORT, 'acknowledgements are append-only'); END;
 CREATE INDEX IF NOT EXISTS risk_states_call ON risk_states(call_id, participant_id, at);
+CREATE INDEX IF NOT EXISTS alert_acks_alert ON alert_acks(alert_id, at);
+CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
 `;
+
+/** Columns added after the first release; ALTER TABLE for databases created before them. */
+const MIGRATIONS: Array<{ table: string; column: string; ddl: string }> = [{ table: 'calls', column: 'closed_reason', ddl: 'ALTER TABLE calls ADD COLUMN closed_reason TEXT' }];
+
+/** The last activity recorded in a call, for closing one a crash left open. */
+const LAST_ACTIVITY = `MAX(c.opened_at,
+  COALESCE((SELECT MAX(MAX(joined_at, COALESCE(left_at, 0))) FROM participants WHERE call_id = c.id), 0),
+  COALESCE((SELECT MAX(at) FROM risk_states WHERE call_id = c.id), 0),
+  COALESCE((SELECT MAX(at) FROM alerts WHERE call_id = c.id), 0))`;
+
+/** /healthz probes at most this often (each probe writes one row). */
+const HEALTH_PROBE_MS = 1000;
 
 export interface AlertView {
   viewerId: string;
@@ -45,16 +79,59 @@ export interface AlertView {
   note: string | null;
 }
 
+export interface AlertAck {
+  viewerId: string;
+  viewerRole: string;
+  viewerName: string;
+  at: number;
+  note: string | null;
+}
+
+export interface AuditHealth {
+  ok: boolean;
+  /** Why not, when not ok. */
+  error?: string;
+}
+
 export class AuditLog {
   private readonly db: DatabaseSync;
   private readonly stmt: Record<string, StatementSync>;
+  private readonly path: string;
+  /** The file opened (device and inode): a file deleted or replaced under us is not this one. */
+  private readonly file: { dev: number; ino: number } | undefined;
+  private lastProbe: { at: number; health: AuditHealth } | undefined;
+  /** Calls a crash had left open, closed when this log was opened. */
+  readonly closedAtStart: number;
 
   /** `path` may be ':memory:'. */
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.path = path;
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // Created (or tightened) to 0600 before SQLite opens it; its -wal and -shm take this mode.
+      closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+      for (const side of [`${path}-wal`, `${path}-shm`]) if (existsSync(side)) chmodSync(side, 0o600);
+    }
     this.db = new DatabaseSync(path);
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;');
     this.db.exec(SCHEMA);
+    for (const m of MIGRATIONS) {
+      const cols = this.db.prepare(`PRAGMA table_info(${m.table})`).all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === m.column)) this.db.exec(m.ddl);
+    }
+    if (path !== ':memory:') {
+      const st = statSync(path);
+      this.file = { dev: st.dev, ino: st.ino };
+    }
+    // A call still open now was open when the last server died without closing it.
+    this.closedAtStart = Number(
+      this.db.prepare(`UPDATE calls AS c SET closed_at = ${LAST_ACTIVITY}, closed_reason = 'unclean-shutdown' WHERE c.closed_at IS NULL`).run().changes,
+    );
+    if (this.closedAtStart > 0) {
+      log.warn('closed calls left open by an unclean shutdown', { calls: this.closedAtStart });
+      this.db.exec(`UPDATE participants SET left_at = (SELECT closed_at FROM calls WHERE calls.id = participants.call_id) WHERE left_at IS NULL`);
+    }
     const p = (sql: string) => this.db.prepare(sql);
     this.stmt = {
       openCall: p('INSERT INTO calls (room, opened_at) VALUES (?, ?)'),
@@ -64,12 +141,18 @@ export class AuditLog {
       state: p('INSERT INTO risk_states (call_id, participant_id, state, risk, reasons, at) VALUES (?, ?, ?, ?, ?, ?)'),
       alert: p('INSERT INTO alerts (id, call_id, participant_id, risk, reasons, at) VALUES (?, ?, ?, ?, ?, ?)'),
       shown: p('INSERT OR IGNORE INTO alert_views (alert_id, viewer_id, viewer_role, shown_at) VALUES (?, ?, ?, ?)'),
-      ack: p(
-        'INSERT INTO alert_views (alert_id, viewer_id, viewer_role, shown_at, acknowledged_at, note) VALUES (?, ?, ?, ?, ?, ?) ' +
-          'ON CONFLICT (alert_id, viewer_id) DO UPDATE SET acknowledged_at = excluded.acknowledged_at, note = excluded.note',
-      ),
+      ack: p('INSERT INTO alert_acks (alert_id, viewer_id, viewer_role, viewer_name, at, note) VALUES (?, ?, ?, ?, ?, ?)'),
+      acks: p('SELECT viewer_id, viewer_role, viewer_name, at, note FROM alert_acks WHERE alert_id = ? ORDER BY at, id'),
       alertCall: p('SELECT call_id FROM alerts WHERE id = ?'),
-      views: p('SELECT viewer_id, viewer_role, shown_at, acknowledged_at, note FROM alert_views WHERE alert_id = ? ORDER BY shown_at'),
+      // Each viewer's first acknowledgement (legacy rows in alert_views count when no later one exists).
+      views: p(
+        `SELECT v.viewer_id, v.viewer_role, v.shown_at,
+           COALESCE((SELECT at FROM alert_acks a WHERE a.alert_id = v.alert_id AND a.viewer_id = v.viewer_id ORDER BY at, id LIMIT 1), v.acknowledged_at) AS acknowledged_at,
+           COALESCE((SELECT note FROM alert_acks a WHERE a.alert_id = v.alert_id AND a.viewer_id = v.viewer_id ORDER BY at, id LIMIT 1), v.note) AS note
+         FROM alert_views v WHERE v.alert_id = ? ORDER BY v.shown_at`,
+      ),
+      probe: p('INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)'),
+      call: p('SELECT room, opened_at, closed_at, closed_reason FROM calls WHERE id = ?'),
       challenge: p('INSERT OR REPLACE INTO challenges (id, call_id, participant_id, requested_by, steps, result, reasons, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       challenges: p('SELECT id, participant_id, requested_by, steps, result, reasons, started_at, ended_at FROM challenges WHERE call_id = ? ORDER BY started_at'),
       states: p('SELECT state, risk, at FROM risk_states WHERE call_id = ? AND participant_id = ? ORDER BY at'),
@@ -104,10 +187,65 @@ export class AuditLog {
     this.stmt.shown!.run(alertId, viewer.id, viewer.role, at);
   }
 
-  alertAcknowledged(alertId: string, viewer: { id: string; role: string }, note: string | undefined, at = Date.now()): boolean {
+  /** Appends an acknowledgement (a second one from the same viewer is another row); the acknowledger counts as shown. */
+  alertAcknowledged(alertId: string, viewer: { id: string; role: string; name: string }, note: string | undefined, at = Date.now()): boolean {
     if (!this.stmt.alertCall!.get(alertId)) return false;
-    this.stmt.ack!.run(alertId, viewer.id, viewer.role, at, at, note ?? null);
+    this.stmt.shown!.run(alertId, viewer.id, viewer.role, at);
+    this.stmt.ack!.run(alertId, viewer.id, viewer.role, viewer.name, at, note ?? null);
     return true;
+  }
+
+  /** Every acknowledgement of an alert, oldest first. */
+  alertAcks(alertId: string): AlertAck[] {
+    return (this.stmt.acks!.all(alertId) as Array<Record<string, unknown>>).map((r) => ({
+      viewerId: String(r.viewer_id),
+      viewerRole: String(r.viewer_role),
+      viewerName: String(r.viewer_name),
+      at: Number(r.at),
+      note: r.note === null ? null : String(r.note),
+    }));
+  }
+
+  /** One call's record (for tests and tools). */
+  call(callId: number): { room: string; openedAt: number; closedAt: number | null; closedReason: string | null } | undefined {
+    const r = this.stmt.call!.get(callId) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    return { room: String(r.room), openedAt: Number(r.opened_at), closedAt: r.closed_at === null ? null : Number(r.closed_at), closedReason: r.closed_reason === null ? null : String(r.closed_reason) };
+  }
+
+  /**
+   * Whether the log can still record: its file is the one opened (not deleted or replaced), is
+   * writable, and a write goes through. Probed at most once a second (/healthz is unauthenticated).
+   */
+  health(now = Date.now()): AuditHealth {
+    if (this.lastProbe && now - this.lastProbe.at < HEALTH_PROBE_MS) return this.lastProbe.health;
+    const health = this.probe(now);
+    if (!health.ok && this.lastProbe?.health.ok !== false) log.error('audit log unhealthy', { path: this.path, error: health.error });
+    this.lastProbe = { at: now, health };
+    return health;
+  }
+
+  private probe(now: number): AuditHealth {
+    try {
+      if (this.file) {
+        let st;
+        try {
+          st = statSync(this.path);
+        } catch {
+          return { ok: false, error: 'the audit database file is gone (deleted or moved)' };
+        }
+        if (st.dev !== this.file.dev || st.ino !== this.file.ino) return { ok: false, error: 'the audit database file was replaced by another file' };
+        try {
+          accessSync(this.path, constants.W_OK);
+        } catch {
+          return { ok: false, error: 'the audit database file is not writable' };
+        }
+      }
+      this.stmt.probe!.run(now);
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, error: `the audit database cannot be written: ${err instanceof Error ? err.message : String(err)}` };
+    }
   }
 
   alertViews(alertId: string): AlertView[] {

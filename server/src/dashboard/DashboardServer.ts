@@ -34,7 +34,7 @@ const COALESCE_MS = 100;
 /** setTimeout's longest delay; a token that lives longer re-arms its expiry timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-type DashboardSocket = Socket<DashboardClientEvents, DashboardServerEvents, Record<string, never>, { claims: TokenClaims; limiter: RateLimiter }>;
+type DashboardSocket = Socket<DashboardClientEvents, DashboardServerEvents, Record<string, never>, { claims: TokenClaims; limiter: RateLimiter; shown: Set<string> }>;
 
 export interface DashboardOptions {
   tokenSecret: string;
@@ -59,6 +59,7 @@ export class DashboardServer {
         if (claims.room !== ALL_ROOMS) throw new ClientError(ErrorCode.Forbidden, 'This link is for one call; the dashboard needs a supervisor dashboard link.');
         socket.data.claims = claims;
         socket.data.limiter = new RateLimiter(30, 10);
+        socket.data.shown = new Set();
         next();
       } catch (err) {
         next(handshakeRefusal(err));
@@ -109,7 +110,9 @@ export class DashboardServer {
     armExpiry();
     if (!socket.connected) return;
     socket.on('disconnect', () => clearTimeout(expiry));
-    socket.emit('snapshot', this.opts.registry.list().map((r) => this.summary(r)));
+    const snapshot = this.opts.registry.list().map((r) => this.summary(r));
+    this.recordShown(socket, snapshot);
+    socket.emit('snapshot', snapshot);
     socket.on('alert.ack', (payload: unknown, ack: unknown) => {
       const reply = (r: { ok: true } | { ok: false; error: { code: string; message: string } }) => {
         if (typeof ack === 'function') ack(r);
@@ -138,9 +141,22 @@ export class DashboardServer {
       setTimeout(() => {
         this.pending.delete(roomId);
         const room = this.opts.registry.get(roomId);
-        if (room && !room.closed && this.nsp.sockets.size > 0) this.nsp.emit('call', this.summary(room));
+        if (!room || room.closed || this.nsp.sockets.size === 0) return;
+        const summary = this.summary(room);
+        for (const socket of this.nsp.sockets.values()) this.recordShown(socket as DashboardSocket, [summary]);
+        this.nsp.emit('call', summary);
       }, COALESCE_MS),
     );
+  }
+
+  /** Every supervisor whose dashboard an alert is sent to is recorded in the audit log as shown it. */
+  private recordShown(socket: DashboardSocket, calls: CallSummary[]): void {
+    for (const c of calls) {
+      const alert = c.lastAlert;
+      if (!alert || socket.data.shown.has(alert.id)) continue;
+      socket.data.shown.add(alert.id);
+      this.opts.risk.shown(alert.id, { id: socket.data.claims.sub, role: socket.data.claims.role });
+    }
   }
 
   summary(room: CallRoom): CallSummary {

@@ -160,6 +160,11 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     log.warn('ALERT', { room: rec.room.id, participant: subject.id, risk: u.risk.toFixed(2), top: u.reasons[0]?.text ?? '' });
   }
 
+  /** An alert reached someone outside the call's room (a supervisor's dashboard): recorded as shown to them. */
+  shown(alertId: string, viewer: { id: string; role: string }): void {
+    this.audit.alertShown(alertId, viewer);
+  }
+
   /** A privileged participant (or a supervisor on the dashboard) acknowledged an alert of this call. */
   acknowledge(roomId: string, by: Actor, alertId: string, note: string | undefined): boolean {
     const rec = this.calls.get(roomId);
