@@ -96,8 +96,8 @@ describe('audit log', () => {
     // No close(): the process died.
     const after = open();
     expect(after.closedAtStart).toBe(1);
-    expect(after.call(crashed)).toEqual({ room: 'ward', openedAt: 1000, closedAt: 5000, closedReason: 'unclean-shutdown' });
-    expect(after.call(clean)).toEqual({ room: 'other', openedAt: 1000, closedAt: 2000, closedReason: null });
+    expect(after.call(crashed)).toEqual({ id: crashed, room: 'ward', openedAt: 1000, closedAt: 5000, closedReason: 'unclean-shutdown' });
+    expect(after.call(clean)).toEqual({ id: clean, room: 'other', openedAt: 1000, closedAt: 2000, closedReason: null });
     expect(open().closedAtStart).toBe(0);
   });
 

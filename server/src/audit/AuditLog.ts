@@ -152,7 +152,6 @@ export class AuditLog {
          FROM alert_views v WHERE v.alert_id = ? ORDER BY v.shown_at`,
       ),
       probe: p('INSERT OR REPLACE INTO health_probe (id, at) VALUES (1, ?)'),
-      call: p('SELECT room, opened_at, closed_at, closed_reason FROM calls WHERE id = ?'),
       challenge: p('INSERT OR REPLACE INTO challenges (id, call_id, participant_id, requested_by, steps, result, reasons, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       challenges: p('SELECT id, participant_id, requested_by, steps, result, reasons, started_at, ended_at FROM challenges WHERE call_id = ? ORDER BY started_at'),
       states: p('SELECT state, risk, at FROM risk_states WHERE call_id = ? AND participant_id = ? ORDER BY at'),
@@ -204,13 +203,6 @@ export class AuditLog {
       at: Number(r.at),
       note: r.note === null ? null : String(r.note),
     }));
-  }
-
-  /** One call's record (for tests and tools). */
-  call(callId: number): { room: string; openedAt: number; closedAt: number | null; closedReason: string | null } | undefined {
-    const r = this.stmt.call!.get(callId) as Record<string, unknown> | undefined;
-    if (!r) return undefined;
-    return { room: String(r.room), openedAt: Number(r.opened_at), closedAt: r.closed_at === null ? null : Number(r.closed_at), closedReason: r.closed_reason === null ? null : String(r.closed_reason) };
   }
 
   /**
@@ -280,10 +272,12 @@ export class AuditLog {
 
   // --- Case records (audit/CaseRecord.ts reads a whole call through these) ---
 
-  /** A call's row, or undefined. */
-  call(callId: number): { id: number; room: string; openedAt: number; closedAt: number | null } | undefined {
-    const r = this.db.prepare('SELECT id, room, opened_at, closed_at FROM calls WHERE id = ?').get(callId) as Record<string, unknown> | undefined;
-    return r ? { id: Number(r.id), room: String(r.room), openedAt: Number(r.opened_at), closedAt: r.closed_at === null ? null : Number(r.closed_at) } : undefined;
+  /** A call's row, or undefined. closedReason: 'unclean-shutdown' when closed at the next start after a crash, else null. */
+  call(callId: number): { id: number; room: string; openedAt: number; closedAt: number | null; closedReason: string | null } | undefined {
+    const r = this.db.prepare('SELECT id, room, opened_at, closed_at, closed_reason FROM calls WHERE id = ?').get(callId) as Record<string, unknown> | undefined;
+    return r
+      ? { id: Number(r.id), room: String(r.room), openedAt: Number(r.opened_at), closedAt: r.closed_at === null ? null : Number(r.closed_at), closedReason: r.closed_reason === null ? null : String(r.closed_reason) }
+      : undefined;
   }
 
   /** The calls held in a room, newest first (at most `limit`). */

@@ -107,10 +107,9 @@ export function buildCaseRecord(audit: AuditLog, callId: number, now = Date.now(
   const alerts: CaseAlert[] = audit.callAlerts(callId).map((a) => {
     const views = audit.alertViews(a.id).map((v) => ({ ...v, viewerName: names.get(v.viewerId) ?? v.viewerId }));
     events.push({ at: a.at, kind: 'alert', participantId: a.participantId, name: nameOf(a.participantId), alertId: a.id, risk: a.risk, reasons: a.reasons });
-    for (const v of views) {
-      if (v.acknowledgedAt !== null) {
-        events.push({ at: v.acknowledgedAt, kind: 'acknowledged', participantId: a.participantId, name: nameOf(a.participantId), alertId: a.id, by: v.viewerName, byRole: v.viewerRole, note: v.note });
-      }
+    // Every acknowledgement (they are append-only: a second one is a second event).
+    for (const k of audit.alertAcks(a.id)) {
+      events.push({ at: k.at, kind: 'acknowledged', participantId: a.participantId, name: nameOf(a.participantId), alertId: a.id, by: names.get(k.viewerId) ?? k.viewerName, byRole: k.viewerRole, note: k.note });
     }
     return { ...a, participantName: nameOf(a.participantId), views };
   });
