@@ -1,5 +1,5 @@
 /** Builds the whole server: HTTP (client app, health), socket.io signaling, rooms and SFU engine. */
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -57,7 +57,10 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
   const serveClient = staticFiles(opts.clientDist ?? CLIENT_DIST);
   const serveMediapipe = mediapipeAssets();
   const metrics = new Metrics();
-  const http = createServer();
+  // The app's handler goes in before socket.io attaches, so engine.io takes /socket.io/ for itself
+  // and hands everything else on. Added after, it answered long-polling requests with a 404 before
+  // socket.io did (and socket.io's own reply then threw ERR_HTTP_HEADERS_SENT).
+  const http = createServer((req, res) => onRequest(req, res));
   const io: TypedIoServer = new IoServer(http, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false });
   const registry = new RoomRegistry(engine, { maxParticipants: config.maxParticipants, persistentRooms: config.rooms });
   // The /analyzer namespace has its own event types; the hub types it itself.
@@ -91,7 +94,7 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
   const analyzers: AnalyzerProcess[] = [];
   const serveApi = api({ tokenSecret: config.tokenSecret, tokenTtlSeconds: config.tokenTtlSeconds, publicUrl: config.publicUrl, audit, liveCallId: (room) => risk.callId(room) });
 
-  http.on('request', (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.url === '/healthz') {
       // Unhealthy (503) when the audit log can no longer record: calls would go unaudited.
       const auditHealth = audit.health();
@@ -113,7 +116,7 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
     if (serveApi(req, res)) return;
     if (serveMediapipe(req, res)) return;
     if (!serveClient(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-  });
+  };
 
   const app: App = {
     http,
