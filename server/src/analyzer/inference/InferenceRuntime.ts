@@ -11,6 +11,8 @@
  * pool, so more threads per session only contend with each other.
  */
 import { availableParallelism } from 'node:os';
+// First: telemetry off before any session exists (it is decided once, at the first).
+import './telemetry.ts';
 import * as ort from 'onnxruntime-node';
 import { logger } from '../../log.ts';
 import type { ModelEntry, ModelRegistry } from './ModelRegistry.ts';
