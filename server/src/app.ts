@@ -1,11 +1,12 @@
 /** Builds the whole server: HTTP (client app, health), socket.io signaling, rooms and SFU engine. */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Server as IoServer } from 'socket.io';
 import { AnalyzerHub } from './screening/AnalyzerHub.ts';
-import { AnalyzerProcess } from './screening/AnalyzerProcess.ts';
+import { AnalyzerProcess, SERVICE_TOKEN_TTL_S } from './screening/AnalyzerProcess.ts';
 import { ChallengeDesk } from './screening/ChallengeDesk.ts';
 import { RiskDesk } from './screening/RiskDesk.ts';
 import { attachStepUp, stepUpPolicy } from './screening/StepUp.ts';
@@ -136,16 +137,19 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
           if (config.analyzer.mode === 'embedded' && config.analyzer.workers > 0) {
             const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
             const n = config.analyzer.workers;
+            const run = randomBytes(4).toString('hex');
             // Each worker's share of the host, for its load figure (the pool dispatches by load).
             const cores = String(Math.max(1, Math.floor(availableParallelism() / n)));
             for (let i = 0; i < n; i++) {
               // One subject per worker: its participant id in a call, and how a stall finds its process.
-              const sub = n === 1 ? 'analyzer-embedded' : `analyzer-embedded-${i + 1}`;
+              // Unique to this server process (run): an analyzer of an earlier life of the server that
+              // is still connected somewhere can never pass for, or evict, one of this life's.
+              const sub = `analyzer-embedded-${run}-${i + 1}`;
               analyzers.push(
                 new AnalyzerProcess({
                   serverUrl: `http://${host}:${port}`,
-                  token: issueServiceToken(config.tokenSecret, { ttlSeconds: 10 * 365 * 86400, sub }),
-                  env: { ANALYZER_CORES: process.env.ANALYZER_CORES ?? cores },
+                  token: () => issueServiceToken(config.tokenSecret, { ttlSeconds: SERVICE_TOKEN_TTL_S, sub }),
+                  env: { ANALYZER_CORES: process.env.ANALYZER_CORES || cores },
                   name: sub,
                 }),
               );

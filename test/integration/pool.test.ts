@@ -21,8 +21,9 @@ import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts'
 
 const ROOMS = ['p1', 'p2', 'p3', 'p4'];
 const MAIN = resolve(import.meta.dirname, '../../server/src/analyzer/main.ts');
-const W1 = 'analyzer-embedded-1';
-const W2 = 'analyzer-embedded-2';
+// The embedded workers' subjects, unique to the server process (set once it listens).
+let W1 = '';
+let W2 = '';
 const REMOTE = 'analyzer-remote';
 
 let server: TestServer;
@@ -40,6 +41,9 @@ beforeAll(async () => {
     ANALYZER_STALL_MS: '3000',
     ANALYZER_HEARTBEAT_MS: '300',
   });
+  [W1, W2] = server.app.analyzers.map((a) => a.name) as [string, string];
+  expect(W1).toMatch(/^analyzer-embedded-[0-9a-f]{8}-1$/);
+  expect(W2).toBe(W1.replace(/-1$/, '-2'));
 });
 
 afterAll(async () => {

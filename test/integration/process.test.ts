@@ -1,11 +1,13 @@
 /**
  * The server as an operator runs it: `node server/src/main.ts` as its own process. A failure to start
  * must exit non-zero with one line (a process manager restarts on failure, and reads that line), and
- * a normal start must not print credentials (join and dashboard links) unless asked to.
+ * a normal start must not print credentials (join and dashboard links) unless asked to. The embedded
+ * analyzer, the process that decodes untrusted media, gets none of the server's secrets, and dies
+ * with the server even when the server is killed with SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -121,5 +123,58 @@ describe('credentials at start', () => {
     expect(demo.stdout()).toMatch(/\/dashboard\?token=/);
     demo.child.kill('SIGTERM');
     expect((await demo.exited).code).toBe(0);
+  });
+});
+
+/** A process's environment, from /proc (Linux). */
+function environOf(pid: number): Record<string, string> {
+  const raw = readFileSync(`/proc/${pid}/environ`, 'utf8');
+  return Object.fromEntries(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
+/** Whether a process still runs (a zombie waiting to be reaped does not). */
+function running(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('the embedded analyzer process', () => {
+  it('gets no server secret, takes its token over IPC, and exits when the server is killed with SIGKILL', async () => {
+    const secret = randomBytes(32).toString('hex');
+    const metricsToken = randomBytes(16).toString('hex');
+    const run = startServer({
+      ANALYZER: 'embedded',
+      ANALYZER_WORKERS: '1',
+      // No classifier models: only the process's life is tested here.
+      MODELS_DIR: tempDir(),
+      TOKEN_SECRET: secret,
+      METRICS_TOKEN: metricsToken,
+      TURN_PASSWORD: 'not-for-the-analyzer',
+    });
+    const [, pidText] = await untilOutput(run, /analyzer started analyzer=analyzer-embedded-[0-9a-f]{8}-1 pid=(\d+)/);
+    const pid = Number(pidText);
+    // It connects with the token the server handed it over IPC (none is in its environment).
+    await untilOutput(run, /analyzer connected analyzer=analyzer-embedded-/, 45_000);
+
+    const env = environOf(pid);
+    const values = Object.values(env).join('\n');
+    expect(values).not.toContain(secret);
+    expect(values).not.toContain(metricsToken);
+    expect(env).not.toHaveProperty('TOKEN_SECRET');
+    expect(env).not.toHaveProperty('METRICS_TOKEN');
+    expect(env).not.toHaveProperty('TURN_PASSWORD');
+    expect(env).not.toHaveProperty('DFS_ANALYZER_TOKEN');
+    expect(values).not.toMatch(/svc\./);
+    expect(env.DFS_SERVER_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(env.ORT_DISABLE_TELEMETRY).toBe('1');
+
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const end = Date.now() + 5000;
+    while (running(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    expect(running(pid), 'the analyzer outlived its server').toBe(false);
   });
 });

@@ -106,7 +106,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     this.scheduler.start();
     const control = new ControlChannel({
       serverUrl: this.config.serverUrl,
-      token: this.config.token,
+      token: () => this.config.token,
       heartbeatMs: this.config.heartbeatMs,
       metrics: () => this.renderMetrics(),
       load: () => {

@@ -137,7 +137,8 @@ export class CallWatcher {
   private watch(room: string): void {
     const { config, events } = this.deps;
     const socket = io(config.serverUrl, {
-      auth: { token: config.token },
+      // Read at each (re)connect: the embedded analyzer's token is renewed while it runs.
+      auth: (cb) => cb({ token: config.token }),
       forceNew: true,
       autoConnect: false,
       transports: ['websocket'],

@@ -26,7 +26,8 @@ type Inbound = { [E in ServerEvent]: [ServerPayload<E>] };
 
 export interface ControlChannelOptions {
   serverUrl: string;
-  token: string;
+  /** The current service token, read at each (re)connect: the embedded analyzer's is renewed. */
+  token: () => string;
   heartbeatMs: number;
   /** The Prometheus text each heartbeat carries. */
   metrics: () => string;
@@ -43,7 +44,7 @@ export class ControlChannel extends EventEmitter<Inbound> {
     // One connection per call and one for control (forceNew): no multiplexing, so one call's
     // reconnect never disturbs another's.
     const socket: Socket<ServerToAnalyzer, AnalyzerToServer> = io(`${opts.serverUrl}${ANALYZER_NAMESPACE}`, {
-      auth: { token: opts.token },
+      auth: (cb) => cb({ token: opts.token() }),
       forceNew: true,
       transports: ['websocket'],
       reconnectionDelayMax: 2000,

@@ -28,6 +28,10 @@ const EnvSchema = z.object({
 
 export interface AnalyzerConfig {
   serverUrl: string;
+  /**
+   * The current service token. The embedded analyzer's is short-lived and renewed over IPC
+   * (analyzer/main.ts writes the new one here): read it at each connect, never keep a copy.
+   */
   token: string;
   provider: ProviderName;
   baseFps: number;

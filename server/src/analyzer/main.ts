@@ -1,28 +1,57 @@
-/** The analyzer process: started by the server (embedded) or on another host (e.g. a GPU machine). */
+/**
+ * The analyzer process: started by the server (embedded) or on another host (e.g. a GPU machine).
+ * Embedded, it takes its service token from the server over IPC (renewed there) and exits when the
+ * server does (analyzer/parentChannel.ts); remote, it reads DFS_ANALYZER_TOKEN.
+ */
 import { logger } from '../log.ts';
 import { Analyzer } from './Analyzer.ts';
-import { loadAnalyzerConfig } from './config.ts';
+import { loadAnalyzerConfig, type AnalyzerConfig } from './config.ts';
 import { InferenceRuntime } from './inference/InferenceRuntime.ts';
 import { ModelRegistry } from './inference/ModelRegistry.ts';
+import { followParent, hasParent } from './parentChannel.ts';
 
 const log = logger('analyzer');
 
-let config;
+let config: AnalyzerConfig | undefined;
+let analyzer: Analyzer | undefined;
+
+const stop = () => {
+  if (!analyzer) process.exit(0);
+  analyzer.stop().finally(() => process.exit(0));
+  setTimeout(() => process.exit(0), 3000).unref();
+};
+
+let ipcToken: string | undefined;
+if (hasParent()) {
+  try {
+    ipcToken = await followParent({
+      onToken: (token) => {
+        if (config) config.token = token;
+      },
+      onGone: () => {
+        log.warn('the server process is gone; exiting');
+        stop();
+        // The server is dead: nothing to leave gracefully. Do not linger on a stuck model.
+        setTimeout(() => process.exit(0), 1000).unref();
+      },
+    });
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+}
+
 try {
-  config = loadAnalyzerConfig();
+  config = loadAnalyzerConfig(ipcToken ? { ...process.env, DFS_ANALYZER_TOKEN: ipcToken } : process.env);
 } catch (err) {
   console.error((err as Error).message);
   process.exit(2);
 }
 const registry = ModelRegistry.load();
 log.info('model folders', { searched: registry.dirs.join(',') });
-const analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads }));
+analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads }));
 await analyzer.loadModels();
 analyzer.start();
 
-const stop = () => {
-  analyzer.stop().finally(() => process.exit(0));
-  setTimeout(() => process.exit(0), 3000).unref();
-};
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

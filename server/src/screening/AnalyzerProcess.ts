@@ -1,21 +1,56 @@
 /**
  * Runs the embedded analyzer as a child process, so a crash or a stuck model never touches calls.
  * Restarts it when it exits or stalls, with backoff, and counts restarts.
+ *
+ * The child is the process that decodes untrusted media, so it gets only what it needs:
+ * - an allow-listed environment (analyzer settings, model folder, system basics), never the
+ *   server's secrets (TOKEN_SECRET, METRICS_TOKEN, TURN credentials...);
+ * - a short-lived service token handed over the IPC channel (not its environment, which other
+ *   processes of the same user can read), renewed well before it expires.
+ * The IPC channel also ties the child to this process's life: when the server dies, even by
+ * SIGKILL, the channel closes and the child exits (analyzer/main.ts), so a restarted server never
+ * finds an orphan from its previous life in its calls.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../log.ts';
+import { TELEMETRY_ENV } from '../analyzer/inference/telemetry.ts';
+import { IPC_MARKER, type ParentMessage } from '../analyzer/parentChannel.ts';
 
 const log = logger('analyzer-process');
 const ENTRY = fileURLToPath(new URL('../analyzer/main.ts', import.meta.url));
 
+/** Variables the analyzer may inherit from the server: by exact name, or by prefix. */
+const ENV_NAMES = new Set([
+  'PATH', 'HOME', 'TMPDIR', 'TZ', 'LANG', 'LC_ALL', 'LOG_LEVEL', 'NODE_OPTIONS',
+  'MODELS_DIR', 'FFMPEG_PATH', 'LD_LIBRARY_PATH', 'CUDA_VISIBLE_DEVICES', 'NVIDIA_VISIBLE_DEVICES',
+]);
+const ENV_PREFIXES = ['ANALYZER_', 'ORT_'];
+
+/** The environment the analyzer child gets from the server's: the allow-list only. */
+export function analyzerEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (ENV_NAMES.has(k) || ENV_PREFIXES.some((p) => k.startsWith(p)))) out[k] = v;
+  }
+  return out;
+}
+
+/** Lifetime of the service token a child gets; it is renewed at a third of it. */
+export const SERVICE_TOKEN_TTL_S = 3600;
+
 export interface AnalyzerProcessOptions {
   serverUrl: string;
-  token: string;
+  /** Issues a fresh service token (SERVICE_TOKEN_TTL_S), at start and at each renewal. */
+  token: () => string;
   /** Extra environment for the analyzer (provider, model folder, sampling rates). */
   env?: Record<string, string | undefined>;
   /** The worker's name in logs (its service token's subject). */
   name?: string;
+  /** Renewal period of the token (default: a third of SERVICE_TOKEN_TTL_S). */
+  renewMs?: number;
+  /** The script to run (default: analyzer/main.ts; tests run a stand-in). */
+  entry?: string;
 }
 
 export class AnalyzerProcess {
@@ -24,6 +59,7 @@ export class AnalyzerProcess {
   private restartsValue = 0;
   private backoffMs = 500;
   private restartTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private readonly opts: AnalyzerProcessOptions;
 
@@ -46,13 +82,18 @@ export class AnalyzerProcess {
   start(): void {
     if (this.stopped || this.child) return;
     this.startedAt = Date.now();
-    const child = spawn(process.execPath, [ENTRY], {
-      env: { ...process.env, ...this.opts.env, DFS_SERVER_URL: this.opts.serverUrl, DFS_ANALYZER_TOKEN: this.opts.token },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const env: Record<string, string> = { ...analyzerEnv(process.env), ...TELEMETRY_ENV, ...IPC_MARKER, DFS_SERVER_URL: this.opts.serverUrl };
+    for (const [k, v] of Object.entries(this.opts.env ?? {})) if (v !== undefined) env[k] = v;
+    const child = spawn(process.execPath, [this.opts.entry ?? ENTRY], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child = child;
     log.info('analyzer started', { analyzer: this.name, pid: child.pid });
+    // Whatever the child does with the channel, a write to a dead one must not throw here.
+    child.on('error', (err) => log.warn('analyzer channel error', { analyzer: this.name, err: err.message }));
+    this.sendToken(child);
+    this.renewTimer = setInterval(() => this.sendToken(child), this.opts.renewMs ?? (SERVICE_TOKEN_TTL_S * 1000) / 3);
+    this.renewTimer.unref();
     child.once('exit', (code, signal) => {
+      clearInterval(this.renewTimer);
       this.child = undefined;
       if (this.stopped) return;
       // A process that ran a while earns a fresh backoff; one that dies at once backs off more.
@@ -66,6 +107,14 @@ export class AnalyzerProcess {
     });
   }
 
+  private sendToken(child: ChildProcess): void {
+    if (!child.connected) return;
+    const message: ParentMessage = { type: 'token', token: this.opts.token() };
+    child.send(message, (err) => {
+      if (err) log.warn('cannot hand the analyzer its token', { analyzer: this.name, err: err.message });
+    });
+  }
+
   /** The hub saw no heartbeat: kill the stuck process; the exit handler restarts it. */
   kill(reason: string): void {
     if (!this.child) return;
@@ -76,6 +125,7 @@ export class AnalyzerProcess {
   stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
+    clearInterval(this.renewTimer);
     const child = this.child;
     if (!child) return Promise.resolve();
     return new Promise((resolve) => {
