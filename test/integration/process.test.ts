@@ -55,7 +55,7 @@ function startServer(env: Record<string, string>, args: string[] = []): Run {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-async function untilOutput(run: Run, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+async function untilOutput(run: Run, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const m = run.stdout().match(pattern);
@@ -123,7 +123,7 @@ describe('credentials at start', () => {
     expect(demo.stdout()).toMatch(/\/dashboard\?token=/);
     demo.child.kill('SIGTERM');
     expect((await demo.exited).code).toBe(0);
-  });
+  }, 150_000);
 });
 
 /** A process's environment, from /proc (Linux). */
@@ -157,7 +157,7 @@ describe('the embedded analyzer process', () => {
     const [, pidText] = await untilOutput(run, /analyzer started analyzer=analyzer-embedded-[0-9a-f]{8}-1 pid=(\d+)/);
     const pid = Number(pidText);
     // It connects with the token the server handed it over IPC (none is in its environment).
-    await untilOutput(run, /analyzer connected analyzer=analyzer-embedded-/, 45_000);
+    await untilOutput(run, /analyzer connected analyzer=analyzer-embedded-/, 90_000);
 
     const env = environOf(pid);
     const values = Object.values(env).join('\n');
@@ -176,5 +176,5 @@ describe('the embedded analyzer process', () => {
     const end = Date.now() + 5000;
     while (running(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     expect(running(pid), 'the analyzer outlived its server').toBe(false);
-  });
+  }, 180_000);
 });
