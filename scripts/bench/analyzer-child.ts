@@ -31,7 +31,7 @@ analyzer.on('risk', (room, u) => {
 analyzer.start();
 
 const providers: Record<string, string> = {};
-for (const m of analyzer.metrics.render().matchAll(/^dfs_analyzer_model_provider\{model="([^"]+)",provider="([^"]+)"\}/gm)) providers[m[1]!] = m[2]!;
+for (const m of (await analyzer.metrics.render()).matchAll(/^dfs_analyzer_model_provider\{model="([^"]+)",provider="([^"]+)"\}/gm)) providers[m[1]!] = m[2]!;
 process.stdout.write(JSON.stringify({ ready: true, providers }) + '\n');
 
 /** Sums of the per-stream counters in the analyzer's Prometheus text, by kind. */
@@ -48,8 +48,10 @@ function counters(text: string): Record<'video' | 'audio', { pushed: number; dro
   return out;
 }
 
-setInterval(() => {
-  const line = { t: performance.timeOrigin + performance.now(), counters: counters(analyzer.renderMetrics()), obs, states };
+setInterval(async () => {
+  const t = performance.timeOrigin + performance.now();
+  const text = await analyzer.renderMetrics();
+  const line = { t, counters: counters(text), obs, states };
   obs = [];
   process.stdout.write(JSON.stringify(line) + '\n');
 }, 1000);

@@ -14,8 +14,10 @@ import { AuditLog } from './audit/AuditLog.ts';
 import { DashboardServer } from './dashboard/DashboardServer.ts';
 import { issueServiceToken } from './auth/token.ts';
 import type { ServerConfig } from './config.ts';
+import { mergeMetrics } from './metrics/merge.ts';
 import { Metrics } from './metrics/Metrics.ts';
 import { api } from './http/api.ts';
+import { metricsAccess } from './http/metricsAuth.ts';
 import { mediapipeAssets } from './http/mediapipeAssets.ts';
 import { staticFiles } from './http/staticFiles.ts';
 import { MAX_MESSAGE_BYTES } from './protocol/messages.ts';
@@ -43,12 +45,6 @@ export interface App {
   close(): Promise<void>;
 }
 
-function metricsAllowed(req: IncomingMessage, token: string | undefined): boolean {
-  if (token) return req.headers.authorization === `Bearer ${token}`;
-  const ip = req.socket.remoteAddress ?? '';
-  return ip === '127.0.0.1' || ip === '::1' || ip === '::ffff:127.0.0.1';
-}
-
 /**
  * Starts the SFU engine (async: mediasoup's workers are processes) and builds the app around it.
  * Rejects with a ConfigError when SFU_ENGINE=mediasoup and its worker cannot start.
@@ -57,7 +53,8 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
   const engine = await createEngine(config);
   const serveClient = staticFiles(opts.clientDist ?? CLIENT_DIST);
   const serveMediapipe = mediapipeAssets();
-  const metrics = new Metrics();
+  // The server's own metrics, with its process and event-loop figures (RSS, fds, CPU, GC, loop lag).
+  const metrics = new Metrics({ defaults: true });
   // The app's handler goes in before socket.io attaches, so engine.io takes /socket.io/ for itself
   // and hands everything else on. Added after, it answered long-polling requests with a 404 before
   // socket.io did (and socket.io's own reply then threw ERR_HTTP_HEADERS_SENT).
@@ -95,6 +92,18 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
   const analyzers: AnalyzerProcess[] = [];
   const serveApi = api({ tokenSecret: config.tokenSecret, tokenTtlSeconds: config.tokenTtlSeconds, publicUrl: config.publicUrl, audit, liveCallId: (room) => risk.callId(room) });
 
+  /** One exposition: the server's own families, the risk desk's, the pool's, then each worker's (labelled). */
+  async function scrape(res: ServerResponse): Promise<void> {
+    try {
+      const [own, riskJson, pool] = await Promise.all([metrics.json(), risk.metricsJson(), hub.analyzerMetrics()]);
+      const text = await mergeMetrics([{ labels: {}, metrics: [...own, ...riskJson] }, ...pool]);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text);
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
+      throw err;
+    }
+  }
+
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.url === '/healthz') {
       // Unhealthy (503) when the audit log can no longer record: calls would go unaudited.
@@ -103,7 +112,12 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
       return;
     }
     if (req.url === '/metrics') {
-      if (!metricsAllowed(req, config.metricsToken)) {
+      const access = metricsAccess(req, config.metricsToken);
+      if (access === 'unauthorized') {
+        res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="metrics"' }).end('unauthorized: send METRICS_TOKEN as a bearer token\n');
+        return;
+      }
+      if (access === 'forbidden') {
         res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden: set METRICS_TOKEN and send it as a bearer token\n');
         return;
       }
@@ -111,7 +125,7 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
       metrics.setCounter('dfs_analyzer_restarts_total', 'Restarts of the embedded analyzer worker processes.', {}, analyzers.reduce((n, a) => n + a.restarts, 0));
       metrics.set('dfs_rooms', 'Open calls.', {}, registry.list().length);
       metrics.set('dfs_participants', 'People in calls (the analyzer excluded).', {}, registry.list().reduce((n, r) => n + r.people, 0));
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render() + risk.renderMetrics() + hub.analyzerMetrics());
+      void scrape(res);
       return;
     }
     if (serveApi(req, res)) return;

@@ -86,9 +86,12 @@ describe('analyzer', () => {
     await waitFor('analysis available', () => doctor.statuses.at(-1)?.available === true);
     // Samples are counted per stream.
     await waitFor('metrics', () => (analyzer.streamStats('demo/pat/video')?.pushed ?? 0) >= 3);
-    expect(analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_total\{kind="video",stream="demo\/pat\/video"\} \d+/);
+    expect(await analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_total\{kind="video",stream="demo\/pat\/video"\} \d+/);
     // A frame of flat quadrants has no face, and that is what gets reported.
-    await waitFor('a quality report', () => /dfs_analyzer_frame_quality_total\{reason="no-face",stream="demo\/pat\/video"\} [1-9]/.test(analyzer.renderMetrics()));
+    for (const end = Date.now() + 10_000; !/dfs_analyzer_frame_quality_total\{reason="no-face",stream="demo\/pat\/video"\} [1-9]/.test(await analyzer.renderMetrics()); ) {
+      if (Date.now() > end) throw new Error('timed out waiting for a quality report');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   });
 
   it('finds and scores real faces that went through VP8: a deepfake crop scores faker than a real one', async () => {
@@ -156,7 +159,7 @@ describe('analyzer', () => {
     const late = lags.slice(-5);
     expect(late.length).toBe(5);
     for (const l of late) expect(l).toBeLessThan(4 * SLOW_MS + 600);
-    expect(analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_dropped_total\{kind="video",stream="demo\/pat\/video"\} [1-9]/);
+    expect(await analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_dropped_total\{kind="video",stream="demo\/pat\/video"\} [1-9]/);
   });
 
   it('killed or stalled: calls continue, privileged roles are told, it comes back and resumes', async () => {

@@ -17,6 +17,7 @@ import { SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMe
 import type { PoolWorker } from '../../server/src/screening/AnalyzerPool.ts';
 import type { Socket } from 'socket.io-client';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
+import { parseExposition } from '../helpers/promText.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const ROOMS = ['p1', 'p2', 'p3', 'p4'];
@@ -25,6 +26,7 @@ const MAIN = resolve(import.meta.dirname, '../../server/src/analyzer/main.ts');
 let W1 = '';
 let W2 = '';
 const REMOTE = 'analyzer-remote';
+const METRICS_TOKEN = 'pool-test-metrics-token-0123456789';
 
 let server: TestServer;
 const noModels = mkdtempSync(join(tmpdir(), 'dfs-no-models-'));
@@ -40,6 +42,7 @@ beforeAll(async () => {
     ROOMS: ROOMS.join(','),
     ANALYZER_STALL_MS: '3000',
     ANALYZER_HEARTBEAT_MS: '300',
+    METRICS_TOKEN,
   });
   [W1, W2] = server.app.analyzers.map((a) => a.name) as [string, string];
   expect(W1).toMatch(/^analyzer-embedded-[0-9a-f]{8}-1$/);
@@ -92,7 +95,13 @@ function framesAt(metrics: string, worker: string, stream: string): number {
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
-const metrics = () => fetch(`${server.url.replace('localhost', '127.0.0.1')}/metrics`).then((r) => r.text());
+const metricsUrl = () => `${server.url.replace('localhost', '127.0.0.1')}/metrics`;
+/** The scrape, checked as Prometheus would read it (one HELP and TYPE per family, valid samples). */
+const metrics = async () => {
+  const text = await fetch(metricsUrl(), { headers: { authorization: `Bearer ${METRICS_TOKEN}` } }).then((r) => r.text());
+  parseExposition(text);
+  return text;
+};
 
 describe('analyzer worker pool', () => {
   it('two workers, four calls: each call watched by exactly one; a dead or stalled worker\'s calls move within 15 s; a remote analyzer joins', { timeout: 120_000 }, async () => {
@@ -102,6 +111,20 @@ describe('analyzer worker pool', () => {
       return o && [...o.values()].filter((w) => w.sub === W1).length === 2 ? o : undefined;
     }, 60_000, 100);
     const m0 = await metrics();
+    // METRICS_TOKEN set: loopback is no exemption (a reverse proxy on this host would connect from it).
+    expect((await fetch(metricsUrl())).status).toBe(401);
+    expect((await fetch(metricsUrl(), { headers: { authorization: 'Bearer wrong-token' } })).status).toBe(401);
+    // Both workers' own process and event-loop metrics, merged under one TYPE each with a worker label.
+    // (the workers' metrics come with their heartbeats, so the first scrapes may not have them yet)
+    const families = await until('both workers\' metrics', async () => {
+      const f = parseExposition(await metrics());
+      return f.get('process_resident_memory_bytes')?.samples.length === 3 ? f : undefined;
+    }, 10_000);
+    for (const name of ['process_resident_memory_bytes', 'process_open_fds', 'nodejs_eventloop_lag_p99_seconds']) {
+      const who = families.get(name)?.samples.map((s) => s.labels.worker ?? 'server').sort();
+      expect(who, name).toEqual([W1, W2, 'server']);
+    }
+    expect(families.get('dfs_analyzer_lag_ms')?.type).toBe('histogram');
     expect(m0).toMatch(/dfs_analyzer_workers\{state="live"\} 2/);
     expect(m0).toMatch(new RegExp(`dfs_analyzer_worker_rooms\\{worker="${W1}"\\} 2`));
     expect(m0).toMatch(new RegExp(`dfs_analyzer_worker_rooms\\{worker="${W2}"\\} 2`));

@@ -1,6 +1,5 @@
-/** The pool's bookkeeping (which worker watches which call) and the merging of workers' metrics. */
+/** The pool's bookkeeping (which worker watches which call). Merging workers' metrics: metrics.test.ts. */
 import { describe, expect, it } from 'vitest';
-import { mergeExpositions } from '../../server/src/metrics/merge.ts';
 import type { WorkerLoad } from '../../server/src/protocol/analyzerChannel.ts';
 import { AnalyzerPool, type RoomInfo } from '../../server/src/screening/AnalyzerPool.ts';
 
@@ -111,32 +110,5 @@ describe('AnalyzerPool', () => {
     expect(pool.ownerOf('r1')).toBeUndefined();
     expect([...a.rooms, ...b.rooms]).toEqual(['r2']);
     expect(change.changed.size).toBe(1);
-  });
-});
-
-describe('mergeExpositions', () => {
-  it('labels each worker\'s samples and keeps one HELP and TYPE per family', () => {
-    const text = (lag: number) =>
-      [
-        '# HELP dfs_analyzer_lag_ms Lag.',
-        '# TYPE dfs_analyzer_lag_ms gauge',
-        `dfs_analyzer_lag_ms ${lag}`,
-        '# HELP dfs_analyzer_inference_ms Latency.',
-        '# TYPE dfs_analyzer_inference_ms summary',
-        'dfs_analyzer_inference_ms{model="m",quantile="0.5"} 1.000',
-        'dfs_analyzer_inference_ms_count{model="m"} 3',
-        '',
-      ].join('\n');
-    const merged = mergeExpositions([
-      { labels: { worker: 'w1' }, text: text(5) },
-      { labels: { worker: 'w2' }, text: text(7) },
-    ]);
-    expect(merged.split('\n').filter((l) => l.startsWith('# TYPE dfs_analyzer_lag_ms'))).toHaveLength(1);
-    expect(merged).toContain('dfs_analyzer_lag_ms{worker="w1"} 5\ndfs_analyzer_lag_ms{worker="w2"} 7');
-    expect(merged).toContain('dfs_analyzer_inference_ms{worker="w2",model="m",quantile="0.5"} 1.000');
-    expect(merged).toContain('dfs_analyzer_inference_ms_count{worker="w1",model="m"} 3');
-    // The summary's _count stays in its family, after its TYPE.
-    const lines = merged.split('\n');
-    expect(lines.indexOf('dfs_analyzer_inference_ms_count{worker="w2",model="m"} 3')).toBeGreaterThan(lines.indexOf('# TYPE dfs_analyzer_inference_ms summary'));
   });
 });

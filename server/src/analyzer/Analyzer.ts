@@ -15,6 +15,7 @@
  * and Subjects, the per-participant fusion state they share.
  */
 import { EventEmitter } from 'node:events';
+import type { MetricJson } from '../metrics/merge.ts';
 import { Metrics } from '../metrics/Metrics.ts';
 import type { ObserveRequest } from '../protocol/analyzerChannel.ts';
 import { CallWatcher } from './CallWatcher.ts';
@@ -37,8 +38,11 @@ export type { AnalyzerEvents, Observation } from './events.ts';
 
 const log = logger('analyzer');
 
+/** Batch sizes: powers of two up to the largest ANALYZER_MAX_BATCH worth trying. */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64];
+
 export class Analyzer extends EventEmitter<AnalyzerEvents> {
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   private readonly config: AnalyzerConfig;
   private readonly runtime: InferenceRuntime;
   private readonly riskConfig: RiskConfig;
@@ -51,8 +55,14 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
   private readonly risk: RiskPublisher;
   private readonly loadMeter: LoadMeter;
 
-  constructor(config: AnalyzerConfig, runtime: InferenceRuntime, riskConfig: RiskConfig = loadRiskConfig()) {
+  /**
+   * `processMetrics`: add prom-client's process and event-loop metrics (RSS, open fds, CPU, GC,
+   * event-loop lag) to this analyzer's; on where the analyzer is its own process (main.ts), off
+   * for analyzers built inside another process (tests), whose figures would be that process's.
+   */
+  constructor(config: AnalyzerConfig, runtime: InferenceRuntime, riskConfig: RiskConfig = loadRiskConfig(), opts: { processMetrics?: boolean } = {}) {
     super();
+    this.metrics = new Metrics({ defaults: opts.processMetrics ?? false });
     this.config = config;
     this.runtime = runtime;
     this.riskConfig = riskConfig;
@@ -96,8 +106,8 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
           this.metrics.set('dfs_analyzer_model_provider', providerHelp, { model: id, provider: 'none' }, 0);
         }
       },
-      latency: (id) => this.metrics.latency('dfs_analyzer_inference_ms', latencyHelp, { model: id }),
-      onBatch: (id, n) => this.metrics.latency('dfs_analyzer_batch_size', 'Items per inference batch.', { model: id }).add(n),
+      latency: (id) => this.metrics.histogram('dfs_analyzer_inference_ms', latencyHelp, { model: id }),
+      onBatch: (id, n) => this.metrics.histogram('dfs_analyzer_batch_size', 'Items per inference batch.', { model: id }, BATCH_BUCKETS).add(n),
     });
   }
 
@@ -108,7 +118,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
       serverUrl: this.config.serverUrl,
       token: () => this.config.token,
       heartbeatMs: this.config.heartbeatMs,
-      metrics: () => this.renderMetrics(),
+      metrics: () => this.metricsJson(),
       load: () => {
         const t = this.watcher.totals();
         return this.loadMeter.read({ streams: t.streams, rooms: t.rooms, droppedTotal: t.dropped, sampledTotal: t.sampled, lagMs: this.scheduler.lagP95() });
@@ -138,16 +148,27 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
     this.watcher.setBoosted(room, participantId, boosted);
   }
 
-  renderMetrics(): string {
-    this.watcher.recordMetrics(this.metrics);
-    this.scheduler.recordMetrics(this.metrics);
+  /** This analyzer's metrics as Prometheus text. */
+  renderMetrics(): Promise<string> {
+    this.record();
     return this.metrics.render();
   }
 
+  /** The same as prom-client JSON, which heartbeats carry to the server (merged there by worker). */
+  metricsJson(): Promise<MetricJson[]> {
+    this.record();
+    return this.metrics.json();
+  }
+
+  private record(): void {
+    this.watcher.recordMetrics(this.metrics);
+  }
+
   /** Counters for one stream, for tests and diagnostics. */
-  streamStats(key: string): { pushed: number; dropped: number; taken: number; queued: number } | undefined {
-    const q = (this.watcher.video.get(key) ?? this.watcher.audio.get(key))?.queue;
-    return q && { pushed: q.pushed, dropped: q.dropped, taken: q.taken, queued: q.length };
+  streamStats(key: string): { pushed: number; dropped: number; taken: number; queued: number; frames: number } | undefined {
+    const video = this.watcher.video.get(key);
+    const q = (video ?? this.watcher.audio.get(key))?.queue;
+    return q && { pushed: q.pushed, dropped: q.dropped, taken: q.taken, queued: q.length, frames: video?.framesIn ?? 0 };
   }
 
   async stop(): Promise<void> {

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { io, type Socket } from 'socket.io-client';
 import { logger } from '../log.ts';
+import type { MetricJson } from '../metrics/merge.ts';
 import {
   ANALYZER_NAMESPACE,
   ServerMessages,
@@ -29,8 +30,8 @@ export interface ControlChannelOptions {
   /** The current service token, read at each (re)connect: the embedded analyzer's is renewed. */
   token: () => string;
   heartbeatMs: number;
-  /** The Prometheus text each heartbeat carries. */
-  metrics: () => string;
+  /** The metrics (prom-client JSON) each heartbeat carries. */
+  metrics: () => Promise<MetricJson[]>;
   /** The load each heartbeat carries (the pool dispatches calls by it). */
   load: () => WorkerLoad;
 }
@@ -63,7 +64,15 @@ export class ControlChannel extends EventEmitter<Inbound> {
       });
     }
     this.heartbeat = setInterval(() => {
-      if (socket.connected) this.send('heartbeat', { metrics: opts.metrics(), load: opts.load() });
+      if (!socket.connected) return;
+      opts.metrics().then(
+        (metrics) => this.send('heartbeat', { metrics, load: opts.load() }),
+        (err: Error) => {
+          // A heartbeat goes out even when metrics fail: the server must not think this worker stalled.
+          log.warn('metrics collection failed', { err: err.message });
+          this.send('heartbeat', { metrics: [], load: opts.load() });
+        },
+      );
     }, opts.heartbeatMs);
   }
 

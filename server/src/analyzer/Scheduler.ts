@@ -5,7 +5,7 @@
  */
 import { logger } from '../log.ts';
 import { LatencyWindow } from '../metrics/LatencyWindow.ts';
-import type { Metrics } from '../metrics/Metrics.ts';
+import type { Metrics, Observer } from '../metrics/Metrics.ts';
 import type { CallWatcher } from './CallWatcher.ts';
 import type { ChallengeObserver } from './ChallengeObserver.ts';
 import { noteCues } from './challengeCues.ts';
@@ -48,11 +48,15 @@ export class Scheduler {
   private running = false;
   /** Loops waiting for samples; a sink wakes them all. */
   private readonly waiters = new Set<() => void>();
+  /** Recent sample-to-score latencies, for the load each heartbeat reports (lagP95). */
   private readonly lag = new LatencyWindow();
+  /** The same latencies for /metrics, as a histogram over the worker's life. */
+  private readonly lagHistogram: Observer;
   private rr = 0;
 
   constructor(deps: SchedulerDeps) {
     this.deps = deps;
+    this.lagHistogram = deps.metrics.histogram('dfs_analyzer_lag_ms', 'Sample-to-score latency (arrival to scored), ms.');
   }
 
   start(): void {
@@ -75,11 +79,6 @@ export class Scheduler {
   /** Sample-to-score latency p95 over recent samples, ms (NaN before any). */
   lagP95(): number {
     return this.lag.quantile(0.95);
-  }
-
-  recordMetrics(m: Metrics): void {
-    const p95 = this.lag.quantile(0.95);
-    m.set('dfs_analyzer_lag_ms', 'Sample-to-score latency, p95 over recent samples, ms.', {}, Number.isNaN(p95) ? 0 : Math.round(p95));
   }
 
   private idle(): Promise<void> {
@@ -178,6 +177,7 @@ export class Scheduler {
       const latencyMs = performance.now() - item.arrivedAt;
       if (subject?.observing) this.deps.challenges.sample(subject, Date.now() - latencyMs, d, landmarks, deepfake, spoof);
       this.lag.add(latencyMs);
+      this.lagHistogram.add(latencyMs);
       metrics.inc('dfs_analyzer_frame_quality_total', 'Analysed frames by what they allowed: ok, no-face, multiple-faces, too-dark, too-small.', {
         stream: s.key,
         reason: d.quality.reason,

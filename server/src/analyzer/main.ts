@@ -49,7 +49,7 @@ try {
 }
 const registry = ModelRegistry.load();
 log.info('model folders', { searched: registry.dirs.join(',') });
-analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads }));
+analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads }), undefined, { processMetrics: true });
 await analyzer.loadModels();
 analyzer.start();
 

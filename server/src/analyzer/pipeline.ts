@@ -5,7 +5,7 @@
  * runs on a usable face, the window detectors, and fusion.
  * One copy, so that the evaluation measures the product rather than a look-alike.
  */
-import type { LatencyWindow } from '../metrics/LatencyWindow.ts';
+import type { Observer } from '../metrics/Metrics.ts';
 import type { Evidence, FrameDetector, SpeechEnergy, WindowDetector } from './detectors/Detector.ts';
 import { FaceLandmarks, type Landmarks } from './detectors/FaceLandmarks.ts';
 import { frameEntries, windowEntries, type DetectorId } from './detectors/registry.ts';
@@ -38,7 +38,7 @@ export interface ModelLoadOptions {
   /** Told about each model: loaded (with its provider) or not (with the error); its detector is then off. */
   onModel?: (id: string, model: LoadedModel | undefined, err?: Error) => void;
   /** Where each model's latency (queue wait + run) goes. */
-  latency?: (id: string) => LatencyWindow;
+  latency?: (id: string) => Observer;
   /** Told the size of every batch a batched model runs. */
   onBatch?: (id: string, size: number) => void;
 }

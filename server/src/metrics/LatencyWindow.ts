@@ -1,4 +1,8 @@
-/** The last N latencies in a ring buffer, for p50/p95 without unbounded memory. */
+/**
+ * The last N latencies in a ring buffer, for a recent p95 without unbounded memory. Not exposition:
+ * /metrics has histograms (Metrics.histogram); this feeds the load a worker reports in each
+ * heartbeat (the pool dispatches calls by it), which wants "lately", not "since start".
+ */
 export class LatencyWindow {
   private readonly values: Float64Array;
   private count = 0;

@@ -1,65 +1,66 @@
 /**
- * Merges several processes' Prometheus text (the analyzer workers') into one exposition: each
- * sample gets its process's labels (worker="..."), and each metric family keeps a single HELP and
- * TYPE with all its samples together, as the text format requires (plain concatenation would
- * repeat families, which Prometheus rejects).
+ * One scrape from several processes' metrics: the server's own and each analyzer worker's (which
+ * arrive as prom-client JSON in heartbeats). prom-client's AggregatorRegistry.aggregate groups
+ * families by name, so every family keeps a single HELP and TYPE however many workers report it
+ * (plain concatenation repeats families, which Prometheus rejects). Each worker's samples get a
+ * `worker` label first, so aggregation never sums two workers into one series: the per-family
+ * aggregator is forced to 'first' (prom-client's defaults would 'omit' process_start_time_seconds
+ * and average the event-loop lag across processes).
+ *
+ * A worker's JSON is checked here (MetricJsonSchema) before it is used: the analyzer is the
+ * process that decodes untrusted media, and a family or label it invents must not break the scrape.
  */
+import { AggregatorRegistry } from 'prom-client';
+import { z } from 'zod';
 
-type Labels = Record<string, string>;
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
-interface Family {
-  help?: string;
-  type?: string;
-  samples: string[];
+export const MetricJsonSchema = z
+  .object({
+    name: z.string().max(200).regex(METRIC_NAME),
+    help: z.string().max(1000),
+    type: z.enum(['counter', 'gauge', 'histogram', 'summary']),
+    values: z
+      .array(
+        z.object({
+          // JSON has no NaN (an event-loop gauge before its first sample): it arrives as null.
+          value: z.number().nullable().transform((v) => v ?? NaN),
+          labels: z.record(z.string().max(100).regex(LABEL_NAME), z.union([z.string().max(500), z.number()])).default({}),
+          metricName: z.string().max(200).regex(METRIC_NAME).optional(),
+        }),
+      )
+      .max(20_000),
+  })
+  .refine((m) => m.values.every((v) => v.metricName === undefined || v.metricName.startsWith(m.name)), 'a sample named outside its family');
+
+export const MetricsJsonSchema = z.array(MetricJsonSchema).max(500);
+
+/** One family in prom-client's JSON form (Registry.getMetricsAsJSON), as far as merging needs it. */
+export type MetricJson = z.infer<typeof MetricJsonSchema>;
+
+export interface MetricsPart {
+  /** Labels put first on every sample of this part (e.g. { worker: 'analyzer-embedded-2' }); {} for none. */
+  labels: Record<string, string>;
+  metrics: readonly MetricJson[];
 }
 
-function escape(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-/** `name{a="1"} 2` + {worker: "w"} -> `name{worker="w",a="1"} 2`. */
-function withLabels(line: string, extra: string): string {
-  const brace = line.indexOf('{');
-  const space = line.indexOf(' ');
-  if (brace !== -1 && (space === -1 || brace < space)) return `${line.slice(0, brace + 1)}${extra},${line.slice(brace + 1)}`;
-  return space === -1 ? line : `${line.slice(0, space)}{${extra}}${line.slice(space)}`;
-}
-
-export function mergeExpositions(parts: Array<{ labels: Labels; text: string }>): string {
-  const families = new Map<string, Family>();
-  const family = (name: string) => {
-    let f = families.get(name);
-    if (!f) families.set(name, (f = { samples: [] }));
-    return f;
-  };
-  for (const part of parts) {
-    const extra = Object.entries(part.labels)
-      .map(([k, v]) => `${k}="${escape(v)}"`)
-      .join(',');
-    let current = '';
-    for (const line of part.text.split('\n')) {
-      if (!line.trim()) continue;
-      const meta = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
-      if (meta) {
-        current = meta[2]!;
-        const f = family(current);
-        if (meta[1] === 'HELP') f.help ??= meta[3];
-        else f.type ??= meta[3];
-        continue;
-      }
-      if (line.startsWith('#')) continue;
-      const name = /^[A-Za-z_:][A-Za-z0-9_:]*/.exec(line)?.[0];
-      if (!name) continue;
-      // Summary parts (_count, _sum) belong to the family declared before them.
-      const owner = current && (name === current || name.startsWith(`${current}_`)) ? current : name;
-      family(owner).samples.push(extra ? withLabels(line, extra) : line);
-    }
-  }
-  const out: string[] = [];
-  for (const [name, f] of families) {
-    if (f.help !== undefined) out.push(`# HELP ${name} ${f.help}`);
-    if (f.type !== undefined) out.push(`# TYPE ${name} ${f.type}`);
-    out.push(...f.samples);
-  }
-  return out.length ? out.join('\n') + '\n' : '';
+/** Families from every part, one HELP and TYPE each, as Prometheus text. The first part's HELP and TYPE win. */
+export function mergeMetrics(parts: MetricsPart[]): Promise<string> {
+  // A later part's family of another type under an earlier name is dropped, not mixed in.
+  const types = new Map<string, string>();
+  const arrays = parts.map((part) =>
+    part.metrics.filter((m) => (types.get(m.name) ?? types.set(m.name, m.type).get(m.name)) === m.type).map((m) => ({
+      name: m.name,
+      help: m.help,
+      type: m.type,
+      aggregator: 'first' as const,
+      values: m.values.map((v) => ({
+        value: v.value,
+        labels: { ...part.labels, ...Object.fromEntries(Object.entries(v.labels).filter(([k]) => !(k in part.labels))) },
+        ...(v.metricName !== undefined ? { metricName: v.metricName } : {}),
+      })),
+    })),
+  );
+  return AggregatorRegistry.aggregate(arrays as never).metrics();
 }

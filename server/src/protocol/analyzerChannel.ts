@@ -62,8 +62,13 @@ export type WorkerLoad = z.infer<typeof WorkerLoadSchema>;
 
 /** analyzer -> server payloads. */
 export const AnalyzerMessages = {
-  /** Alive, with the analyzer's Prometheus metrics (relayed on the server's /metrics) and its load (older analyzers send none). */
-  heartbeat: z.object({ metrics: z.string().max(512 * 1024), load: WorkerLoadSchema.optional() }),
+  /**
+   * Alive, with the analyzer's metrics (prom-client JSON, relayed on the server's /metrics with a
+   * worker label) and its load (older analyzers send none). The metrics are checked on their own
+   * (metrics/merge.ts MetricsJsonSchema): bad metrics cost the worker its metrics, never its
+   * heartbeat, or the pool would take it for stalled and kill it.
+   */
+  heartbeat: z.object({ metrics: z.unknown().optional(), load: WorkerLoadSchema.optional() }),
   /** A participant's fused risk. */
   risk: z.strictObject({ room: RoomIdSchema, update: RiskUpdateSchema }),
   /** One frame's measurements for a running liveness challenge. */

@@ -10,7 +10,7 @@ import type { Namespace, Server, Socket } from 'socket.io';
 import { verifyServiceToken } from '../auth/token.ts';
 import { handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';
-import { mergeExpositions } from '../metrics/merge.ts';
+import { MetricsJsonSchema, type MetricsPart } from '../metrics/merge.ts';
 import { Metrics } from '../metrics/Metrics.ts';
 import {
   ANALYZER_NAMESPACE,
@@ -31,6 +31,9 @@ const log = logger('analysis');
 
 type WorkerSocket = Socket<AnalyzerToServer, ServerToAnalyzer>;
 
+/** Marks a worker whose metrics did not parse (warned about once). */
+const BAD_METRICS: MetricsPart['metrics'] = Object.freeze([]);
+
 export interface HubOptions {
   tokenSecret: string;
   registry: RoomRegistry;
@@ -50,7 +53,8 @@ export class AnalyzerHub extends EventEmitter<{
   private readonly nsp: Namespace<AnalyzerToServer, ServerToAnalyzer>;
   readonly pool: AnalyzerPool;
   private readonly sockets = new Map<string, WorkerSocket>();
-  private readonly metricsText = new Map<string, string>();
+  /** Each worker's last metrics (prom-client JSON, checked), by socket. */
+  private readonly workerMetrics = new Map<string, MetricsPart['metrics']>();
   private readonly opts: HubOptions;
   private current: AnalysisStatus;
   private readonly timer: NodeJS.Timeout;
@@ -83,7 +87,13 @@ export class AnalyzerHub extends EventEmitter<{
         const parsed = parseMessage(AnalyzerMessages.heartbeat, msg);
         if (!parsed.ok) return;
         this.pool.heartbeat(socket.id, parsed.data.load, Date.now());
-        this.metricsText.set(socket.id, parsed.data.metrics);
+        const metrics = MetricsJsonSchema.safeParse(parsed.data.metrics ?? []);
+        if (metrics.success) this.workerMetrics.set(socket.id, metrics.data);
+        else if (this.workerMetrics.get(socket.id) !== BAD_METRICS) {
+          // Once per worker: its metrics are left out of /metrics until they are well-formed.
+          log.warn('analyzer sent malformed metrics; left out of /metrics', { analyzer: worker.name, err: metrics.error.issues[0]?.message });
+          this.workerMetrics.set(socket.id, BAD_METRICS);
+        }
         this.evaluate();
       });
       socket.on('risk', (msg) => {
@@ -110,7 +120,7 @@ export class AnalyzerHub extends EventEmitter<{
       socket.on('disconnect', () => {
         log.warn('analyzer disconnected', { analyzer: worker.name });
         this.sockets.delete(socket.id);
-        this.metricsText.delete(socket.id);
+        this.workerMetrics.delete(socket.id);
         const gone = this.pool.remove(socket.id);
         if (gone) for (const room of gone.rooms) this.release(gone, room);
         this.evaluate();
@@ -168,8 +178,11 @@ export class AnalyzerHub extends EventEmitter<{
     this.ownerSocket(r.room)?.emit('challenge.result', r);
   }
 
-  /** Prometheus text for /metrics: the pool, then every live worker's own metrics, labelled by worker. */
-  analyzerMetrics(): string {
+  /**
+   * For /metrics (merged there into one exposition, metrics/merge.ts): the pool's own metrics,
+   * then every live worker's, to be labelled with its name.
+   */
+  async analyzerMetrics(): Promise<MetricsPart[]> {
     const m = new Metrics();
     const workers = this.pool.list();
     m.set('dfs_analyzer_workers', 'Analyzer workers connected, by health (live: heartbeats arriving).', { state: 'live' }, workers.filter((w) => w.live).length);
@@ -185,8 +198,8 @@ export class AnalyzerHub extends EventEmitter<{
     const unassigned = this.opts.registry.list().filter((r) => !this.pool.ownerOf(r.id)).length;
     m.set('dfs_analyzer_rooms_unassigned', 'Open calls no live analyzer worker watches.', {}, unassigned);
     m.setCounter('dfs_analyzer_room_moves_total', 'Calls moved to another worker because theirs stalled or left.', {}, this.pool.moves);
-    const parts = workers.filter((w) => w.live && this.metricsText.has(w.id)).map((w) => ({ labels: { worker: w.name }, text: this.metricsText.get(w.id)! }));
-    return m.render() + mergeExpositions(parts);
+    const parts = workers.filter((w) => w.live && this.workerMetrics.has(w.id)).map((w) => ({ labels: { worker: w.name }, metrics: this.workerMetrics.get(w.id)! }));
+    return [{ labels: {}, metrics: await m.json() }, ...parts];
   }
 
   private owns(worker: PoolWorker, room: string): boolean {

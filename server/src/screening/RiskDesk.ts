@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AuditLog } from '../audit/AuditLog.ts';
 import { logger } from '../log.ts';
+import type { MetricJson } from '../metrics/merge.ts';
 import { Metrics } from '../metrics/Metrics.ts';
 import { RISK_STATES, type IntegrityReport, type RiskAlert, type RiskHandBack, type RiskUpdate } from '../protocol/messages.ts';
 import { isPrivileged } from '../protocol/roles.ts';
@@ -130,10 +131,10 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
   }
 
   /**
-   * Prometheus text: analysed participants per state, and whose analysis is degraded (1) or not
-   * (0), with one series per starved detector.
+   * For /metrics (prom-client JSON, merged in app.ts): analysed participants per state, and whose
+   * analysis is degraded (1) or not (0), with one series per starved detector.
    */
-  renderMetrics(): string {
+  metricsJson(): Promise<MetricJson[]> {
     const m = new Metrics();
     const perState = new Map<string, number>(RISK_STATES.map((s) => [s, 0]));
     for (const rec of this.calls.values()) {
@@ -145,7 +146,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
       }
     }
     for (const [state, n] of perState) m.set('dfs_risk_participants', 'Analysed participants in calls, by risk state.', { state }, n);
-    return m.render();
+    return m.json();
   }
 
   private raise(rec: CallRecord, subject: Participant, u: RiskUpdate): void {

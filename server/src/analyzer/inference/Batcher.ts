@@ -4,7 +4,7 @@
  * higher-priority requests (suspicious streams, challenges) are served first.
  */
 import { Tensor } from 'onnxruntime-node';
-import type { LatencyWindow } from '../../metrics/LatencyWindow.ts';
+import type { Observer } from '../../metrics/Metrics.ts';
 import type { ModelRunner } from './ModelRunner.ts';
 
 export interface BatcherOptions {
@@ -12,7 +12,8 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** Pending requests beyond this are refused (the caller counts a drop) rather than queued. */
   maxPending?: number;
-  latency?: LatencyWindow;
+  /** Where each item's latency (queue wait + run, ms) goes. */
+  latency?: Observer;
   onBatch?: (size: number) => void;
 }
 
