@@ -77,7 +77,8 @@ describe('dashboard namespace', () => {
     const board = dashboard();
     await connected(board.s);
     await waitFor('snapshot', () => board.calls.has('north') && board.calls.has('south'));
-    expect(board.calls.get('north')).toMatchObject({ room: 'north', participants: [], state: 'ANALYZING', alerts: 0 });
+    expect(board.calls.get('north')).toMatchObject({ room: 'north', participants: [], state: 'ANALYZING', analysed: 0, alerts: 0 });
+    expect(board.calls.get('north')!.startedAt).toBeUndefined();
 
     const doctor = await joined('north', 'clinician', 'doc');
     const acked: Array<{ alertId: string; by: string; note?: string }> = [];
@@ -85,6 +86,9 @@ describe('dashboard namespace', () => {
     await joined('north', 'patient', 'pat');
     await waitFor('people', () => board.calls.get('north')?.participants.length === 2);
     expect(board.calls.get('north')!.participants.map((p: ParticipantInfo) => [p.id, p.role]).sort()).toEqual([['doc', 'clinician'], ['pat', 'patient']]);
+    // Someone to screen now, and the call's duration counts from the first of them to join.
+    expect(board.calls.get('north')).toMatchObject({ analysed: 1, startedAt: expect.any(Number) });
+    expect(Date.now() - board.calls.get('north')!.startedAt!).toBeLessThan(10_000);
 
     // Risk as the analyzer would send it (the hub validates analyzer messages; see risk.test.ts).
     server.app.hub.emit('risk', 'north', update('pat', 'CLEAR', 0.1));

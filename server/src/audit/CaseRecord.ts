@@ -9,76 +9,11 @@
  * that has restarted, gives the same record; and so that the record can only say what the audit
  * log can prove.
  */
-import type { RiskReason } from '../protocol/messages.ts';
+import { formatDuration, type CaseAlert, type CaseCheck, type CaseEvent, type CaseParticipant, type CaseRecord } from '../protocol/caseRecord.ts';
 import type { AuditLog } from './AuditLog.ts';
 
-export interface CaseParticipant {
-  id: string;
-  name: string;
-  role: string;
-  joinedAt: number;
-  leftAt: number | null;
-}
-
-export interface CaseAlertView {
-  viewerId: string;
-  /** The viewer's display name when they were a participant of the call, else their id. */
-  viewerName: string;
-  viewerRole: string;
-  shownAt: number;
-  acknowledgedAt: number | null;
-  note: string | null;
-}
-
-export interface CaseAlert {
-  id: string;
-  participantId: string;
-  participantName: string;
-  risk: number;
-  reasons: RiskReason[];
-  at: number;
-  views: CaseAlertView[];
-}
-
-export interface CaseCheck {
-  id: string;
-  participantId: string;
-  participantName: string;
-  requestedBy: string;
-  result: string;
-  reasons: string[];
-  steps: Array<{ action: string; state: string; reason?: string }>;
-  startedAt: number;
-  endedAt: number;
-}
-
-/** One line of the record's chronology; `at` orders them (ties keep the order below). */
-export type CaseEvent =
-  | { at: number; kind: 'joined' | 'left'; participantId: string; name: string; role: string }
-  | { at: number; kind: 'state'; participantId: string; name: string; state: string; risk: number; reasons: RiskReason[] }
-  | { at: number; kind: 'alert'; participantId: string; name: string; alertId: string; risk: number; reasons: RiskReason[] }
-  | { at: number; kind: 'acknowledged'; participantId: string; name: string; alertId: string; by: string; byRole: string; note: string | null }
-  | { at: number; kind: 'check'; participantId: string; name: string; checkId: string; result: string; requestedBy: string; reasons: string[] };
-
-export interface CaseRecord {
-  version: 1;
-  callId: number;
-  room: string;
-  openedAt: number;
-  /** null while the call runs. */
-  closedAt: number | null;
-  /** Until it closed, or until the record was made for a call still running. */
-  durationMs: number;
-  ongoing: boolean;
-  generatedAt: number;
-  participants: CaseParticipant[];
-  /** Per analysed participant, each state change in order. */
-  states: Array<{ participantId: string; name: string; changes: Array<{ at: number; state: string; risk: number; reasons: RiskReason[] }> }>;
-  alerts: CaseAlert[];
-  checks: CaseCheck[];
-  /** Everything above, in the order it happened. */
-  events: CaseEvent[];
-}
+export type { CaseAlert, CaseAlertView, CaseCheck, CaseEvent, CaseParticipant, CaseRecord } from '../protocol/caseRecord.ts';
+export { formatDuration };
 
 const ORDER: Record<CaseEvent['kind'], number> = { joined: 0, state: 1, alert: 2, acknowledged: 3, check: 4, left: 5 };
 
@@ -144,14 +79,6 @@ const esc = (s: unknown) =>
 /** UTC, to the second: a record is read later and elsewhere, so it names its time zone. */
 const when = (at: number | null) => (at === null ? '—' : new Date(at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'));
 const clock = (at: number) => new Date(at).toISOString().slice(11, 19);
-
-export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  return h ? `${h} h ${m} min` : m ? `${m} min ${sec} s` : `${sec} s`;
-}
 
 const STATE_WORDS: Record<string, string> = {
   ANALYZING: 'Analysing',

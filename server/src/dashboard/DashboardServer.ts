@@ -48,6 +48,8 @@ export class DashboardServer {
   private readonly opts: DashboardOptions;
   private readonly lastChallenge = new Map<string, ChallengeView>();
   private readonly pending = new Map<string, NodeJS.Timeout>();
+  /** Per room, when the first of the people there now joined: the call's duration on the board. */
+  private readonly startedAt = new Map<string, number>();
 
   constructor(io: Server, opts: DashboardOptions) {
     this.opts = opts;
@@ -69,10 +71,13 @@ export class DashboardServer {
 
     const follow = (room: CallRoom) => {
       for (const e of ['joined', 'left', 'updated'] as const) room.on(e, (p) => p.role !== 'analyzer' && this.changed(room.id));
+      room.on('joined', (p) => p.role !== 'analyzer' && !this.startedAt.has(room.id) && this.startedAt.set(room.id, Date.now()));
+      room.on('left', () => room.all().every((p) => p.role === 'analyzer') && this.startedAt.delete(room.id));
       room.once('close', () => {
         clearTimeout(this.pending.get(room.id));
         this.pending.delete(room.id);
         this.lastChallenge.delete(room.id);
+        this.startedAt.delete(room.id);
         this.nsp.emit('call.closed', { room: room.id });
       });
       this.changed(room.id);
@@ -173,7 +178,7 @@ export class DashboardServer {
         const u = risk.get(p.id);
         const s: RiskState = u?.state ?? 'ANALYZING';
         if (SEVERITY[s] > SEVERITY[state]) state = s;
-        if (u) info.risk = { state: u.state, risk: u.risk, reasons: u.reasons, gaps: u.gaps, since: u.since, ...(u.degraded ? { degraded: u.degraded } : {}) };
+        if (u) info.risk = { state: u.state, risk: u.risk, reasons: u.reasons, gaps: u.gaps, since: u.since, at: u.at, ...(u.degraded ? { degraded: u.degraded } : {}) };
         return info;
       });
     const alerts = this.opts.risk.alerts(room.id);
@@ -185,6 +190,8 @@ export class DashboardServer {
       room: room.id,
       participants,
       state: callState,
+      analysed,
+      ...(this.startedAt.has(room.id) ? { startedAt: this.startedAt.get(room.id)! } : {}),
       attention: unacknowledged > 0 && SEVERITY.ALERT > SEVERITY[callState] ? 'ALERT' : callState,
       ...(last ? { lastAlert: last } : {}),
       alerts: alerts.length,

@@ -11,7 +11,7 @@ export const ALL_ROOMS = '*';
 
 export interface DashboardParticipant extends ParticipantInfo {
   /** Analysed participants only. */
-  risk?: { state: RiskState; risk: number; reasons: RiskReason[]; gaps: string[]; since: number; degraded?: DegradedDetector[] | undefined };
+  risk?: { state: RiskState; risk: number; reasons: RiskReason[]; gaps: string[]; since: number; at: number; degraded?: DegradedDetector[] | undefined };
 }
 
 export interface DashboardAlert extends RiskAlert {
@@ -21,8 +21,12 @@ export interface DashboardAlert extends RiskAlert {
 export interface CallSummary {
   room: string;
   participants: DashboardParticipant[];
-  /** The most serious state among analysed participants (ANALYZING when there are none yet). */
+  /** The most serious state among analysed participants (ANALYZING when there are none yet: see `analysed`). */
   state: RiskState;
+  /** Analysed participants (patients, customers) in the call now; 0: nobody to screen yet (a host alone). */
+  analysed: number;
+  /** When the first of the people in the call now joined (ms); absent while the call is empty. */
+  startedAt?: number;
   /**
    * What the call needs of a supervisor, to sort by: the worst of `state` and any unacknowledged
    * alert (ALERT until acknowledged, even when the caller has since been judged CLEAR).
