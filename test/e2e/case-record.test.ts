@@ -15,7 +15,8 @@ import { issueServiceToken, issueToken, verifyToken } from '../../server/src/aut
 import type { ChallengeView } from '../../server/src/protocol/challenge.ts';
 import { ALL_ROOMS } from '../../server/src/protocol/dashboard.ts';
 import type { RiskState, RiskUpdate } from '../../server/src/protocol/messages.ts';
-import { launchChromium } from '../helpers/browser.ts';
+import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.ts';
+import { screenshot } from '../helpers/pageChecks.ts';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
@@ -189,5 +190,48 @@ describe('invite links', () => {
     await join(room, host);
     const pat = await join(room, token);
     expect(pat.connected).toBe(true);
+  });
+
+  it('from the call page: the host creates and copies the link, the caller joins with it, the risk timeline and the case record are there', { timeout: 90_000 }, async () => {
+    const room = 'clinic-ui';
+    const chromium = await launchChromium();
+    try {
+      const page = await openJoinLink(chromium.browser, server.url, room, server.token(room, 'clinician', 'Dr Ode', { sub: 'ode' }));
+      await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+      await page.setViewportSize({ width: 1280, height: 720 });
+      await joinThroughUi(page);
+      const invite = page.getByTestId('invite');
+      await invite.getByTestId('invite-name').fill('Pat Lee');
+      await invite.getByTestId('invite-create').click();
+      const url = await invite.getByTestId('invite-url').inputValue({ timeout: 10_000 });
+      expect(url).toMatch(new RegExp(`^${server.url}/room/${room}\\?token=`));
+      const token = new URL(url).searchParams.get('token')!;
+      expect(verifyToken(server.config.tokenSecret, token)).toMatchObject({ room, role: 'patient', name: 'Pat Lee' });
+      await invite.getByTestId('invite-copy').click();
+      await page.locator('[data-testid="invite-status"]', { hasText: 'Copied' }).waitFor({ timeout: 5000 });
+      expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(url);
+
+      // The caller joins with it; the analyzer's verdicts draw the caller's timeline on the host's page.
+      const patSub = (verifyToken(server.config.tokenSecret, token) as { sub: string }).sub;
+      await join(room, token);
+      await waitFor('the analyzer watches the call', () => assigned.has(room));
+      await new Promise((r) => setTimeout(r, 300));
+      risk(room, patSub, 'CLEAR', 0.1, 'The face looks natural.');
+      await new Promise((r) => setTimeout(r, 300));
+      risk(room, patSub, 'SUSPICIOUS', 0.5, 'The voice sounds synthetic.');
+      const tl = page.locator('[data-testid="call-tools"] [data-testid="risk-timeline"]');
+      await tl.locator('canvas').waitFor({ timeout: 15_000 });
+      await page.locator('[data-testid="call-tools"] [data-testid="risk-timeline"][data-points="2"]').waitFor({ timeout: 10_000 });
+      expect(await tl.locator('figcaption').textContent()).toMatch(/now Suspicious, risk score 50 of 100/);
+      await screenshot(page, 'call-tools', 'host-call-page-1280x720');
+      const href = await page.getByTestId('call-tools').getByTestId('case-record').getAttribute('href');
+      expect((await page.request.get(new URL(href!, server.url).toString())).status()).toBe(200);
+      // After leaving, the host still has the record.
+      await page.getByTestId('leave').click();
+      await page.getByTestId('left').waitFor({ timeout: 10_000 });
+      expect(await page.getByTestId('case-record-links').textContent()).toMatch(/case record/i);
+    } finally {
+      await chromium.close();
+    }
   });
 });
