@@ -47,12 +47,13 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function join(room: string, role: 'clinician' | 'agent' | 'patient', name: string, sub: string): Promise<void> {
+async function join(room: string, role: 'clinician' | 'agent' | 'patient', name: string, sub: string): Promise<Socket> {
   const s = rawSocket(server.url, server.token(room, role, name, { sub }));
   sockets.push(s);
   await connected(s);
   const res = await ask(s, 'join', { room });
   if (!res.ok) throw new Error(res.error?.message);
+  return s;
 }
 
 function risk(room: string, participantId: string, state: RiskState, value: number, text: string): void {
@@ -77,7 +78,7 @@ describe('supervisor dashboard page', () => {
   it('three calls: unacknowledged first, counts, names, durations, timelines; fits 4 screen sizes; no serious axe violations; opt-in alert notification', { timeout: 120_000 }, async () => {
     await join('ward-1', 'clinician', 'Dr Ada Okafor', 'ada');
     await join('ward-1', 'patient', 'Pat Lee', 'pat');
-    await join('ward-2', 'clinician', 'Dr Ben Ito', 'ben');
+    const ben = await join('ward-2', 'clinician', 'Dr Ben Ito', 'ben');
     await join('ward-2', 'patient', 'Sam Roe', 'sam-roe');
     await join('desk-3', 'agent', 'Agent Kim', 'kim');
     await waitFor('the analyzer watches both calls', () => assigned.has('ward-1') && assigned.has('ward-2'));
@@ -181,6 +182,15 @@ describe('supervisor dashboard page', () => {
     const rec = await page.request.get(new URL(href!, server.url).toString());
     expect(rec.status()).toBe(200);
     expect(await rec.text()).toContain('acknowledged');
+
+    // A call that ends leaves the board, and its case record stays one click away.
+    expect((await ask(ben, 'room.close', {})).ok).toBe(true);
+    const ended = page.locator('[data-testid="ended-call"][data-room="ward-2"]');
+    await ended.waitFor({ timeout: 10_000 });
+    expect(await ended.textContent()).toMatch(/Dr Ben Ito with Sam Roe · 1 alert/);
+    const endedRecord = await page.request.get(new URL((await ended.getByTestId('ended-record').getAttribute('href'))!, server.url).toString());
+    expect(endedRecord.status()).toBe(200);
+    expect(await endedRecord.text()).toMatch(/closed \d{4}-.*Sam Roe/s);
     await context.close();
   });
 });

@@ -23,6 +23,8 @@ export class DashboardController {
   timelines = $state<Record<string, Record<string, Timeline>>>({});
   /** Opted in to a chime and a browser notification on each new alert (kept in this browser). */
   alertMe = $state(false);
+  /** Calls ended while this page was open, newest first: their case records stay one click away. */
+  ended = $state<Array<{ room: string; title: string; callId?: number; endedAt: number; alerts: number }>>([]);
   /** New alerts announced so far (tests read it; the page shows the latest). */
   announced = $state<Array<{ room: string; alertId: string; text: string }>>([]);
   readonly token: string;
@@ -65,6 +67,10 @@ export class DashboardController {
       }
     });
     s.on('call.closed', ({ room }) => {
+      const c = this.calls[room];
+      if (c && c.participants.length + c.alerts > 0) {
+        this.ended = [{ room, title: callTitle(c), ...(c.callId !== undefined ? { callId: c.callId } : {}), endedAt: Date.now(), alerts: c.alerts }, ...this.ended].slice(0, 10);
+      }
       const { [room]: _gone, ...rest } = this.calls;
       this.calls = rest;
       const { [room]: _t, ...restT } = this.timelines;
@@ -158,8 +164,9 @@ export class DashboardController {
   }
 
   /** The call's case record: a printable page, or the JSON as a download. */
-  recordLink(room: string, kind: 'html' | 'json'): string {
-    return `/api/calls/${encodeURIComponent(room)}/${kind === 'html' ? 'record.html' : 'record'}?${kind === 'json' ? 'download&' : ''}token=${encodeURIComponent(this.token)}`;
+  recordLink(room: string, kind: 'html' | 'json', callId?: number): string {
+    const call = callId !== undefined ? `call=${callId}&` : '';
+    return `/api/calls/${encodeURIComponent(room)}/${kind === 'html' ? 'record.html' : 'record'}?${call}${kind === 'json' ? 'download&' : ''}token=${encodeURIComponent(this.token)}`;
   }
 
   close(): void {

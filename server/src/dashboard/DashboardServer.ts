@@ -191,6 +191,7 @@ export class DashboardServer {
       participants,
       state: callState,
       analysed,
+      ...(this.opts.risk.callId(room.id) !== undefined ? { callId: this.opts.risk.callId(room.id)! } : {}),
       ...(this.startedAt.has(room.id) ? { startedAt: this.startedAt.get(room.id)! } : {}),
       attention: unacknowledged > 0 && SEVERITY.ALERT > SEVERITY[callState] ? 'ALERT' : callState,
       ...(last ? { lastAlert: last } : {}),

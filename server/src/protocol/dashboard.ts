@@ -25,6 +25,8 @@ export interface CallSummary {
   state: RiskState;
   /** Analysed participants (patients, customers) in the call now; 0: nobody to screen yet (a host alone). */
   analysed: number;
+  /** The audit log's id of this call: its case record is GET /api/calls/:room/record?call=ID. */
+  callId?: number;
   /** When the first of the people in the call now joined (ms); absent while the call is empty. */
   startedAt?: number;
   /**
