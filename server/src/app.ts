@@ -26,6 +26,9 @@ import { createEngine } from './sfu/createEngine.ts';
 import { RoomRegistry } from './signaling/RoomRegistry.ts';
 import { SignalingServer, type IoServer as TypedIoServer } from './signaling/SignalingServer.ts';
 
+/** How long a graceful shutdown leaves room.closed to reach clients before it closes their sockets. */
+const SHUTDOWN_NOTICE_MS = 200;
+
 export const CLIENT_DIST = fileURLToPath(new URL('../../client/dist', import.meta.url));
 
 export interface App {
@@ -176,11 +179,15 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
         });
       }),
     close: async () => {
+      // Every call is told first, while sockets are still open: a shutdown (perhaps a restart), so
+      // clients come back and rejoin when the server does, rather than wait on a dead connection.
+      const anyone = registry.list().some((r) => r.size > 0);
+      registry.closeAll('The server is restarting or shutting down; the call resumes when it is back.', { shutdown: true });
+      if (anyone) await new Promise((r) => setTimeout(r, SHUTDOWN_NOTICE_MS));
       await Promise.all(analyzers.map((a) => a.stop()));
       hub.close();
       dashboard.close();
       signaling.close();
-      registry.closeAll('The server is shutting down.');
       engine.close();
       await new Promise<void>((r) => io.close(() => r()));
       audit.close();

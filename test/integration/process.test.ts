@@ -12,6 +12,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { issueToken } from '../../server/src/auth/token.ts';
+import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
 
 const MAIN = resolve(import.meta.dirname, '../../server/src/main.ts');
 const dirs: string[] = [];
@@ -109,12 +111,21 @@ describe.concurrent('startup failures exit non-zero with one clear line', () => 
 });
 
 describe('credentials at start', () => {
-  it('a plain start prints no join or dashboard link; --demo-links (npm start) does', async () => {
+  it('a plain start prints no join or dashboard link, and SIGTERM tells every call; --demo-links (npm start) prints them', async () => {
     const secret = randomBytes(32).toString('hex');
     const plain = startServer({ TOKEN_SECRET: secret });
+    const [, url] = await untilOutput(plain, /listening url=(\S+)/);
     await untilOutput(plain, /npm run simulate/);
     expect(plain.stdout() + plain.stderr()).not.toMatch(/token=/);
+
+    // SIGTERM is a graceful shutdown: every call is told, as a shutdown, before the process exits.
+    const s = rawSocket(url!, issueToken(secret, { room: 'demo', role: 'clinician', name: 'Doc', ttlSeconds: 600 }));
+    await connected(s);
+    expect((await ask(s, 'join', { room: 'demo' })).ok).toBe(true);
+    const closed = new Promise<unknown>((r) => s.once('room.closed', r));
     plain.child.kill('SIGTERM');
+    expect(await closed).toMatchObject({ shutdown: true });
+    s.close();
     expect((await plain.exited).code).toBe(0);
 
     const demo = startServer({}, ['--demo-links']);

@@ -18,6 +18,8 @@ export interface HeadlessOptions {
    * larger ones would be sent at half resolution. Default false.
    */
   temporalLayers?: boolean;
+  /** Wait for the host when the call is not open yet (CallSession's waitForHost). Default false. */
+  waitForHost?: boolean;
 }
 
 export class HeadlessParticipant {
@@ -40,6 +42,7 @@ export class HeadlessParticipant {
       // wrtc ignores scalabilityMode; legacy simulcast gives it temporal layers instead.
       temporalLayers: false,
       ...(opts.temporalLayers ? { mungeOffer: withLegacyTemporalLayers } : {}),
+      ...(opts.waitForHost ? { waitForHost: true } : {}),
     });
   }
 

@@ -27,7 +27,8 @@ import {
   type TrackInfo,
 } from './messages.ts';
 
-export type SessionState = 'idle' | 'connecting' | 'joined' | 'reconnecting' | 'ended' | 'failed';
+/** waiting: the call has not opened (yet, or again after a server restart); joins when it does. */
+export type SessionState = 'idle' | 'connecting' | 'joined' | 'reconnecting' | 'waiting' | 'ended' | 'failed';
 
 export interface RemoteTrack {
   participantId: string;
@@ -77,6 +78,10 @@ const FATAL_CODES: ReadonlySet<string> = new Set([
   ErrorCode.Forbidden,
 ]);
 
+/** While waiting for the host: the first retry, and the longest pause between two (besides room.opened). */
+const WAIT_FIRST_MS = 1000;
+const WAIT_MAX_MS = 5000;
+
 /** A media connection 'disconnected' this long is treated as failed and the session rejoins. */
 const MEDIA_GRACE_MS = 5000;
 
@@ -96,6 +101,14 @@ export interface CallSessionOptions {
   temporalLayers?: boolean;
   /** Rewrites the publish offer before it is applied (headless peers: see headless/vp8Layers.ts). */
   mungeOffer?: (sdp: string) => string;
+  /**
+   * A call that is not open (ROOM_NOT_FOUND: the host has not opened it, or not again after a
+   * server restart) puts the session in 'waiting' and it joins as soon as the call opens (the
+   * server says 'room.opened'; retries back off to WAIT_MAX_MS meanwhile), instead of failing.
+   * Default false: the web app shows its own waiting room on the failure, and the analyzer never
+   * waits for a call. Headless callers (simulated ones) set it.
+   */
+  waitForHost?: boolean;
 }
 
 export class ProtocolFailure extends Error {
@@ -125,6 +138,8 @@ export class CallSession extends Emitter<SessionEvents> {
   private media = { audio: true, video: true };
   /** Temporal-layer caps asked for with setVideoLayer(), by publisher. */
   private readonly layerPrefs = new Map<string, number>();
+  /** The next pause while waiting for the host. */
+  private waitMs = WAIT_FIRST_MS;
 
   constructor(opts: CallSessionOptions) {
     super();
@@ -163,9 +178,21 @@ export class CallSession extends Emitter<SessionEvents> {
         this.queueOffer(offer);
       }
     });
-    s.on('room.closed', ({ reason }: { reason: string }) => {
+    s.on('room.closed', ({ reason, shutdown }: { reason: string; shutdown?: true }) => {
+      if (shutdown && this.stateValue !== 'ended' && this.stateValue !== 'failed') {
+        // The server is stopping, perhaps to restart: not the end of the call. Say so, and let the
+        // socket reconnect (the server drops it next) and rejoin when the server is back.
+        this.generation++;
+        this.teardownMedia();
+        this.setState('reconnecting');
+        this.emit('warning', { code: ErrorCode.RoomClosed, message: reason });
+        return;
+      }
       this.emit('room-closed', reason);
       this.end();
+    });
+    s.on('room.opened', ({ room }: { room: string }) => {
+      if (room === this.opts.room && this.stateValue === 'waiting' && s.connected) void this.join();
     });
     s.on('media.restart', ({ session }: { session: string; reason: string }) => {
       // Only for the session it names: a rejoin already under way has a new one.
@@ -258,7 +285,11 @@ export class CallSession extends Emitter<SessionEvents> {
     const res = (await this.request('join', { room: this.opts.room })) as Ack<JoinResult>;
     if (gen !== this.generation) return;
     if (!res.ok) {
-      if (FATAL_CODES.has(res.error.code)) this.fail(res.error);
+      if (res.error.code === ErrorCode.RoomNotFound && this.opts.waitForHost) {
+        this.setState('waiting');
+        this.scheduleRejoin(this.waitMs);
+        this.waitMs = Math.min(WAIT_MAX_MS, Math.round(this.waitMs * 1.5));
+      } else if (FATAL_CODES.has(res.error.code)) this.fail(res.error);
       else {
         this.emit('warning', res.error);
         this.scheduleRejoin(2000);
@@ -279,6 +310,7 @@ export class CallSession extends Emitter<SessionEvents> {
       if (res.canPublish) await this.request('media.state', this.media);
       for (const [participantId, maxTemporalLayer] of this.layerPrefs) await this.request('media.layers', { participantId, maxTemporalLayer });
       if (gen !== this.generation) return;
+      this.waitMs = WAIT_FIRST_MS;
       this.setState('joined');
     } catch (err) {
       if (gen !== this.generation) return;
@@ -291,7 +323,7 @@ export class CallSession extends Emitter<SessionEvents> {
     const gen = this.generation;
     setTimeout(() => {
       if (gen === this.generation && this.socket.connected && this.stateValue !== 'ended' && this.stateValue !== 'failed') {
-        this.setState('reconnecting');
+        if (this.stateValue !== 'waiting') this.setState('reconnecting');
         void this.join();
       }
     }, delayMs);

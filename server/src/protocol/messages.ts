@@ -237,7 +237,13 @@ export interface ServerEvents {
   'participant.updated': (p: ParticipantInfo) => void;
   'participant.left': (p: { id: string }) => void;
   'subscribe.offer': (offer: SubscribeOffer) => void;
-  'room.closed': (p: { reason: string }) => void;
+  /**
+   * The call ended. `shutdown`: the server is stopping (perhaps to restart), not the host ending the
+   * call: clients reconnect and rejoin when it is back (the call resumes once its host rejoins).
+   */
+  'room.closed': (p: { reason: string; shutdown?: true }) => void;
+  /** A call this socket tried to join before its host opened it has opened: join now. */
+  'room.opened': (p: { room: string }) => void;
   /** The same identity joined from another connection; this one is finished. */
   'session.replaced': () => void;
   /**

@@ -150,11 +150,14 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
     }
   }
 
-  /** Ends the call for everyone; close() cascades to the SFU room and every peer. */
-  close(reason: string): void {
+  /**
+   * Ends the call for everyone; close() cascades to the SFU room and every peer. `shutdown`: the
+   * server is stopping, and tells clients so (they come back when it does).
+   */
+  close(reason: string, opts: { shutdown?: boolean } = {}): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    for (const p of this.participants.values()) p.channel.emit('room.closed', { reason });
+    for (const p of this.participants.values()) p.channel.emit('room.closed', { reason, ...(opts.shutdown ? { shutdown: true as const } : {}) });
     this.participants.clear();
     this.sfu.close();
     this.emit('close');

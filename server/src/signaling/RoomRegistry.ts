@@ -72,7 +72,8 @@ export class RoomRegistry extends EventEmitter<{ opened: [string]; closed: [stri
     this.closedAt.set(roomId, Date.now());
   }
 
-  closeAll(reason: string): void {
-    for (const room of [...this.rooms.values()]) room.close(reason);
+  /** The server is stopping: every call ends, and its participants are told it is a shutdown. */
+  closeAll(reason: string, opts: { shutdown?: boolean } = {}): void {
+    for (const room of [...this.rooms.values()]) room.close(reason, opts);
   }
 }

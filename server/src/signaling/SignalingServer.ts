@@ -31,6 +31,9 @@ import type { ChallengeDesk } from '../screening/ChallengeDesk.ts';
 
 const log = logger('signaling');
 
+/** The socket.io room of the sockets waiting for a call to open. */
+const waitingFor = (room: string) => `waiting:${room}`;
+
 /** Who is on a connection: a person with a join token, or the analyzer with its service token. */
 export type Principal =
   | ({ kind: 'user' } & TokenClaims)
@@ -63,6 +66,7 @@ export interface SignalingOptions {
 export class SignalingServer {
   private readonly io: IoServer;
   private readonly opts: SignalingOptions;
+  private readonly onOpened: (room: string) => void;
 
   constructor(io: IoServer, opts: SignalingOptions) {
     this.io = io;
@@ -80,6 +84,10 @@ export class SignalingServer {
       }
     });
     io.on('connection', (socket) => this.onConnection(socket));
+    // Who came before the host (or back before it, after a server restart) is told the moment the
+    // call opens, and joins then (CallSession waits and retries meanwhile, so nobody is locked out).
+    this.onOpened = (id) => io.to(waitingFor(id)).emit('room.opened', { room: id });
+    opts.registry.on('opened', this.onOpened);
   }
 
   private onConnection(socket: IoSocket): void {
@@ -203,7 +211,13 @@ export class SignalingServer {
     const role = who.kind === 'user' ? who.role : 'analyzer';
     let room: CallRoom | undefined;
     if (who.kind === 'user') {
-      room = this.opts.registry.admit(payload.room, id, who.role, who.roomType);
+      try {
+        room = this.opts.registry.admit(payload.room, id, who.role, who.roomType);
+      } catch (err) {
+        if (err instanceof ClientError && err.code === ErrorCode.RoomNotFound) void socket.join(waitingFor(payload.room));
+        throw err;
+      }
+      void socket.leave(waitingFor(payload.room));
     } else {
       // The analyzer follows calls; it never opens one.
       room = this.opts.registry.get(payload.room);
@@ -244,6 +258,7 @@ export class SignalingServer {
   }
 
   close(): void {
+    this.opts.registry.off('opened', this.onOpened);
     this.io.disconnectSockets(true);
   }
 }

@@ -68,7 +68,8 @@ export class SimulatedCaller extends EventEmitter<{ prompt: [ChallengePrompt, bo
       },
     });
     this.audio = new LoopedAudio(media.pcm);
-    this.participant = new HeadlessParticipant({ url: opts.url, token: opts.token, room: opts.room, tracks: [this.video.track, this.audio.track] });
+    // A caller started before its host waits for the call to open (and again across a server restart).
+    this.participant = new HeadlessParticipant({ url: opts.url, token: opts.token, room: opts.room, tracks: [this.video.track, this.audio.track], waitForHost: true });
     this.session.on('challenge-prompt', (p) => this.onPrompt(p));
   }
 
