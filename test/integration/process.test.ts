@@ -57,7 +57,7 @@ function startServer(env: Record<string, string>, args: string[] = []): Run {
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-async function untilOutput(run: Run, pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+async function untilOutput(run: Run, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const m = run.stdout().match(pattern);
@@ -75,6 +75,9 @@ function busyPort(): Promise<{ port: number; server: Server }> {
   });
 }
 
+// A start costs ~2 s of CPU (module loading); on a loaded machine the wall time is many times that.
+const START_TIMEOUT_MS = 150_000;
+
 describe.concurrent('startup failures exit non-zero with one clear line', () => {
   it('a port in use', async () => {
     const { port, server } = await busyPort();
@@ -87,7 +90,7 @@ describe.concurrent('startup failures exit non-zero with one clear line', () => 
     } finally {
       server.close();
     }
-  });
+  }, START_TIMEOUT_MS);
 
   it('a corrupt audit database', async () => {
     const db = join(tempDir(), 'audit.sqlite');
@@ -98,7 +101,7 @@ describe.concurrent('startup failures exit non-zero with one clear line', () => 
     const lines = run.stderr().trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^deepfake-shield: cannot start: cannot open the audit log AUDIT_DB=.*audit\.sqlite: file is not a database/);
-  });
+  }, START_TIMEOUT_MS);
 
   it('a bad configuration (several problems, still one line)', async () => {
     const run = startServer({ PORT: 'eighty', TOKEN_SECRET: 'short' });
@@ -107,7 +110,7 @@ describe.concurrent('startup failures exit non-zero with one clear line', () => 
     const lines = run.stderr().trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^deepfake-shield: cannot start: invalid configuration: .*PORT/);
-  });
+  }, START_TIMEOUT_MS);
 });
 
 describe('credentials at start', () => {
@@ -134,7 +137,7 @@ describe('credentials at start', () => {
     expect(demo.stdout()).toMatch(/\/dashboard\?token=/);
     demo.child.kill('SIGTERM');
     expect((await demo.exited).code).toBe(0);
-  }, 150_000);
+  }, START_TIMEOUT_MS);
 });
 
 /** A process's environment, from /proc (Linux). */
