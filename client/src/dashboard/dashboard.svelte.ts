@@ -76,6 +76,7 @@ export class DashboardController {
       const { [room]: _t, ...restT } = this.timelines;
       this.timelines = restT;
       this.seededRooms.delete(room);
+      for (const k of [...this.lastVideo.keys()]) if (k.startsWith(`${room}/`)) this.lastVideo.delete(k);
     });
     s.on('error', (e) => (this.notice = e.message));
   }
