@@ -4,6 +4,7 @@
  *     [--tts N|auto] [--still-seconds 6] [--sequence-fps 25] [--max-per-class N] [--provider cpu] [--quiet]
  *   npm run eval -- --from-json report.json [--group-by REGEX] [--md out.md]   (report again, no rerun)
  *   npm run eval -- --compare A.json B.json [--group-by REGEX]                 (before / after)
+ *   npm run eval -- --refuse report.json [--risk-config FILE] [--json out.json]  (fusion again on recorded evidence)
  * DIR defaults to DFS_DATA_DIR, else ../shared/data beside the checkout. Prints a markdown table
  * on stdout (progress on stderr). See server/src/evaluation/README.md.
  */
@@ -17,7 +18,8 @@ process.env.LOG_LEVEL ??= 'warn';
 const usage = `usage: npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--group-by REGEX] [--tts N|auto]
        [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--provider cpu|webgpu|cuda] [--quiet]
        npm run eval -- --from-json report.json [--group-by REGEX] [--json out.json] [--md out.md]
-       npm run eval -- --compare A.json B.json [--group-by REGEX] [--md out.md]`;
+       npm run eval -- --compare A.json B.json [--group-by REGEX] [--md out.md]
+       npm run eval -- --refuse report.json [--risk-config FILE] [--group-by REGEX] [--json out.json] [--md out.md]`;
 
 let values;
 let positionals: string[];
@@ -28,6 +30,8 @@ try {
       'group-by': { type: 'string' },
       compare: { type: 'boolean', default: false },
       'from-json': { type: 'string' },
+      refuse: { type: 'string' },
+      'risk-config': { type: 'string' },
       data: { type: 'string' },
       labels: { type: 'string' },
       json: { type: 'string' },
@@ -84,6 +88,26 @@ function readReport(file: string): import('../server/src/evaluation/evaluate.ts'
     process.exit(2);
   }
   return r;
+}
+
+if (values.refuse) {
+  const { refuseReport } = await import('../server/src/evaluation/fusion.ts');
+  const { loadRiskConfig } = await import('../server/src/analyzer/fusion/RiskFusion.ts');
+  const { resummarise } = await import('../server/src/evaluation/compare.ts');
+  const { reportMarkdown } = await import('../server/src/evaluation/evaluate.ts');
+  let report;
+  try {
+    const config = values['risk-config'] ? loadRiskConfig(resolve(values['risk-config'])) : loadRiskConfig();
+    report = resummarise(refuseReport(readReport(values.refuse), config, values['risk-config'] ?? 'server/src/analyzer/fusion/risk-config.json'), groupBy);
+  } catch (err) {
+    console.error(`eval: ${(err as Error).message.split('\n')[0]}`);
+    process.exit(2);
+  }
+  const md = reportMarkdown(report);
+  if (values.json) write(values.json, JSON.stringify(report) + '\n');
+  if (values.md) write(values.md, md);
+  process.stdout.write(md);
+  process.exit(0);
 }
 
 if (values.compare || values['from-json']) {

@@ -104,11 +104,14 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 /**
  * Replays a clip's recorded detector views through RiskFusion with `weights` and `thresholds`:
  * each tick's views become one reading each, in a fusion whose windows keep only that reading, so
- * every tick sees exactly the view the clip had; the state machine is the product's own.
+ * every tick sees exactly the view the clip had; the state machine is the product's own, less the
+ * onset view (a run of raw readings, which per-second views do not keep; `npm run eval -- --refuse`
+ * replays the raw evidence).
  */
 export function replayClip(timeline: Sample['timeline'], base: RiskConfig, weights: Record<string, number>, thresholds: RiskConfig['thresholds']): Replay {
   const detectors = Object.fromEntries(Object.entries(base.detectors).map(([id, d]) => [id, { ...d, weight: weights[id] ?? d.weight, windowMs: 1, minSamples: 1 }]));
-  const fusion = new RiskFusion({ ...base, detectors, thresholds } as RiskConfig, T0);
+  // Per-second views cannot show an onset (a run of raw readings), so the replay is the window path's.
+  const fusion = new RiskFusion({ ...base, detectors, thresholds, onset: { ...base.onset, detectors: [] } } as RiskConfig, T0);
   const out: Replay = { maxRisk: null, alertEntries: 0, suspiciousEntries: 0, firstAlertS: null };
   let prev: keyof typeof RANK = fusion.state;
   for (const tick of timeline) {

@@ -12,7 +12,7 @@
  */
 import { decodeAudio } from '../analyzer/audio/decode.ts';
 import type { Evidence } from '../analyzer/detectors/Detector.ts';
-import { DETECTORS, PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
+import { DETECTORS } from '../analyzer/detectors/registry.ts';
 import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
 import { analyseFace, fuseSubject, landmarkSampler, newSubjectAnalysis, observeLandmarks, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
 import { AudioWindower, type AudioWindow } from '../analyzer/sampling/AudioWindower.ts';
@@ -21,6 +21,7 @@ import type { I420Frame } from '../headless/wrtc.ts';
 import { i420Source } from '../analyzer/vision/image.ts';
 import { assessQuality, type QualityReason } from '../analyzer/vision/quality.ts';
 import type { Clip, ClipKind } from './dataset.ts';
+import { FusedTracker, recordFusion, type FusionInput } from './fusion.ts';
 import { decodeImage, decodeVideo, probeMedia } from './media.ts';
 import { weightedMean } from './metrics.ts';
 
@@ -105,6 +106,12 @@ export interface ClipResult {
    * through RiskFusion with other weights and thresholds, without playing the clip again.
    */
   timeline?: { t: number; views: Record<string, [number, number]> }[];
+  /**
+   * Everything fusion was told, in order (fusion.ts: FusionInput), ms from the clip's start: what
+   * `npm run eval -- --refuse` replays through another fusion (code or risk-config.json) without
+   * playing the clip again.
+   */
+  fusionInputs?: FusionInput[];
   /** The clip could not be played (decode error...): it is left out of every metric. */
   error?: string;
   elapsedMs: number;
@@ -260,17 +267,9 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   let faceSeen = false;
   const windower = new AudioWindower({ hopLength: Math.round(settings.audioHopSeconds * RATE) });
   const video = { sampledFrames: 0, boostedFrames: 0, quality: {} as Partial<Record<QualityReason, number>> };
-  const fused: FusedClipResult = {
-    judged: false,
-    maxRisk: null,
-    finalState: subject.fusion.state,
-    finalRisk: 0,
-    firstSuspiciousS: null,
-    firstAlertS: null,
-    suspiciousEntries: 0,
-    alertEntries: 0,
-    stateSeconds: {},
-  };
+  const fusionInputs = recordFusion(subject.fusion, T0);
+  const tracker = new FusedTracker(subject.fusion.state);
+  const fused = tracker.fused;
   let audioPos = 0;
   let skippedSeen = 0;
   let nextTick = 1000;
@@ -288,24 +287,9 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
       if (traces[d].r.applicable) traces[d].view(snapshot.reasons.find((r) => r.detector === d)?.score, t);
     }
     timeline.push({ t: t / 1000, views: Object.fromEntries(snapshot.reasons.map((r) => [r.detector, [r4(r.score), r4(r.confidence)]])) });
-    const prev = fused.finalState;
-    fused.stateSeconds[prev] = (fused.stateSeconds[prev] ?? 0) + (t - lastTick) / 1000;
+    tracker.tick(snapshot, t);
     lastTick = t;
     const state = snapshot.state;
-    const rank = (s: RiskStateName) => (s === 'ALERT' ? 2 : s === 'SUSPICIOUS' ? 1 : 0);
-    if (rank(state) >= 1 && rank(prev) < 1) fused.suspiciousEntries++;
-    if (rank(state) === 2 && rank(prev) < 2) fused.alertEntries++;
-    if (rank(state) >= 1) fused.firstSuspiciousS ??= t / 1000;
-    if (state === 'ALERT') fused.firstAlertS ??= t / 1000;
-    if (snapshot.reasons.some((r) => PRIMARY.has(r.detector))) {
-      fused.judged = true;
-      if (fused.maxRisk === null || snapshot.risk > fused.maxRisk) {
-        fused.maxRisk = snapshot.risk;
-        if (snapshot.reasons[0]) fused.topReason = snapshot.reasons[0].text;
-      }
-    }
-    fused.finalState = state;
-    fused.finalRisk = snapshot.risk;
     // As the analyzer: a suspicious stream is sampled faster.
     sampler.setBoosted(state === 'SUSPICIOUS' || state === 'ALERT');
     landmarkFrames?.setBoosted(state === 'SUSPICIOUS' || state === 'ALERT');
@@ -421,6 +405,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     detectors: Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, traces[d].finish()])) as Record<EvaluatedDetector, DetectorClipResult>,
     fused,
     timeline,
+    fusionInputs,
     elapsedMs: Math.round(performance.now() - started),
   };
 }

@@ -32,7 +32,7 @@ describe('risk fusion', () => {
     expect(states).toEqual(['ANALYZING', 'CLEAR']);
   });
 
-  it('sustained fake evidence escalates only after the hold time, and reasons say why', () => {
+  it('sustained fake evidence escalates within seconds of the switch (the onset view), and reasons say why', () => {
     const f = new RiskFusion(config, 0);
     run(f, 0, 10_000, () => 0.05);
     expect(f.state).toBe('CLEAR');
@@ -46,12 +46,38 @@ describe('risk fusion', () => {
     // Through SUSPICIOUS or straight up, but never down and never back.
     expect(seen.map(([, s]) => s).join('>')).toMatch(/^CLEAR>(SUSPICIOUS>)?ALERT$/);
     const alertAt = seen.find(([, s]) => s === 'ALERT')![0];
-    // The window must first fill with fake readings, then the risk must hold for holdMs.enter.
-    expect(alertAt - 10_000).toBeGreaterThanOrEqual(config.holdMs.enter);
-    expect(alertAt - 10_000).toBeLessThan(12_000);
+    // Every reading in the onset span must be fake, and the run must have lasted onset.holdMs:
+    // at 2 readings a second, 2 s after the switch (the 10 s average alone took 7-11 s).
+    expect(alertAt - 10_000).toBeGreaterThanOrEqual(Math.max(config.onset.holdMs, config.onset.spanMs));
+    expect(alertAt - 10_000).toBeLessThanOrEqual(config.onset.spanMs + 500);
     const snap = f.update(30_000);
     expect(snap.reasons[0]).toMatchObject({ detector: 'face-deepfake', text: 'Face-swap artefacts (MesoNet 0.95).' });
     expect(snap.risk).toBeGreaterThan(config.thresholds.alert.enter);
+  });
+
+  it('the onset needs every recent reading to be fake: two fake frames in a row raise nothing, every other frame fake no ALERT', () => {
+    const pair = new RiskFusion(config, 0);
+    expect(run(pair, 0, 30_000, (t) => (t === 12_000 || t === 12_500 ? 0.99 : 0.05))).toEqual(['ANALYZING', 'CLEAR']);
+    const alternating = new RiskFusion(config, 0);
+    // (Half the frames fake lifts the 10 s average to SUSPICIOUS, as before; never to ALERT.)
+    expect(run(alternating, 0, 30_000, (t) => (t >= 10_000 && (t / 500) % 2 === 0 ? 0.99 : 0.05))).not.toContain('ALERT');
+  });
+
+  it('without the onset view, the window average must hold for holdMs.enter (as before)', () => {
+    const noOnset = { ...config, onset: { ...config.onset, detectors: [] } };
+    const f = new RiskFusion(noOnset, 0);
+    run(f, 0, 10_000, () => 0.05);
+    const seen: Array<[number, RiskStateName]> = [];
+    for (let t = 10_000; t < 40_000; t += 500) {
+      f.add(ev('face-deepfake', t, 0.95));
+      f.addQuality(t, 'ok');
+      const snap = f.update(t);
+      if (seen.at(-1)?.[1] !== snap.state) seen.push([t, snap.state]);
+    }
+    const suspiciousAt = seen.find(([, s]) => s === 'SUSPICIOUS')?.[0];
+    const alertAt = seen.find(([, s]) => s === 'ALERT')![0];
+    expect(alertAt - 10_000).toBeGreaterThanOrEqual(config.holdMs.enter);
+    if (suspiciousAt !== undefined) expect(suspiciousAt).toBeLessThan(alertAt);
   });
 
   it('does not flap when the risk hovers around a threshold (hysteresis)', () => {

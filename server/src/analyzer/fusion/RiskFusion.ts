@@ -9,6 +9,16 @@
  *   another that does (a screen replay is not a face swap).
  * - States move up only after the risk has stayed above the entry threshold for holdMs.enter,
  *   and down only after it has stayed below the (lower) exit threshold for holdMs.exit.
+ * - The onset view, for the frame detectors that can show a switch fast (`onset` in the config):
+ *   their last few readings (`onset.readings` within `onset.spanMs`) count by their LEAST
+ *   suspicious one, and when that lifts the risk past an entry level, the move needs only
+ *   `onset.holdMs`, counted from the first of those readings. Why: a 10 s average fills with the
+ *   new face only 10 s after a caller switches to a deepfake (then the 3 s hold: 7-11 s to ALERT),
+ *   while several consecutive readings that all say "fake" are as strong a persistence test as a
+ *   hold on the average, and one outlier frame can never pass it. It only ever raises: coming down
+ *   is the window's and the raisers' business, as below.
+ *   The onset keeps a clock per level (SUSPICIOUS, ALERT), so entering SUSPICIOUS on the way does
+ *   not restart the wait for ALERT.
  * - A verdict (CLEAR or worse) needs a primary detector (registry.ts says which: face deepfake,
  *   presentation attack, synthetic voice, a liveness check's verdict); the others only add to it.
  * - With no usable signal, CLEAR or ANALYZING become INSUFFICIENT_SIGNAL; SUSPICIOUS and ALERT
@@ -60,6 +70,14 @@ export const RiskConfigSchema = z.strictObject({
   ),
   thresholds: z.strictObject({ suspicious: Threshold, alert: Threshold }),
   holdMs: z.strictObject({ enter: z.number().int().min(0), exit: z.number().int().min(0) }),
+  /** The onset view (see the header): which detectors, how many readings within what span, and the hold from the first of them. */
+  onset: z.strictObject({
+    detectors: z.array(z.enum(DETECTOR_IDS)),
+    readings: z.number().int().min(2),
+    spanMs: z.number().int().positive(),
+    holdMs: z.number().int().min(0),
+    source: z.string().min(10),
+  }),
   analyzingMs: z.number().int().positive(),
   insufficientAfterMs: z.number().int().positive(),
   /** Detector-internal settings that are also tuning decisions. */
@@ -114,6 +132,8 @@ export interface RankedReason {
   contribution: number;
   score: number;
   confidence: number;
+  /** The onset view (the least suspicious of the last few readings) gave this, not the window's average. */
+  onset?: boolean;
 }
 
 export interface RiskSnapshot {
@@ -181,6 +201,11 @@ export class RiskFusion {
   /** Who raised the current SUSPICIOUS or ALERT: only their fresh evidence brings it down. */
   private readonly raisers = new Set<DetectorId>();
   private readonly sampling = new Map<SampledInput, SamplingLedger>();
+  /**
+   * Per raised level, since when the risk has been at or above its entry with an onset view in it,
+   * backdated to the first reading of the onset run (the move needs onset.holdMs of it).
+   */
+  private readonly onsetSince: Partial<Record<'SUSPICIOUS' | 'ALERT', number>> = {};
 
   constructor(config: RiskConfig, now: number) {
     this.config = config;
@@ -303,6 +328,23 @@ export class RiskFusion {
     return { detector: id, text: typical.reason, contribution: cfg.weight * confidence * score, score, confidence };
   }
 
+  /**
+   * The onset view of a detector: its last readings within onset.spanMs, at least onset.readings
+   * of them, scored by the least suspicious. Undefined when it has too few readings or is not an
+   * onset detector.
+   */
+  private onsetView(id: DetectorId, now: number): { view: RankedReason; start: number } | undefined {
+    const o = this.config.onset;
+    const cfg = this.config.detectors[id];
+    if (!cfg || !o.detectors.includes(id)) return undefined;
+    const recent = (this.evidence.get(id) ?? []).filter((e) => e.at >= now - o.spanMs && e.at <= now && e.score !== undefined && e.confidence > 0);
+    if (recent.length < Math.max(o.readings, cfg.minSamples)) return undefined;
+    const least = recent.reduce((a, e) => (e.score! < a.score! ? e : a));
+    const confidence = recent.reduce((c, e) => c + e.confidence, 0) / recent.length;
+    const score = least.score!;
+    return { view: { detector: id, text: recent.at(-1)!.reason, contribution: cfg.weight * confidence * score, score, confidence, onset: true }, start: recent[0]!.at };
+  }
+
   private gaps(now: number, views: Map<DetectorId, RankedReason>): string[] {
     const gaps: string[] = [];
     const starved = RAISED.has(this.stateValue) ? [...this.raisers].filter((d) => !views.has(d)) : [];
@@ -321,18 +363,26 @@ export class RiskFusion {
   update(now: number): RiskSnapshot {
     const reasons: RankedReason[] = [];
     const views = new Map<DetectorId, RankedReason>();
+    let onsetStart: number | undefined;
+    let windowKeep = 1;
     for (const id of DETECTOR_IDS) {
       const v = this.detectorView(id, now);
-      if (v) {
-        reasons.push(v);
-        views.set(id, v);
+      if (v) windowKeep *= 1 - v.contribution;
+      // The onset view counts for fusion only where it is more suspicious than the window's.
+      const o = this.onsetView(id, now);
+      const best = o && o.view.contribution > (v?.contribution ?? -1) ? o.view : v;
+      if (o && best === o.view) onsetStart = Math.max(onsetStart ?? -Infinity, o.start);
+      if (best) {
+        reasons.push(best);
+        views.set(id, best);
       }
     }
     reasons.sort((a, b) => b.contribution - a.contribution);
     const risk = 1 - reasons.reduce((p, r) => p * (1 - r.contribution), 1);
     const hasSignal = reasons.some((r) => PRIMARY.has(r.detector));
     const degraded = this.degraded(now);
-    this.step(now, risk, hasSignal, reasons, degraded.some((d) => PRIMARY.has(d.detector as DetectorId)));
+    this.trackOnset(hasSignal, risk, onsetStart, now);
+    this.step(now, risk, 1 - windowKeep, hasSignal, reasons, degraded.some((d) => PRIMARY.has(d.detector as DetectorId)));
     return {
       state: this.stateValue,
       raisedBy: RAISED.has(this.stateValue) ? [...this.raisers] : [],
@@ -345,7 +395,17 @@ export class RiskFusion {
     };
   }
 
-  private step(now: number, risk: number, hasSignal: boolean, reasons: RankedReason[], degradedPrimary: boolean): void {
+  /** Updates the onset clock of each raised level (see `onsetSince`). */
+  private trackOnset(hasSignal: boolean, risk: number, onsetStart: number | undefined, now: number): void {
+    for (const level of ['SUSPICIOUS', 'ALERT'] as const) {
+      const enter = level === 'ALERT' ? this.config.thresholds.alert.enter : this.config.thresholds.suspicious.enter;
+      if (!hasSignal || risk < enter || onsetStart === undefined) delete this.onsetSince[level];
+      else this.onsetSince[level] = Math.min(this.onsetSince[level] ?? Infinity, onsetStart, now);
+    }
+  }
+
+  /** `risk` with the onset views, `windowRisk` from the window views alone (every move but the onset's). */
+  private step(now: number, risk: number, windowRisk: number, hasSignal: boolean, reasons: RankedReason[], degradedPrimary: boolean): void {
     const { suspicious, alert } = this.config.thresholds;
     const cur = this.stateValue;
     if (hasSignal) this.lastSignalAt = now;
@@ -362,10 +422,29 @@ export class RiskFusion {
       this.move('INSUFFICIENT_SIGNAL', now);
       return;
     }
+    // Up into SUSPICIOUS or ALERT on an onset run that has lasted onset.holdMs: the highest such
+    // level. It is for a switch, from a caller already judged (CLEAR) or one whose face or
+    // analysis came back (INSUFFICIENT_SIGNAL, DEGRADED). Not from ANALYZING: at a call's start
+    // the window holds only recent readings anyway, and the camera settling (exposure, focus, the
+    // face arriving) is the noisiest moment to skip the hold. Not from SUSPICIOUS to ALERT: the
+    // clinician already has a warning and the stream is sampled 3x faster; the escalation waits
+    // for the window's average (a real face the face model consistently misreads otherwise goes
+    // from SUSPICIOUS to ALERT in a second: one such clip in ../shared/data/dev/video).
+    if (cur === 'CLEAR' || cur === 'INSUFFICIENT_SIGNAL' || cur === 'DEGRADED') {
+      const to = (['ALERT', 'SUSPICIOUS'] as const).find((l) => RANK[l] > RANK[cur] && now - (this.onsetSince[l] ?? Infinity) >= this.config.onset.holdMs);
+      if (to) {
+        this.noteRaisers(to, reasons);
+        this.move(to, now);
+        this.pending = undefined;
+        return;
+      }
+    }
     // Where the risk alone would put us, with hysteresis: leaving a state needs the exit level.
+    // Entering goes by the window views (the onset had its turn above); staying counts the onset
+    // too, so a state it raised does not start down while its readings still say "fake".
     let target: RiskStateName;
-    if (risk >= alert.enter || (cur === 'ALERT' && risk >= alert.exit)) target = 'ALERT';
-    else if (risk >= suspicious.enter || ((cur === 'SUSPICIOUS' || cur === 'ALERT') && risk >= suspicious.exit)) target = 'SUSPICIOUS';
+    if (windowRisk >= alert.enter || (cur === 'ALERT' && risk >= alert.exit)) target = 'ALERT';
+    else if (windowRisk >= suspicious.enter || ((cur === 'SUSPICIOUS' || cur === 'ALERT') && risk >= suspicious.exit)) target = 'SUSPICIOUS';
     else target = 'CLEAR';
     // No all-clear while a detector that decides the verdict is starved of samples.
     if (target === 'CLEAR' && degradedPrimary) target = 'DEGRADED';

@@ -1,0 +1,151 @@
+/**
+ * Fusion's side of the evaluation, kept apart from playing media: what a clip's fusion was told
+ * (recorded while the clip plays), what fusion did with it (FusedTracker, once a tick), and
+ * replaying the recording through another fusion (`npm run eval -- --refuse report.json`).
+ *
+ * Why replay: detectors cost minutes per data set, fusion milliseconds. A change to fusion's code
+ * or to risk-config.json (windows, holds, thresholds, weights) is judged on exactly the evidence
+ * the last run produced, in seconds, and compared with --compare. One approximation, said in
+ * every replayed report: the analyzer samples faster while SUSPICIOUS or ALERT, and a replay
+ * cannot add the frames a different state would have sampled, so its evidence follows the
+ * recorded run's states. Times and false alarms are exact for what was recorded.
+ */
+import type { Evidence } from '../analyzer/detectors/Detector.ts';
+import { PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
+import { RiskFusion, type RiskConfig, type RiskSnapshot, type RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
+import type { QualityReason } from '../analyzer/vision/quality.ts';
+import type { ClipResult, FusedClipResult } from './runner.ts';
+
+/**
+ * One thing fusion was told, at ms from the clip's start:
+ * - `['e', t, detector, score | null, confidence]`: evidence (null score: it abstained);
+ * - `['q', t, reason]`: the frame quality check;
+ * - `['s', t, input]`, `['d', t, input]`: a sample analysed or dropped; `['r', input, perSecond]`: the sampling target;
+ * - `['u', t]`: a fusion tick (update).
+ */
+export type FusionInput =
+  | ['e', number, string, number | null, number]
+  | ['q', number, QualityReason]
+  | ['s' | 'd', number, 'video' | 'audio']
+  | ['r', 'video' | 'audio', number]
+  | ['u', number];
+
+const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
+
+/** Records every call into `fusion` (times relative to `t0`), leaving its behaviour unchanged. */
+export function recordFusion(fusion: RiskFusion, t0: number): FusionInput[] {
+  const log: FusionInput[] = [];
+  const add = fusion.add.bind(fusion);
+  const addQuality = fusion.addQuality.bind(fusion);
+  const update = fusion.update.bind(fusion);
+  const sampled = fusion.sampled.bind(fusion);
+  const dropped = fusion.dropped.bind(fusion);
+  const target = fusion.setSamplingTarget.bind(fusion);
+  fusion.add = (e: Evidence) => {
+    log.push(['e', e.at - t0, e.detector, e.score === undefined ? null : r4(e.score), r4(e.confidence)]);
+    add(e);
+  };
+  fusion.addQuality = (at, reason) => {
+    log.push(['q', at - t0, reason]);
+    addQuality(at, reason);
+  };
+  fusion.sampled = (input, at) => {
+    log.push(['s', at - t0, input]);
+    sampled(input, at);
+  };
+  fusion.dropped = (input, at) => {
+    log.push(['d', at - t0, input]);
+    dropped(input, at);
+  };
+  fusion.setSamplingTarget = (input, perSecond) => {
+    log.push(['r', input, perSecond]);
+    target(input, perSecond);
+  };
+  fusion.update = (now) => {
+    log.push(['u', now - t0]);
+    return update(now);
+  };
+  return log;
+}
+
+const rank = (s: RiskStateName) => (s === 'ALERT' ? 2 : s === 'SUSPICIOUS' ? 1 : 0);
+
+/** What fusion did over a clip, from its snapshot at every tick. */
+export class FusedTracker {
+  readonly fused: FusedClipResult;
+  private last = 0;
+
+  constructor(initial: RiskStateName) {
+    this.fused = { judged: false, maxRisk: null, finalState: initial, finalRisk: 0, firstSuspiciousS: null, firstAlertS: null, suspiciousEntries: 0, alertEntries: 0, stateSeconds: {} };
+  }
+
+  /** The snapshot of the tick at `tMs` from the clip's start. */
+  tick(snapshot: RiskSnapshot, tMs: number): void {
+    const fused = this.fused;
+    const prev = fused.finalState;
+    fused.stateSeconds[prev] = (fused.stateSeconds[prev] ?? 0) + (tMs - this.last) / 1000;
+    this.last = tMs;
+    const state = snapshot.state;
+    if (rank(state) >= 1 && rank(prev) < 1) fused.suspiciousEntries++;
+    if (rank(state) === 2 && rank(prev) < 2) fused.alertEntries++;
+    if (rank(state) >= 1) fused.firstSuspiciousS ??= tMs / 1000;
+    if (state === 'ALERT') fused.firstAlertS ??= tMs / 1000;
+    if (snapshot.reasons.some((r) => PRIMARY.has(r.detector))) {
+      fused.judged = true;
+      if (fused.maxRisk === null || snapshot.risk > fused.maxRisk) {
+        fused.maxRisk = snapshot.risk;
+        if (snapshot.reasons[0]) fused.topReason = snapshot.reasons[0].text;
+      }
+    }
+    fused.finalState = state;
+    fused.finalRisk = snapshot.risk;
+  }
+}
+
+/** A clip's recorded fusion inputs through a new RiskFusion with `config`: its fused result and timeline. */
+export function replayFusion(inputs: FusionInput[], config: RiskConfig): Pick<ClipResult, 'fused' | 'timeline'> {
+  const T0 = 1_700_000_000_000;
+  const fusion = new RiskFusion(config, T0);
+  const tracker = new FusedTracker(fusion.state);
+  const timeline: NonNullable<ClipResult['timeline']> = [];
+  for (const x of inputs) {
+    switch (x[0]) {
+      case 'e':
+        fusion.add({ detector: x[2] as Evidence['detector'], at: T0 + x[1], ...(x[3] === null ? {} : { score: x[3] }), confidence: x[4], reason: x[3] === null ? 'abstained (replayed)' : 'replayed' });
+        break;
+      case 'q':
+        fusion.addQuality(T0 + x[1], x[2]);
+        break;
+      case 's':
+        fusion.sampled(x[2], T0 + x[1]);
+        break;
+      case 'd':
+        fusion.dropped(x[2], T0 + x[1]);
+        break;
+      case 'r':
+        fusion.setSamplingTarget(x[1], x[2]);
+        break;
+      case 'u': {
+        const snapshot = fusion.update(T0 + x[1]);
+        tracker.tick(snapshot, x[1]);
+        timeline.push({ t: x[1] / 1000, views: Object.fromEntries(snapshot.reasons.map((r) => [r.detector, [r4(r.score), r4(r.confidence)]])) });
+        break;
+      }
+    }
+  }
+  return { fused: tracker.fused, timeline };
+}
+
+/**
+ * The report with every clip's fusion replayed through `config` and this code (detectors' results
+ * untouched); the summary is for the caller to recompute (compare.ts: resummarise). Throws when the
+ * report has no recorded fusion inputs (written before they were recorded).
+ */
+export function refuseReport<R extends { clips: ClipResult[]; notes: string[] }>(report: R, config: RiskConfig, configName: string): R {
+  const played = report.clips.filter((c) => !c.error);
+  const missing = played.filter((c) => !c.fusionInputs).length;
+  if (missing === played.length) throw new Error('the report has no recorded fusion inputs (written by an older npm run eval): run npm run eval -- --json FILE again');
+  const clips = report.clips.map((c) => (c.error || !c.fusionInputs ? c : { ...c, ...replayFusion(c.fusionInputs, config) }));
+  const note = `Fusion replayed (npm run eval -- --refuse) with ${configName} on the evidence recorded by the original run${missing ? `; ${missing} clip(s) without recorded inputs kept their original fused result` : ''}. The analyzer samples faster while SUSPICIOUS or ALERT; a replay keeps the recorded run's sampling, so the evidence follows the original run's states.`;
+  return { ...report, clips, notes: [...report.notes, note] };
+}
