@@ -111,7 +111,7 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 export function replayClip(timeline: Sample['timeline'], base: RiskConfig, weights: Record<string, number>, thresholds: RiskConfig['thresholds']): Replay {
   const detectors = Object.fromEntries(Object.entries(base.detectors).map(([id, d]) => [id, { ...d, weight: weights[id] ?? d.weight, windowMs: 1, minSamples: 1 }]));
   // Per-second views cannot show an onset (a run of raw readings), so the replay is the window path's.
-  const fusion = new RiskFusion({ ...base, detectors, thresholds, onset: { ...base.onset, detectors: [] } } as RiskConfig, T0);
+  const fusion = new RiskFusion({ ...base, detectors: detectors as RiskConfig['detectors'], thresholds, onset: { ...base.onset, detectors: [] } }, T0);
   const out: Replay = { maxRisk: null, alertEntries: 0, suspiciousEntries: 0, firstAlertS: null };
   let prev: keyof typeof RANK = fusion.state;
   for (const tick of timeline) {
