@@ -50,6 +50,8 @@ export class ChallengeObserver {
       cues: {},
     };
     this.deps.watcher.setBoosted(o.room, o.participantId, true);
+    // The check's movements are judged by the check, not by the onset view (RiskFusion.pauseOnset).
+    subject.fusion.pauseOnset(subject.observing.until + subject.fusion.onsetSpanMs);
     log.info('challenge: observing', { room: o.room, participant: o.participantId, challenge: o.challengeId });
   }
 
@@ -65,6 +67,7 @@ export class ChallengeObserver {
 
   stop(subject: Subject): void {
     delete subject.observing;
+    subject.fusion.pauseOnset(Date.now() + subject.fusion.onsetSpanMs);
     const state = subject.lastSent?.state;
     this.deps.watcher.setBoosted(subject.room, subject.participantId, state === 'SUSPICIOUS' || state === 'ALERT');
   }

@@ -63,6 +63,19 @@ describe('risk fusion', () => {
     expect(run(alternating, 0, 30_000, (t) => (t >= 10_000 && (t / 500) % 2 === 0 ? 0.99 : 0.05))).not.toContain('ALERT');
   });
 
+  it('while a liveness check runs, the onset view is paused: a hand over a real face for 3 s raises nothing', () => {
+    const f = new RiskFusion(config, 0);
+    run(f, 0, 20_000, () => 0.1);
+    expect(f.state).toBe('CLEAR');
+    // Unpaused, the same 3 s of "fake" readings (a covered real face reads fake) raise it.
+    const g = new RiskFusion(config, 0);
+    run(g, 0, 20_000, () => 0.1);
+    expect(run(g, 20_000, 23_000, () => 0.9)).toContain('ALERT');
+    f.pauseOnset(23_000 + f.onsetSpanMs);
+    expect(run(f, 20_000, 23_000, () => 0.9)).toEqual(['CLEAR']);
+    expect(run(f, 23_000, 40_000, () => 0.1)).toEqual(['CLEAR']);
+  });
+
   it('without the onset view, the window average must hold for holdMs.enter (as before)', () => {
     const noOnset = { ...config, onset: { ...config.onset, detectors: [] } };
     const f = new RiskFusion(noOnset, 0);

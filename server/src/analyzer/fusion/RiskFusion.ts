@@ -206,6 +206,8 @@ export class RiskFusion {
    * backdated to the first reading of the onset run (the move needs onset.holdMs of it).
    */
   private readonly onsetSince: Partial<Record<'SUSPICIOUS' | 'ALERT', number>> = {};
+  /** No onset view before this time (a liveness check running: see pauseOnset). */
+  private onsetPausedUntil = -Infinity;
 
   constructor(config: RiskConfig, now: number) {
     this.config = config;
@@ -213,6 +215,11 @@ export class RiskFusion {
     this.since = now;
     this.lastGoodFaceAt = now;
     this.lastSignalAt = now;
+  }
+
+  /** How far back the onset view looks (ms). */
+  get onsetSpanMs(): number {
+    return this.config.onset.spanMs;
   }
 
   get state(): RiskStateName {
@@ -298,6 +305,16 @@ export class RiskFusion {
     return true;
   }
 
+  /**
+   * No onset view until `until` (ms): a liveness check's movements (a turn toward profile, a hand
+   * over the face) make the face models read a real face as fake for a second or two, which the
+   * window's average absorbs and the onset would not. The check judges those frames itself.
+   * The analyzer pauses it for the check's length and for one onset span after it.
+   */
+  pauseOnset(until: number): void {
+    this.onsetPausedUntil = until;
+  }
+
   /** What the server keeps of this participant to hand back later (see restore). */
   handBack(participantId: string, risk: number): RiskHandBack {
     return { participantId, state: this.stateValue, risk, since: this.since, raisedBy: [...this.raisers] };
@@ -336,7 +353,7 @@ export class RiskFusion {
   private onsetView(id: DetectorId, now: number): { view: RankedReason; start: number } | undefined {
     const o = this.config.onset;
     const cfg = this.config.detectors[id];
-    if (!cfg || !o.detectors.includes(id)) return undefined;
+    if (!cfg || !o.detectors.includes(id) || now < this.onsetPausedUntil) return undefined;
     const recent = (this.evidence.get(id) ?? []).filter((e) => e.at >= now - o.spanMs && e.at <= now && e.score !== undefined && e.confidence > 0);
     if (recent.length < Math.max(o.readings, cfg.minSamples)) return undefined;
     const least = recent.reduce((a, e) => (e.score! < a.score! ? e : a));
