@@ -7,7 +7,8 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 export default defineConfig({
   root,
   plugins: [svelte()],
-  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+  // Source maps stay on disk for the operator ('hidden': no sourceMappingURL); the server never serves them.
+  build: { outDir: 'dist', emptyOutDir: true, sourcemap: 'hidden' },
   server: {
     // The protocol types live in server/src/protocol, shared with the server.
     fs: { allow: [fileURLToPath(new URL('..', import.meta.url))] },

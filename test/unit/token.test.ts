@@ -49,6 +49,20 @@ describe('join tokens', () => {
     expect(codeOf(() => verifyToken(SECRET, token, { now: issuedAt + 600_000 + 31_000 }))).toBe(ErrorCode.TokenExpired);
   });
 
+  it('rejects a token issued in the future beyond the clock skew, join and service tokens alike', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    // A host whose clock runs 10 s fast: within the skew allowance.
+    expect(codeOf(() => verifyToken(SECRET, issueToken(SECRET, { ...base, now: now + 10_000 }), { now }))).toBeUndefined();
+    expect(codeOf(() => verifyServiceToken(SECRET, issueServiceToken(SECRET, { ttlSeconds: 600, now: now + 10_000 }), { now }))).toBeUndefined();
+    // An hour ahead: refused, with a reason, though signed and unexpired.
+    const early = issueToken(SECRET, { ...base, now: now + 3600_000 });
+    expect(codeOf(() => verifyToken(SECRET, early, { now }))).toBe(ErrorCode.TokenMalformed);
+    expect(() => verifyToken(SECRET, early, { now })).toThrow(/issued in the future/);
+    expect(codeOf(() => verifyServiceToken(SECRET, issueServiceToken(SECRET, { ttlSeconds: 600, now: now + 3600_000 }), { now }))).toBe(ErrorCode.TokenMalformed);
+    // Once its time has come, the same token is good.
+    expect(codeOf(() => verifyToken(SECRET, early, { now: now + 3600_000 }))).toBeUndefined();
+  });
+
   it('rejects a token whose claims were tampered with', () => {
     const [body, mac] = issueToken(SECRET, { ...base, role: 'patient' }).split('.') as [string, string];
     const claims = JSON.parse(Buffer.from(body, 'base64url').toString());

@@ -50,6 +50,15 @@ export function tokenExpiresAt(claims: { exp: number }): number {
   return (claims.exp + CLOCK_SKEW_S + 1) * 1000;
 }
 
+/**
+ * Whether a token claims to be issued later than `nowMs`, beyond the clock skew. Such a token is
+ * refused: it comes from a host whose clock is wrong or from someone who set its times by hand, and
+ * its lifetime would run from a moment that has not come.
+ */
+export function tokenIssuedInFuture(claims: { iat: number }, nowMs = Date.now()): boolean {
+  return claims.iat - CLOCK_SKEW_S > Math.floor(nowMs / 1000);
+}
+
 function sign(secret: string, body: string): string {
   return createHmac('sha256', secret).update(body).digest('base64url');
 }
@@ -120,6 +129,9 @@ export function verifyToken(secret: string, token: unknown, opts: VerifyOptions 
   if (tokenExpired(claims, opts.now)) {
     throw new TokenError(ErrorCode.TokenExpired, 'The join link has expired. Ask for a new one.');
   }
+  if (tokenIssuedInFuture(claims, opts.now)) {
+    throw new TokenError(ErrorCode.TokenMalformed, 'The join link is not valid yet: it was issued in the future (check the clock of the host that made it).');
+  }
   if (opts.room !== undefined && claims.room !== opts.room) {
     throw new TokenError(ErrorCode.TokenWrongRoom, `This join link is for another room, not "${opts.room}".`);
   }
@@ -173,6 +185,9 @@ export function verifyServiceToken(secret: string, token: unknown, opts: { now?:
   if (!parsed.success) throw new TokenError(ErrorCode.TokenMalformed, 'The service token has invalid claims.');
   if (tokenExpired(parsed.data, opts.now)) {
     throw new TokenError(ErrorCode.TokenExpired, 'The service token has expired.');
+  }
+  if (tokenIssuedInFuture(parsed.data, opts.now)) {
+    throw new TokenError(ErrorCode.TokenMalformed, 'The service token is not valid yet: it was issued in the future (check the clocks).');
   }
   return parsed.data;
 }
