@@ -74,9 +74,24 @@ export interface SfuEngine {
   close(): void;
 }
 
-/** A client sent SDP the engine cannot use; the message is safe to show that client. */
+/**
+ * A client sent SDP the engine cannot use; the message is safe to show that client. When the engine
+ * itself refused it, its own words go in `cause`, for the server log only: they are the engine's
+ * internals ("Cannot read properties of undefined (reading 'iceParams')"), no help to the client
+ * and a map of the server for anyone probing it.
+ */
 export class SdpError extends Error {
   override name = 'SdpError';
+}
+
+/** The engine refused the client's SDP: a product message for the client, the engine's error as the cause. */
+export function engineRefused(what: 'publish offer' | 'subscribe answer' | 'ICE candidate', cause: unknown): SdpError {
+  const why: Record<typeof what, string> = {
+    'publish offer': 'The publish offer was refused: the server could not negotiate it (it takes a standard WebRTC offer with VP8 video and Opus audio).',
+    'subscribe answer': 'The subscribe answer was refused: it does not answer the offer the server sent.',
+    'ICE candidate': 'The ICE candidate was refused: it is not a candidate the server can use.',
+  };
+  return new SdpError(why[what], { cause });
 }
 
 /** The peer closed (its participant left) while a request on it was in flight. */

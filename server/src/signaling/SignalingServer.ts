@@ -182,7 +182,11 @@ export class SignalingServer {
 
   private toClientError(err: unknown, socket: IoSocket, event: string): ClientError {
     if (err instanceof ClientError) return err;
-    if (err instanceof SdpError) return new ClientError(ErrorCode.BadSdp, err.message);
+    if (err instanceof SdpError) {
+      // The engine's own words stay here; the client gets the product message.
+      if (err.cause !== undefined) log.warn('SDP refused by the engine', { event, socket: socket.id, detail: err.cause instanceof Error ? err.cause.message : String(err.cause) });
+      return new ClientError(ErrorCode.BadSdp, err.message);
+    }
     if (err instanceof PeerClosedError) return new ClientError(ErrorCode.NotJoined, 'That session has ended.');
     log.error('handler failed', { event, socket: socket.id, err: err instanceof Error ? err.stack : String(err) });
     return new ClientError(ErrorCode.Internal, 'The server could not handle this request.');

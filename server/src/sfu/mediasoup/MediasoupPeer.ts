@@ -31,6 +31,7 @@ import type { TrackInfo } from '../../protocol/messages.ts';
 import { logger } from '../../log.ts';
 import {
   PeerClosedError,
+  engineRefused,
   SdpError,
   type IceCandidateInit,
   type MediaTarget,
@@ -166,7 +167,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       });
     } catch (err) {
       if (err instanceof SdpError) throw err;
-      throw new SdpError(`The publish offer was refused: ${(err as Error).message}`);
+      throw engineRefused('publish offer', err);
     }
 
     const transport = await this.guard(this.createTransport(router, server, 'publish'));
@@ -206,7 +207,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     } catch (err) {
       transport.close();
       if (err instanceof PeerClosedError || err instanceof SdpError) throw err;
-      throw new SdpError(`The publish offer was refused: ${(err as Error).message}`);
+      throw engineRefused('publish offer', err);
     }
   }
 
@@ -345,14 +346,14 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       try {
         dtls = extractDtlsParameters({ sdpObject: parseOffer(answerSdp, 'answer') as never }) as ms.DtlsParameters;
       } catch (err) {
-        throw new SdpError(`The subscribe answer was refused: ${(err as Error).message}`);
+        throw engineRefused('subscribe answer', err);
       }
       // The client's a=setup:active makes it the DTLS client; mediasoup then acts as server.
       try {
         await this.guard(transport.connect({ dtlsParameters: { ...dtls, role: dtls.role === 'server' ? 'server' : 'client' } }));
       } catch (err) {
         if (err instanceof PeerClosedError) throw err;
-        throw new SdpError(`The subscribe answer was refused: ${(err as Error).message}`);
+        throw engineRefused('subscribe answer', err);
       }
       this.recvConnected = true;
     }
@@ -398,7 +399,7 @@ function parseOffer(sdp: string, what = 'offer'): SessionDescription {
     if (!Array.isArray(parsed.media)) throw new Error('no media');
     return parsed;
   } catch (err) {
-    throw new SdpError(`The ${what} is not a valid session description: ${(err as Error).message}`);
+    throw new SdpError(`The ${what} is not a valid session description.`, { cause: err });
   }
 }
 

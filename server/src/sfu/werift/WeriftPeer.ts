@@ -3,6 +3,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { RTCPeerConnection, type PeerConfig, type RTCRtpTransceiver } from 'werift';
 import type { TrackInfo } from '../../protocol/messages.ts';
 import {
+  engineRefused,
   PeerClosedError,
   SdpError,
   type IceCandidateInit,
@@ -114,7 +115,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
       if (err instanceof PeerClosedError) throw err;
       // Leave the connection usable for a corrected offer.
       if (pc.signalingState !== 'stable') await pc.setLocalDescription({ type: 'rollback' }).catch(() => undefined);
-      throw new SdpError(`The publish offer was refused: ${(err as Error).message}`);
+      throw engineRefused('publish offer', err);
     }
     const answer = pc.localDescription?.sdp ?? '';
     checkAnswerAcceptsMedia(answer);
@@ -222,7 +223,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     } catch (err) {
       if (err instanceof PeerClosedError) throw err;
       // The offer stays outstanding, so the client can send a corrected answer.
-      throw new SdpError(`The subscribe answer was refused: ${(err as Error).message}`);
+      throw engineRefused('subscribe answer', err);
     }
     this.offerOutstanding = false;
     for (const f of this.awaitingKeyframe) f.requestKeyframe();
@@ -244,7 +245,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
       );
     } catch (err) {
       if (err instanceof PeerClosedError) throw err;
-      throw new SdpError(`The ICE candidate was refused: ${(err as Error).message}`);
+      throw engineRefused('ICE candidate', err);
     }
   }
 
