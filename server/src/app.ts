@@ -14,6 +14,7 @@ import { AuditLog } from './audit/AuditLog.ts';
 import { DashboardServer } from './dashboard/DashboardServer.ts';
 import { issueServiceToken } from './auth/token.ts';
 import type { ServerConfig } from './config.ts';
+import { logger } from './log.ts';
 import { mergeMetrics } from './metrics/merge.ts';
 import { Metrics } from './metrics/Metrics.ts';
 import { api } from './http/api.ts';
@@ -28,6 +29,8 @@ import { SignalingServer, type IoServer as TypedIoServer } from './signaling/Sig
 
 /** How long a graceful shutdown leaves room.closed to reach clients before it closes their sockets. */
 const SHUTDOWN_NOTICE_MS = 200;
+
+const log = logger('http');
 
 export const CLIENT_DIST = fileURLToPath(new URL('../../client/dist', import.meta.url));
 
@@ -102,8 +105,10 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
       const text = await mergeMetrics([{ labels: {}, metrics: [...own, ...riskJson] }, ...pool]);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text);
     } catch (err) {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
-      throw err;
+      // Logged, not rethrown: an unhandled rejection would end the server over a scrape.
+      log.error('metrics collection failed', { err: (err as Error).message });
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('metrics unavailable\n');
     }
   }
 

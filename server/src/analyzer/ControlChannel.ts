@@ -65,7 +65,8 @@ export class ControlChannel extends EventEmitter<Inbound> {
     }
     this.heartbeat = setInterval(() => {
       if (!socket.connected) return;
-      opts.metrics().then(
+      // Through a promise, so a collector that throws cannot take the process down from a timer.
+      Promise.resolve().then(opts.metrics).then(
         (metrics) => this.send('heartbeat', { metrics, load: opts.load() }),
         (err: Error) => {
           // A heartbeat goes out even when metrics fail: the server must not think this worker stalled.
