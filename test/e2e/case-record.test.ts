@@ -151,6 +151,32 @@ describe('case record', () => {
   });
 });
 
+describe('case record of a room that stays open', () => {
+  it('each sitting in a ROOMS room is its own call: its own record, duration and participants', async () => {
+    const board = issueToken(server.config.tokenSecret, { room: ALL_ROOMS, role: 'supervisor', name: 'Sam', sub: 'sam', ttlSeconds: 600 });
+    const first = [await join('demo', server.token('demo', 'clinician', 'Dr One', { sub: 'one' })), await join('demo', server.token('demo', 'patient', 'Pat One', { sub: 'p1' }))];
+    const firstId = server.app.risk.callId('demo')!;
+    for (const s of first) s.disconnect();
+    await waitFor('the sitting closed', () => server.app.audit.call(firstId)?.closedAt);
+    await join('demo', server.token('demo', 'clinician', 'Dr Two', { sub: 'two' }));
+    const secondId = server.app.risk.callId('demo')!;
+    expect(secondId).not.toBe(firstId);
+    const latest = (await (await get('/api/calls/demo/record', board)).json()) as CaseRecord;
+    expect(latest).toMatchObject({ callId: secondId, ongoing: true });
+    expect(latest.participants.map((p) => p.name)).toEqual(['Dr Two']);
+    const earlier = (await (await get(`/api/calls/demo/record?call=${firstId}`, board)).json()) as CaseRecord;
+    expect(earlier).toMatchObject({ callId: firstId, ongoing: false });
+    expect(earlier.participants.map((p) => p.name)).toEqual(['Dr One', 'Pat One']);
+    expect(earlier.durationMs).toBeLessThan(30_000);
+    const list = (await (await get('/api/calls/demo/records', board)).json()) as { calls: Array<{ id: number }> };
+    expect(list.calls.map((c) => c.id).slice(0, 2)).toEqual([secondId, firstId]);
+    // A call of another room, or none, is not found through this room.
+    expect((await get(`/api/calls/demo/record?call=999999`, board)).status).toBe(404);
+    const other = server.app.risk.callId('ward-7')!;
+    expect((await get(`/api/calls/demo/record?call=${other}`, board)).status).toBe(404);
+  });
+});
+
 describe('invite links', () => {
   const invite = (room: string, token: string | undefined, body: unknown) =>
     fetch(`${server.url}/api/calls/${room}/invites`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });

@@ -24,7 +24,14 @@ import type { AnalyzerHub } from './AnalyzerHub.ts';
 const log = logger('risk');
 
 interface CallRecord {
-  callId: number;
+  /**
+   * The audit log's call: opened when the first person joins, closed when the room closes, or, in
+   * a room that stays open (ROOMS), when the last person leaves, so that each sitting in the
+   * same room is its own call with its own case record (and duration).
+   */
+  callId: number | undefined;
+  /** The call last closed in this room: a check that ends as the last person leaves lands there. */
+  lastCallId: number | undefined;
   room: CallRoom;
   latest: Map<string, RiskUpdate>;
   alerts: Map<string, AlertRecord>;
@@ -74,21 +81,27 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
   }
 
   private track(room: CallRoom): void {
-    const rec: CallRecord = { callId: this.audit.openCall(room.id), room, latest: new Map(), alerts: new Map(), episode: new Map() };
+    const rec: CallRecord = { callId: undefined, lastCallId: undefined, room, latest: new Map(), alerts: new Map(), episode: new Map() };
     this.calls.set(room.id, rec);
     room.on('joined', (p) => {
       if (p.role === 'analyzer') return;
+      rec.callId ??= this.audit.openCall(room.id);
       this.audit.participantJoined(rec.callId, p);
       // A privileged participant arriving mid-call sees the current picture at once.
       if (isPrivileged(p.role)) for (const u of rec.latest.values()) p.channel.emit('risk.update', u);
     });
     room.on('left', (p) => {
-      if (p.role !== 'analyzer') this.audit.participantLeft(rec.callId, p.id);
+      if (p.role !== 'analyzer' && rec.callId !== undefined) this.audit.participantLeft(rec.callId, p.id);
       rec.latest.delete(p.id);
       rec.episode.delete(p.id);
+      if (room.persistent && room.people === 0 && rec.callId !== undefined) {
+        this.audit.closeCall(rec.callId);
+        rec.lastCallId = rec.callId;
+        rec.callId = undefined;
+      }
     });
     room.once('close', () => {
-      this.audit.closeCall(rec.callId);
+      if (rec.callId !== undefined) this.audit.closeCall(rec.callId);
       if (this.calls.get(room.id) === rec) this.calls.delete(room.id);
     });
   }
@@ -103,7 +116,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     rec.room.toPrivileged('risk.update', u);
     this.emit('update', roomId, u);
     if (prev?.state !== u.state) {
-      this.audit.stateChanged(rec.callId, u);
+      if (rec.callId !== undefined) this.audit.stateChanged(rec.callId, u);
       log.info('risk state', {
         room: roomId,
         participant: u.participantId,
@@ -151,7 +164,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
 
   private raise(rec: CallRecord, subject: Participant, u: RiskUpdate): void {
     const alert: RiskAlert = { id: randomUUID(), participantId: subject.id, participantName: subject.name, risk: u.risk, reasons: u.reasons, at: u.at };
-    this.audit.alertRaised(rec.callId, alert);
+    if (rec.callId !== undefined) this.audit.alertRaised(rec.callId, alert);
     rec.alerts.set(alert.id, alert);
     rec.episode.set(subject.id, alert.id);
     if (rec.alerts.size > MAX_ALERTS_PER_CALL) rec.alerts.delete(rec.alerts.keys().next().value!);
@@ -194,8 +207,10 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     this.hub.sendIntegrity(roomId, from.id, report);
   }
 
+  /** The audit log's id of the room's call now, else of its last (undefined before anyone joined). */
   callId(roomId: string): number | undefined {
-    return this.calls.get(roomId)?.callId;
+    const rec = this.calls.get(roomId);
+    return rec?.callId ?? rec?.lastCallId;
   }
 
 }
