@@ -2,16 +2,20 @@
  * The analyzer decodes only the frames it needs: a publisher sends VP8 with temporal layers
  * through the real SFU, which forwards the base layer (a quarter of the frames) to the analyzer,
  * base + TL1 while the analyzer boosts that stream, and every layer to people. Frame rates are
- * measured at the analyzer's own receive path (its per-stream decoded-frame counter).
+ * measured at the analyzer's own receive path (its per-stream decoded-frame counter). On each
+ * engine: werift thins in TypeScript (sfu/vp8.ts), mediasoup in its worker (setPreferredLayers).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
-import { startTestServer, waitFor } from '../helpers/server.ts';
+import { ENGINES, startTestServer, waitFor } from '../helpers/server.ts';
 
 const cleanup: Array<() => unknown> = [];
 afterAll(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
@@ -33,9 +37,9 @@ async function rate(count: () => number, ms: number): Promise<number> {
   return ((count() - a) * 1000) / ms;
 }
 
-describe('frames the analyzer decodes', () => {
+describe.each(ENGINES)('frames the analyzer decodes (%s)', (engine) => {
   it('is the base temporal layer (<= 2x its sampling rate), more while boosted, while people get every frame', async () => {
-    const server = await startTestServer({ ANALYZER: 'external' });
+    const server = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: engine });
     cleanup.push(() => server.close());
     const analyzer = inProcessAnalyzer(server, { baseFps: BASE_FPS, boostedFps: 6 });
     cleanup.push(() => analyzer.stop());
@@ -76,7 +80,7 @@ describe('frames the analyzer decodes', () => {
     analyzer.observe({ room: 'demo', participantId: 'pat', challengeId: 'c1', untilMs: Date.now() + 30_000 });
     await new Promise((r) => setTimeout(r, 1500));
     const boosted = await rate(decoded, 4000);
-    if (process.env.LAYERS_DEBUG) console.log({ base, humanRate, boosted });
+    if (process.env.LAYERS_DEBUG) console.log({ engine, base, humanRate, boosted });
     expect(boosted).toBeGreaterThan(1.5 * base);
   }, 60_000);
 });

@@ -124,7 +124,9 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       appData: { peer: this.id, target },
     });
     transport.on('dtlsstatechange', (state) => {
-      if (state === 'failed' && !this.closedFlag && !this.lostFlag) this.emit('media-failed', target);
+      if (state !== 'failed' || this.closedFlag || this.lostFlag) return;
+      log.warn('DTLS failed; the client is told to rejoin', { peer: this.id, target });
+      this.emit('media-failed', target);
     });
     return transport;
   }
