@@ -1,12 +1,13 @@
 /**
  * Real browsers through the real UI, server and SFU: Chromium pages join with tokens, see and hear
  * each other, a supervisor watches silently, and broken links or blocked cameras get clear screens.
+ * The call itself runs on each SFU engine.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Participant } from '../../server/src/signaling/CallRoom.ts';
 import { joinThroughUi, launchChromium, openJoinLink, pageStats, waitForMediaFrom } from '../helpers/browser.ts';
-import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { ENGINES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
 let browser: Browser;
@@ -24,10 +25,20 @@ afterAll(async () => {
 
 const ids = { doctor: 'e2e-doctor', patient: 'e2e-patient', supervisor: 'e2e-supervisor' };
 
-describe('a call in the browser', () => {
+describe.each(ENGINES)('a call in the browser (%s)', (engine) => {
+  // This block's own server, on its engine; the other blocks use the file's.
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ SFU_ENGINE: engine });
+  });
   let doctor: Page;
   let patient: Page;
   let supervisor: Page;
+  afterAll(async () => {
+    // Pages left open would keep reconnecting to this closed server.
+    for (const p of [doctor, patient, supervisor] as Array<Page | undefined>) await p?.context().close();
+    await server.close();
+  });
 
   it('clinician and patient join through the UI and each receives the other’s video and audio within 10 s', async () => {
     doctor = await openJoinLink(browser, server.url, 'demo', server.token('demo', 'clinician', 'Dr. Grey', { sub: ids.doctor }));

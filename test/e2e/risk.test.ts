@@ -2,13 +2,14 @@
  * The whole product in Chromium: callers' fake cameras play face fixtures through the real UI,
  * SFU and (embedded, separate-process) analyzer. A deepfake face drives the clinician's page to
  * ALERT; a real face stays CLEAR over the same time; the analysed caller's page receives no risk
- * event at all and shows the screening notice instead.
+ * event at all and shows the screening notice instead. On the production engine (mediasoup where
+ * its worker runs): the slowest test, so it runs once; werift's e2e path is call.test.ts's.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.ts';
 import { faceFixture, speechFixture } from '../helpers/fixtures.ts';
-import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { PRODUCTION_ENGINE, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 /**
  * Stated budget, from the fake caller being in the call to ALERT on the clinician's page. Measured
@@ -21,7 +22,7 @@ let server: TestServer;
 const browsers: Array<{ browser: Browser; close: () => Promise<void> }> = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ ANALYZER: 'embedded' });
+  server = await startTestServer({ ANALYZER: 'embedded', SFU_ENGINE: PRODUCTION_ENGINE });
   await waitFor('the analyzer', () => server.app.hub.status.available, 30_000);
 });
 
@@ -40,7 +41,7 @@ const riskEvents = (page: Page) => page.evaluate(() => (window as unknown as { _
 const badgeState = (page: Page, participant: string) =>
   page.locator(`[data-participant="${participant}"] [data-testid="risk-badge"]`).getAttribute('data-state', { timeout: 1000 }).catch(() => null);
 
-describe('live risk alerts in the call UI', () => {
+describe(`live risk alerts in the call UI (${PRODUCTION_ENGINE})`, () => {
   it(`a deepfake caller reaches ALERT on the clinician's page within ${ALERT_WITHIN_MS / 1000} s; a real caller stays CLEAR; callers get no risk data`, { timeout: 150_000 }, async () => {
     const staff = await browser();
     const doctor = await openJoinLink(staff, server.url, 'demo', server.token('demo', 'clinician', 'Dr. Ode', { sub: 'doc' }));

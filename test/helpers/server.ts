@@ -22,6 +22,9 @@ export interface TestServer {
  */
 export const ENGINES = (process.env.SFU_ENGINES ?? 'werift,mediasoup').split(',').filter(Boolean) as Array<'werift' | 'mediasoup'>;
 
+/** The engine a deployment gets by default (auto), for tests that run on one engine only. */
+export const PRODUCTION_ENGINE: 'werift' | 'mediasoup' = ENGINES.includes('mediasoup') ? 'mediasoup' : 'werift';
+
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
   const config = loadConfig({
