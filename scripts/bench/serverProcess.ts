@@ -39,6 +39,9 @@ export async function startServer(env: Record<string, string>, timeoutMs = 150_0
       ROOM_TYPE_DEFAULT: 'off',
       // One embedded analyzer worker (its CPU is what analyzerPid measures), whatever the host's cores.
       ANALYZER_WORKERS: process.env.ANALYZER_WORKERS ?? '1',
+      // werift unless asked: its CPU is all in the server process, which is what the SFU section
+      // reads; mediasoup's workers are processes of their own that it does not count yet.
+      SFU_ENGINE: process.env.SFU_ENGINE ?? 'werift',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
