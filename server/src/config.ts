@@ -12,6 +12,8 @@ import { withoutEmpty } from './env.ts';
 import type { IceServer } from './protocol/messages.ts';
 import { parseRoomTypes, type RoomTypeRule } from './screening/StepUp.ts';
 import { ROOM_TYPES, type RoomType } from './protocol/roles.ts';
+import { parseVideoSize, type VideoSize } from './sfu/vp8.ts';
+import { DEFAULT_ALLOWED_CANDIDATES, parseCandidatePolicy, type CandidatePolicy } from './sfu/candidates.ts';
 
 const IceServerSchema = z.strictObject({
   urls: z.union([z.string(), z.array(z.string()).min(1)]),
@@ -41,6 +43,25 @@ const EnvSchema = z
     RTC_ANNOUNCED_IP: ip.optional(),
     RTC_MIN_PORT: port.optional(),
     RTC_MAX_PORT: port.optional(),
+    /**
+     * The largest video the SFU forwards (and so the analyzer decodes), WIDTHxHEIGHT in either
+     * orientation; a stream whose keyframes claim more is dropped until one fits.
+     */
+    RTC_MAX_VIDEO_SIZE: z
+      .string()
+      .default('1920x1080')
+      .refine((v) => parseVideoSize(v) !== undefined, { message: 'must be WIDTHxHEIGHT, e.g. 1920x1080 (16..16383 each)' }),
+    /**
+     * The SFU asks every video publisher for a keyframe this often, so that a supervisor joining
+     * (served by the next one) causes no request the publisher could notice; 0: off (supervisors
+     * then ask at once, like everyone). werift engine.
+     */
+    RTC_KEYFRAME_INTERVAL_S: z.coerce.number().min(0).max(600).default(5),
+    /**
+     * Addresses the SFU may send ICE checks to when a participant names them as candidates
+     * (sfu/candidates.ts): public, loopback, private, link-local, CIDRs or addresses, comma separated.
+     */
+    RTC_ALLOWED_CANDIDATES: z.string().default(DEFAULT_ALLOWED_CANDIDATES),
     /** JSON array of RTCIceServer handed to clients, e.g. a TURN server. No public STUN by default. */
     ICE_SERVERS: z.string().default('[]'),
     /**
@@ -91,6 +112,12 @@ export interface RtcConfig {
   listenIp?: string;
   announcedIp?: string;
   portRange?: [number, number];
+  /** Video above this (either orientation) is not forwarded (sfu/vp8.ts exceedsVideoSize). */
+  maxVideoSize?: VideoSize;
+  /** Cover keyframe cadence (0 or undefined: none): hidden subscribers wait for the next one. */
+  coverKeyframeMs?: number;
+  /** Which candidates a participant names that the SFU may check (undefined: all). */
+  candidatePolicy?: CandidatePolicy;
 }
 
 export interface ServerConfig {
@@ -156,6 +183,12 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfi
   } catch (err) {
     throw new ConfigError(`ROOM_TYPES: ${(err as Error).message}`);
   }
+  let candidatePolicy: CandidatePolicy;
+  try {
+    candidatePolicy = parseCandidatePolicy(e.RTC_ALLOWED_CANDIDATES);
+  } catch (err) {
+    throw new ConfigError(`RTC_ALLOWED_CANDIDATES: ${(err as Error).message}`);
+  }
   const rooms = e.ROOMS.split(',').map((r) => r.trim()).filter(Boolean);
   return {
     host: e.HOST,
@@ -172,6 +205,9 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfi
       ...(e.RTC_MIN_PORT !== undefined && e.RTC_MAX_PORT !== undefined
         ? { portRange: [e.RTC_MIN_PORT, e.RTC_MAX_PORT] as [number, number] }
         : {}),
+      maxVideoSize: parseVideoSize(e.RTC_MAX_VIDEO_SIZE)!,
+      candidatePolicy,
+      coverKeyframeMs: Math.round(e.RTC_KEYFRAME_INTERVAL_S * 1000),
     },
     iceServers,
     sfuEngine: e.SFU_ENGINE,

@@ -53,7 +53,9 @@ describe('configuration', () => {
     expect(c.metricsToken).toBeUndefined();
     expect(c.analyzer.workers).toBe(defaultAnalyzerWorkers());
     expect(c.publicUrl).toBeUndefined();
-    expect(c.rtc).toEqual({});
+    // Defaults: video up to 1920x1080 is forwarded; ICE checks go to public and loopback candidates.
+    expect(c.rtc).toEqual({ maxVideoSize: { width: 1920, height: 1080 }, candidatePolicy: expect.objectContaining({ text: 'public,loopback' }), coverKeyframeMs: 5000 });
+    expect(c.rtc.candidatePolicy!.allows('169.254.169.254')).toBe(false);
     expect(c.iceServers).toEqual([]);
     expect(c.rooms).toEqual(['demo']);
     expect(c.auditDb).toBe(join(dir, 'audit.sqlite'));
@@ -82,8 +84,25 @@ describe('configuration', () => {
       RTC_MAX_PORT: '40100',
       ICE_SERVERS: '[{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]',
     });
-    expect(c.rtc).toEqual({ listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100] });
+    expect(c.rtc).toMatchObject({ listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100] });
     expect(c.iceServers[0]?.urls).toBe('turn:turn.example.org:3478');
+  });
+
+  it('reads the video size cap and the ICE candidate allow-list', () => {
+    const c = loadConfig({ DATA_DIR: dataDir(), RTC_MAX_VIDEO_SIZE: '1280x720', RTC_ALLOWED_CANDIDATES: 'public,10.1.0.0/16' });
+    expect(c.rtc.maxVideoSize).toEqual({ width: 1280, height: 720 });
+    expect(c.rtc.candidatePolicy!.allows('10.1.2.3')).toBe(true);
+    expect(c.rtc.candidatePolicy!.allows('10.2.0.1')).toBe(false);
+    expect(c.rtc.candidatePolicy!.allows('127.0.0.1')).toBe(false);
+  });
+
+  it.each([
+    [{ RTC_MAX_VIDEO_SIZE: '1920' }, /RTC_MAX_VIDEO_SIZE/],
+    [{ RTC_MAX_VIDEO_SIZE: '99999x1080' }, /RTC_MAX_VIDEO_SIZE/],
+    [{ RTC_ALLOWED_CANDIDATES: 'public,intranet' }, /RTC_ALLOWED_CANDIDATES: "intranet"/],
+    [{ RTC_ALLOWED_CANDIDATES: '10.0.0.0/33' }, /RTC_ALLOWED_CANDIDATES/],
+  ])('refuses a bad media limit %o', (env, message) => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), ...env })).toThrow(message);
   });
 
   it.each([

@@ -13,6 +13,7 @@ import { isPrivileged, type Role } from '../protocol/roles.ts';
 import type { AnalyzerConfig } from './config.ts';
 import type { AnalyzerEmitter } from './events.ts';
 import { observeSpeech } from './pipeline.ts';
+import { DEFAULT_MAX_VIDEO_SIZE, exceedsVideoSize } from '../sfu/vp8.ts';
 import { AudioStream, chooseTemporalLayer, VideoStream, type StreamId } from './streams.ts';
 import type { Subjects } from './subjects.ts';
 
@@ -191,7 +192,14 @@ export class CallWatcher {
       const s = new VideoStream(id, { baseFps: config.baseFps, boostedFps: config.boostedFps, queueCapacity: config.queueCapacity, landmarkFps: config.landmarkFps });
       s.onDropped = dropped('video');
       this.video.set(s.key, s);
+      const max = config.maxVideoSize ?? DEFAULT_MAX_VIDEO_SIZE;
       w.stops.set(s.key, onVideoFrames(t.track, (frame) => {
+        // An oversized frame is never queued: queues hold frames by reference, and a few
+        // 16383x16383 ones would be gigabytes (issue 13, item 2; the SFU refuses them first).
+        if (exceedsVideoSize(frame, max)) {
+          if (s.oversizedFrames++ === 0) log.warn('video frames above the maximum size dropped', { room, participant: t.participantId, size: `${frame.width}x${frame.height}`, max: `${max.width}x${max.height}` });
+          return;
+        }
         if (s.offer(frame, performance.now())) onSample();
       }));
     } else {

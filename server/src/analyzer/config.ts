@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { withoutEmpty } from '../env.ts';
+import { parseVideoSize, type VideoSize } from '../sfu/vp8.ts';
 import { parseProvider, type ProviderName } from './inference/providers.ts';
 
 const EnvSchema = z.object({
@@ -24,6 +25,15 @@ const EnvSchema = z.object({
   ANALYZER_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(64).default(0),
   /** Cores this worker may use, for the load it reports to the pool; the server sets its workers' share. Default: all of the host's. */
   ANALYZER_CORES: z.coerce.number().positive().max(4096).optional(),
+  /**
+   * Decoded frames larger than this (WIDTHxHEIGHT, either orientation) are dropped unanalysed: the
+   * SFU already refuses such streams (RTC_MAX_VIDEO_SIZE); this keeps the queues bounded behind any
+   * SFU that does not.
+   */
+  ANALYZER_MAX_VIDEO_SIZE: z
+    .string()
+    .default('1920x1080')
+    .refine((v) => parseVideoSize(v) !== undefined, { message: 'must be WIDTHxHEIGHT, e.g. 1920x1080' }),
 });
 
 export interface AnalyzerConfig {
@@ -49,6 +59,8 @@ export interface AnalyzerConfig {
   intraOpThreads: number;
   /** Cores this worker may use (its load is CPU over these). */
   cores: number;
+  /** Larger decoded frames are dropped (default 1920x1080, either orientation). */
+  maxVideoSize?: VideoSize;
 }
 
 export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): AnalyzerConfig {
@@ -73,5 +85,6 @@ export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): Analyz
     heartbeatMs: e.ANALYZER_HEARTBEAT_MS,
     intraOpThreads: e.ANALYZER_INTRA_OP_THREADS,
     cores: e.ANALYZER_CORES ?? availableParallelism(),
+    maxVideoSize: parseVideoSize(e.ANALYZER_MAX_VIDEO_SIZE)!,
   };
 }

@@ -61,6 +61,8 @@ export class VideoStream {
   /** The last analysed frame showed a usable face: landmark frames are worth taking. */
   faceSeen = false;
   framesIn = 0;
+  /** Decoded frames dropped for being above the maximum size (CallWatcher). */
+  oversizedFrames = 0;
   /** The temporal layer last asked of the SFU; undefined: its default for the analyzer (0). */
   layer: number | undefined;
   private rateSince = Number.NaN;

@@ -58,6 +58,11 @@ export interface PeerOptions {
    * (a quarter of a 30 fps L1T3 stream, full resolution) and raises it per publisher when boosted.
    */
   maxTemporalLayer?: number | undefined;
+  /**
+   * A participant the publishers must not notice (a supervisor): where the engine can, its joining
+   * causes no keyframe request of its own (see README.md, "Hidden subscribers and keyframes").
+   */
+  hidden?: boolean | undefined;
 }
 
 export interface SfuRoom extends EventEmitter<SfuRoomEvents> {

@@ -34,6 +34,8 @@ export interface Vp8Descriptor {
   /** Offset and width (7 or 15 bits) of the picture ID, or offset -1 when absent. */
   pictureIdOffset: number;
   pictureIdBits: 7 | 15;
+  /** Length of the payload descriptor: the VP8 payload header starts here. */
+  headerLength: number;
 }
 
 /** Parses the payload descriptor; undefined when the payload is too short to hold one. */
@@ -73,8 +75,48 @@ export function parseVp8Descriptor(p: Uint8Array): Vp8Descriptor | undefined {
   }
   if (p.length < i) return undefined;
   const keyframe = start && p.length > i && (p[i]! & 0x01) === 0;
-  return { frameStart: start, tid, layerSync, keyframe, pictureIdOffset, pictureIdBits };
+  return { frameStart: start, tid, layerSync, keyframe, pictureIdOffset, pictureIdBits, headerLength: i };
 }
+
+export interface VideoSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * The coded size a VP8 keyframe announces (RFC 6386 §9.1, in the first packet of the frame,
+ * right after the payload descriptor): a 3-byte frame tag, the start code 9d 01 2a, then width and
+ * height as 14-bit little-endian values (the top 2 bits of each are a scaling hint). Read before
+ * anything decodes the frame: a decoder allocates for the size a keyframe claims (up to
+ * 16383x16383, ~400 MB per I420 buffer). Undefined for any packet that is not the first of a
+ * keyframe, or too short or without the start code to say.
+ */
+export function vp8KeyframeSize(payload: Uint8Array, d: Vp8Descriptor | undefined = parseVp8Descriptor(payload)): VideoSize | undefined {
+  if (!d?.keyframe) return undefined;
+  const o = d.headerLength;
+  if (payload.length < o + 10) return undefined;
+  if (payload[o + 3] !== 0x9d || payload[o + 4] !== 0x01 || payload[o + 5] !== 0x2a) return undefined;
+  return { width: (payload[o + 6]! | (payload[o + 7]! << 8)) & 0x3fff, height: (payload[o + 8]! | (payload[o + 9]! << 8)) & 0x3fff };
+}
+
+/**
+ * Whether a picture is larger than the maximum in either dimension, in either orientation (a
+ * 1080x1920 portrait phone fits a 1920x1080 maximum).
+ */
+export function exceedsVideoSize(size: VideoSize, max: VideoSize): boolean {
+  return Math.max(size.width, size.height) > Math.max(max.width, max.height) || Math.min(size.width, size.height) > Math.min(max.width, max.height);
+}
+
+/** Parses `WIDTHxHEIGHT` (e.g. 1920x1080); undefined when malformed. */
+export function parseVideoSize(text: string): VideoSize | undefined {
+  const m = /^(\d{1,5})x(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const size = { width: Number(m[1]), height: Number(m[2]) };
+  return size.width >= 16 && size.height >= 16 && size.width <= 16383 && size.height <= 16383 ? size : undefined;
+}
+
+/** The largest video the SFU forwards and the analyzer decodes unless RTC_MAX_VIDEO_SIZE says otherwise. */
+export const DEFAULT_MAX_VIDEO_SIZE: VideoSize = { width: 1920, height: 1080 };
 
 /** What the filter decided for one packet. */
 export type LayerDecision = { forward: false } | { forward: true; sequenceNumber: number };

@@ -104,7 +104,13 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
     if (this.participants.has(req.id)) throw new Error(`participant ${req.id} is already in room ${this.id}`);
     // The analyzer samples a few frames a second: it gets the base temporal layer only (see
     // sfu/vp8.ts) and asks for more per stream ('media.layers') while it boosts one.
-    const peer = this.sfu.createPeer({ id: req.id, canPublish: canPublish(req.role), ...(req.role === 'analyzer' ? { maxTemporalLayer: 0 } : {}) });
+    const peer = this.sfu.createPeer({
+      id: req.id,
+      canPublish: canPublish(req.role),
+      ...(req.role === 'analyzer' ? { maxTemporalLayer: 0 } : {}),
+      // Invisible to analysed participants: its arrival must not show up as a keyframe request.
+      ...(req.role === 'supervisor' ? { hidden: true } : {}),
+    });
     const p: Participant = { ...req, session: randomUUID(), peer, audio: canPublish(req.role), video: canPublish(req.role) };
     this.participants.set(p.id, p);
     peer.on('subscribe-offer', (offer) => p.channel.emit('subscribe.offer', { ...offer, session: p.session }));

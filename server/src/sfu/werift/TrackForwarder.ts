@@ -6,10 +6,19 @@
  *
  * A sink may be capped at a VP8 temporal layer (the analyzer: base layer only, base + TL1 while
  * boosted; see ../vp8.ts). Such a sink gets its own renumbered copy of each packet it keeps.
+ *
+ * Oversized video is refused (issue 13, item 2): a keyframe that claims a size above the maximum
+ * (RTC_MAX_VIDEO_SIZE, 1920x1080 by default) is not forwarded, nor is anything after it until a
+ * keyframe within the maximum. A hostile publisher's 16383x16383 keyframes would otherwise make
+ * every decoder downstream (the analyzer's first) allocate ~400 MB per frame buffer. Only this
+ * track stops; the rest of the call, and every other call, is untouched.
  */
 import { EventEmitter } from 'node:events';
 import type { MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RtpPacket } from 'werift';
-import { TemporalLayerFilter } from '../vp8.ts';
+import { logger } from '../../log.ts';
+import { exceedsVideoSize, parseVp8Descriptor, TemporalLayerFilter, vp8KeyframeSize, type VideoSize } from '../vp8.ts';
+
+const log = logger('sfu');
 
 /** At most one keyframe request per interval reaches the publisher; a late one is deferred, not lost. */
 const KEYFRAME_INTERVAL_MS = 500;
@@ -26,7 +35,18 @@ interface Sink {
   filter: TemporalLayerFilter | undefined;
 }
 
-export class TrackForwarder extends EventEmitter<{ close: [] }> {
+export interface ForwarderOptions {
+  /** Video whose keyframes claim more than this is not forwarded (undefined: no limit). */
+  maxVideoSize?: VideoSize | undefined;
+  /**
+   * Ask every video publisher for a keyframe at this fixed cadence, whoever subscribes, and serve
+   * hidden subscribers (supervisors) only from these and other subscribers' keyframes; 0 or
+   * undefined: hidden subscribers ask at once, as everyone does (issue 13, item 16; README.md).
+   */
+  coverKeyframeMs?: number | undefined;
+}
+
+export class TrackForwarder extends EventEmitter<{ close: []; refused: [size: VideoSize] }> {
   readonly id = `t${nextId++}`;
   readonly publisherId: string;
   readonly kind: 'audio' | 'video';
@@ -40,9 +60,21 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
   private closedFlag = false;
   /** A keyframe was asked for before the publisher's first packet told us its SSRC. */
   private keyframeOwed = false;
+  private readonly maxVideoSize: VideoSize | undefined;
+  /** The oversized size the last keyframe claimed, while the track is refused. */
+  private refusedSize: VideoSize | undefined;
+  /** Packets not forwarded because the stream was above the maximum size. */
+  refusedPackets = 0;
+  private readonly coverTimer: NodeJS.Timeout | undefined;
 
-  constructor(publisherId: string, track: MediaStreamTrack, receiver: RTCRtpReceiver) {
+  constructor(publisherId: string, track: MediaStreamTrack, receiver: RTCRtpReceiver, opts: ForwarderOptions = {}) {
     super();
+    this.maxVideoSize = track.kind === 'video' ? opts.maxVideoSize : undefined;
+    if (track.kind === 'video' && opts.coverKeyframeMs) {
+      // From the track's start, subscribers or not: its cadence must not depend on who watches.
+      this.coverTimer = setInterval(() => this.requestKeyframe(), opts.coverKeyframeMs);
+      this.coverTimer.unref();
+    }
     this.publisherId = publisherId;
     this.kind = track.kind === 'audio' ? 'audio' : 'video';
     this.track = track;
@@ -58,6 +90,10 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
     if (this.keyframeOwed) {
       this.keyframeOwed = false;
       this.requestKeyframe();
+    }
+    if (this.maxVideoSize && this.refuses(rtp.payload)) {
+      this.refusedPackets++;
+      return;
     }
     if (this.sinks.size === 0) return;
     const buf = rtp.serialize();
@@ -81,6 +117,29 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
       // A send can only fail on a closing transport; that subscriber's own teardown handles it.
       sender.sendRtp(out).catch(() => undefined);
     }
+  }
+
+  /** Whether this packet is dropped for size: from an oversized keyframe to the next keyframe that fits. */
+  private refuses(payload: Buffer): boolean {
+    const size = vp8KeyframeSize(payload, parseVp8Descriptor(payload));
+    if (size) {
+      if (exceedsVideoSize(size, this.maxVideoSize!)) {
+        if (!this.refusedSize) {
+          log.warn('video refused: keyframe above the maximum size', { publisher: this.publisherId, size: `${size.width}x${size.height}`, max: `${this.maxVideoSize!.width}x${this.maxVideoSize!.height}` });
+          this.emit('refused', size);
+        }
+        this.refusedSize = size;
+      } else if (this.refusedSize) {
+        log.info('video forwarded again: keyframe within the maximum size', { publisher: this.publisherId, size: `${size.width}x${size.height}` });
+        this.refusedSize = undefined;
+      }
+    }
+    return this.refusedSize !== undefined;
+  }
+
+  /** The size the track's keyframes claim while it is refused for being above the maximum. */
+  get refused(): VideoSize | undefined {
+    return this.refusedSize;
   }
 
   /**
@@ -136,9 +195,15 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
     this.sinks.delete(sender);
   }
 
-  /** Ask the publisher for a keyframe (a new subscriber, or a subscriber's PLI). */
-  requestKeyframe(): void {
+  /**
+   * Ask the publisher for a keyframe (a new subscriber, or a subscriber's PLI). A hidden
+   * subscriber's request is not passed on while cover keyframes run: the publisher would see a
+   * request each time a supervisor joins; the next cover keyframe (at most coverKeyframeMs away)
+   * serves it instead.
+   */
+  requestKeyframe(hidden = false): void {
     if (this.kind !== 'video' || this.closedFlag || this.keyframeTimer) return;
+    if (hidden && this.coverTimer) return;
     const wait = this.lastKeyframeRequest + KEYFRAME_INTERVAL_MS - Date.now();
     if (wait > 0) {
       this.keyframeTimer = setTimeout(() => {
@@ -160,6 +225,7 @@ export class TrackForwarder extends EventEmitter<{ close: [] }> {
     if (this.closedFlag) return;
     this.closedFlag = true;
     clearTimeout(this.keyframeTimer);
+    clearInterval(this.coverTimer);
     this.unsubscribe();
     this.sinks.clear();
     this.emit('close');

@@ -18,7 +18,7 @@ import {
   checkAnswerMatchesOffer,
   checkPublishOffer,
 } from '../sdp.ts';
-import { TrackForwarder } from './TrackForwarder.ts';
+import { TrackForwarder, type ForwarderOptions } from './TrackForwarder.ts';
 
 interface Subscription {
   forwarder: TrackForwarder;
@@ -47,7 +47,10 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
   private readonly peerConfig: Partial<PeerConfig>;
   private readonly announcedIp: string | undefined;
   private readonly onPublished: (f: TrackForwarder) => void;
+  private readonly forwarderOptions: ForwarderOptions;
   private readonly defaultLayer: number | undefined;
+  /** A supervisor: its keyframe needs wait for the cover cadence (TrackForwarder.requestKeyframe). */
+  private readonly hidden: boolean;
   /** Per-publisher temporal-layer caps set by setVideoLayer(). */
   private readonly layerOverrides = new Map<string, number | undefined>();
 
@@ -56,14 +59,17 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     peerConfig: Partial<PeerConfig>,
     announcedIp: string | undefined,
     onPublished: (f: TrackForwarder) => void,
+    forwarderOptions: ForwarderOptions = {},
   ) {
     super();
     this.id = opts.id;
     this.canPublish = opts.canPublish;
     this.defaultLayer = opts.maxTemporalLayer;
+    this.hidden = opts.hidden ?? false;
     this.peerConfig = peerConfig;
     this.announcedIp = announcedIp;
     this.onPublished = onPublished;
+    this.forwarderOptions = forwarderOptions;
     // Every pending werift call listens for close; a renegotiation burst can hold more than 10.
     setMaxListeners(0, this.closeSignal.signal);
   }
@@ -86,7 +92,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     pc.connectionStateChange.subscribe((state) => {
       if (state === 'failed' && !this.closedFlag) this.emit('media-failed', target);
       if (state === 'connected' && target === 'subscribe') {
-        for (const f of this.subscriptions.keys()) f.requestKeyframe();
+        for (const f of this.subscriptions.keys()) f.requestKeyframe(this.hidden);
       }
     });
   }
@@ -100,7 +106,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
       this.watchConnection(pc, 'publish');
       pc.ontrack = ({ track, receiver }) => {
         if (this.closedFlag) return;
-        const f = new TrackForwarder(this.id, track, receiver);
+        const f = new TrackForwarder(this.id, track, receiver, this.forwarderOptions);
         this.published.add(f);
         this.onPublished(f);
       };
@@ -131,7 +137,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     const transceiver = this.idle[f.kind].pop() ?? this.subscribePc.addTransceiver(f.kind, { direction: 'sendonly' });
     const sender = transceiver.sender;
     f.addSink(sender, this.layerFor(f.publisherId));
-    const pli = sender.onPictureLossIndication.subscribe(() => f.requestKeyframe());
+    const pli = sender.onPictureLossIndication.subscribe(() => f.requestKeyframe(this.hidden));
     const onForwarderClose = () => this.unsubscribeFrom(f);
     f.once('close', onForwarderClose);
     this.subscriptions.set(f, {
@@ -226,7 +232,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
       throw engineRefused('subscribe answer', err);
     }
     this.offerOutstanding = false;
-    for (const f of this.awaitingKeyframe) f.requestKeyframe();
+    for (const f of this.awaitingKeyframe) f.requestKeyframe(this.hidden);
     this.awaitingKeyframe.clear();
     if (this.renegotiationPending) this.renegotiate();
   }

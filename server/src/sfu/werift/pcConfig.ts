@@ -1,6 +1,19 @@
 /** werift RTCPeerConnection settings, with the workarounds in shared/notes/media-plane.md. */
-import { RTCRtpCodecParameters, useSdesMid, type PeerConfig } from 'werift';
+import { RTCRtpCodecParameters, useSdesMid, type CandidatePair, type PeerConfig } from 'werift';
 import type { RtcConfig } from '../../config.ts';
+import { logger } from '../../log.ts';
+import type { CandidatePolicy } from '../candidates.ts';
+
+const log = logger('sfu');
+
+function candidateFilter(policy: CandidatePolicy): (pair: CandidatePair) => boolean {
+  return (pair) => {
+    const remote = pair.remoteCandidate;
+    if (remote.type === 'prflx' || policy.allows(remote.host)) return true;
+    log.debug('ICE candidate not checked (RTC_ALLOWED_CANDIDATES)', { host: remote.host, type: remote.type, allowed: policy.text });
+    return false;
+  };
+}
 
 export function buildPeerConfig(rtc: RtcConfig): Partial<PeerConfig> {
   const loopbackOk = !rtc.listenIp || rtc.listenIp === '127.0.0.1' || rtc.listenIp === '0.0.0.0';
@@ -26,5 +39,8 @@ export function buildPeerConfig(rtc: RtcConfig): Partial<PeerConfig> {
     ...(loopbackOk ? { iceAdditionalHostAddresses: ['127.0.0.1'] } : {}),
     ...(rtc.listenIp && rtc.listenIp !== '0.0.0.0' ? { iceInterfaceAddresses: { udp4: rtc.listenIp } } : {}),
     ...(rtc.portRange ? { icePortRange: rtc.portRange } : {}),
+    // Checks only to candidates the allow-list admits (../candidates.ts); peer-reflexive ones are
+    // addresses whose checks already reached us, so answering them probes nothing.
+    ...(rtc.candidatePolicy ? { iceFilterCandidatePair: candidateFilter(rtc.candidatePolicy) } : {}),
   };
 }
