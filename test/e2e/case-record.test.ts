@@ -141,6 +141,8 @@ describe('case record', () => {
       const rendered = await page.locator('[data-testid="record-events"] li').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
       expect(rendered).toEqual(record.events.map((e) => e.kind));
       await page.getByRole('button', { name: 'Print or save as PDF' }).waitFor();
+      await page.setViewportSize({ width: 1024, height: 1400 });
+      await screenshot(page, 'case-record', 'printable-record');
       // The page's own script runs under its CSP (the Print button), nothing else does.
       expect(blocked.filter((t) => /Content Security Policy/.test(t))).toEqual([]);
       const pdf = await page.pdf({ format: 'A4' });

@@ -10,6 +10,7 @@
  * log can prove.
  */
 import { formatDuration, type CaseAlert, type CaseCheck, type CaseEvent, type CaseParticipant, type CaseRecord } from '../protocol/caseRecord.ts';
+import { INSTRUCTIONS, type ChallengeAction } from '../protocol/challenge.ts';
 import type { AuditLog } from './AuditLog.ts';
 
 export type { CaseAlert, CaseAlertView, CaseCheck, CaseEvent, CaseParticipant, CaseRecord } from '../protocol/caseRecord.ts';
@@ -144,7 +145,7 @@ export function renderCaseRecordHtml(r: CaseRecord): string {
       (c) =>
         `<section class="check" data-testid="record-check"><h3>${clock(c.startedAt)}–${clock(c.endedAt)} — ${esc(c.participantName)}: ${esc(words(c.result))}</h3>` +
         `<p>Asked by ${esc(c.requestedBy)}.</p><ol>${c.reasons.map((x) => `<li>${esc(x)}</li>`).join('')}</ol>` +
-        `<ul>${c.steps.map((s) => `<li>${esc(s.action)}: ${esc(s.state)}${s.reason ? ` — ${esc(s.reason)}` : ''}</li>`).join('')}</ul></section>`,
+        `<ul>${c.steps.map((s) => `<li>${esc(INSTRUCTIONS[s.action as ChallengeAction] ?? s.action)}: ${esc(s.state === 'passed' ? 'done' : s.state)}${s.reason ? ` — ${esc(s.reason)}` : ''}</li>`).join('')}</ul></section>`,
     )
     .join('');
   const events = r.events.map((e) => `<li data-kind="${e.kind}"><time>${clock(e.at)}</time> ${eventText(e)}</li>`).join('');
