@@ -2,7 +2,8 @@
  * Risk from the analyzer to people: a caller showing a deepfake face drives the clinician and the
  * supervisor to ALERT with reasons; the caller never receives a score; alerts and acknowledgements
  * land in the audit log; only privileged roles may acknowledge; an analyzer restart keeps the ALERT
- * (handed back and resumed), without a second alert, and keeps its acknowledgement.
+ * (handed back and resumed), without a second alert, and keeps its acknowledgement. On the
+ * production engine (mediasoup where its worker runs; media-forwarding covers both).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
@@ -13,14 +14,14 @@ import { ErrorCode, type RiskAlert, type RiskUpdate } from '../../server/src/pro
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
 import { loadJpeg } from '../helpers/images.ts';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
-import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { PRODUCTION_ENGINE, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
 let analyzer: Analyzer;
 const cleanup: Array<() => unknown> = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ ANALYZER: 'external' });
+  server = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: PRODUCTION_ENGINE });
   analyzer = inProcessAnalyzer(server, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
   await analyzer.loadModels();
   analyzer.start();
