@@ -62,10 +62,11 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   };
 }
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10000, stepMs = 50): Promise<T> {
+/** Polls `fn` (sync or async: a promise is awaited, not taken as truthy) until it gives a truthy value. */
+export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10000, stepMs = 50): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, stepMs));
