@@ -404,7 +404,8 @@ const perCall: CallReport[] = calls.map((c, k) => {
   const i = k + 1;
   const ids = q<{ id: number }>('SELECT id FROM calls WHERE room = ?', c.room).map((r) => r.id);
   const inCalls = ids.length ? `call_id IN (${ids.join(',')})` : '0';
-  const joinsRecorded = q<{ n: number }>(`SELECT COUNT(*) AS n FROM participants WHERE ${inCalls} AND participant_id = ?`, `pat-${i}`)[0]!.n;
+  // A rejoin within a minute reopens the row it left and counts in `rejoins` (AuditLog.participantJoined).
+  const joinsRecorded = q<{ n: number }>(`SELECT COALESCE(SUM(1 + rejoins), 0) AS n FROM participants WHERE ${inCalls} AND participant_id = ?`, `pat-${i}`)[0]!.n;
   const audited = new Set(q<{ id: string }>(`SELECT id FROM alerts WHERE ${inCalls}`).map((r) => r.id));
   const shown = new Set(q<{ alert_id: string }>(`SELECT alert_id FROM alert_views WHERE viewer_id = ?`, `doc-${i}`).map((r) => r.alert_id));
   let analyzerFrames = 0;

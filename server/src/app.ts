@@ -76,7 +76,7 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
   });
   let audit: AuditLog;
   try {
-    audit = new AuditLog(config.auditDb);
+    audit = new AuditLog(config.auditDb, { retentionDays: config.auditRetentionDays });
   } catch (err) {
     // Named by its setting, so the one line main prints says which file and what to do.
     throw new Error(`cannot open the audit log AUDIT_DB=${config.auditDb}: ${(err as Error).message} (move it aside or point AUDIT_DB elsewhere)`, { cause: err });
@@ -92,9 +92,10 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
     analyzerMayJoin: (sub, room) => hub.mayJoin(sub, room),
     risk,
     challenges,
+    maxConnectionsPerToken: config.maxConnectionsPerToken,
   });
   // The dashboard namespace has its own event types; it types them itself.
-  const dashboard = new DashboardServer(io as never, { tokenSecret: config.tokenSecret, registry, risk, challenges });
+  const dashboard = new DashboardServer(io as never, { tokenSecret: config.tokenSecret, registry, risk, challenges, maxConnectionsPerToken: config.maxConnectionsPerToken });
   const analyzers: AnalyzerProcess[] = [];
   const serveApi = api({ tokenSecret: config.tokenSecret, tokenTtlSeconds: config.tokenTtlSeconds, publicUrl: config.publicUrl, audit, liveCallId: (room) => risk.callId(room) });
 

@@ -85,6 +85,10 @@ const EnvSchema = z
     ANALYZER_STALL_MS: z.coerce.number().int().min(1000).default(10_000),
     /** The audit log (SQLite); ':memory:' keeps it in memory. Default: DATA_DIR/audit.sqlite. */
     AUDIT_DB: z.string().optional(),
+    /** Days a closed call stays in the audit log (with its people, states, alerts and checks); 0 keeps everything. */
+    AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(365),
+    /** Open connections one join or dashboard link may hold at once (tabs, devices, a reconnect racing its old socket). */
+    MAX_CONNECTIONS_PER_TOKEN: z.coerce.number().int().min(1).max(100).default(5),
     /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
     METRICS_TOKEN: z.string().min(16).optional(),
     /** Room types by room id: `kyc-*=kyc,ward-3=telehealth` (exact id or prefix*); first match wins. */
@@ -138,6 +142,10 @@ export interface ServerConfig {
   analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number; workers: number };
   metricsToken?: string;
   auditDb: string;
+  /** Days a closed call is kept in the audit log; 0: forever. */
+  auditRetentionDays: number;
+  /** Open connections per token (per participant id), call and dashboard namespaces each. */
+  maxConnectionsPerToken: number;
   /** Step-up by policy: which rooms check callers on their own, and when (screening/StepUp.ts). */
   stepUp: { rules: RoomTypeRule[]; defaultType: RoomType; cooldownMs: number; maxPerCaller: number };
   /** Print demo join links and a dashboard link at start (DEMO_LINKS; default off). */
@@ -218,6 +226,8 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfi
       workers: e.ANALYZER === 'embedded' ? (e.ANALYZER_WORKERS ?? defaultAnalyzerWorkers()) : 0,
     },
     auditDb: e.AUDIT_DB ?? resolve(e.DATA_DIR, 'audit.sqlite'),
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    maxConnectionsPerToken: e.MAX_CONNECTIONS_PER_TOKEN,
     stepUp: { rules: roomTypes, defaultType: e.ROOM_TYPE_DEFAULT, cooldownMs: e.STEP_UP_COOLDOWN_S * 1000, maxPerCaller: e.STEP_UP_MAX_PER_CALLER },
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
     demoLinks: e.DEMO_LINKS === '1' || e.DEMO_LINKS === 'true',

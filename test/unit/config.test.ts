@@ -69,6 +69,19 @@ describe('configuration', () => {
     expect(() => loadAnalyzerConfig({ DFS_SERVER_URL: 'http://app:8080', DFS_ANALYZER_TOKEN: '' })).toThrow(/DFS_ANALYZER_TOKEN/);
   });
 
+  it('audit retention and the per-token connection cap: defaults, settings, bad values', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-cfg-'));
+    const secret = { DATA_DIR: dir, TOKEN_SECRET: 'x'.repeat(32) };
+    const d = loadConfig(secret);
+    expect(d.auditRetentionDays).toBe(365);
+    expect(d.maxConnectionsPerToken).toBe(5);
+    const c = loadConfig({ ...secret, AUDIT_RETENTION_DAYS: '0', MAX_CONNECTIONS_PER_TOKEN: '2' });
+    expect(c.auditRetentionDays).toBe(0);
+    expect(c.maxConnectionsPerToken).toBe(2);
+    expect(() => loadConfig({ ...secret, AUDIT_RETENTION_DAYS: '-1' })).toThrow(/AUDIT_RETENTION_DAYS/);
+    expect(() => loadConfig({ ...secret, MAX_CONNECTIONS_PER_TOKEN: '0' })).toThrow(/MAX_CONNECTIONS_PER_TOKEN/);
+  });
+
   it('prints demo links only when asked (DEMO_LINKS)', () => {
     expect(loadConfig({ DATA_DIR: dataDir() }).demoLinks).toBe(false);
     expect(loadConfig({ DATA_DIR: dataDir(), DEMO_LINKS: '1' }).demoLinks).toBe(true);

@@ -11,6 +11,13 @@
  *   closed_reason = 'unclean-shutdown';
  * - health() notices a deleted, replaced or unwritable file, or one that refuses writes, for
  *   /healthz (SQLite keeps writing to a deleted file's open inode, so nothing else would).
+ *
+ * And so that it cannot grow without limit (issue 13, item 4: 10 sockets looping join/leave wrote
+ * 15,280 rows in 3 minutes):
+ * - a rejoin coalesces: the same person (same id, role and name) back in the same call within
+ *   `rejoinWindowMs` of leaving reopens their row and counts it in `rejoins`, instead of a new row;
+ * - retention: closed calls older than `retentionDays` go, with everything recorded about them
+ *   (at open, then daily). Open calls are never purged.
  */
 import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -60,7 +67,31 @@ CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), 
 `;
 
 /** Columns added after the first release; ALTER TABLE for databases created before them. */
-const MIGRATIONS: Array<{ table: string; column: string; ddl: string }> = [{ table: 'calls', column: 'closed_reason', ddl: 'ALTER TABLE calls ADD COLUMN closed_reason TEXT' }];
+const MIGRATIONS: Array<{ table: string; column: string; ddl: string }> = [
+  { table: 'calls', column: 'closed_reason', ddl: 'ALTER TABLE calls ADD COLUMN closed_reason TEXT' },
+  // Rejoins folded into this row (see participantJoined).
+  { table: 'participants', column: 'rejoins', ddl: 'ALTER TABLE participants ADD COLUMN rejoins INTEGER NOT NULL DEFAULT 0' },
+];
+
+/** Every table that hangs off a call, children first: what a purge deletes. */
+const PURGE = [
+  'DELETE FROM alert_acks WHERE alert_id IN (SELECT a.id FROM alerts a JOIN calls c ON c.id = a.call_id WHERE c.closed_at < ?)',
+  'DELETE FROM alert_views WHERE alert_id IN (SELECT a.id FROM alerts a JOIN calls c ON c.id = a.call_id WHERE c.closed_at < ?)',
+  'DELETE FROM alerts WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
+  'DELETE FROM risk_states WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
+  'DELETE FROM challenges WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
+  'DELETE FROM participants WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
+  'DELETE FROM calls WHERE closed_at < ?',
+];
+
+const DAY_MS = 86_400_000;
+
+export interface AuditLogOptions {
+  /** Days a closed call is kept; 0 or absent: forever. Purged at open and then once a day. */
+  retentionDays?: number;
+  /** A rejoin this soon after leaving reopens the participant's row instead of adding one. Default 60 s. */
+  rejoinWindowMs?: number;
+}
 
 /** The last activity recorded in a call, for closing one a crash left open. */
 const LAST_ACTIVITY = `MAX(c.opened_at,
@@ -102,10 +133,15 @@ export class AuditLog {
   private lastProbe: { at: number; health: AuditHealth } | undefined;
   /** Calls a crash had left open, closed when this log was opened. */
   readonly closedAtStart: number;
+  private readonly retentionMs: number;
+  private readonly rejoinWindowMs: number;
+  private purgeTimer: NodeJS.Timeout | undefined;
 
   /** `path` may be ':memory:'. */
-  constructor(path: string) {
+  constructor(path: string, opts: AuditLogOptions = {}) {
     this.path = path;
+    this.retentionMs = (opts.retentionDays ?? 0) * DAY_MS;
+    this.rejoinWindowMs = opts.rejoinWindowMs ?? 60_000;
     if (path !== ':memory:') {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       // Created (or tightened) to 0600 before SQLite opens it; its -wal and -shm take this mode.
@@ -137,6 +173,11 @@ export class AuditLog {
       openCall: p('INSERT INTO calls (room, opened_at) VALUES (?, ?)'),
       closeCall: p('UPDATE calls SET closed_at = ? WHERE id = ? AND closed_at IS NULL'),
       join: p('INSERT INTO participants (call_id, participant_id, role, name, joined_at) VALUES (?, ?, ?, ?, ?)'),
+      rejoin: p(
+        `UPDATE participants SET left_at = NULL, rejoins = rejoins + 1 WHERE rowid = (
+           SELECT rowid FROM participants WHERE call_id = ? AND participant_id = ? AND role = ? AND name = ? AND left_at >= ?
+           ORDER BY rowid DESC LIMIT 1)`,
+      ),
       leave: p('UPDATE participants SET left_at = ? WHERE call_id = ? AND participant_id = ? AND left_at IS NULL'),
       state: p('INSERT INTO risk_states (call_id, participant_id, state, risk, reasons, at) VALUES (?, ?, ?, ?, ?, ?)'),
       alert: p('INSERT INTO alerts (id, call_id, participant_id, risk, reasons, at) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -156,6 +197,34 @@ export class AuditLog {
       challenges: p('SELECT id, participant_id, requested_by, steps, result, reasons, started_at, ended_at FROM challenges WHERE call_id = ? ORDER BY started_at'),
       states: p('SELECT state, risk, at FROM risk_states WHERE call_id = ? AND participant_id = ? ORDER BY at'),
     };
+    if (this.retentionMs > 0) {
+      this.purge();
+      this.purgeTimer = setInterval(() => this.purge(), DAY_MS).unref();
+    }
+  }
+
+  /**
+   * Deletes closed calls older than the retention period, with their participants, states, alerts,
+   * views, acknowledgements and checks, in one transaction. Returns how many calls went.
+   */
+  purge(now = Date.now()): number {
+    if (this.retentionMs <= 0) return 0;
+    const before = now - this.retentionMs;
+    let calls = 0;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const sql of PURGE) {
+        const changes = Number(this.db.prepare(sql).run(before).changes);
+        if (sql.startsWith('DELETE FROM calls')) calls = changes;
+      }
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      log.error('audit retention purge failed', { error: err instanceof Error ? err.message : String(err) });
+      return 0;
+    }
+    if (calls > 0) log.info('audit retention: purged closed calls', { calls, olderThan: new Date(before).toISOString() });
+    return calls;
   }
 
   openCall(room: string, at = Date.now()): number {
@@ -166,7 +235,9 @@ export class AuditLog {
     this.stmt.closeCall!.run(at, callId);
   }
 
+  /** A rejoin within the window reopens the row the participant left (rejoins + 1); otherwise a new row. */
   participantJoined(callId: number, p: { id: string; role: string; name: string }, at = Date.now()): void {
+    if (Number(this.stmt.rejoin!.run(callId, p.id, p.role, p.name, at - this.rejoinWindowMs).changes) > 0) return;
     this.stmt.join!.run(callId, p.id, p.role, p.name, at);
   }
 
@@ -338,6 +409,7 @@ export class AuditLog {
   }
 
   close(): void {
+    clearInterval(this.purgeTimer);
     this.db.close();
   }
 }

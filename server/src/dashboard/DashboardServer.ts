@@ -22,6 +22,7 @@ import {
 import { ErrorCode, RISK_SEVERITY, type RiskState } from '../protocol/messages.ts';
 import { isPrivileged } from '../protocol/roles.ts';
 import { infoOf, type CallRoom } from '../signaling/CallRoom.ts';
+import { ConnectionCap } from '../signaling/ConnectionCap.ts';
 import { RateLimiter } from '../signaling/RateLimiter.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 
@@ -41,6 +42,8 @@ export interface DashboardOptions {
   registry: RoomRegistry;
   risk: RiskDesk;
   challenges: ChallengeDesk;
+  /** Open dashboard connections one dashboard link may hold (signaling/ConnectionCap.ts). */
+  maxConnectionsPerToken?: number;
 }
 
 export class DashboardServer {
@@ -54,6 +57,7 @@ export class DashboardServer {
   constructor(io: Server, opts: DashboardOptions) {
     this.opts = opts;
     this.nsp = io.of('/dashboard');
+    const cap = new ConnectionCap(opts.maxConnectionsPerToken ?? 5);
     this.nsp.use((socket, next) => {
       try {
         const claims = verifyToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token);
@@ -62,6 +66,7 @@ export class DashboardServer {
         socket.data.claims = claims;
         socket.data.limiter = new RateLimiter(30, 10);
         socket.data.shown = new Set();
+        cap.admit(claims.sub, socket);
         next();
       } catch (err) {
         next(handshakeRefusal(err));

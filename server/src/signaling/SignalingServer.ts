@@ -24,6 +24,7 @@ import { ALL_ROOMS } from '../protocol/dashboard.ts';
 import { PeerClosedError, SdpError } from '../sfu/engine.ts';
 import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
 import { ClientError, handshakeRefusal } from '../errors.ts';
+import { ConnectionCap } from './ConnectionCap.ts';
 import { RateLimiter } from './RateLimiter.ts';
 import type { RoomRegistry } from './RoomRegistry.ts';
 import type { RiskDesk } from '../screening/RiskDesk.ts';
@@ -61,16 +62,20 @@ export interface SignalingOptions {
   analyzerMayJoin: (sub: string, room: string) => boolean;
   risk: Pick<RiskDesk, 'acknowledge' | 'integrity'>;
   challenges: Pick<ChallengeDesk, 'start'>;
+  /** Open connections one join link may hold (by participant id); the analyzer's service token is not capped. */
+  maxConnectionsPerToken?: number;
 }
 
 export class SignalingServer {
   private readonly io: IoServer;
   private readonly opts: SignalingOptions;
   private readonly onOpened: (room: string) => void;
+  private readonly cap: ConnectionCap;
 
   constructor(io: IoServer, opts: SignalingOptions) {
     this.io = io;
     this.opts = opts;
+    this.cap = new ConnectionCap(opts.maxConnectionsPerToken ?? 5);
     io.use((socket, next) => {
       try {
         const token = (socket.handshake.auth as { token?: unknown }).token;
@@ -78,6 +83,7 @@ export class SignalingServer {
           ? (({ sub, exp }) => ({ kind: 'service' as const, sub, exp }))(verifyServiceToken(opts.tokenSecret, token))
           : { kind: 'user', ...verifyToken(opts.tokenSecret, token) };
         socket.data.limiter = new RateLimiter(60, 30);
+        if (socket.data.principal.kind === 'user') this.cap.admit(socket.data.principal.sub, socket);
         next();
       } catch (err) {
         next(handshakeRefusal(err));
@@ -240,7 +246,7 @@ export class SignalingServer {
     // No listener on the room per join (one per join, never removed, held every participant and its
     // socket: the heap grew without bound). A session whose call ended is told by room.closed.
     socket.data.session = { room, participant };
-    log.info('joined', { room: room.id, participant: participant.id, role });
+    log.debug('joined', { room: room.id, participant: participant.id, role });
     return {
       session: participant.session,
       self: infoOf(participant),
@@ -258,7 +264,7 @@ export class SignalingServer {
     delete socket.data.session;
     if (session.room.closed) return;
     session.room.remove(session.participant);
-    log.info('left', { room: session.room.id, participant: session.participant.id });
+    log.debug('left', { room: session.room.id, participant: session.participant.id });
   }
 
   close(): void {
