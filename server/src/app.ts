@@ -12,6 +12,7 @@ import { RiskDesk } from './screening/RiskDesk.ts';
 import { attachStepUp, stepUpPolicy } from './screening/StepUp.ts';
 import { AuditLog } from './audit/AuditLog.ts';
 import { DashboardServer } from './dashboard/DashboardServer.ts';
+import { serveJoinCheck } from './http/joinCheck.ts';
 import { issueServiceToken } from './auth/token.ts';
 import type { ServerConfig } from './config.ts';
 import { logger } from './log.ts';
@@ -137,6 +138,8 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
       void scrape(res);
       return;
     }
+    // Before the API, which answers 404 for any other /api/ path.
+    if (serveJoinCheck(req, res, { tokenSecret: config.tokenSecret, registry })) return;
     if (serveApi(req, res)) return;
     if (serveMediapipe(req, res)) return;
     if (!serveClient(req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

@@ -6,6 +6,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Participant } from '../../server/src/signaling/CallRoom.ts';
+import { joinLink } from '../../server/src/http/joinLink.ts';
 import { joinThroughUi, launchChromium, openJoinLink, pageStats, waitForMediaFrom } from '../helpers/browser.ts';
 import { ENGINES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
@@ -93,6 +94,8 @@ describe.each(ENGINES)('a call in the browser (%s)', (engine) => {
     await supervisor.getByTestId('leave').click();
     await supervisor.getByTestId('left').waitFor();
     await doctor.getByTestId('end-call').click();
+    // It asks first.
+    await doctor.getByTestId('end-call-confirm').click();
     await patient.getByTestId('ended').waitFor({ timeout: 5000 });
     expect(await patient.getByTestId('ended').textContent()).toContain('Dr. Grey ended the call');
   });
@@ -103,12 +106,26 @@ describe('screens for what went wrong', () => {
     ['a tampered token', (t: string) => t.slice(0, -3) + 'AAA', 'This link is not valid'],
     ['an expired token', () => server.token('demo', 'patient', 'Late', { ttlSeconds: -120 }), 'This link has expired'],
     ['a token for another room', () => server.token('other', 'patient'), 'This link is not valid'],
-  ])('%s shows the error screen', async (_label, makeToken, title) => {
-    const page = await openJoinLink(browser, server.url, 'demo', makeToken(server.token('demo', 'patient')));
-    await page.getByTestId('join').click();
+  ])('%s is refused before the camera is asked for and before Join', async (_label, makeToken, title) => {
+    const context = await browser.newContext();
+    // Count camera requests: a bad link must not ask for the camera at all.
+    await context.addInitScript(() => {
+      const md = navigator.mediaDevices;
+      const w = window as unknown as { __cameraAsked: number };
+      w.__cameraAsked = 0;
+      const orig = md.getUserMedia.bind(md);
+      md.getUserMedia = (c) => {
+        w.__cameraAsked++;
+        return orig(c);
+      };
+    });
+    const page = await context.newPage();
+    await page.goto(joinLink(server.url, 'demo', makeToken(server.token('demo', 'patient'))));
     await page.getByTestId('error').waitFor({ timeout: 10000 });
     expect(await page.getByTestId('error').textContent()).toContain(title);
-    await page.context().close();
+    expect(await page.evaluate(() => (window as unknown as { __cameraAsked: number }).__cameraAsked)).toBe(0);
+    expect(await page.getByTestId('join').count()).toBe(0);
+    await context.close();
   });
 
   it('a link without a token shows the error screen at once', async () => {
@@ -118,12 +135,17 @@ describe('screens for what went wrong', () => {
     await page.context().close();
   });
 
-  it('a patient arriving before the host is told the call has not started', async () => {
-    const page = await openJoinLink(browser, server.url, 'later', server.token('later', 'patient'));
+  it('a patient arriving before the host waits in the waiting room and joins by itself when the host opens the call', { timeout: 60_000 }, async () => {
+    const page = await openJoinLink(browser, server.url, 'later', server.token('later', 'patient', 'Early Pat', { sub: 'early-pat' }));
     await page.getByTestId('join').click();
-    await page.getByTestId('error').waitFor({ timeout: 10000 });
-    expect(await page.getByTestId('error').textContent()).toContain('has not started');
+    await page.getByTestId('waiting-room').waitFor({ timeout: 10000 });
+    expect(await page.getByTestId('waiting-room').textContent()).toMatch(/Waiting for your host/);
+    const host = await openJoinLink(browser, server.url, 'later', server.token('later', 'clinician', 'Dr. Late', { sub: 'late-doc' }));
+    await joinThroughUi(host);
+    await page.getByTestId('call').waitFor({ timeout: 20000 });
+    await waitForMediaFrom(host, 'early-pat', 15000);
     await page.context().close();
+    await host.context().close();
   });
 
   it('a blocked camera shows how to allow it', async () => {

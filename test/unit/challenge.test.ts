@@ -245,6 +245,17 @@ describe('Challenge state machine', () => {
     return face(0);
   };
 
+  it('tells the viewer how long is left: until the verdict, and for the step on screen', () => {
+    const { updates, ends } = run(compliant);
+    // The update sent as step 2 appears (t = 6000): 3000 ms left for it, and the verdict due at 14500.
+    const atStep2 = updates.find((u) => u.steps[1]!.state === 'active')!;
+    expect(atStep2.steps[1]!.leftMs).toBe(3000);
+    expect(atStep2.leftMs).toBe(14500 - 6000);
+    expect(atStep2.steps[0]!.leftMs ?? 0).toBe(0);
+    // Once ended, no time left is claimed.
+    expect(ends[0]!.leftMs).toBeUndefined();
+  });
+
   it('prompts each step at its time, judges each after its grace, and ends PASSED for a compliant face', () => {
     const { prompts, updates, ends, clock } = run(compliant);
     expect(prompts.map((p) => [p.t, p.action, p.step, p.of])).toEqual([

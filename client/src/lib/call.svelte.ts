@@ -21,6 +21,8 @@ export class CallController {
   alerts = $state<Array<RiskAlert & { ackedBy?: string; note?: string }>>([]);
   /** The newest unacknowledged alert, for the toast. */
   toast = $state<RiskAlert | undefined>();
+  /** Acknowledgements sent and not yet confirmed (pending), or refused (error), by alert id. */
+  acking = $state<Record<string, { pending: boolean; error?: string }>>({});
   /** Privileged participants only: the latest liveness check per analysed participant. */
   challenges = $state<Record<string, ChallengeView>>({});
   /** Analysed participants only: the instruction on screen now, with when it was shown. */
@@ -64,6 +66,7 @@ export class CallController {
     s.on('alert-acked', ({ alertId, by, note }) => {
       this.alerts = this.alerts.map((a) => (a.id === alertId ? { ...a, ackedBy: by, ...(note ? { note } : {}) } : a));
       if (this.toast?.id === alertId) this.toast = undefined;
+      if (alertId in this.acking) this.acking = Object.fromEntries(Object.entries(this.acking).filter(([id]) => id !== alertId));
     });
     s.on('challenge', (c) => {
       this.riskEvents++;
@@ -113,8 +116,14 @@ export class CallController {
     await this.session.setMedia({ audio: this.audio, video: this.video });
   }
 
+  /** Pending until the server's confirmation arrives ('alert-acked'); an error is kept to show. */
   async acknowledge(alertId: string, note?: string): Promise<void> {
-    await this.session.acknowledgeAlert(alertId, note);
+    this.acking = { ...this.acking, [alertId]: { pending: true } };
+    try {
+      await this.session.acknowledgeAlert(alertId, note);
+    } catch (err) {
+      this.acking = { ...this.acking, [alertId]: { pending: false, error: (err as Error).message } };
+    }
   }
 
   /** Asks an analysed participant to take a liveness check; problems show as a notice. */

@@ -65,7 +65,7 @@ export class RiskPublisher {
         participantId: s.participantId,
         state: snap.state,
         risk: Number(snap.risk.toFixed(3)),
-        reasons: snap.reasons.slice(0, 5).map((r) => ({ detector: r.detector, text: r.text, contribution: Number(r.contribution.toFixed(3)) })),
+        reasons: snap.reasons.slice(0, 5).map((r) => ({ detector: r.detector, text: r.text, contribution: Number(r.contribution.toFixed(3)), score: Number(r.score.toFixed(3)) })),
         gaps: snap.gaps.slice(0, 5),
         since: snap.since,
         at: now,

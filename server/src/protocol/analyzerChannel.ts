@@ -26,7 +26,7 @@ export const RiskUpdateSchema = z.strictObject({
   participantId,
   state: z.enum(RISK_STATES),
   risk: z.number().min(0).max(1),
-  reasons: z.array(z.strictObject({ detector: z.string().max(64), text: z.string().max(500), contribution: z.number().min(0).max(1) })).max(16),
+  reasons: z.array(z.strictObject({ detector: z.string().max(64), text: z.string().max(500), contribution: z.number().min(0).max(1), score: z.number().min(0).max(1).optional() })).max(16),
   gaps: z.array(z.string().max(300)).max(16),
   since: z.number(),
   at: z.number(),

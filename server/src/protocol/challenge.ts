@@ -43,6 +43,8 @@ export interface ChallengeStepView {
   state: StepState;
   /** Why it passed, failed or could not be judged, with the measured values. */
   reason?: string;
+  /** While active: how long the caller has left for it, as of when this view was made. */
+  leftMs?: number;
 }
 
 /** A challenge as privileged participants see it. */
@@ -64,6 +66,11 @@ export interface ChallengeView {
    * worth asking again, after explaining the movements.
    */
   askAgain?: boolean;
+  /**
+   * While running: about how long until the verdict, as of when this view was made (a duration,
+   * not a time, so the viewer's clock does not matter).
+   */
+  leftMs?: number;
 }
 
 /** Sent to the analysed participant only: one instruction, no scores. */

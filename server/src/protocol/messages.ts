@@ -186,6 +186,11 @@ export interface RiskReason {
   text: string;
   /** This detector's share of the risk (weight x confidence x suspicion). */
   contribution: number;
+  /**
+   * The detector's own suspicion over its window, 0 (looks real) .. 1 (looks fake): whether this
+   * reason is a concern or reassuring (the UI shows the two differently). Absent from older analyzers.
+   */
+  score?: number | undefined;
 }
 
 /** A participant's current risk; privileged participants only. */

@@ -1,5 +1,6 @@
 /** Which calls exist, and who may open them. Emits 'opened' and 'closed' with the room id. */
 import { EventEmitter } from 'node:events';
+import type { CallStatus } from '../protocol/joinCheck.ts';
 import { ErrorCode } from '../protocol/messages.ts';
 import { isHost, type Role, type RoomType } from '../protocol/roles.ts';
 import type { SfuEngine } from '../sfu/engine.ts';
@@ -24,6 +25,13 @@ export class RoomRegistry extends EventEmitter<{ opened: [string]; closed: [stri
 
   get(id: string): CallRoom | undefined {
     return this.rooms.get(id);
+  }
+
+  /** Whether a call is open, has not started (or is unknown), or ended recently (what a late joiner is told). */
+  status(id: string): CallStatus {
+    if (this.rooms.has(id)) return 'open';
+    const closed = this.closedAt.get(id);
+    return closed !== undefined && Date.now() - closed < CLOSED_MEMORY_MS ? 'ended' : 'not-started';
   }
 
   list(): CallRoom[] {

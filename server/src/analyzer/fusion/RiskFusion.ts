@@ -42,6 +42,7 @@ import { DETECTOR_IDS, DETECTORS, PRIMARY_DETECTORS as PRIMARY } from '../detect
 import type { QualityReason } from '../vision/quality.ts';
 
 import type { DegradedDetector, RiskHandBack, RiskState } from '../../protocol/messages.ts';
+import { NO_VIDEO_GAP, QUALITY_GAPS } from '../../protocol/riskGaps.ts';
 
 export type RiskStateName = RiskState;
 
@@ -151,12 +152,7 @@ export interface RiskSnapshot {
   at: number;
 }
 
-const QUALITY_TEXT: Record<Exclude<QualityReason, 'ok'>, string> = {
-  'no-face': 'No face is visible.',
-  'multiple-faces': 'Several faces are visible; the analysis needs exactly one.',
-  'too-dark': 'The picture is too dark to analyse the face.',
-  'too-small': 'The face is too small (too far from the camera) to analyse.',
-};
+const QUALITY_TEXT: Record<Exclude<QualityReason, 'ok'>, string> = QUALITY_GAPS;
 
 const RANK: Record<RiskStateName, number> = { INSUFFICIENT_SIGNAL: 0, ANALYZING: 0, DEGRADED: 0, CLEAR: 1, SUSPICIOUS: 2, ALERT: 3 };
 const RAISED: ReadonlySet<RiskStateName> = new Set(['SUSPICIOUS', 'ALERT']);
@@ -367,7 +363,7 @@ export class RiskFusion {
     const starved = RAISED.has(this.stateValue) ? [...this.raisers].filter((d) => !views.has(d)) : [];
     if (starved.length) gaps.push(`The ${this.stateValue === 'ALERT' ? 'alert' : 'suspicion'} holds until ${starved.join(', ')} has enough fresh readings to confirm or lift it.`);
     const q = this.lastQuality;
-    if (!q) gaps.push('No video has been analysed yet.');
+    if (!q) gaps.push(NO_VIDEO_GAP);
     else if (q.reason !== 'ok' && now - this.lastGoodFaceAt > this.config.insufficientAfterMs) gaps.push(QUALITY_TEXT[q.reason]);
     for (const list of this.evidence.values()) {
       const last = list[list.length - 1];

@@ -90,9 +90,20 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     return this.view.state === 'RUNNING';
   }
 
-  /** A copy of the current state. */
+  /** A copy of the current state, with the time left while it runs. */
   snapshot(): ChallengeView {
-    return structuredClone(this.view);
+    const v = structuredClone(this.view);
+    if (this.running && this.started) {
+      const now = this.opts.clock.now();
+      const { plan, lateMs, graceMs } = this.opts;
+      const t0 = this.view.startedAt + this.offset;
+      const last = plan[plan.length - 1]!;
+      v.leftMs = Math.max(0, Math.round(t0 + last.promptAt + last.durationMs + lateMs + graceMs - now));
+      plan.forEach((p, i) => {
+        if (v.steps[i]!.state === 'active') v.steps[i]!.leftMs = Math.max(0, Math.round(t0 + p.promptAt + p.durationMs - now));
+      });
+    }
+    return v;
   }
 
   start(): void {

@@ -1,0 +1,59 @@
+/** Screen-reader announcements of state changes: said, but not every flicker. */
+import { describe, expect, it } from 'vitest';
+import { Announcer } from '../../../client/src/lib/announcer.ts';
+
+function fakeClock() {
+  let t = 0;
+  const timers: Array<{ at: number; fn: () => void; live: boolean }> = [];
+  return {
+    now: () => t,
+    setTimeout: (fn: () => void, ms: number) => {
+      const h = { at: t + ms, fn, live: true };
+      timers.push(h);
+      return h;
+    },
+    clearTimeout: (h: unknown) => void ((h as { live: boolean }).live = false),
+    advance(ms: number) {
+      t += ms;
+      for (const h of timers) if (h.live && h.at <= t) (h.live = false), h.fn();
+    },
+  };
+}
+
+describe('announcer', () => {
+  it('says the first state at once, then at most one change per gap, the latest one', () => {
+    const clock = fakeClock();
+    const said: string[] = [];
+    const a = new Announcer((t) => said.push(t), { gapMs: 8000, ...clock });
+    a.update('pat', 'ANALYZING', 'Pat: Analysing');
+    a.update('pat', 'ANALYZING', 'Pat: Analysing');
+    expect(said).toEqual(['Pat: Analysing']);
+    clock.advance(1000);
+    a.update('pat', 'CLEAR', 'Pat: Looks real');
+    a.update('pat', 'INSUFFICIENT_SIGNAL', 'Pat: Cannot judge');
+    clock.advance(3000);
+    a.update('pat', 'CLEAR', 'Pat: Looks real');
+    expect(said).toHaveLength(1);
+    clock.advance(4000);
+    expect(said).toEqual(['Pat: Analysing', 'Pat: Looks real']);
+    // Flickering away and back within the gap says nothing.
+    clock.advance(1000);
+    a.update('pat', 'SUSPICIOUS', 'Pat: Suspicious');
+    a.update('pat', 'CLEAR', 'Pat: Looks real');
+    clock.advance(20_000);
+    expect(said).toHaveLength(2);
+  });
+
+  it('says ALERT at once, whatever was said just before; participants are throttled apart', () => {
+    const clock = fakeClock();
+    const said: string[] = [];
+    const a = new Announcer((t) => said.push(t), { gapMs: 8000, ...clock });
+    a.update('pat', 'CLEAR', 'Pat: Looks real');
+    a.update('sam', 'CLEAR', 'Sam: Looks real');
+    clock.advance(500);
+    a.update('pat', 'ALERT', 'Pat: Alert');
+    expect(said).toEqual(['Pat: Looks real', 'Sam: Looks real', 'Pat: Alert']);
+    a.forget('sam');
+    a.dispose();
+  });
+});
