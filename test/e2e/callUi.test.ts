@@ -42,12 +42,14 @@ async function axeClean(page: Page, what: string): Promise<void> {
 async function atEverySize(page: Page, name: string, check: (page: Page) => Promise<string[]>): Promise<string[]> {
   const problems: string[] = [];
   for (const vp of VIEWPORTS) {
+    const t0 = Date.now();
     await page.setViewportSize(vp);
     // Let the layout (and any transition) settle.
     await page.waitForTimeout(250);
     const found = await check(page);
     await screenshot(page, 'call-ui', `${name}-${vp.width}x${vp.height}`);
     problems.push(...found.map((p) => `${vp.width}x${vp.height}: ${p}`));
+    console.log(`${name} at ${vp.width}x${vp.height}: checked in ${Date.now() - t0} ms, ${found.length} problems`);
   }
   return problems;
 }
@@ -97,7 +99,7 @@ describe('call page layout and accessibility', () => {
     await joinThroughUi(caller);
     await doctor.locator(`[data-participant="fake"] ${tid('risk-badge')}[data-state="ALERT"]`).waitFor({ timeout: 120_000 });
     const toast = doctor.getByTestId('alert-toast');
-    await toast.waitFor({ timeout: 5000 });
+    await toast.waitFor({ timeout: 20_000 });
 
     // The badge says the state in words; no bare number anywhere on the tile.
     const badge = (await doctor.locator(`[data-participant="fake"] ${tid('risk-badge')}`).textContent())!;
@@ -105,12 +107,17 @@ describe('call page layout and accessibility', () => {
     expect.soft(badge).not.toMatch(/\d/);
     expect.soft(await doctor.locator(`${tid('remote-tile')}[data-participant="fake"]`).getAttribute('data-frame')).toBe('alert');
     // Reasons in plain words, concerns marked apart from reassurance, the analyzer's sentence one click away.
+    // (Which reasons show moves with the live analysis; the alert's own reason is steady.)
+    expect.soft(await toast.textContent()).toMatch(/face swap/);
+    expect.soft(await toast.textContent()).not.toMatch(/MesoNet|%/);
     const subject = doctor.locator(`${tid('risk-subject')}[data-participant="fake"]`);
     const concern = subject.locator(`${tid('risk-reason')}[data-kind="concern"]`).first();
-    expect.soft(await concern.locator('summary').textContent()).toMatch(/face swap/);
-    expect.soft(await concern.locator('summary').textContent()).not.toMatch(/MesoNet/);
+    const plain = (await concern.locator('summary').textContent())!;
+    expect.soft(plain).not.toMatch(/MesoNet|bona fide|calibrated|\d+%/);
     await concern.locator('summary').click();
-    expect.soft(await concern.locator('.detail').textContent()).toMatch(/MesoNet/);
+    const detail = (await concern.locator('.detail').textContent())!;
+    expect.soft(detail.length).toBeGreaterThan(10);
+    expect.soft(detail).not.toContain(plain.replace(/^!Concern: /, ''));
     expect.soft(await subject.getByTestId('risk-score').textContent()).toMatch(/^risk \d+%$/);
     // One Acknowledge for this alert: the toast's.
     expect.soft(await doctor.getByRole('button', { name: 'Acknowledge' }).count()).toBe(1);
@@ -139,13 +146,13 @@ describe('call page layout and accessibility', () => {
     // Acknowledge shows that it is pending, then the timeline says who acknowledged.
     await doctor.getByTestId('toast-note').fill('Asked for ID.');
     await doctor.getByTestId('toast-ack').click();
-    await doctor.locator(`${tid('alert-item')}[data-acked="yes"]`).waitFor({ timeout: 10_000 });
+    await doctor.locator(`${tid('alert-item')}[data-acked="yes"]`).waitFor({ timeout: 30_000 });
     expect(await doctor.getByTestId('alert-item').first().textContent()).toContain('Acknowledged by Dr. Ode: Asked for ID.');
     expect(await doctor.getByTestId('alert-toast').count()).toBe(0);
 
     // The patient's page: a liveness instruction keeps their own view (with the outline) and controls in view.
     await subject.getByTestId('verify-liveness').click();
-    await subject.getByTestId('challenge-progress').waitFor({ timeout: 10_000 });
+    await subject.getByTestId('challenge-progress').waitFor({ timeout: 30_000 });
     const patientProblems: string[] = [];
     for (const vp of VIEWPORTS) {
       await caller.setViewportSize(vp);
@@ -186,7 +193,7 @@ describe('call page layout and accessibility', () => {
     expect(await doctor.getByTestId('call').count()).toBe(1);
     await doctor.getByTestId('end-call').click();
     await doctor.getByTestId('end-call-confirm').click();
-    await caller.getByTestId('ended').waitFor({ timeout: 10_000 });
+    await caller.getByTestId('ended').waitFor({ timeout: 30_000 });
     await doctor.close();
     await caller.close();
   });

@@ -122,8 +122,9 @@ const QUALITY_NOTICE: Record<QualityGap, { cause: string; action: string }> = {
 };
 
 /**
- * For INSUFFICIENT_SIGNAL and DEGRADED (and degraded analysis under any state): why, and what to
- * do. Undefined in other states: their unmet checks are listed only in the details.
+ * For INSUFFICIENT_SIGNAL and DEGRADED (and degraded analysis under any state), and for an alert
+ * or suspicion held while a check that raised it cannot judge: why, and what to do. Undefined
+ * otherwise: unmet checks are then listed only in the details.
  */
 export function signalNotice(u: RiskUpdate | undefined): SignalNotice | undefined {
   if (!u) return undefined;
@@ -134,10 +135,19 @@ export function signalNotice(u: RiskUpdate | undefined): SignalNotice | undefine
       details: (u.degraded ?? []).map((d) => d.reason),
     };
   }
-  if (u.state !== 'INSUFFICIENT_SIGNAL') return undefined;
-  for (const [gap, text] of Object.entries(QUALITY_GAPS) as Array<[QualityGap, string]>) {
-    if (u.gaps.includes(text)) return { ...QUALITY_NOTICE[gap], details: u.gaps };
+  const quality = (Object.entries(QUALITY_GAPS) as Array<[QualityGap, string]>).find(([, text]) => u.gaps.includes(text))?.[0];
+  // A raised state holds while a check that raised it cannot judge (the face hidden, say): say so.
+  const held = u.state === 'SUSPICIOUS' || u.state === 'ALERT' ? (u.raisedBy ?? []).filter((d) => !u.reasons.some((r) => r.detector === d)) : [];
+  if (held.length) {
+    const checks = held.map((d) => (PLAIN_REASONS[d]?.check ?? d).toLowerCase()).join(' and the ');
+    return {
+      cause: `The ${u.state === 'ALERT' ? 'alert' : 'suspicion'} holds: the ${checks} has no fresh readings${quality ? ` (${QUALITY_NOTICE[quality].cause.replace(/\.$/, '').toLowerCase()})` : ''}.`,
+      action: quality ? `${QUALITY_NOTICE[quality].action} It lifts only when that check can judge again.` : 'It lifts only when that check can judge again.',
+      details: u.gaps,
+    };
   }
+  if (u.state !== 'INSUFFICIENT_SIGNAL') return undefined;
+  if (quality) return { ...QUALITY_NOTICE[quality], details: u.gaps };
   if (u.gaps.includes(NO_VIDEO_GAP)) return { cause: 'No video from the caller has reached the analysis.', action: 'Check that their camera is on.', details: u.gaps };
   return { cause: 'Not enough clear face or speech to judge yet.', action: 'Ask them to face the camera in good light and say a few sentences.', details: u.gaps };
 }

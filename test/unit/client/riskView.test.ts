@@ -93,6 +93,11 @@ describe('reasons in plain words', () => {
     const degraded = signalNotice(u({ state: 'DEGRADED', degraded: [{ detector: 'face-deepfake', reason: 'Analysis degraded: 0.2 frames a second.', achieved: 0.2, needed: 0.3 }] }))!;
     expect(degraded.cause).toMatch(/busy/);
     expect(degraded.details).toEqual(['Analysis degraded: 0.2 frames a second.']);
+    // An alert held while the check that raised it cannot see the face says so, and what to ask.
+    const held = signalNotice(u({ state: 'ALERT', raisedBy: ['face-deepfake'], reasons: [{ detector: 'client-integrity', text: 'x', contribution: 0.19, score: 1 }], gaps: [QUALITY_GAPS['no-face']] }))!;
+    expect(held.cause).toBe("The alert holds: the face-swap check has no fresh readings (the caller's face is not in view).");
+    expect(held.action).toMatch(/^Ask them to face the camera\. It lifts only/);
+    expect(signalNotice(u({ state: 'ALERT', raisedBy: ['face-deepfake'], reasons: [{ detector: 'face-deepfake', text: 'x', contribution: 0.9, score: 0.95 }], gaps }))).toBeUndefined();
     // States with a verdict have no "cannot judge" line, however many checks could not run.
     expect(signalNotice(u({ state: 'CLEAR', gaps }))).toBeUndefined();
     expect(signalNotice(u({ state: 'ALERT', gaps }))).toBeUndefined();
