@@ -14,7 +14,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.ts';
 import { faceFixture } from '../helpers/fixtures.ts';
-import { layoutProblems, screenshot, seriousAxeViolations, VIEWPORTS, type AxeViolation } from '../helpers/pageChecks.ts';
+import { layoutProblems, screenshot, seriousAxeViolations, unreachableByKeyboard, VIEWPORTS, type AxeViolation } from '../helpers/pageChecks.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -142,6 +142,7 @@ describe('call page layout and accessibility', () => {
     expect.soft(problems).toEqual([]);
     await doctor.setViewportSize({ width: 1280, height: 720 });
     await axeClean(doctor, 'clinician call page in ALERT');
+    expect.soft(await unreachableByKeyboard(doctor)).toEqual([]);
 
     // Acknowledge shows that it is pending, then the timeline says who acknowledged.
     await doctor.getByTestId('toast-note').fill('Asked for ID.');

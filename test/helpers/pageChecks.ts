@@ -157,3 +157,38 @@ export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> 
   });
   return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
+
+/**
+ * Controls the keyboard cannot reach: Tab from the top of the page through every focusable stop
+ * (twice as many presses as there are controls, and a few more), then list the shown, enabled controls
+ * that never had the focus.
+ */
+export async function unreachableByKeyboard(page: Page): Promise<string[]> {
+  const count = await page.evaluate((sel) => {
+    const w = window as unknown as { __kbSeen: WeakSet<Element> };
+    w.__kbSeen = new WeakSet();
+    document.addEventListener('focusin', (e) => w.__kbSeen.add(e.target as Element), true);
+    // Start from the top of the page: focus a throwaway, unfocusable-by-Tab mark before everything.
+    const start = document.createElement('span');
+    start.tabIndex = -1;
+    start.id = '__kb-start';
+    document.body.prepend(start);
+    start.focus();
+    return document.querySelectorAll(sel).length;
+  }, CONTROLS);
+  // Scrolling panels are tab stops of their own in Chromium: go round more than once.
+  for (let i = 0; i < 2 * count + 10; i++) await page.keyboard.press('Tab');
+  return page.evaluate((sel) => {
+    const w = window as unknown as { __kbSeen: WeakSet<Element> };
+    document.getElementById('__kb-start')?.remove();
+    return [...document.querySelectorAll(sel)]
+      .filter((el) => {
+        const r = el.getBoundingClientRect();
+        const d = el.parentElement?.closest('details');
+        const hiddenInDetails = d && !d.open && !(el.tagName === 'SUMMARY' && el.parentElement === d);
+        return r.width > 0 && r.height > 0 && !(el as HTMLButtonElement).disabled && !hiddenInDetails && getComputedStyle(el).visibility !== 'hidden';
+      })
+      .filter((el) => !w.__kbSeen.has(el))
+      .map((el) => `${el.tagName.toLowerCase()} "${((el as HTMLElement).innerText || el.getAttribute('aria-label') || '').trim().slice(0, 40)}" is not reachable with Tab`);
+  }, CONTROLS);
+}

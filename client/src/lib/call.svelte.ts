@@ -59,9 +59,12 @@ export class CallController {
     });
     s.on('alert', (a) => {
       this.riskEvents++;
-      this.alerts = [a, ...this.alerts].slice(0, 50);
-      this.toast = a;
-      playAlertSound();
+      // A rejoin replays the call's alerts (the server sends them to every privileged joiner): once each.
+      if (this.alerts.some((x) => x.id === a.id)) return;
+      this.alerts = [a, ...this.alerts].sort((x, y) => y.at - x.at).slice(0, 50);
+      if (!this.toast || this.toast.at <= a.at) this.toast = a;
+      // No chime for an old alert replayed to someone joining late (it may be acknowledged already).
+      if (Date.now() - a.at < 30_000) playAlertSound();
     });
     s.on('alert-acked', ({ alertId, by, note }) => {
       this.alerts = this.alerts.map((a) => (a.id === alertId ? { ...a, ackedBy: by, ...(note ? { note } : {}) } : a));

@@ -87,8 +87,17 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
       if (p.role === 'analyzer') return;
       rec.callId ??= this.audit.openCall(room.id);
       this.audit.participantJoined(rec.callId, p);
-      // A privileged participant arriving mid-call sees the current picture at once.
-      if (isPrivileged(p.role)) for (const u of rec.latest.values()) p.channel.emit('risk.update', u);
+      // A privileged participant arriving mid-call (or rejoining after a dropped connection) sees
+      // the current picture at once: every participant's risk, and the call's alerts with their
+      // acknowledgements, so an alert raised while they were away still waits for them.
+      if (isPrivileged(p.role)) {
+        for (const u of rec.latest.values()) p.channel.emit('risk.update', u);
+        for (const { acked, ...alert } of rec.alerts.values()) {
+          p.channel.emit('risk.alert', alert);
+          if (acked) p.channel.emit('risk.alert.acked', { alertId: alert.id, by: acked.by, ...(acked.note ? { note: acked.note } : {}) });
+          else this.audit.alertShown(alert.id, p);
+        }
+      }
     });
     room.on('left', (p) => {
       if (p.role !== 'analyzer' && rec.callId !== undefined) this.audit.participantLeft(rec.callId, p.id);
