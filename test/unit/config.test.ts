@@ -20,6 +20,17 @@ describe('configuration', () => {
     expect(statSync(join(dir, 'token-secret')).mode & 0o077).toBe(0);
   });
 
+  it('SFU engine: auto by default, mediasoup workers one per core unless set, a typo refused at start', () => {
+    const cfg = (env: Record<string, string>) => loadConfig({ DATA_DIR: dataDir(), ...env });
+    expect(cfg({}).sfuEngine).toBe('auto');
+    expect(cfg({ SFU_ENGINE: '' }).sfuEngine).toBe('auto');
+    expect(cfg({ SFU_ENGINE: 'werift' }).sfuEngine).toBe('werift');
+    expect(cfg({}).mediasoup.workers).toBeGreaterThanOrEqual(1);
+    expect(cfg({ MEDIASOUP_WORKERS: '3', MEDIASOUP_WORKER_BIN: '/opt/w' }).mediasoup).toEqual({ workers: 3, workerBin: '/opt/w' });
+    expect(() => cfg({ SFU_ENGINE: 'janus' })).toThrow(ConfigError);
+    expect(() => cfg({ MEDIASOUP_WORKERS: '0' })).toThrow(/MEDIASOUP_WORKERS/);
+  });
+
   it('analyzer workers: one per core but one when embedded (at least one), as set, none when external', () => {
     expect([1, 2, 4, 16].map((cores) => defaultAnalyzerWorkers(cores))).toEqual([1, 1, 3, 15]);
     const workers = (env: Record<string, string>) => loadConfig({ DATA_DIR: dataDir(), ...env }).analyzer.workers;
