@@ -3,7 +3,7 @@
  * optionally writes JSON. Progress goes to stderr. See BENCHMARKS.md for how to read the numbers.
  *
  *   npm run bench -- [--only sfu,analyzer,alert,inference] [--seconds 15] [--json out.json]
- *                    [--sfu-points 0x0,1x1,2x1,4x1,1x2,1x4,2x2] [--fps 15]
+ *                    [--sfu-points 0x0,1x1,2x1,4x1,1x2,1x4,2x2] [--engine werift,mediasoup] [--fps 15]
  *                    [--streams 1,4,8,16] [--warmup 5] [--no-audio] [--publisher-nice 10]
  *                    [--alert-runs 5] [--alert-real 10] [--alert-timeout 90]
  *                    [--providers cpu[,webgpu]] [--batches 1,8,32] [--inference-seconds 2] [--models a,b]
@@ -34,7 +34,7 @@ const SECTIONS = ['sfu', 'analyzer', 'alert', 'inference'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const usage = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--seconds S] [--json FILE]
-  [--sfu-points PxS,...] [--fps F] [--streams N,...] [--warmup S] [--no-audio] [--publisher-nice N]
+  [--sfu-points PxS,...] [--engine werift|mediasoup|werift,mediasoup] [--fps F] [--streams N,...] [--warmup S] [--no-audio] [--publisher-nice N]
   [--alert-runs R] [--alert-real S] [--alert-timeout S]
   [--providers cpu[,webgpu]] [--batches B,...] [--inference-seconds S] [--models id,...]
   [--quiet-load L --quiet-wait S]`;
@@ -52,6 +52,7 @@ try {
       seconds: { type: 'string', default: '15' },
       json: { type: 'string' },
       'sfu-points': { type: 'string', default: '0x0,1x1,2x1,4x1,1x2,1x4,2x2' },
+      engine: { type: 'string', default: 'werift' },
       fps: { type: 'string', default: '15' },
       streams: { type: 'string', default: '1,4,8,16' },
       warmup: { type: 'string', default: '5' },
@@ -88,6 +89,8 @@ const only = values.only.split(',').map((s) => s.trim()) as Section[];
 for (const s of only) if (!SECTIONS.includes(s)) fail(`unknown section "${s}"`);
 const seconds = positive('seconds', values.seconds);
 const fps = positive('fps', values.fps);
+const engines = values.engine.split(',').map((e) => e.trim());
+for (const e of engines) if (e !== 'werift' && e !== 'mediasoup') fail(`--engine: "${e}" is not werift or mediasoup`);
 const sfuPoints = values['sfu-points'].split(',').map((p): [number, number] => {
   const m = /^(\d+)x(\d+)$/.exec(p.trim());
   if (!m || (Number(m[1]) === 0) !== (Number(m[2]) === 0)) fail(`--sfu-points: "${p}" is not PUBLISHERSxSUBSCRIBERS (0x0 for idle)`);
@@ -157,7 +160,14 @@ async function section(name: Section, fn: () => Promise<void>): Promise<void> {
 }
 
 await section('sfu', async () => {
-  result.sfu = await benchSfu({ loop: await faceLoop(), seconds, points: sfuPoints, say });
+  // Each engine in turn, on the same points; the first is `sfu`, all of them `sfuEngines` (side by side in the report).
+  const runs = [];
+  for (const engine of engines as Array<'werift' | 'mediasoup'>) {
+    say(`engine ${engine}`);
+    runs.push(await benchSfu({ loop: await faceLoop(), seconds, points: sfuPoints, engine, say }));
+  }
+  result.sfu = runs[0];
+  if (runs.length > 1) result.sfuEngines = runs;
 });
 await section('analyzer', async () => {
   result.analyzer = await benchAnalyzer({ fps, publisherNice, streams, seconds, warmupSeconds: warmup, audio: !values['no-audio'], say });

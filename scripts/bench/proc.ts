@@ -4,7 +4,7 @@
  * fully busy, up to the number of cores.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -28,6 +28,30 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
   return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+}
+
+/** The process and every process below it (mediasoup's workers are the server's children). */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(d));
+      children.set(ppid, list);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    out.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  return out;
 }
 
 /** Resident set size in bytes. */
@@ -89,19 +113,52 @@ export class UsageWindow {
   private readonly udp0 = udpReceiveBufferDrops();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(pids: Record<string, number>, sampleMs = 500) {
+  /** Named processes whose figures include every process below them, as found at the start. */
+  private readonly trees: Record<string, number[]> = {};
+
+  /** `trees`: names of `pids` to measure with their descendants (a server and its mediasoup workers). */
+  constructor(pids: Record<string, number>, sampleMs = 500, trees: string[] = []) {
     this.pids = pids;
+    for (const name of trees) if (pids[name] !== undefined) this.trees[name] = processTree(pids[name]!);
     for (const [name, pid] of Object.entries(pids)) {
-      this.cpu0[name] = cpuSeconds(pid);
-      this.rss[name] = [rssBytes(pid)];
+      this.cpu0[name] = this.cpuOf(name, pid);
+      this.rss[name] = [this.rssOf(name, pid)];
     }
     this.timer = setInterval(() => this.sample(), sampleMs);
+  }
+
+  private cpuOf(name: string, pid: number): number {
+    const tree = this.trees[name];
+    if (!tree) return cpuSeconds(pid);
+    let sum = 0;
+    for (const p of tree) {
+      try {
+        sum += cpuSeconds(p);
+      } catch {
+        // a process below ended; its time is lost to the sum
+      }
+    }
+    return sum;
+  }
+
+  private rssOf(name: string, pid: number): number {
+    const tree = this.trees[name];
+    if (!tree) return rssBytes(pid);
+    let sum = 0;
+    for (const p of tree) {
+      try {
+        sum += rssBytes(p);
+      } catch {
+        // ended
+      }
+    }
+    return sum;
   }
 
   private sample(): void {
     for (const [name, pid] of Object.entries(this.pids)) {
       try {
-        this.rss[name]!.push(rssBytes(pid));
+        this.rss[name]!.push(this.rssOf(name, pid));
       } catch {
         // the process ended; stop() reports what was seen
       }
@@ -116,7 +173,7 @@ export class UsageWindow {
     for (const [name, pid] of Object.entries(this.pids)) {
       let used = NaN;
       try {
-        used = cpuSeconds(pid) - this.cpu0[name]!;
+        used = this.cpuOf(name, pid) - this.cpu0[name]!;
       } catch {
         // ended
       }

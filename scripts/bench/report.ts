@@ -15,6 +15,8 @@ export interface BenchResult {
   /** Per section run: how long it took and the 1-minute load when it began and ended (the 1-minute average lags by about a minute). */
   sections: Record<string, { seconds: number; load1AtStart: number; load1AtEnd: number }>;
   sfu?: SfuResult;
+  /** With --engine werift,mediasoup: every engine's SFU run, `sfu` being the first. */
+  sfuEngines?: SfuResult[];
   analyzer?: AnalyzerResult;
   alert?: AlertResult;
   inference?: { providers: string[]; batches: number[]; seconds: number; rows: InferenceRow[] };
@@ -39,9 +41,21 @@ export function renderMarkdown(r: BenchResult): string {
   out.push(`- command: \`${r.command}\``, '');
   for (const [section, err] of Object.entries(r.errors)) out.push(`**${section} failed:** ${err.split('\n')[0]}`, '');
 
-  if (r.sfu) {
-    const s = r.sfu;
-    out.push(`### SFU (werift): ${s.width}x${s.height} VP8 at ${s.fps} fps, server in its own process, no analyzer`, '');
+  if (r.sfuEngines && r.sfuEngines.length > 1) {
+    out.push('### SFU engines side by side (same points, one after the other; server CPU and memory include mediasoup\'s worker process)', '');
+    out.push('| engine | per published stream (ingest) | per subscriber | one stream to one subscriber | idle | glass-to-glass p50 / p95 ms, 1x1 | added latency p50 ms | kbit/s per subscriber at 1x1 | server RSS MB at the largest point |');
+    out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const e of r.sfuEngines) {
+      const one = e.points.find((p) => p.publishers === 1 && p.subscribersPerPublisher === 1);
+      const big = [...e.points].sort((a, b) => b.forwarded - a.forwarded)[0];
+      out.push(
+        `| ${e.engine ?? 'werift'} | ${e.fit ? pct(e.fit.perStreamCpu) : 'n/a'} | ${e.fit ? pct(e.fit.perSubscriberCpu) : 'n/a'} | ${e.fit ? pct(e.fit.oneStreamOneSubscriberCpu) : 'n/a'} | ${e.fit ? pct(e.fit.idleCpu) : 'n/a'} | ${one ? `${num(one.latencyMs.p50)} / ${num(one.latencyMs.p95)}` : 'n/a'} | ${signed(e.addedLatencyMs.p50)} | ${one ? num(one.receivedKbps) : 'n/a'} | ${big ? num(big.serverRssMB) : 'n/a'} |`,
+      );
+    }
+    out.push('');
+  }
+  for (const s of r.sfuEngines && r.sfuEngines.length > 1 ? r.sfuEngines : r.sfu ? [r.sfu] : []) {
+    out.push(`### SFU (${s.engine ?? 'werift'}): ${s.width}x${s.height} VP8 at ${s.fps} fps, server in its own process${s.engine === 'mediasoup' ? ' (CPU and RSS with its worker)' : ''}, no analyzer`, '');
     out.push('| publishers | subscribers each | forwarded | server CPU (of one core) | server RSS MB | kbit/s per subscriber | fps per subscriber | glass-to-glass p50 / p95 ms | load generator CPU | machine busy | UDP drops | load |');
     out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const p of [...s.points].sort((a, b) => a.publishers - b.publishers || a.subscribersPerPublisher - b.subscribersPerPublisher)) {

@@ -22,6 +22,8 @@ export interface SfuOptions {
   seconds: number;
   /** [publishers, subscribers per publisher]; [0, 0] is the idle server. */
   points: Array<[number, number]>;
+  /** SFU_ENGINE for the server under test (default werift). Server CPU and memory include its child processes (mediasoup's workers). */
+  engine?: 'werift' | 'mediasoup';
   say: (msg: string) => void;
 }
 
@@ -48,6 +50,8 @@ export interface SfuPoint {
 }
 
 export interface SfuResult {
+  /** Absent in reports from before engines could be chosen (werift). */
+  engine?: 'werift' | 'mediasoup';
   fps: number;
   width: number;
   height: number;
@@ -150,7 +154,7 @@ async function measurePoint(server: ServerProcess, o: SfuOptions, publishers: nu
     const pcs = subscribers.map((s) => subscribePc(s.session));
     const before = await Promise.all(pcs.map((pc) => (pc ? inboundVideo(pc) : undefined)));
     for (const r of readers) r.record(true);
-    const usage = new UsageWindow({ server: server.pid, loadgen: process.pid });
+    const usage = new UsageWindow({ server: server.pid, loadgen: process.pid }, 500, ['server']);
     await sleep(o.seconds * 1000);
     const u = usage.stop();
     for (const r of readers) r.record(false);
@@ -197,7 +201,10 @@ export async function benchSfu(o: SfuOptions): Promise<SfuResult> {
     ANALYZER: 'off',
     ROOMS: Array.from({ length: maxPublishers }, (_, i) => `sfu-${i}`).join(','),
     MAX_PARTICIPANTS: String(Math.max(8, maxSubs + 1)),
-  });
+    SFU_ENGINE: o.engine ?? 'werift',
+    // One mediasoup worker: the same one core werift has (a second would only spread the same work).
+    MEDIASOUP_WORKERS: '1',
+      });
   const measured: SfuPoint[] = [];
   let direct: SfuResult['direct'];
   try {
@@ -244,6 +251,7 @@ export async function benchSfu(o: SfuOptions): Promise<SfuResult> {
   }
   const one = measured[0]!;
   return {
+    engine: o.engine ?? 'werift',
     fps: o.loop.fps,
     width: o.loop.width,
     height: o.loop.height,
