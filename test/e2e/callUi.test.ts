@@ -154,10 +154,21 @@ describe('call page layout and accessibility', () => {
     // The patient's page: a liveness instruction keeps their own view (with the outline) and controls in view.
     await subject.getByTestId('verify-liveness').click();
     await subject.getByTestId('challenge-progress').waitFor({ timeout: 30_000 });
+    // The clinician sees how long is left.
+    await subject.getByTestId('challenge-time-left').waitFor({ timeout: 30_000 });
+    expect.soft(await subject.getByTestId('challenge-time-left').textContent()).toMatch(/about \d+ s left/);
+    // An instruction on the caller's page; when the check is over, ask again (three steps last ~15 s).
+    const promptShown = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) {
+        if (await caller.getByTestId('challenge-prompt').waitFor({ timeout: 12_000 }).then(() => true, () => false)) return;
+        if (await subject.getByTestId('challenge-result').count()) await subject.getByTestId('verify-liveness').click();
+      }
+      throw new Error("no liveness instruction on the caller's page");
+    };
     const patientProblems: string[] = [];
     for (const vp of VIEWPORTS) {
       await caller.setViewportSize(vp);
-      await caller.getByTestId('challenge-prompt').waitFor({ timeout: 15_000 });
+      await promptShown();
       await caller.waitForTimeout(150);
       patientProblems.push(
         ...(await layoutProblems(caller, { pageScroll: false, fixed: [tid('toggle-audio'), tid('toggle-video'), tid('leave')] })).map((p) => `${vp.width}x${vp.height}: ${p}`),
@@ -176,14 +187,12 @@ describe('call page layout and accessibility', () => {
           return out;
         })).map((p) => `${vp.width}x${vp.height}: ${p}`),
       );
-      expect(await caller.getByTestId('prompt-seconds').textContent()).toMatch(/^\d s$/);
+      expect.soft(await caller.getByTestId('prompt-seconds').textContent()).toMatch(/^\d s$/);
       await screenshot(caller, 'call-ui', `patient-liveness-${vp.width}x${vp.height}`);
+      // Accessibility while the instruction shows (the check's three steps last about 15 s in all).
+      if (vp.width === 1440) await axeClean(caller, 'patient call page during a liveness instruction');
     }
     expect.soft(patientProblems).toEqual([]);
-    await caller.setViewportSize({ width: 1280, height: 720 });
-    await caller.getByTestId('challenge-prompt').waitFor({ timeout: 15_000 });
-    await axeClean(caller, 'patient call page during a liveness instruction');
-    expect(await subject.getByTestId('challenge-time-left').textContent()).toMatch(/about \d+ s left/);
     await subject.getByTestId('challenge-result').waitFor({ timeout: 45_000 });
     // Never a verdict on the caller's side.
     expect(await caller.getByTestId('challenge-result').count()).toBe(0);
