@@ -165,8 +165,10 @@ export async function seriousAxeViolations(page: Page): Promise<AxeViolation[]> 
  */
 export async function unreachableByKeyboard(page: Page): Promise<string[]> {
   const count = await page.evaluate((sel) => {
-    const w = window as unknown as { __kbSeen: WeakSet<Element> };
+    const w = window as unknown as { __kbSeen: WeakSet<Element>; __kbAtStart: WeakSet<Element> };
     w.__kbSeen = new WeakSet();
+    // Live pages re-render: judge only the controls there when the sweep starts (and still there).
+    w.__kbAtStart = new WeakSet(document.querySelectorAll(sel));
     document.addEventListener('focusin', (e) => w.__kbSeen.add(e.target as Element), true);
     // Start from the top of the page: focus a throwaway, unfocusable-by-Tab mark before everything.
     const start = document.createElement('span');
@@ -179,9 +181,10 @@ export async function unreachableByKeyboard(page: Page): Promise<string[]> {
   // Scrolling panels are tab stops of their own in Chromium: go round more than once.
   for (let i = 0; i < 2 * count + 10; i++) await page.keyboard.press('Tab');
   return page.evaluate((sel) => {
-    const w = window as unknown as { __kbSeen: WeakSet<Element> };
+    const w = window as unknown as { __kbSeen: WeakSet<Element>; __kbAtStart: WeakSet<Element> };
     document.getElementById('__kb-start')?.remove();
     return [...document.querySelectorAll(sel)]
+      .filter((el) => w.__kbAtStart.has(el))
       .filter((el) => {
         const r = el.getBoundingClientRect();
         const d = el.parentElement?.closest('details');
