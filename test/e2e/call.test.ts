@@ -59,8 +59,10 @@ describe.each(ENGINES)('a call in the browser (%s)', (engine) => {
   it('a supervisor receives both and sends nothing, and the patient is not told it is there', async () => {
     supervisor = await openJoinLink(browser, server.url, 'demo', server.token('demo', 'supervisor', 'Sam Super', { sub: ids.supervisor }));
     await joinThroughUi(supervisor);
-    await waitForMediaFrom(supervisor, ids.doctor);
-    const stats = await waitForMediaFrom(supervisor, ids.patient);
+    // A hidden subscriber is served from the next scheduled keyframe, not a request of its own
+    // (RTC_KEYFRAME_INTERVAL_S, 5 s), so its video may start that much later than a participant's.
+    await waitForMediaFrom(supervisor, ids.doctor, 20_000);
+    const stats = await waitForMediaFrom(supervisor, ids.patient, 20_000);
     expect(stats.outbound).toEqual([]);
     await supervisor.getByTestId('observer').waitFor();
     await doctor.locator(`[data-participant="${ids.supervisor}"]`).waitFor();
