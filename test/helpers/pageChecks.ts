@@ -78,8 +78,26 @@ export async function layoutProblems(page: Page, opts: LayoutOptions = {}): Prom
           else if (!onTop(el)) problems.push(`${name(el)} (${f}) is covered by ${name(document.elementFromPoint(el.getBoundingClientRect().left + 2, el.getBoundingClientRect().top + 2)!)}`);
         }
       }
-      // Overlaps, as laid out now.
-      const boxes = controls.map((el) => ({ el, r: el.getBoundingClientRect() }));
+      // The part of an element its scrolling ancestors let show (a control scrolled out of a panel
+      // is hidden by the panel, not lying under whatever is outside it); null when none shows.
+      const clipped = (el: Element): DOMRect | null => {
+        let { left, top, right, bottom } = el.getBoundingClientRect();
+        for (let p = el.parentElement; p; p = p.parentElement) {
+          const cs = getComputedStyle(p);
+          if (cs.overflowX === 'visible' && cs.overflowY === 'visible') continue;
+          const pr = p.getBoundingClientRect();
+          left = Math.max(left, pr.left);
+          top = Math.max(top, pr.top);
+          right = Math.min(right, pr.right);
+          bottom = Math.min(bottom, pr.bottom);
+        }
+        return right - left > 1 && bottom - top > 1 ? new DOMRect(left, top, right - left, bottom - top) : null;
+      };
+      // Overlaps, as laid out now, of what shows (controls scrolled out of a panel are checked below, scrolled in).
+      const boxes = controls.flatMap((el) => {
+        const r = clipped(el);
+        return r ? [{ el, r }] : [];
+      });
       for (let i = 0; i < boxes.length; i++) {
         for (let j = i + 1; j < boxes.length; j++) {
           const a = boxes[i]!;
