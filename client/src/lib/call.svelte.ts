@@ -2,6 +2,7 @@
 import { io } from 'socket.io-client';
 import { isPrivileged } from '../../../server/src/protocol/roles.ts';
 import { collectIntegrityReport } from './integrity.ts';
+import { playChime } from './chime.ts';
 import { CallSession, type MediaStats, type RemoteTrack, type SessionState } from '../../../server/src/protocol/CallSession.ts';
 import type { ChallengePrompt, ChallengeView } from '../../../server/src/protocol/challenge.ts';
 import type { AnalysisStatus, JoinResult, ParticipantInfo, ProtocolError, RiskAlert, RiskUpdate } from '../../../server/src/protocol/messages.ts';
@@ -64,7 +65,7 @@ export class CallController {
       this.alerts = [a, ...this.alerts].sort((x, y) => y.at - x.at).slice(0, 50);
       if (!this.toast || this.toast.at <= a.at) this.toast = a;
       // No chime for an old alert replayed to someone joining late (it may be acknowledged already).
-      if (Date.now() - a.at < 30_000) playAlertSound();
+      if (Date.now() - a.at < 30_000) playChime();
     });
     s.on('alert-acked', ({ alertId, by, note }) => {
       this.alerts = this.alerts.map((a) => (a.id === alertId ? { ...a, ackedBy: by, ...(note ? { note } : {}) } : a));
@@ -150,27 +151,5 @@ export class CallController {
 
   stats(): Promise<MediaStats> {
     return this.session.stats();
-  }
-}
-
-/** A short two-tone chime, generated (no audio file to fetch). Browsers may mute it until the page has had a click: Join is one. */
-function playAlertSound(): void {
-  try {
-    const ctx = new AudioContext();
-    const gain = ctx.createGain();
-    gain.gain.setValueAtTime(0.0001, ctx.currentTime);
-    gain.gain.exponentialRampToValueAtTime(0.3, ctx.currentTime + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.9);
-    gain.connect(ctx.destination);
-    for (const [freq, start] of [[880, 0], [660, 0.35]] as const) {
-      const osc = ctx.createOscillator();
-      osc.frequency.value = freq;
-      osc.connect(gain);
-      osc.start(ctx.currentTime + start);
-      osc.stop(ctx.currentTime + start + 0.3);
-    }
-    setTimeout(() => void ctx.close(), 1500);
-  } catch {
-    // No audio output: the toast still shows.
   }
 }
