@@ -103,3 +103,16 @@ export function engineRefused(what: 'publish offer' | 'subscribe answer' | 'ICE 
 export class PeerClosedError extends Error {
   override name = 'PeerClosedError';
 }
+
+/**
+ * `work`, or PeerClosedError as soon as the peer closes (`closed` now, or `signal` later): an engine
+ * may never settle a call on a closed connection, and no caller should wait on one forever.
+ */
+export function untilPeerClosed<T>(work: Promise<T>, closed: boolean, signal: AbortSignal): Promise<T> {
+  if (closed) return Promise.reject(new PeerClosedError('peer closed'));
+  return new Promise<T>((resolve, reject) => {
+    const onClose = () => reject(new PeerClosedError('peer closed'));
+    signal.addEventListener('abort', onClose, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onClose));
+  });
+}

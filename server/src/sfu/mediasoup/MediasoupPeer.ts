@@ -31,6 +31,7 @@ import type { TrackInfo } from '../../protocol/messages.ts';
 import { logger } from '../../log.ts';
 import {
   PeerClosedError,
+  untilPeerClosed,
   engineRefused,
   SdpError,
   type IceCandidateInit,
@@ -107,12 +108,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
 
   /** Never let a caller wait on a request that the peer's closing made moot. */
   private guard<T>(work: Promise<T>): Promise<T> {
-    if (this.closedFlag) return Promise.reject(new PeerClosedError('peer closed'));
-    return new Promise<T>((resolve, reject) => {
-      const onClose = () => reject(new PeerClosedError('peer closed'));
-      this.closeSignal.signal.addEventListener('abort', onClose, { once: true });
-      work.then(resolve, reject).finally(() => this.closeSignal.signal.removeEventListener('abort', onClose));
-    });
+    return untilPeerClosed(work, this.closedFlag, this.closeSignal.signal);
   }
 
   private async createTransport(router: ms.Router, server: ms.WebRtcServer, target: MediaTarget): Promise<ms.WebRtcTransport> {

@@ -5,6 +5,7 @@ import type { TrackInfo } from '../../protocol/messages.ts';
 import {
   engineRefused,
   PeerClosedError,
+  untilPeerClosed,
   SdpError,
   type IceCandidateInit,
   type MediaTarget,
@@ -80,12 +81,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
 
   /** werift never settles some calls on a closed connection; never let a caller wait on one forever. */
   private guard<T>(work: Promise<T>): Promise<T> {
-    if (this.closedFlag) return Promise.reject(new PeerClosedError('peer closed'));
-    return new Promise<T>((resolve, reject) => {
-      const onClose = () => reject(new PeerClosedError('peer closed'));
-      this.closeSignal.signal.addEventListener('abort', onClose, { once: true });
-      work.then(resolve, reject).finally(() => this.closeSignal.signal.removeEventListener('abort', onClose));
-    });
+    return untilPeerClosed(work, this.closedFlag, this.closeSignal.signal);
   }
 
   private watchConnection(pc: RTCPeerConnection, target: MediaTarget): void {
