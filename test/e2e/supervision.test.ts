@@ -179,11 +179,23 @@ describe('liveness challenge from the clinician\'s page', () => {
     const patientPage = await openJoinLink(browser.browser, server.url, 'alpha', server.token('alpha', 'patient', 'Pat', { sub: 'alpha-pat' }));
     await joinThroughUi(patientPage);
     const subject = doctor.locator('[data-testid="risk-subject"][data-participant="alpha-pat"]');
+    // Every prompt text the caller's page shows is recorded as it appears: reading the prompt after
+    // a wait raced the challenge on a loaded machine (CI once read "2 of 3", the first step done).
+    await patientPage.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { __prompts: string[] }).__prompts = seen;
+      const record = () => {
+        const text = document.querySelector('[data-testid="challenge-prompt"]')?.textContent ?? '';
+        const step = /Quick check \d of 3/.exec(text)?.[0];
+        if (step && seen[seen.length - 1] !== step) seen.push(step);
+      };
+      new MutationObserver(record).observe(document.body, { childList: true, subtree: true, characterData: true });
+    });
     await subject.getByTestId('verify-liveness').click();
-    const prompt = patientPage.getByTestId('challenge-prompt');
-    await prompt.waitFor({ timeout: 15_000 });
-    expect(await prompt.textContent()).toMatch(/Quick check 1 of 3/);
+    await patientPage.getByTestId('challenge-prompt').waitFor({ timeout: 15_000 });
     await subject.getByTestId('challenge-result').waitFor({ timeout: 45_000 });
+    const prompts = await patientPage.evaluate(() => (window as unknown as { __prompts: string[] }).__prompts);
+    expect(prompts).toEqual(['Quick check 1 of 3', 'Quick check 2 of 3', 'Quick check 3 of 3']);
     const riskEvents = await patientPage.evaluate(() => (window as unknown as { __deepfakeShield: { riskEvents(): number } }).__deepfakeShield.riskEvents());
     expect(riskEvents).toBe(0);
     expect(await patientPage.getByTestId('challenge-result').count()).toBe(0);
