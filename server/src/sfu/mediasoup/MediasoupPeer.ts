@@ -46,6 +46,21 @@ const log = logger('mediasoup');
 
 /** Highest VP8 temporal layer of an L1T3 stream. */
 const TOP_TEMPORAL_LAYER = 2;
+/**
+ * A resumed video consumer that has forwarded nothing after this long gets a keyframe request of
+ * its own, up to VIDEO_START_RETRIES times. mediasoup asks the publisher for one when a consumer
+ * resumes and forwards nothing until it arrives; a request lost under load (seen in CI: a
+ * supervisor who joined a running call got audio and never video) would otherwise leave that
+ * subscriber without video until the publisher's next keyframe, which a clean stream may never send.
+ */
+const VIDEO_START_CHECK_MS = 2_000;
+const VIDEO_START_RETRIES = 5;
+/**
+ * Floor of a receive transport's bandwidth estimate. Below the base layer of the streams it
+ * carries, mediasoup forwards no video at all, so the estimate has no packets to grow on; 300 kbit/s
+ * keeps one base layer of a 640x480 camera (~200-250 kbit/s measured) flowing.
+ */
+const MIN_OUTGOING_BITRATE = 300_000;
 
 /** A producer and whose it is, as the room hands it to subscribers. */
 export interface PublishedTrack {
@@ -231,6 +246,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
           transport.close();
           return;
         }
+        await this.guard(transport.setMinOutgoingBitrate(MIN_OUTGOING_BITRATE));
         this.recvTransport = transport;
         this.recvSdp = new RemoteSdp({
           iceParameters: transport.iceParameters,
@@ -361,7 +377,33 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     this.offered = [];
     // A resumed video consumer asks its publisher for a keyframe.
     await Promise.all(resume.map((c) => (c.closed ? undefined : c.resume().catch(() => undefined))));
+    for (const c of resume) if (c.kind === 'video' && !c.closed) this.watchVideoStart(c, 1);
     if (this.renegotiationPending) this.renegotiate();
+  }
+
+  /** See VIDEO_START_CHECK_MS: a resumed video consumer that forwards nothing asks for a keyframe again. */
+  private watchVideoStart(consumer: ms.Consumer, attempt: number): void {
+    setTimeout(() => {
+      if (this.closedFlag || this.lostFlag || consumer.closed || consumer.paused) return;
+      void consumer
+        .getStats()
+        .then(async (stats) => {
+          const sent = stats.find((st) => st.type === 'outbound-rtp')?.packetCount ?? 0;
+          if (sent > 0 || this.closedFlag || consumer.closed) return;
+          const transport = (await this.recvTransport?.getStats().catch(() => []))?.[0];
+          log.warn('a video consumer has forwarded nothing since it resumed; asking for a keyframe again', {
+            peer: this.id,
+            consumer: consumer.id,
+            attempt,
+            layers: consumer.currentLayers ? `${consumer.currentLayers.spatialLayer}.${consumer.currentLayers.temporalLayer ?? '-'}` : 'none',
+            producerScore: consumer.score.producerScore,
+            availableOutgoingBitrate: transport?.availableOutgoingBitrate ?? 'n/a',
+          });
+          await consumer.requestKeyFrame();
+          if (attempt < VIDEO_START_RETRIES) this.watchVideoStart(consumer, attempt + 1);
+        })
+        .catch(() => undefined);
+    }, VIDEO_START_CHECK_MS).unref();
   }
 
   async addIceCandidate(target: MediaTarget, candidate: IceCandidateInit): Promise<void> {
