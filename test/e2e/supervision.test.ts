@@ -138,10 +138,13 @@ describe('liveness challenge from the clinician\'s page', () => {
     const samples: ChallengeSample[] = [];
     const onSample = (_room: string, participantId: string, _id: string, s: ChallengeSample) => participantId === caller.sub && samples.push(s);
     server.app.hub.on('challenge-sample', onSample);
+    const clicked = Date.now();
     await subject.getByTestId('verify-liveness').click();
     await subject.locator('[data-testid="challenge"][data-state="RUNNING"]').waitFor({ timeout: 10_000 });
     const result = subject.getByTestId('challenge-result');
     await result.waitFor({ timeout: 45_000 });
+    // The time a clinician waits (issue 14's target: 12 s on a quiet machine); printed, not asserted.
+    console.log(`liveness verdict ${((Date.now() - clicked) / 1000).toFixed(1)} s after the click`);
     server.app.hub.off('challenge-sample', onSample);
     const t0 = samples[0]?.at ?? 0;
     console.log(`samples (s: yaw/pitch/mouth/occlusion): ${samples.map((x) => `${((x.at - t0) / 1000).toFixed(1)}:${x.face ? `${x.yaw}/${x.pitch}/${x.mouth}/${x.occlusion ?? '-'}` : 'none'}`).join(' ')}`);

@@ -31,14 +31,18 @@ export interface ChallengeOptions {
   /** What started it; default manual. */
   trigger?: ChallengeTrigger;
   clock?: Clock;
-  /** Frames arrive this long after they were taken (network, queueing, inference). Default 1500 ms. */
+  /**
+   * Frames arrive this long after they were taken (network, queueing, inference), at most: a step
+   * is judged as soon as a frame taken after its window has arrived (the analyzer reports in the
+   * order frames were taken), and at the latest graceMs after the window. Default 1500 ms.
+   */
   graceMs?: number;
   /** Reaction time: frames this soon after an instruction appears do not count for it. Default 300 ms. */
   reactionMs?: number;
   /**
    * Video reaches the analyzer late (encoding, jitter buffers, a busy CPU): a step's frames are
    * taken until the next instruction appears, and the last step's until this long after its time
-   * is up. Default 1500 ms.
+   * is up. Default 1000 ms.
    */
   lateMs?: number;
   /**
@@ -48,6 +52,9 @@ export interface ChallengeOptions {
    */
   baselineWaitMs?: number;
 }
+
+/** A frame stamped up to this far ahead of the server's clock still counts as taken "now". */
+const FUTURE_TOLERANCE_MS = 250;
 
 /** Face frames the baseline needs before the first instruction. */
 const BASELINE_FRAMES = 3;
@@ -66,13 +73,15 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
   private started = false;
   /** How much later than planned the steps run (waiting for a baseline). */
   private offset = 0;
+  /** Steps not judged yet, in order, with the timer that judges each at the latest. */
+  private readonly toJudge: Array<{ step: number; timer: unknown }> = [];
 
   constructor(options: ChallengeOptions) {
     super();
     if (options.plan.length === 0) throw new RangeError('a challenge needs at least one step');
     this.id = options.id;
     this.participantId = options.participantId;
-    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 1500, baselineWaitMs: 8000, clock: systemClock, ...options };
+    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 1000, baselineWaitMs: 8000, clock: systemClock, ...options };
     this.view = {
       id: options.id,
       participantId: options.participantId,
@@ -128,8 +137,19 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     const now = clock.now() - this.view.startedAt;
     plan.forEach((step, i) => {
       this.after(step.promptAt + this.offset - now, () => this.prompt(i));
-      this.after(this.window(i)[1] - this.view.startedAt - now + graceMs, () => this.judge(i));
+      const timer = this.after(this.window(i)[1] - this.view.startedAt - now + graceMs, () => this.judgeThrough(i));
+      this.toJudge.push({ step: i, timer });
     });
+  }
+
+  /** Judges every step not judged yet up to and including step `last`, in order. */
+  private judgeThrough(last: number): void {
+    while (this.running && this.toJudge.length && this.toJudge[0]!.step <= last) {
+      const { step, timer } = this.toJudge.shift()!;
+      this.opts.clock.clearTimeout(timer);
+      this.timers.delete(timer);
+      this.judge(step);
+    }
   }
 
   /** A measurement from the analyzer; frames from before the start or after the end are ignored. */
@@ -137,6 +157,13 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     if (!this.running || !this.started || this.samples.length >= MAX_SAMPLES) return;
     if (sample.at < this.view.startedAt) return;
     this.samples.push(sample);
+    // Frames come in the order they were taken: one taken after a step's window means every frame
+    // of that window is in, so the step need not wait out graceMs. Not on a frame stamped in the
+    // future: an analyzer host whose clock runs ahead would end steps before their frames arrived.
+    if (sample.at > this.opts.clock.now() + FUTURE_TOLERANCE_MS) return;
+    let done = -1;
+    for (const { step } of this.toJudge) if (this.window(step)[1] < sample.at) done = step;
+    if (done >= 0) this.judgeThrough(done);
   }
 
   /** Ends the challenge now, INCONCLUSIVE. */
@@ -146,12 +173,13 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     this.finish('INCONCLUSIVE', [reason]);
   }
 
-  private after(ms: number, fn: () => void): void {
+  private after(ms: number, fn: () => void): unknown {
     const h = this.opts.clock.setTimeout(() => {
       this.timers.delete(h);
       if (this.running) fn();
     }, ms);
     this.timers.add(h);
+    return h;
   }
 
   private prompt(i: number): void {

@@ -21,11 +21,16 @@ export interface PlanOptions {
   steps?: number;
   /** Actions to draw from (default all). */
   actions?: readonly ChallengeAction[];
-  /** Quiet time before the first instruction, [min, max] ms: the baseline the movements are compared to. Default [1500, 2500]. */
+  /** Quiet time before the first instruction, [min, max] ms: the baseline the movements are compared to. Default [1000, 1500]. */
   baselineMs?: readonly [number, number];
-  /** Pause between one step's end and the next instruction, [min, max] ms. Default [800, 2000]. */
+  /** Pause between one step's end and the next instruction, [min, max] ms. Default [500, 1200]. */
   gapMs?: readonly [number, number];
-  /** Time allowed per movement. Default 3500 ms. */
+  /**
+   * Time allowed per movement. Default 2500 ms: a head turn or a hand across the face takes a
+   * person about 0.5-1 s after a 0.5-1 s reaction, and a step's frames count until the next
+   * instruction (the last: lateMs past its end), so a slow mover has 3-3.7 s. With the defaults
+   * above a three-step check ends about 11-12 s after the click (issue 14: within 12 s).
+   */
   durationMs?: number;
   /**
    * At least one step is drawn from these (default STRESS_ACTIONS, those of them in `actions`);
@@ -59,12 +64,12 @@ export function drawPlan(random: Random = cryptoRandom, options: PlanOptions = {
     // None drawn: one step, at random, becomes a random stress movement (not already in the plan, since none is).
     chosen[Math.min(count - 1, Math.floor(random() * count))] = stress[Math.min(stress.length - 1, Math.floor(random() * stress.length))]!;
   }
-  const durationMs = options.durationMs ?? 3500;
+  const durationMs = options.durationMs ?? 2500;
   const steps: PlannedStep[] = [];
-  let at = between(random, options.baselineMs ?? [1500, 2500]);
+  let at = between(random, options.baselineMs ?? [1000, 1500]);
   for (const action of chosen) {
     steps.push({ action, promptAt: at, durationMs });
-    at += durationMs + between(random, options.gapMs ?? [800, 2000]);
+    at += durationMs + between(random, options.gapMs ?? [500, 1200]);
   }
   return steps;
 }
