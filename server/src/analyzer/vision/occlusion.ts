@@ -42,3 +42,87 @@ export function signatureDistance(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < SIGNATURE_CELLS; i++) d += Math.abs(a[i]! - b[i]!);
   return d / SIGNATURE_CELLS;
 }
+
+export interface OcclusionGateOptions {
+  /** Signature distance from the caller's own uncovered face that counts as covered. Default 0.5 (the liveness check's cover threshold, screening/challenge/judge.ts). */
+  coveredAt?: number;
+  /** Below this distance a frame refreshes the reference. Default 0.3. */
+  refreshBelow?: number;
+  /** Frames averaged into the first reference. Default 5. */
+  baselineFrames?: number;
+  /** Head turn or tilt (degrees from the reference pose) beyond which frames are not compared: a turned face changes the signature by itself. Default 8 (judge.ts's turn and look-up needs). */
+  poseDeg?: number;
+  /** Covered longer than this is a new appearance (glasses pushed down, a scarf, a different light), not a gesture: the reference starts again. Default 5000 ms. */
+  rebaselineMs?: number;
+}
+
+export interface OcclusionReading {
+  covered: boolean;
+  /** Distance from the reference, when the frame could be compared. */
+  distance?: number;
+}
+
+/**
+ * Is the lower face of this caller covered right now (a hand, a cup, a phone)? MesoNet reads a
+ * real face with a hand across it as fake (0.13 -> 0.83 on the simulated real caller), and with the
+ * onset view a 2 s gesture could raise an alert on a real caller. The face classifiers abstain on
+ * covered frames instead (pipeline.ts). The reference is the caller's own lower face, kept fresh
+ * from uncovered frontal frames; a frame is compared only while the head is near the reference
+ * pose (a turn is not a cover, and is exactly where swaps break, so the classifiers keep judging
+ * turns). A cover held past rebaselineMs starts a new reference, so the gate can hide only
+ * gestures, never a face for good. Not fitted to labelled data: there is no video of real people
+ * covering their faces here; thresholds are the liveness check's.
+ */
+export class OcclusionGate {
+  private readonly opts: Required<OcclusionGateOptions>;
+  private readonly reference = new Float32Array(SIGNATURE_CELLS);
+  private readonly signature = new Float32Array(SIGNATURE_CELLS);
+  private frames = 0;
+  private yaw = 0;
+  private pitch = 0;
+  private coveredSince: number | undefined;
+
+  constructor(options: OcclusionGateOptions = {}) {
+    this.opts = { coveredAt: 0.5, refreshBelow: 0.3, baselineFrames: 5, poseDeg: 8, rebaselineMs: 5000, ...options };
+  }
+
+  /** One analysed frame of the caller's face, with its head pose (degrees) and time (ms). */
+  check(src: ImageSource, box: Box, pose: { yaw: number; pitch: number }, at: number): OcclusionReading {
+    if (!lowerFaceSignature(src, box, this.signature)) return { covered: false };
+    const o = this.opts;
+    if (this.frames < o.baselineFrames) {
+      // Running mean of the first frames, pose included: one odd frame does not become the reference.
+      this.frames++;
+      for (let i = 0; i < SIGNATURE_CELLS; i++) this.reference[i]! += (this.signature[i]! - this.reference[i]!) / this.frames;
+      this.yaw += (pose.yaw - this.yaw) / this.frames;
+      this.pitch += (pose.pitch - this.pitch) / this.frames;
+      return { covered: false };
+    }
+    if (Math.abs(pose.yaw - this.yaw) >= o.poseDeg || Math.abs(pose.pitch - this.pitch) >= o.poseDeg) return { covered: false };
+    const distance = signatureDistance(this.reference, this.signature);
+    if (distance >= o.coveredAt) {
+      this.coveredSince ??= at;
+      if (at - this.coveredSince > o.rebaselineMs) {
+        this.reset();
+        return { covered: false, distance };
+      }
+      return { covered: true, distance };
+    }
+    this.coveredSince = undefined;
+    if (distance < o.refreshBelow) {
+      // Slow refresh: lighting and posture drift over a call; a gesture is over in seconds.
+      for (let i = 0; i < SIGNATURE_CELLS; i++) this.reference[i]! += (this.signature[i]! - this.reference[i]!) * 0.05;
+      this.yaw += (pose.yaw - this.yaw) * 0.05;
+      this.pitch += (pose.pitch - this.pitch) * 0.05;
+    }
+    return { covered: false, distance };
+  }
+
+  private reset(): void {
+    this.frames = 0;
+    this.reference.fill(0);
+    this.yaw = 0;
+    this.pitch = 0;
+    this.coveredSince = undefined;
+  }
+}
