@@ -4,7 +4,8 @@
  * receiver in its call, standing in for the analyzer's decode path (@roamhq/wrtc's libvpx, as
  * the analyzer uses), and a normal call in the next room run in this process. The SFU refuses the
  * stream: the receiver decodes nothing and this process's memory stays within a bound, and the
- * next room's call keeps decoding. werift engine (see sfu/README.md for mediasoup).
+ * next room's call keeps decoding. On each engine: werift refuses in its forwarder, mediasoup holds
+ * the stream through its KeyframeInspector.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
@@ -12,18 +13,14 @@ import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/He
 import { SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMedia.ts';
 import { buildPeerConfig } from '../../server/src/sfu/werift/pcConfig.ts';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
-import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { ENGINES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import type { Inspection } from '../../server/src/sfu/mediasoup/KeyframeInspector.ts';
 
 let server: TestServer;
-const cleanup: Array<() => unknown> = [];
-
-beforeAll(async () => {
-  server = await startTestServer({ ROOMS: 'demo,next' });
-});
+let cleanup: Array<() => unknown> = [];
 
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
-  await server.close();
 });
 
 /** One VP8 keyframe in one packet, claiming width x height (the payload after the header is junk). */
@@ -62,7 +59,28 @@ async function hostilePublisher(room: string, sub: string): Promise<(payload: Bu
 
 const rssMb = () => process.memoryUsage().rss / 1e6;
 
-describe('a hostile VP8 stream claiming 16383x16383', () => {
+/** What the SFU refused of mallory's stream in room demo: the size, and how many packets (werift) or keyframes (mediasoup). */
+function refusal(engine: string): { refused: unknown; count: number } {
+  const rooms = [...(server.app.engine as unknown as { rooms: Set<{ id: string }> }).rooms];
+  const room = rooms.find((r) => r.id === 'demo')!;
+  if (engine === 'mediasoup') {
+    const i = (room as unknown as { videoInspection(p: string): Inspection | undefined }).videoInspection('mallory');
+    return { refused: i?.refused, count: i?.refusals ?? 0 };
+  }
+  const forwarder = (room as unknown as { forwarders: Set<{ refusedPackets: number; refused: unknown }> }).forwarders.values().next().value!;
+  return { refused: forwarder.refused, count: forwarder.refusedPackets };
+}
+
+describe.each(ENGINES)('a hostile VP8 stream claiming 16383x16383 (%s)', (engine) => {
+  beforeAll(async () => {
+    server = await startTestServer({ ROOMS: 'demo,next', SFU_ENGINE: engine });
+  });
+  afterAll(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+    await server.close();
+  });
+
   it('is refused by the SFU: nothing reaches the decoder, memory stays bounded, the next room is unaffected', async () => {
     // The next room: a normal call, decoding throughout.
     const video = new SyntheticVideo({ paint: solidLuma(90) });
@@ -95,13 +113,10 @@ describe('a hostile VP8 stream claiming 16383x16383', () => {
     }
     await new Promise((r) => setTimeout(r, 500));
     peak = Math.max(peak, rssMb());
-    const forwarder = [...(server.app.engine as unknown as { rooms: Set<{ id: string; forwarders: Set<{ publisherId: string; refusedPackets: number; refused: unknown }> }> }).rooms]
-      .find((r) => r.id === 'demo')!
-      .forwarders.values()
-      .next().value!;
-    console.log(`oversized stream: ${forwarder.refusedPackets} packets refused, decoded ${decoded}, rss ${before.toFixed(0)} -> peak ${peak.toFixed(0)} MB, next room +${nextFrames - nextBefore} frames`);
-    expect(forwarder.refused).toEqual({ width: 16383, height: 16383 });
-    expect(forwarder.refusedPackets).toBeGreaterThan(50);
+    const r = refusal(engine);
+    console.log(`oversized stream (${engine}): ${r.count} packets/keyframes refused, decoded ${decoded}, rss ${before.toFixed(0)} -> peak ${peak.toFixed(0)} MB, next room +${nextFrames - nextBefore} frames`);
+    expect(r.refused).toEqual({ width: 16383, height: 16383 });
+    expect(r.count).toBeGreaterThan(50);
     expect(decoded).toBe(0);
     // One 16383x16383 I420 buffer alone is 400 MB.
     expect(peak - before).toBeLessThan(150);

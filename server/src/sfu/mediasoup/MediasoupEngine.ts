@@ -18,6 +18,8 @@ import type { types as ms } from 'mediasoup';
 import type { RtcConfig } from '../../config.ts';
 import { logger } from '../../log.ts';
 import type { PeerOptions, SfuEngine, SfuRoom, SfuRoomEvents } from '../engine.ts';
+import type { VideoSize } from '../vp8.ts';
+import { KeyframeInspector, type Inspection } from './KeyframeInspector.ts';
 import { MediasoupPeer, type PublishedTrack } from './MediasoupPeer.ts';
 
 const log = logger('mediasoup');
@@ -92,6 +94,11 @@ export class MediasoupEngine implements SfuEngine {
       worker.close();
       throw err;
     }
+  }
+
+  /** RTC_MAX_VIDEO_SIZE: video above it is held back (KeyframeInspector). */
+  get maxVideoSize(): VideoSize | undefined {
+    return this.opts.rtc.maxVideoSize;
   }
 
   /** Worker process ids, in slot order (tests kill one; metrics). */
@@ -200,12 +207,33 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
   /** The router and its worker's WebRtcServer; replaced when the worker dies. */
   private placement: Promise<{ router: ms.Router; server: ms.WebRtcServer }>;
   private closedFlag = false;
+  /** The size cap's keyframe check (undefined: no cap); its DirectTransport, made on the first video. */
+  private readonly inspector: KeyframeInspector | undefined;
+  private direct: Promise<ms.DirectTransport> | undefined;
 
   constructor(id: string, engine: MediasoupEngine) {
     super();
     this.id = id;
     this.engine = engine;
     this.placement = this.place();
+    const max = engine.maxVideoSize;
+    if (max) {
+      this.inspector = new KeyframeInspector(max);
+      this.inspector.on('change', (producerId) => {
+        for (const peer of this.peers.values()) peer.refreshHold(producerId);
+      });
+    }
+  }
+
+  /** Whether subscribers may receive this producer now (the size cap's keyframe check). */
+  released(producerId: string): boolean {
+    return this.inspector?.allowed(producerId) ?? true;
+  }
+
+  /** The size check's state for a publisher's video (tests, diagnostics). */
+  videoInspection(publisherId: string): Inspection | undefined {
+    for (const t of this.tracks) if (t.publisherId === publisherId && t.kind === 'video') return this.inspector?.inspection(t.producer.id);
+    return undefined;
   }
 
   private place(): Promise<{ router: ms.Router; server: ms.WebRtcServer }> {
@@ -241,6 +269,15 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
   private trackPublished(t: PublishedTrack): void {
     this.tracks.add(t);
     t.producer.observer.once('close', () => this.tracks.delete(t));
+    if (this.inspector && t.kind === 'video') {
+      const inspector = this.inspector;
+      void this.placement
+        .then(async ({ router }) => {
+          this.direct ??= router.createDirectTransport();
+          await inspector.watch(await this.direct, router, t.producer);
+        })
+        .catch((err: unknown) => log.error('size check not started', { room: this.id, err: (err as Error).message }));
+    }
     for (const peer of this.peers.values()) {
       if (peer.id !== t.publisherId) peer.subscribeTo(t);
     }
@@ -253,6 +290,7 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
   relocate(): void {
     if (this.closedFlag) return;
     this.tracks.clear();
+    this.direct = undefined;
     this.placement = this.place();
     const peers = [...this.peers.values()];
     log.warn('room moves to another worker; its participants rejoin', { room: this.id, peers: peers.length });

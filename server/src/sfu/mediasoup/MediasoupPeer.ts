@@ -72,12 +72,16 @@ export interface PublishedTrack {
 /** What the room gives a peer: its router now, which changes when the worker under it dies. */
 export interface PeerRoom {
   router(): Promise<{ router: ms.Router; server: ms.WebRtcServer }>;
+  /** Whether a producer's media may go to subscribers now (false: held by the size check). */
+  released(producerId: string): boolean;
 }
 
 interface Subscription {
   consumer: ms.Consumer | undefined;
   /** The consumer's m-section is in the subscribe SDP. */
   mid: string | undefined;
+  /** The client has answered an offer with this consumer in it: it may be resumed. */
+  answered?: boolean;
 }
 
 export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
@@ -294,6 +298,22 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     });
   }
 
+  /** The size check held or released a producer: pause or resume this peer's consumer of it. */
+  refreshHold(producerId: string): void {
+    if (this.closedFlag || this.lostFlag) return;
+    for (const sub of this.subs.values()) {
+      const c = sub.consumer;
+      if (!c || c.closed || c.producerId !== producerId) continue;
+      if (!this.room.released(producerId)) {
+        if (!c.paused) c.pause().catch(() => undefined);
+      } else if (c.paused && sub.answered) {
+        c.resume()
+          .then(() => c.kind === 'video' && this.watchVideoStart(c, 1))
+          .catch(() => undefined);
+      }
+    }
+  }
+
   private layerFor(publisherId: string): number | undefined {
     return this.layerOverrides.has(publisherId) ? this.layerOverrides.get(publisherId) : this.defaultLayer;
   }
@@ -375,9 +395,11 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     this.sentOffer = undefined;
     const resume = this.offered;
     this.offered = [];
-    // A resumed video consumer asks its publisher for a keyframe.
-    await Promise.all(resume.map((c) => (c.closed ? undefined : c.resume().catch(() => undefined))));
-    for (const c of resume) if (c.kind === 'video' && !c.closed) this.watchVideoStart(c, 1);
+    for (const sub of this.subs.values()) if (sub.consumer && resume.includes(sub.consumer)) sub.answered = true;
+    // A resumed video consumer asks its publisher for a keyframe. One the size check holds stays
+    // paused until it is released (refreshHold).
+    await Promise.all(resume.map((c) => (c.closed || !this.room.released(c.producerId) ? undefined : c.resume().catch(() => undefined))));
+    for (const c of resume) if (c.kind === 'video' && !c.closed && !c.paused) this.watchVideoStart(c, 1);
     if (this.renegotiationPending) this.renegotiate();
   }
 
