@@ -132,6 +132,15 @@ describe('call page layout and accessibility', () => {
       })),
       // The alert never covers a face or a badge.
       ...(await intersects(page, tid('alert-toast'), tid('remote-tile'))),
+      // On a phone the alert stays compact (title, two lines of reason, one row of buttons): it
+      // took four rows before the note field went behind a button on phones.
+      ...(await page.evaluate(() => {
+        const t = document.querySelector('[data-testid="alert-toast"]')!.getBoundingClientRect();
+        return { height: Math.round(t.height), width: innerWidth };
+      }).then(({ height, width }) => {
+        console.log(`alert toast ${height} px tall at ${width} px wide`);
+        return width <= 560 && height > 150 ? [`the alert is ${height} px tall on a phone`] : [];
+      })),
       // "End call for all" on one line.
       ...(await page.evaluate(() => {
         const b = document.querySelector('[data-testid="end-call"]')!;
