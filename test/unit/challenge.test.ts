@@ -56,12 +56,12 @@ describe('challenge plan', () => {
       const plan = drawPlan(random);
       expect(plan).toHaveLength(3);
       expect(new Set(plan.map((s) => s.action)).size).toBe(3);
-      expect(plan[0]!.promptAt).toBeGreaterThanOrEqual(1000);
-      expect(plan[0]!.promptAt).toBeLessThanOrEqual(1500);
+      expect(plan[0]!.promptAt).toBeGreaterThanOrEqual(800);
+      expect(plan[0]!.promptAt).toBeLessThanOrEqual(1200);
       for (let k = 1; k < plan.length; k++) {
         const gap = plan[k]!.promptAt - (plan[k - 1]!.promptAt + plan[k - 1]!.durationMs);
-        expect(gap).toBeGreaterThanOrEqual(500);
-        expect(gap).toBeLessThanOrEqual(1200);
+        expect(gap).toBeGreaterThanOrEqual(400);
+        expect(gap).toBeLessThanOrEqual(1000);
       }
       orders.add(plan.map((s) => s.action).join(','));
     }

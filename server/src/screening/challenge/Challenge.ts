@@ -42,7 +42,7 @@ export interface ChallengeOptions {
   /**
    * Video reaches the analyzer late (encoding, jitter buffers, a busy CPU): a step's frames are
    * taken until the next instruction appears, and the last step's until this long after its time
-   * is up. Default 1000 ms.
+   * is up. Default 800 ms.
    */
   lateMs?: number;
   /**
@@ -81,7 +81,7 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     if (options.plan.length === 0) throw new RangeError('a challenge needs at least one step');
     this.id = options.id;
     this.participantId = options.participantId;
-    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 1000, baselineWaitMs: 8000, clock: systemClock, ...options };
+    this.opts = { graceMs: 1500, reactionMs: 300, lateMs: 800, baselineWaitMs: 8000, clock: systemClock, ...options };
     this.view = {
       id: options.id,
       participantId: options.participantId,
