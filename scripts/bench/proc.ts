@@ -128,28 +128,23 @@ export class UsageWindow {
   }
 
   private cpuOf(name: string, pid: number): number {
-    const tree = this.trees[name];
-    if (!tree) return cpuSeconds(pid);
-    let sum = 0;
-    for (const p of tree) {
-      try {
-        sum += cpuSeconds(p);
-      } catch {
-        // a process below ended; its time is lost to the sum
-      }
-    }
-    return sum;
+    return this.overTree(name, pid, cpuSeconds);
   }
 
   private rssOf(name: string, pid: number): number {
+    return this.overTree(name, pid, rssBytes);
+  }
+
+  /** `read` of the process, or summed over its tree when it is watched as one. */
+  private overTree(name: string, pid: number, read: (pid: number) => number): number {
     const tree = this.trees[name];
-    if (!tree) return rssBytes(pid);
+    if (!tree) return read(pid);
     let sum = 0;
     for (const p of tree) {
       try {
-        sum += rssBytes(p);
+        sum += read(p);
       } catch {
-        // ended
+        // a process below ended; its share is lost to the sum
       }
     }
     return sum;

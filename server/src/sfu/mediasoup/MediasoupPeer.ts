@@ -307,9 +307,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       if (!this.room.released(producerId)) {
         if (!c.paused) c.pause().catch(() => undefined);
       } else if (c.paused && sub.answered) {
-        c.resume()
-          .then(() => c.kind === 'video' && this.watchVideoStart(c, 1))
-          .catch(() => undefined);
+        void this.resume(c);
       }
     }
   }
@@ -396,11 +394,19 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     const resume = this.offered;
     this.offered = [];
     for (const sub of this.subs.values()) if (sub.consumer && resume.includes(sub.consumer)) sub.answered = true;
-    // A resumed video consumer asks its publisher for a keyframe. One the size check holds stays
-    // paused until it is released (refreshHold).
-    await Promise.all(resume.map((c) => (c.closed || !this.room.released(c.producerId) ? undefined : c.resume().catch(() => undefined))));
-    for (const c of resume) if (c.kind === 'video' && !c.closed && !c.paused) this.watchVideoStart(c, 1);
+    await Promise.all(resume.map((c) => this.resume(c)));
     if (this.renegotiationPending) this.renegotiate();
+  }
+
+  /**
+   * Resumes an answered consumer, unless the size check holds its producer (refreshHold resumes it
+   * on release). A resumed video consumer asks its publisher for a keyframe, and is watched until
+   * it forwards (watchVideoStart).
+   */
+  private async resume(c: ms.Consumer): Promise<void> {
+    if (c.closed || !this.room.released(c.producerId)) return;
+    await c.resume().catch(() => undefined);
+    if (c.kind === 'video' && !c.closed && !c.paused) this.watchVideoStart(c, 1);
   }
 
   /** See VIDEO_START_CHECK_MS: a resumed video consumer that forwards nothing asks for a keyframe again. */
