@@ -18,8 +18,6 @@ import { FrameSampler } from './sampling/FrameSampler.ts';
 import type { FaceDetection } from './vision/BlazeFace.ts';
 import { BlazeFace } from './vision/BlazeFace.ts';
 import type { ImageSource } from './vision/image.ts';
-import { OcclusionGate } from './vision/occlusion.ts';
-import { headPose } from './detectors/faceGeometry.ts';
 
 export interface AnalyzerModels {
   face?: BlazeFace;
@@ -115,16 +113,11 @@ export interface SubjectAnalysis {
   fusion: RiskFusion;
   /** The registry's window detectors, judging a stretch of samples rather than one. */
   windows: WindowDetector[];
-  /** Whether the caller's lower face is covered (a hand, a cup): the frame detectors abstain then. */
-  occlusion: OcclusionGate;
 }
 
 export function newSubjectAnalysis(riskConfig: RiskConfig, now: number): SubjectAnalysis {
-  return { fusion: new RiskFusion(riskConfig, now), windows: windowEntries().map((e) => e.build(riskConfig)), occlusion: new OcclusionGate() };
+  return { fusion: new RiskFusion(riskConfig, now), windows: windowEntries().map((e) => e.build(riskConfig)) };
 }
-
-/** What a frame detector says for a frame whose lower face is covered. */
-const COVERED_REASON = 'Something covers the lower face (a hand, a cup, a phone): the face classifiers do not judge a covered face, which they misread as fake.';
 
 /** One 10 ms block of the participant's speech energy, for the window detectors that listen. */
 export function observeSpeech(subject: SubjectAnalysis, s: SpeechEnergy): void {
@@ -157,14 +150,8 @@ export async function analyseFace(models: AnalyzerModels, subject: SubjectAnalys
     (f.boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks)?.locate(f.src, f.face),
     ...models.frame.map((d) => d.analyse(sample)),
   ]);
-  // A covered face (see OcclusionGate): every frame detector abstains on this frame. Needs the head
-  // pose, so no gate without landmarks.
-  const landmarks = lm as Landmarks | undefined;
-  const pose = landmarks ? headPose(landmarks.points) : undefined;
-  const cover = pose ? subject.occlusion.check(f.src, f.face.box, pose, f.at) : undefined;
   const evidence: Partial<Record<DetectorId, Evidence>> = {};
-  for (const raw of frameEvidence as Evidence[]) {
-    const e: Evidence = cover?.covered ? { detector: raw.detector, at: raw.at, confidence: 0, reason: COVERED_REASON, details: { occlusion: Math.round(cover.distance! * 1000) / 1000 } } : raw;
+  for (const e of frameEvidence as Evidence[]) {
     subject.fusion.add(e);
     evidence[e.detector] = e;
   }
