@@ -9,6 +9,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
+import type { ImageSource } from '../../server/src/analyzer/vision/image.ts';
+import { loadJpeg, toI420 } from '../helpers/images.ts';
 import { ENGINES, startTestServer, waitFor } from '../helpers/server.ts';
 
 const cleanup: Array<() => unknown> = [];
@@ -28,6 +30,22 @@ function moving(f: { width: number; height: number; data: Uint8Array }, i: numbe
   const { width: w, height: h } = f;
   for (let y = 0; y < h; y++) f.data.fill((y + i * 4) & 0xff, y * w, (y + 1) * w);
   f.data.fill(128, w * h);
+}
+
+/** A 2x2 box downscale of an RGBA image. */
+function halfSize(src: ImageSource): ImageSource {
+  const w = src.width >> 1;
+  const h = src.height >> 1;
+  const data = new Uint8Array(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let c = 0; c < 4; c++) {
+        const at = (yy: number, xx: number) => src.data[(yy * src.width + xx) * 4 + c]!;
+        data[(y * w + x) * 4 + c] = (at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1) + 2) >> 2;
+      }
+    }
+  }
+  return { format: 'rgba', width: w, height: h, data };
 }
 
 /** Frames per second a counter advanced over `ms`. */
@@ -84,5 +102,39 @@ describe.each(ENGINES)('frames the analyzer decodes (%s)', (engine) => {
     const boosted = await rate(decoded, 4000);
     if (process.env.LAYERS_DEBUG) console.log({ engine, base, humanRate, boosted });
     expect(boosted).toBeGreaterThan(1.5 * base);
+  }, 60_000);
+
+  it('with a face, is the layer that brings the landmark detectors 7.5 fps, not every frame of a 15 fps camera', async () => {
+    const server = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: engine, RTC_KEYFRAME_INTERVAL_S: '0' });
+    cleanup.push(() => server.close());
+    // Landmarks at 8 fps while a face is present (the default): blink, pulse and jitter need >= 6.
+    const analyzer = inProcessAnalyzer(server, { baseFps: 2, boostedFps: 6, landmarkFps: 8 });
+    cleanup.push(() => analyzer.stop());
+    await analyzer.loadModels();
+    analyzer.start();
+
+    // A live selfie at half size, 320x240 (small enough for @roamhq/wrtc to send L1T3), at 15 fps.
+    const face = toI420(halfSize(loadJpeg('faces/silentface/image_T1.jpg')));
+    const video = new SyntheticVideo({ width: face.width, height: face.height, fps: 15, paint: (f) => f.data.set(face.data) });
+    cleanup.push(() => video.stop());
+    const patient = new HeadlessParticipant({
+      url: server.url,
+      room: 'demo',
+      token: server.token('demo', 'patient', 'pat', { sub: 'pat' }),
+      tracks: [video.track],
+      temporalLayers: true,
+    });
+    await patient.join();
+    cleanup.push(() => patient.leave());
+
+    const decoded = () => analyzer.streamStats('demo/pat/video')?.frames ?? 0;
+    await waitFor('the analyzer decoding the patient', () => decoded() > 3, 15000);
+    // The face is seen at the first sample; the layer is re-chosen once a second from a 1.5 s rate.
+    await new Promise((r) => setTimeout(r, 5000));
+    const withFace = await rate(decoded, 6000);
+    if (process.env.LAYERS_DEBUG) console.log({ engine, withFace });
+    // base + TL1 of 15 fps = 7.5 (asking for the 8 fps cadence itself took all 15).
+    expect(withFace).toBeGreaterThan(5.5);
+    expect(withFace).toBeLessThan(11);
   }, 60_000);
 });

@@ -10,7 +10,7 @@ import { AudioResampler, type PcmBlock } from '../../../server/src/analyzer/samp
 import { AASIST_WINDOW_SAMPLES, AudioWindower, type AudioWindow } from '../../../server/src/analyzer/sampling/AudioWindower.ts';
 import { BoundedQueue } from '../../../server/src/analyzer/sampling/BoundedQueue.ts';
 import { FrameSampler } from '../../../server/src/analyzer/sampling/FrameSampler.ts';
-import { AudioStream, VideoStream } from '../../../server/src/analyzer/streams.ts';
+import { AudioStream, chooseTemporalLayer, LANDMARK_LAYER_FPS, VideoStream } from '../../../server/src/analyzer/streams.ts';
 import { VoiceActivityDetector } from '../../../server/src/analyzer/sampling/VoiceActivity.ts';
 import { SpeechLikeness } from '../../../server/src/analyzer/sampling/speechLikeness.ts';
 import { seededRandom } from '../../helpers/random.ts';
@@ -516,7 +516,19 @@ describe('per-stream sampling in the analyzer', () => {
     // 8 landmark frames a second, less those that were the classifiers' samples anyway.
     expect(r.heavy + r.light).toBeGreaterThanOrEqual(75);
     expect(r.heavy + r.light).toBeLessThanOrEqual(101);
-    expect(s.neededFps).toBe(8);
+    // What the SFU is asked for is the landmark detectors' least rate, not the 8 fps cadence: the
+    // 7.5 fps layer of a 15 fps camera (TL1) or of a 30 fps one (base) serves it without every frame.
+    expect(s.neededFps).toBe(LANDMARK_LAYER_FPS);
+    expect(chooseTemporalLayer(0, 3.75, s.neededFps)).toBe(1); // 15 fps camera: base + TL1, not all 15
+    expect(chooseTemporalLayer(2, 15, s.neededFps)).toBe(1); // measured at the top layer: back down to 7.5
+    expect(chooseTemporalLayer(0, 7.5, s.neededFps)).toBe(0); // 30 fps camera: the base layer
+    expect(chooseTemporalLayer(1, 15, s.neededFps)).toBe(0);
+    // A 7.5 fps layer's noise (7 fps measured over 1.5 s) does not push it up.
+    expect(chooseTemporalLayer(1, 7, s.neededFps)).toBe(1);
+    // At 7.5 fps the landmark cadence takes every frame: pulse and jitter get 7.5 a second.
+    const at75 = { heavy: s.queue.pushed, light: s.landmarkQueue.pushed };
+    for (let i = 0; i < 75; i++) s.offer({ width: 2, height: 2, data: new Uint8Array(6) }, 20_000 + (i * 1000) / 7.5);
+    expect(s.queue.pushed - at75.heavy + (s.landmarkQueue.pushed - at75.light)).toBeGreaterThanOrEqual(74);
   });
 
   it('audio: 16 kHz silence then 48 kHz stereo speech becomes 4.04 s windows; a bad rate is counted, not thrown', () => {

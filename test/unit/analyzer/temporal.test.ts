@@ -223,10 +223,10 @@ describe('LandmarkJitterDetector', () => {
     expect(e.reason).toMatch(/tremble/);
   });
 
-  it('abstains at 2 fps (it needs 7.5), and without landmarks', () => {
+  it('abstains at 2 fps (it needs 6), and without landmarks', () => {
     const slow = playJitter(2, 20, 3);
     expectAbstain(slow);
-    expect(slow.reason).toMatch(/at least 7\.5/);
+    expect(slow.reason).toMatch(/at least 6 /);
     expectAbstain(playJitter(8, 8, 3, { noLandmarks: true }));
   });
 

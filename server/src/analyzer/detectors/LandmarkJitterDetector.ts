@@ -15,8 +15,10 @@
  * distance. The median over points is the triplet's jitter; the window's jitter is the median over
  * triplets, so a blink, a hand or a glitch does not count.
  *
- * Needs `minFps` (default 7.5: an 8 fps analyzer with jitter): at 2 fps, half a second of natural
- * movement between frames swamps a pixel of tremble. Abstains below it, with too few triplets, or
+ * Needs `minFps` (default 6): at 2 fps, half a second of natural movement between frames swamps a
+ * pixel of tremble. The analyzer's landmarks run at up to 8 fps; from a camera sending temporal
+ * layers it gets 7.5 (a 15 fps camera's first layer, a 30 fps camera's base layer: streams.ts
+ * LANDMARK_LAYER_FPS), and 6 leaves room for a publisher's own jitter. Abstains below it, with too few triplets, or
  * while the head moves fast (the landmark model's error grows with motion blur).
  *
  * Measured on ../shared/data/dev/video (DeepFaceLive, 25 real / 26 fake, 10 fps, 9 identities):
@@ -33,7 +35,7 @@ import { median, medianInterval, round } from './numbers.ts';
 export interface LandmarkJitterOptions {
   /** Span judged (default 8 s). */
   windowMs?: number;
-  /** Least sampling rate (default 7.5 fps). */
+  /** Least sampling rate (default 6 fps). */
   minFps?: number;
   /** Least number of usable triplets in the window (default 16). */
   minTriplets?: number;
@@ -65,7 +67,7 @@ export class LandmarkJitterDetector implements WindowDetector {
   private missing: number[] = [];
 
   constructor(options: LandmarkJitterOptions = {}) {
-    this.o = { windowMs: 8000, minFps: 7.5, minTriplets: 16, maxMotion: 0.25, steadyJitter: 0.04, jitterLevel: 0.08, ...options };
+    this.o = { windowMs: 8000, minFps: 6, minTriplets: 16, maxMotion: 0.25, steadyJitter: 0.04, jitterLevel: 0.08, ...options };
   }
 
   observeFace(o: FaceObservation): void {

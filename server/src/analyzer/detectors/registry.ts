@@ -106,9 +106,9 @@ export const DETECTORS = [
   { id: 'lip-sync', kind: 'window', primary: false, evaluated: true, needs: ['landmarks', 'audio'], sampling: { input: 'video', perSecond: 1, what: 'the lip-sync check' }, build: () => new LipSyncDetector() },
   // The pulse band needs PulseDetector's minFps (5.5: the boosted 6 fps with some jitter).
   { id: 'pulse', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'video', perSecond: 5.5, what: 'the pulse check' }, build: () => new PulseDetector() },
-  // Both need consecutive samples close in time (their minFps: 5.5 and 7.5).
+  // Both need consecutive samples close in time (their minFps: 5.5 and 6).
   { id: 'face-flicker', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'video', perSecond: 5.5, what: 'the face-flicker check' }, build: () => new FaceFlickerDetector() },
-  { id: 'landmark-jitter', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'video', perSecond: 7.5, what: 'the landmark-jitter check' }, build: () => new LandmarkJitterDetector() },
+  { id: 'landmark-jitter', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'video', perSecond: 6, what: 'the landmark-jitter check' }, build: () => new LandmarkJitterDetector() },
   { id: 'client-integrity', kind: 'external', primary: false, evaluated: false },
   { id: 'liveness-check', kind: 'external', primary: true, evaluated: false },
 ] as const;
