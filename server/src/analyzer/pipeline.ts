@@ -51,7 +51,9 @@ export async function loadAnalyzerModels(runtime: InferenceRuntime, o: ModelLoad
   const wrap = o.wrap ?? ((r) => r);
   const load = async (id: string): Promise<LoadedModel | undefined> => {
     try {
-      const m = await runtime.load(id);
+      // The voice model takes 140-580 ms a window: in its own thread, so the event loop keeps
+      // serving video meanwhile (InferenceRuntime's header).
+      const m = await runtime.load(id, { thread: id === DEFAULT_VOICE_CALIBRATION.model });
       o.onModel?.(id, m);
       return m;
     } catch (err) {

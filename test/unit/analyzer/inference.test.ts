@@ -140,6 +140,40 @@ describe('inference runtime', () => {
     await runtime.close();
   });
 
+  it('a model in its own thread gives the same outputs, and the event loop runs meanwhile', async () => {
+    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu', intraOpThreads: 1 });
+    const inline = await runtime.load('aasist-l');
+    const threaded = await runtime.load('aasist-l', { thread: true });
+    expect(threaded.provider).toBe('cpu');
+    expect(threaded.inputNames).toEqual(inline.inputNames);
+    let seed = 7;
+    const wave = new Float32Array(64600).map(() => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.2);
+    const feeds = () => ({ [inline.inputNames[0]!]: new Tensor('float32', wave.slice(), [1, 64600]) });
+    const name = inline.outputNames[0]!;
+    const a = (await inline.run(feeds()))[name]!;
+    // Timer ticks while each runs: none in-process (onnxruntime-node blocks the loop), many threaded.
+    const ticksDuring = async (run: () => Promise<unknown>) => {
+      let ticks = 0;
+      const iv = setInterval(() => ticks++, 2);
+      await run();
+      clearInterval(iv);
+      return ticks;
+    };
+    let b: Tensor | undefined;
+    const threadedTicks = await ticksDuring(async () => (b = (await threaded.run(feeds()))[name]));
+    const inlineTicks = await ticksDuring(() => inline.run(feeds()));
+    expect(Array.from(b!.data as Float32Array)).toEqual(Array.from(a.data as Float32Array));
+    expect(b!.dims).toEqual(a.dims);
+    expect(inlineTicks).toBe(0);
+    expect(threadedTicks).toBeGreaterThan(5);
+    // A bad input is that run's error; the thread keeps serving.
+    await expect(threaded.run({ [inline.inputNames[0]!]: new Tensor('float32', new Float32Array(10), [1, 10]) })).rejects.toThrow(/./);
+    expect((await threaded.run(feeds()))[name]!.dims).toEqual(a.dims);
+    await runtime.close();
+    // Released: runs are refused, not left hanging.
+    await expect(threaded.run(feeds())).rejects.toThrow(/released/);
+  }, 60_000);
+
   it('a missing model file is an error naming the model, not a crash', async () => {
     const runtime = new InferenceRuntime(ModelRegistry.load(undefined, ['/nowhere']), { provider: 'cpu' });
     await expect(runtime.load('meso4-df')).rejects.toThrow(/model "meso4-df" \(Meso4_DF\.onnx\) not found; searched: \/nowhere\/Meso4_DF\.onnx/);

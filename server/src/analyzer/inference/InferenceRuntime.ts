@@ -7,10 +7,14 @@
  * to shave microseconds off the next run; the analyzer runs nine small sessions a few times a
  * second each, so every pool spun most of the time it was idle (measured: one session at 10 runs/s
  * used 50% of a core spinning, 6.5% without). Intra-op threads default to a quarter of the host's
- * cores (1 on a 2-core machine, 4 on 16): streams already run sessions concurrently on libuv's
- * pool, so more threads per session only contend with each other.
+ * cores (1 on a 2-core machine, 4 on 16).
+ *
+ * onnxruntime-node runs a session synchronously on the thread that calls run(): a model loaded
+ * with `{ thread: true }` gets a worker thread of its own (sessionThread.ts), so that a slow model
+ * (AASIST-L: 140-580 ms a window here) does not stop the analyzer's event loop while it runs.
  */
 import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 // First: telemetry off before any session exists (it is decided once, at the first).
 import './telemetry.ts';
 import * as ort from 'onnxruntime-node';
@@ -18,6 +22,7 @@ import { logger } from '../../log.ts';
 import type { ModelEntry, ModelRegistry } from './ModelRegistry.ts';
 import type { ModelRunner } from './ModelRunner.ts';
 import { fallbackChain, type ProviderName } from './providers.ts';
+import { fromWire, toWire, type SessionThreadData, type SessionThreadReply } from './sessionThread.ts';
 
 const log = logger('inference');
 
@@ -60,14 +65,91 @@ export class InferenceRuntime {
     this.opts = opts;
   }
 
-  load(id: string): Promise<LoadedModel> {
-    let p = this.loaded.get(id);
+  /** Loads a model once (per id and threading); `thread`: in a worker thread of its own (see the header). */
+  load(id: string, opts: { thread?: boolean } = {}): Promise<LoadedModel> {
+    const key = opts.thread ? `${id} (thread)` : id;
+    let p = this.loaded.get(key);
     if (!p) {
-      p = this.create(id);
-      this.loaded.set(id, p);
-      p.catch(() => this.loaded.delete(id));
+      p = opts.thread ? this.createThreaded(id) : this.create(id);
+      this.loaded.set(key, p);
+      p.catch(() => this.loaded.delete(key));
     }
     return p;
+  }
+
+  private async createThreaded(id: string): Promise<LoadedModel> {
+    const entry = this.registry.entry(id);
+    const path = await this.registry.resolve(id);
+    const data: SessionThreadData & { sessionThread: true } = {
+      sessionThread: true,
+      path,
+      providers: fallbackChain(this.opts.provider),
+      sessionOptions: { logSeverityLevel: 3, ...cpuSessionOptions(this.opts.intraOpThreads || defaultIntraOpThreads()) },
+    };
+    const worker = new Worker(new URL('./sessionThread.ts', import.meta.url), { workerData: data });
+    const pending = new Map<number, { resolve: (o: Record<string, ort.Tensor>) => void; reject: (e: Error) => void }>();
+    let nextId = 0;
+    let dead: Error | undefined;
+    let released = false;
+    const fail = (err: Error) => {
+      dead ??= err;
+      for (const p of pending.values()) p.reject(dead);
+      pending.clear();
+    };
+    const ready = new Promise<Extract<SessionThreadReply, { ready: true }>>((resolve, reject) => {
+      worker.on('message', (m: SessionThreadReply) => {
+        if ('ready' in m) return resolve(m);
+        if ('failed' in m) return reject(new Error(`model "${id}" could not be loaded on any provider: ${m.failed}`));
+        const p = pending.get(m.id);
+        if (!p) return;
+        pending.delete(m.id);
+        if ('error' in m) p.reject(new Error(m.error));
+        else p.resolve(Object.fromEntries(Object.entries(m.outputs).map(([k, v]) => [k, fromWire(v)])));
+      });
+      worker.on('error', (err) => {
+        reject(err);
+        fail(err);
+      });
+      worker.on('exit', (code) => {
+        const err = new Error(`the inference thread of model "${id}" exited (code ${code})`);
+        // Its detector then abstains on every window ("analysis failed" in the log and the gaps).
+        if (!released) log.error('inference thread exited', { model: id, code });
+        reject(err);
+        fail(err);
+      });
+    });
+    let r: Extract<SessionThreadReply, { ready: true }>;
+    try {
+      r = await ready;
+    } catch (err) {
+      await worker.terminate();
+      throw err;
+    }
+    const provider = r.provider as ProviderName;
+    if (provider !== this.opts.provider) {
+      log.warn('execution provider unavailable, falling back', { model: id, requested: this.opts.provider, using: provider, reason: r.errors.join('; ') });
+    }
+    log.info('model loaded', { model: id, provider, thread: true });
+    return {
+      id,
+      entry,
+      provider,
+      inputNames: r.inputNames,
+      outputNames: r.outputNames,
+      run: (feeds) => {
+        if (dead) return Promise.reject(dead);
+        const msgId = nextId++;
+        return new Promise((resolve, reject) => {
+          pending.set(msgId, { resolve, reject });
+          worker.postMessage({ id: msgId, feeds: Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toWire(v)])) });
+        });
+      },
+      release: async () => {
+        released = true;
+        fail(new Error(`model "${id}" was released`));
+        await worker.terminate();
+      },
+    };
   }
 
   private async create(id: string): Promise<LoadedModel> {
