@@ -21,7 +21,7 @@ const EnvSchema = z.object({
   /** Sampled frames (and audio windows) waiting per stream; beyond it the oldest are dropped. */
   ANALYZER_QUEUE: z.coerce.number().int().min(1).max(64).default(4),
   ANALYZER_HEARTBEAT_MS: z.coerce.number().int().min(100).default(2000),
-  /** onnxruntime intra-op threads per CPU session; 0: a quarter of the cores, 1 to 4. */
+  /** onnxruntime intra-op threads per CPU session; 0: a quarter of ANALYZER_CORES, 1 to 4. */
   ANALYZER_INTRA_OP_THREADS: z.coerce.number().int().min(0).max(64).default(0),
   /** Cores this worker may use, for the load it reports to the pool; the server sets its workers' share. Default: all of the host's. */
   ANALYZER_CORES: z.coerce.number().positive().max(4096).optional(),

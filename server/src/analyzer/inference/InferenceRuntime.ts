@@ -6,8 +6,10 @@
  * CPU sessions never spin-wait. onnxruntime's thread pools busy-spin between work items by default
  * to shave microseconds off the next run; the analyzer runs nine small sessions a few times a
  * second each, so every pool spun most of the time it was idle (measured: one session at 10 runs/s
- * used 50% of a core spinning, 6.5% without). Intra-op threads default to a quarter of the host's
- * cores (1 on a 2-core machine, 4 on 16).
+ * used 50% of a core spinning, 6.5% without). Intra-op threads default to a quarter of the cores
+ * the analyzer may use (ANALYZER_CORES: the whole host for a lone analyzer, 1 on a 2-core machine
+ * and 4 on 16; a pool worker's share of it, so fifteen workers on 16 cores take 1 each rather
+ * than 4 each: each worker already runs its face models and its voice model side by side).
  *
  * onnxruntime-node runs a session synchronously on the thread that calls run(): a model loaded
  * with `{ thread: true }` gets a worker thread of its own (sessionThread.ts), so that a slow model
