@@ -10,9 +10,12 @@ import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
 import type { AnalyzerConfig } from '../../server/src/analyzer/config.ts';
 import { inProcessAnalyzer as makeAnalyzer } from '../helpers/analyzer.ts';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
-import { SyntheticAudio, SyntheticVideo, type FramePainter } from '../../server/src/headless/syntheticMedia.ts';
+import { LoopedAudio, SyntheticAudio, SyntheticVideo, type FramePainter } from '../../server/src/headless/syntheticMedia.ts';
+import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
+import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
+import { ClipLibrary } from '../../server/src/simulate/clips.ts';
 import { nonstandard, type I420Frame } from '../../server/src/headless/wrtc.ts';
-import type { AnalysisStatus } from '../../server/src/protocol/messages.ts';
+import type { AnalysisStatus, RiskUpdate } from '../../server/src/protocol/messages.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const DATA_DIR = process.env.DFS_DATA_DIR ?? resolve(import.meta.dirname, '../../../shared/data');
@@ -161,6 +164,33 @@ describe('analyzer', () => {
     for (const l of late) expect(l).toBeLessThan(4 * SLOW_MS + 600);
     expect(await analyzer.renderMetrics()).toMatch(/dfs_analyzer_samples_dropped_total\{kind="video",stream="demo\/pat\/video"\} [1-9]/);
   });
+
+  it('a voice model that fails on every window reads "analysis degraded" for the synthetic-voice check, not a quiet gap', async () => {
+    const server = await startTestServer({ ANALYZER: 'external' });
+    cleanup.push(() => server.close());
+    const analyzer = inProcessAnalyzer(server);
+    // As if the voice model's thread had gone: every run rejects.
+    await analyzer.loadModels((runner, id) =>
+      id !== 'aasist-l' ? runner : { ...runner, run: () => Promise.reject(new Error('the inference thread of model "aasist-l" exited (code 1)')) },
+    );
+    const updates: RiskUpdate[] = [];
+    analyzer.on('risk', (_room, u) => updates.push(u));
+    analyzer.start();
+    // A caller speaking (LibriSpeech, 48 kHz), with a plain picture: only the voice path matters here.
+    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
+    const { pcm } = await new ClipLibrary(runtime).load('real');
+    await runtime.close();
+    const audio = new LoopedAudio(pcm);
+    const video = new SyntheticVideo({ paint: quadrants, width: 320, height: 240 });
+    const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'pat', { sub: 'pat' }), tracks: [audio.track, video.track] });
+    await peer.join();
+    cleanup.push(() => video.stop(), () => audio.stop(), () => peer.leave());
+    // Windows every 2 s from 4 s on; a rate is judged over 10 s of live input.
+    await waitFor('the voice check reported degraded', () => updates.some((u) => u.participantId === 'pat' && (u.degraded ?? []).some((d) => d.detector === 'synthetic-voice')), 40_000);
+    const d = updates.findLast((u) => (u.degraded ?? []).some((x) => x.detector === 'synthetic-voice'))!;
+    expect(d.degraded!.find((x) => x.detector === 'synthetic-voice')).toMatchObject({ achieved: 0 });
+    expect(d.state).not.toBe('CLEAR');
+  }, 60_000);
 
   it('killed or stalled: calls continue, privileged roles are told, it comes back and resumes', async () => {
     const server = await startTestServer({ ANALYZER: 'embedded', ANALYZER_STALL_MS: '3000', ANALYZER_HEARTBEAT_MS: '300' });

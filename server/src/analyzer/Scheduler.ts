@@ -195,7 +195,8 @@ export class Scheduler {
       });
     } catch (err) {
       if ((err as Error).name !== 'BatcherFullError') log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
-      else if (watcher.isAnalysed(s.id)) subjects.get(s.id.room, s.id.participantId).fusion.dropped('video', Date.now());
+      // Lost either way (a full batch, or a model that failed): fusion counts it (analysis degraded).
+      if (watcher.isAnalysed(s.id)) subjects.get(s.id.room, s.id.participantId).fusion.dropped('video', Date.now());
     }
   }
 
@@ -223,6 +224,9 @@ export class Scheduler {
         events.emit('observation', { kind: 'audio', stream: s.id, at: Date.now(), voicedFraction: w.voicedFraction, ...(voice !== undefined ? { syntheticVoice: voice } : {}), latencyMs });
       } catch (err) {
         log.error('audio analysis failed', { stream: s.key, err: (err as Error).message });
+        // A window the model could not judge is a lost one: fusion counts it, so a voice model
+        // that keeps failing (its thread gone) reads "analysis degraded", not a quiet gap.
+        if (watcher.isAnalysed(s.id)) subjects.get(s.id.room, s.id.participantId).fusion.dropped('audio', Date.now());
       } finally {
         s.windower.release(w.samples);
       }

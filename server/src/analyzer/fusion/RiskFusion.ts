@@ -245,7 +245,7 @@ export class RiskFusion {
     l.note(l.analysed, at);
   }
 
-  /** One sample of this input was lost before analysis (a full queue, a full batch). */
+  /** One sample of this input was lost (a full queue, a full batch, a model run that failed). */
   dropped(input: SampledInput, at: number): void {
     const l = this.ledger(input);
     l.note(l.dropped, at);
