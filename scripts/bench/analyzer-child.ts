@@ -12,11 +12,11 @@
 import { createInterface } from 'node:readline';
 import { Analyzer, type Observation } from '../../server/src/analyzer/Analyzer.ts';
 import { loadAnalyzerConfig } from '../../server/src/analyzer/config.ts';
-import { defaultIntraOpThreads, InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
+import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
 import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
 
 const config = loadAnalyzerConfig();
-const analyzer = new Analyzer(config, new InferenceRuntime(ModelRegistry.load(), { provider: config.provider, intraOpThreads: config.intraOpThreads || defaultIntraOpThreads(config.cores) }));
+const analyzer = new Analyzer(config, new InferenceRuntime(ModelRegistry.load(), { provider: config.provider, intraOpThreads: config.intraOpThreads, cores: config.cores }));
 await analyzer.loadModels();
 
 let obs: Array<[kind: 'video' | 'audio', latencyMs: number, ok: 0 | 1, stream: string]> = [];

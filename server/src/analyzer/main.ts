@@ -6,7 +6,7 @@
 import { logger } from '../log.ts';
 import { Analyzer } from './Analyzer.ts';
 import { loadAnalyzerConfig, type AnalyzerConfig } from './config.ts';
-import { defaultIntraOpThreads, InferenceRuntime } from './inference/InferenceRuntime.ts';
+import { InferenceRuntime } from './inference/InferenceRuntime.ts';
 import { ModelRegistry } from './inference/ModelRegistry.ts';
 import { followParent, hasParent } from './parentChannel.ts';
 
@@ -49,7 +49,7 @@ try {
 }
 const registry = ModelRegistry.load();
 log.info('model folders', { searched: registry.dirs.join(',') });
-analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads || defaultIntraOpThreads(config.cores) }), undefined, { processMetrics: true });
+analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads, cores: config.cores }), undefined, { processMetrics: true });
 await analyzer.loadModels();
 analyzer.start();
 

@@ -38,8 +38,10 @@ export interface LoadedModel extends ModelRunner {
 
 export interface RuntimeOptions {
   provider: ProviderName;
-  /** Threads per session for the CPU provider; default (or 0): defaultIntraOpThreads(). */
+  /** Threads per session for the CPU provider; default (or 0): defaultIntraOpThreads(cores). */
   intraOpThreads?: number;
+  /** Cores this process may use (ANALYZER_CORES), for that default; default: the host's. */
+  cores?: number;
 }
 
 /** A quarter of the host's cores, 1 to 4: sessions run side by side, so each gets few threads. */
@@ -62,9 +64,12 @@ export class InferenceRuntime {
   private readonly opts: RuntimeOptions;
   private readonly loaded = new Map<string, Promise<LoadedModel>>();
 
+  private readonly intraOpThreads: number;
+
   constructor(registry: ModelRegistry, opts: RuntimeOptions) {
     this.registry = registry;
     this.opts = opts;
+    this.intraOpThreads = opts.intraOpThreads || defaultIntraOpThreads(opts.cores);
   }
 
   /** Loads a model once (per id and threading); `thread`: in a worker thread of its own (see the header). */
@@ -86,7 +91,7 @@ export class InferenceRuntime {
       sessionThread: true,
       path,
       providers: fallbackChain(this.opts.provider),
-      sessionOptions: { logSeverityLevel: 3, ...cpuSessionOptions(this.opts.intraOpThreads || defaultIntraOpThreads()) },
+      sessionOptions: { logSeverityLevel: 3, ...cpuSessionOptions(this.intraOpThreads) },
     };
     const worker = new Worker(new URL('./sessionThread.ts', import.meta.url), { workerData: data });
     const pending = new Map<number, { resolve: (o: Record<string, ort.Tensor>) => void; reject: (e: Error) => void }>();
@@ -164,7 +169,7 @@ export class InferenceRuntime {
           executionProviders: [provider],
           logSeverityLevel: 3,
           // Other providers still run some nodes on CPU: no spinning there either.
-          ...cpuSessionOptions(this.opts.intraOpThreads || defaultIntraOpThreads()),
+          ...cpuSessionOptions(this.intraOpThreads),
         });
         if (provider !== this.opts.provider) {
           log.warn('execution provider unavailable, falling back', { model: id, requested: this.opts.provider, using: provider, reason: errors.join('; ') });
