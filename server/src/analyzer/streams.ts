@@ -51,8 +51,8 @@ export function chooseTemporalLayer(current: number, measuredFps: number, needed
  * detectors accept (landmark jitter and pulse: 6 and 5.5 fps), not the 8 fps cadence. Why: a
  * 15 fps camera's first temporal layer and a 30 fps camera's base layer both bring 7.5 fps, which
  * falls short of 8 with the chooser's 10% spare, so asking for 8 made the SFU send every frame
- * (15 or 30 fps decoded, the largest cost per stream: 1.1% of a core per 640x480 fps) for half a
- * frame a second more landmarks. At 6 the layer that brings 7.5 fps passes both the way up
+ * (15 fps decoded, or base + TL1 of a 30 fps camera) for half a frame a second more landmarks:
+ * twice the SFU-to-analyzer traffic (decoding itself proved cheap: BENCHMARKS.md, 2 Dec). At 6 the layer that brings 7.5 fps passes both the way up
  * (6.6) and the way down (7.2), and 7.5 fps measured over 1.5 s (11 frames, +-1) stays above 6.
  */
 export const LANDMARK_LAYER_FPS = 6;
