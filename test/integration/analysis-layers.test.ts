@@ -8,6 +8,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
+import type { AnalyzerConfig } from '../../server/src/analyzer/config.ts';
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
 import type { ImageSource } from '../../server/src/analyzer/vision/image.ts';
 import { loadJpeg, toI420 } from '../helpers/images.ts';
@@ -55,35 +56,43 @@ async function rate(count: () => number, ms: number): Promise<number> {
   return ((count() - a) * 1000) / ms;
 }
 
+/**
+ * A call on `engine` (no cover keyframes) with an in-process analyzer and a patient publishing
+ * `video` with temporal layers. `decoded` counts what dfs_analyzer_frames_received_total reports
+ * for the stream (read directly: rate() is synchronous).
+ */
+async function layeredCall(engine: (typeof ENGINES)[number], analyzerConfig: Partial<AnalyzerConfig>, video: SyntheticVideo, opts: { models?: boolean } = {}) {
+  cleanup.push(() => video.stop());
+  const server = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: engine, RTC_KEYFRAME_INTERVAL_S: '0' });
+  cleanup.push(() => server.close());
+  const analyzer = inProcessAnalyzer(server, analyzerConfig);
+  cleanup.push(() => analyzer.stop());
+  if (opts.models) await analyzer.loadModels();
+  analyzer.start();
+  const patient = new HeadlessParticipant({
+    url: server.url,
+    room: 'demo',
+    token: server.token('demo', 'patient', 'pat', { sub: 'pat' }),
+    tracks: [video.track],
+    temporalLayers: true,
+  });
+  await patient.join();
+  cleanup.push(() => patient.leave());
+  const decoded = () => analyzer.streamStats('demo/pat/video')?.frames ?? 0;
+  return { server, analyzer, decoded };
+}
+
 describe.each(ENGINES)('frames the analyzer decodes (%s)', (engine) => {
   it('is the base temporal layer (<= 2x its sampling rate), more while boosted, while people get every frame', async () => {
     // No cover keyframes (RTC_KEYFRAME_INTERVAL_S, werift): each adds a base-layer frame out of the
     // L1T3 pattern (measured 4.17 fps against 4.0 at 5 s), which this exact bound would count.
-    const server = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: engine, RTC_KEYFRAME_INTERVAL_S: '0' });
-    cleanup.push(() => server.close());
-    const analyzer = inProcessAnalyzer(server, { baseFps: BASE_FPS, boostedFps: 6 });
-    cleanup.push(() => analyzer.stop());
-    analyzer.start();
-
-    const video = new SyntheticVideo({ width: 320, height: 240, fps: PUBLISHER_FPS, paint: moving });
-    cleanup.push(() => video.stop());
-    const patient = new HeadlessParticipant({
-      url: server.url,
-      room: 'demo',
-      token: server.token('demo', 'patient', 'pat', { sub: 'pat' }),
-      tracks: [video.track],
-      temporalLayers: true,
-    });
-    await patient.join();
-    cleanup.push(() => patient.leave());
+    const { server, analyzer, decoded } = await layeredCall(engine, { baseFps: BASE_FPS, boostedFps: 6 }, new SyntheticVideo({ width: 320, height: 240, fps: PUBLISHER_FPS, paint: moving }));
     const supervisor = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'supervisor', 'sup', { sub: 'sup' }) });
     await supervisor.join();
     cleanup.push(() => supervisor.leave());
     let humanFrames = 0;
     cleanup.push(onVideoFrames((await supervisor.waitForTrack('pat', 'video')).track, () => humanFrames++));
 
-    // What dfs_analyzer_frames_received_total reports for the stream (read directly: rate() is synchronous).
-    const decoded = () => analyzer.streamStats('demo/pat/video')?.frames ?? 0;
     await waitFor('the analyzer decoding the patient', () => decoded() > 3, 15000);
     await new Promise((r) => setTimeout(r, 1000)); // past the first keyframe's burst
 
@@ -105,29 +114,11 @@ describe.each(ENGINES)('frames the analyzer decodes (%s)', (engine) => {
   }, 60_000);
 
   it('with a face, is the layer that brings the landmark detectors 7.5 fps, not every frame of a 15 fps camera', async () => {
-    const server = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: engine, RTC_KEYFRAME_INTERVAL_S: '0' });
-    cleanup.push(() => server.close());
-    // Landmarks at 8 fps while a face is present (the default): blink, pulse and jitter need >= 6.
-    const analyzer = inProcessAnalyzer(server, { baseFps: 2, boostedFps: 6, landmarkFps: 8 });
-    cleanup.push(() => analyzer.stop());
-    await analyzer.loadModels();
-    analyzer.start();
-
     // A live selfie at half size, 320x240 (small enough for @roamhq/wrtc to send L1T3), at 15 fps.
     const face = toI420(halfSize(loadJpeg('faces/silentface/image_T1.jpg')));
     const video = new SyntheticVideo({ width: face.width, height: face.height, fps: 15, paint: (f) => f.data.set(face.data) });
-    cleanup.push(() => video.stop());
-    const patient = new HeadlessParticipant({
-      url: server.url,
-      room: 'demo',
-      token: server.token('demo', 'patient', 'pat', { sub: 'pat' }),
-      tracks: [video.track],
-      temporalLayers: true,
-    });
-    await patient.join();
-    cleanup.push(() => patient.leave());
-
-    const decoded = () => analyzer.streamStats('demo/pat/video')?.frames ?? 0;
+    // Landmarks at 8 fps while a face is present (the default): blink, pulse and jitter need >= 6.
+    const { decoded } = await layeredCall(engine, { baseFps: 2, boostedFps: 6, landmarkFps: 8 }, video, { models: true });
     await waitFor('the analyzer decoding the patient', () => decoded() > 3, 15000);
     // The face is seen at the first sample; the layer is re-chosen once a second from a 1.5 s rate.
     await new Promise((r) => setTimeout(r, 5000));
