@@ -113,19 +113,38 @@ describe.each(ENGINES)('frames the analyzer decodes (%s)', (engine) => {
     expect(boosted).toBeGreaterThan(1.5 * base);
   }, 60_000);
 
-  it('with a face, is the layer that brings the landmark detectors 7.5 fps, not every frame of a 15 fps camera', async () => {
+  it('with a face, settles on the layer that brings the landmark detectors 7.5 fps, not every frame of a 15 fps camera', async () => {
     // A live selfie at half size, 320x240 (small enough for @roamhq/wrtc to send L1T3), at 15 fps.
     const face = toI420(halfSize(loadJpeg('faces/silentface/image_T1.jpg')));
     const video = new SyntheticVideo({ width: face.width, height: face.height, fps: 15, paint: (f) => f.data.set(face.data) });
     // Landmarks at 8 fps while a face is present (the default): blink, pulse and jitter need >= 6.
-    const { decoded } = await layeredCall(engine, { baseFps: 2, boostedFps: 6, landmarkFps: 8 }, video, { models: true });
+    const { server, decoded } = await layeredCall(engine, { baseFps: 2, boostedFps: 6, landmarkFps: 8 }, video, { models: true });
+    // A supervisor receives every layer: what the camera really delivered through the SFU.
+    const supervisor = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'supervisor', 'sup', { sub: 'sup' }) });
+    await supervisor.join();
+    cleanup.push(() => supervisor.leave());
+    let humanFrames = 0;
+    cleanup.push(onVideoFrames((await supervisor.waitForTrack('pat', 'video')).track, () => humanFrames++));
     await waitFor('the analyzer decoding the patient', () => decoded() > 3, 15000);
-    // The face is seen at the first sample; the layer is re-chosen once a second from a 1.5 s rate.
+    // The face is seen at the first sample; the layer is re-chosen once a second from the rate
+    // measured since the last change (>= 1.5 s).
     await new Promise((r) => setTimeout(r, 5000));
-    const withFace = await rate(decoded, 6000);
-    if (process.env.LAYERS_DEBUG) console.log({ engine, withFace });
+    // On a loaded machine (CI runs files in parallel) the publisher's encoder drops frames; below
+    // 13.2 fps TL1 brings less than 6 and every frame is the right answer. So the claim is: in
+    // 4 s windows where the camera delivered >= 13 fps, the analyzer settles on about half of it.
+    // With the old 8 fps ask (or a layer stuck on top after a dip) every window reads ~15.
+    const windows: Array<{ human: number; withFace: number }> = [];
+    for (let i = 0; i < 6; i++) {
+      const h = humanFrames;
+      const withFace = await rate(decoded, 4000);
+      windows.push({ human: ((humanFrames - h) * 1000) / 4000, withFace });
+      const last = windows[windows.length - 1]!;
+      if (last.human >= 13 && last.withFace < 0.75 * last.human) break;
+    }
+    if (process.env.LAYERS_DEBUG) console.log({ engine, windows });
+    const settled = windows.find((w) => w.human >= 13 && w.withFace < 0.75 * w.human);
+    expect(settled, JSON.stringify(windows)).toBeDefined();
     // base + TL1 of 15 fps = 7.5 (asking for the 8 fps cadence itself took all 15).
-    expect(withFace).toBeGreaterThan(5.5);
-    expect(withFace).toBeLessThan(11);
+    expect(settled!.withFace).toBeGreaterThan(5.5);
   }, 60_000);
 });

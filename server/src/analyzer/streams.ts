@@ -32,9 +32,13 @@ export interface SampledFrame {
  * The VP8 temporal layer to ask for (of L1T3: layer L carries 1/2^(2-L) of the frames), from the
  * frame rate measured at the current layer. Up only when the current layer falls short of
  * `neededFps` (to the lowest that brings it with 10% to spare); down only when a lower layer
- * would bring it with 20% to spare. The gap between the two keeps a rate measured near the need
- * (jitter, a busy publisher) from flapping between layers. A stream without temporal layers
- * measures its full rate at any layer, so it stays low: the SFU forwards such streams whole.
+ * would bring it with the same 10% to spare. The gap between "short of the need" and "10% over
+ * it" keeps a rate measured near the need (jitter, a busy publisher) from flapping between layers.
+ * The way down once asked for 20%: a 15 fps camera sends TL1 at 7.5 fps, so with a need of 6 the
+ * top layer had to measure 14.4 fps to come back down, and a webcam that dipped once (a busy
+ * laptop) and then delivered 14 fps kept the analyzer decoding every frame for the rest of the
+ * call (seen in CI). A stream without temporal layers measures its full rate at any layer, so it
+ * stays low: the SFU forwards such streams whole.
  */
 export function chooseTemporalLayer(current: number, measuredFps: number, neededFps: number): number {
   const at = (layer: number) => (measuredFps * 2 ** (2 - current)) / 2 ** (2 - layer);
@@ -42,7 +46,7 @@ export function chooseTemporalLayer(current: number, measuredFps: number, needed
     for (let layer = current + 1; layer < 2; layer++) if (at(layer) >= neededFps * 1.1) return layer;
     return 2;
   }
-  for (let layer = 0; layer < current; layer++) if (at(layer) >= neededFps * 1.2) return layer;
+  for (let layer = 0; layer < current; layer++) if (at(layer) >= neededFps * 1.1) return layer;
   return current;
 }
 
@@ -52,8 +56,9 @@ export function chooseTemporalLayer(current: number, measuredFps: number, needed
  * 15 fps camera's first temporal layer and a 30 fps camera's base layer both bring 7.5 fps, which
  * falls short of 8 with the chooser's 10% spare, so asking for 8 made the SFU send every frame
  * (15 fps decoded, or base + TL1 of a 30 fps camera) for half a frame a second more landmarks:
- * twice the SFU-to-analyzer traffic (decoding itself proved cheap: BENCHMARKS.md, 2 Dec). At 6 the layer that brings 7.5 fps passes both the way up
- * (6.6) and the way down (7.2), and 7.5 fps measured over 1.5 s (11 frames, +-1) stays above 6.
+ * twice the SFU-to-analyzer traffic (decoding itself proved cheap: BENCHMARKS.md, 2 Dec). At 6
+ * the layer that brings 7.5 fps passes both ways (6.6), with room for a camera that delivers
+ * 13.2 of its 15 fps, and 7.5 fps measured over 1.5 s (11 frames, +-1) stays above 6.
  */
 export const LANDMARK_LAYER_FPS = 6;
 
