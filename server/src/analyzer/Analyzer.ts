@@ -60,7 +60,7 @@ export class Analyzer extends EventEmitter<AnalyzerEvents> {
    * event-loop lag) to this analyzer's; on where the analyzer is its own process (main.ts), off
    * for analyzers built inside another process (tests), whose figures would be that process's.
    */
-  constructor(config: AnalyzerConfig, runtime: InferenceRuntime, riskConfig: RiskConfig = loadRiskConfig(), opts: { processMetrics?: boolean } = {}) {
+  constructor(config: AnalyzerConfig, runtime: InferenceRuntime, riskConfig: RiskConfig = loadRiskConfig(config.riskConfigPath), opts: { processMetrics?: boolean } = {}) {
     super();
     this.metrics = new Metrics({ defaults: opts.processMetrics ?? false });
     this.config = config;

@@ -30,6 +30,12 @@ const EnvSchema = z.object({
    * SFU already refuses such streams (RTC_MAX_VIDEO_SIZE); this keeps the queues bounded behind any
    * SFU that does not.
    */
+  /**
+   * Fusion's weights, windows and thresholds (a risk-config.json, e.g. written by
+   * `npm run calibrate -- --out FILE` on a deployment's own labelled calls). Default: the shipped
+   * fusion/risk-config.json.
+   */
+  ANALYZER_RISK_CONFIG: z.string().optional(),
   ANALYZER_MAX_VIDEO_SIZE: z
     .string()
     .default('1920x1080')
@@ -61,6 +67,8 @@ export interface AnalyzerConfig {
   cores: number;
   /** Larger decoded frames are dropped (default 1920x1080, either orientation). */
   maxVideoSize?: VideoSize;
+  /** A risk-config.json to fuse with instead of the shipped one (ANALYZER_RISK_CONFIG). */
+  riskConfigPath?: string;
 }
 
 export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): AnalyzerConfig {
@@ -86,5 +94,6 @@ export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): Analyz
     intraOpThreads: e.ANALYZER_INTRA_OP_THREADS,
     cores: e.ANALYZER_CORES ?? availableParallelism(),
     maxVideoSize: parseVideoSize(e.ANALYZER_MAX_VIDEO_SIZE)!,
+    ...(e.ANALYZER_RISK_CONFIG ? { riskConfigPath: e.ANALYZER_RISK_CONFIG } : {}),
   };
 }

@@ -7,6 +7,7 @@ import { logger } from '../log.ts';
 import { Analyzer } from './Analyzer.ts';
 import { loadAnalyzerConfig, type AnalyzerConfig } from './config.ts';
 import { InferenceRuntime } from './inference/InferenceRuntime.ts';
+import { loadRiskConfig, type RiskConfig } from './fusion/RiskFusion.ts';
 import { ModelRegistry } from './inference/ModelRegistry.ts';
 import { followParent, hasParent } from './parentChannel.ts';
 
@@ -41,15 +42,18 @@ if (hasParent()) {
   }
 }
 
+let riskConfig: RiskConfig;
 try {
   config = loadAnalyzerConfig(ipcToken ? { ...process.env, DFS_ANALYZER_TOKEN: ipcToken } : process.env);
+  riskConfig = loadRiskConfig(config.riskConfigPath);
 } catch (err) {
   console.error((err as Error).message);
   process.exit(2);
 }
+if (config.riskConfigPath) log.info('fusion configured from a file of its own', { riskConfig: config.riskConfigPath });
 const registry = ModelRegistry.load();
 log.info('model folders', { searched: registry.dirs.join(',') });
-analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads, cores: config.cores }), undefined, { processMetrics: true });
+analyzer = new Analyzer(config, new InferenceRuntime(registry, { provider: config.provider, intraOpThreads: config.intraOpThreads, cores: config.cores }), riskConfig, { processMetrics: true });
 await analyzer.loadModels();
 analyzer.start();
 

@@ -122,8 +122,17 @@ export type RiskConfig = z.infer<typeof RiskConfigSchema>;
 
 export const RISK_CONFIG_PATH = new URL('./risk-config.json', import.meta.url);
 
+/** Reads and checks a risk configuration; a bad file fails with its path and every problem in it. */
 export function loadRiskConfig(path: URL | string = RISK_CONFIG_PATH): RiskConfig {
-  return RiskConfigSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`risk configuration ${String(path)}: ${(err as Error).message}`);
+  }
+  const parsed = RiskConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`risk configuration ${String(path)} is invalid:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  return parsed.data;
 }
 
 export interface RankedReason {
