@@ -149,12 +149,21 @@ describe('judging one movement', () => {
 describe('detectors during the movements, and the verdict', () => {
   const base = baselineOf([face(0), face(1)]);
 
-  it('a classifier score jumping while the face moves, or staying high, is a finding; a steady low one is not', () => {
+  it('a classifier score jumping while the face moves is a finding, and a spoof score staying high; a steady one is not, however high MesoNet reads', () => {
     expect(judgeDetectors(base, [face(2, { deepfake: 0.3 }), face(3, { deepfake: 0.25 })])).toEqual([]);
     expect(judgeDetectors(base, [face(2, { deepfake: 0.6 }), face(3, { deepfake: 0.7 })])[0]).toMatch(/deepfake classifier's score rose from 0.20 to 0.65/);
-    const fakeAll = baselineOf([face(0, { deepfake: 0.9 }), face(1, { deepfake: 0.85 })]);
-    expect(judgeDetectors(fakeAll, [face(2, { deepfake: 0.9 }), face(3, { deepfake: 0.8 })])[0]).toMatch(/rated the face synthetic throughout/);
-    expect(judgeDetectors(base, [face(2, { spoof: 0.8 }), face(3, { spoof: 0.9 })])[0]).toMatch(/presentation-attack/);
+    // MesoNet high before and during: no breakdown. Its level is not evidence (real webcam callers
+    // read 0.8-0.9 throughout), and the SUSPICIOUS it raised must not become a FAILED check by it.
+    const highAll = baselineOf([face(0, { deepfake: 0.9 }), face(1, { deepfake: 0.85 })]);
+    expect(judgeDetectors(highAll, [face(2, { deepfake: 0.9 }), face(3, { deepfake: 0.8 })])).toEqual([]);
+    // Nor during a turn with no MesoNet baseline to rise from (the spoof's level, or a cue's, would count).
+    const noScores = baselineOf([face(0, { deepfake: undefined }), face(1, { deepfake: undefined })]);
+    expect(judgeStress('turn-left', noScores, [face(2, { yaw: 30, deepfake: 0.95 }), face(3, { yaw: 35, deepfake: 0.95 })])).toEqual([]);
+    const noSpoofBase = baselineOf([face(0, { spoof: undefined }), face(1, { spoof: undefined })]);
+    expect(judgeStress('turn-left', noSpoofBase, [face(2, { yaw: 30, spoof: 0.95 }), face(3, { yaw: 35, spoof: 0.95 })])).toHaveLength(1);
+    // The presentation-attack pair's level is evidence (a screen or a print held up).
+    expect(judgeDetectors(base, [face(2, { spoof: 0.8 }), face(3, { spoof: 0.9 })])[0]).toMatch(/presentation-attack classifier/);
+    expect(judgeDetectors(highAll, [face(2, { deepfake: 0.9, spoof: 0.8 }), face(3, { deepfake: 0.8, spoof: 0.9 })])).toHaveLength(1);
   });
 
   it('the analyzer passes on every face cue from the evidence stream, and the wire contract bounds them', () => {

@@ -15,9 +15,20 @@
  * itself: a face classifier (or any face cue reported per frame) that breaks down, its score
  * jumping toward fake, on the very frames where the caller visibly makes a movement that live
  * swaps are known to break on (STRESS_ACTIONS: a turn toward profile; a covered face is judged for compliance only), or
- * one that rates the face fake throughout.
+ * a classifier or cue rating the face fake throughout, except MesoNet (LEVEL_NOT_EVIDENCE): its
+ * level is no evidence on its own, being at chance on live swaps while it reads
+ * some real webcam callers at 0.8-0.9 throughout (EVALUATION.md), so "rated synthetic throughout"
+ * FAILED exactly the real callers whose MesoNet reading had made them SUSPICIOUS and started the
+ * check, and turned its SUSPICIOUS into ALERT through the back door. Its rise under the movement
+ * (the swap's known weakness, measured against the caller's own baseline) still counts.
  */
 import { INSTRUCTIONS, STRESS_ACTIONS, type ChallengeAction, type ChallengeResult, type ChallengeSample } from '../../protocol/challenge.ts';
+
+/**
+ * Score keys (scoresOf) whose level on its own, without a rise over the caller's baseline, never
+ * fails a check: MesoNet's (see the header).
+ */
+export const LEVEL_NOT_EVIDENCE: ReadonlySet<string> = new Set(['deepfake']);
 
 export const JUDGE = {
   /** Head turn (yaw) and look-up (pitch) needed, degrees from the baseline. */
@@ -39,7 +50,7 @@ export const JUDGE = {
   minPresence: 0.5,
   /** Frames a movement must show in. */
   minFrames: 2,
-  /** A face-classifier score this high during the movements, on average, means the face looked fake. */
+  /** A score this high during the movements, on average, means the face looked fake (not for LEVEL_NOT_EVIDENCE keys). */
   fakeScore: 0.7,
   /** ...or a rise this large over the baseline average while the face moved. */
   scoreJump: 0.3,
@@ -243,7 +254,7 @@ export function judgeStress(action: ChallengeAction, base: Baseline, samples: re
   const findings: string[] = [];
   for (const [key, d] of meanScores(frames, JUDGE.minFrames)) {
     const before = base.scores[key];
-    const broke = before !== undefined ? d.mean - before >= JUDGE.scoreJump && d.mean >= JUDGE.brokenScore : d.mean >= JUDGE.fakeScore;
+    const broke = before !== undefined ? d.mean - before >= JUDGE.scoreJump && d.mean >= JUDGE.brokenScore : !LEVEL_NOT_EVIDENCE.has(key) && d.mean >= JUDGE.fakeScore;
     if (!broke) continue;
     const from = before !== undefined ? `from ${before.toFixed(2)} ` : '';
     findings.push(`The face broke down while ${during}: the ${labelOf(key)}'s score went ${from}to ${d.mean.toFixed(2)} over ${d.n} frames of the movement (a live face swap fails on ${action === 'cover-face' ? 'covered' : 'turned'} faces).`);
@@ -264,7 +275,7 @@ export function judgeDetectors(base: Baseline, moving: readonly ChallengeSample[
     const before = base.scores[key];
     if (before !== undefined && d.mean - before >= JUDGE.scoreJump) {
       findings.push(`The ${label}'s score rose from ${before.toFixed(2)} to ${d.mean.toFixed(2)} while the face moved: swapped faces break down on turned and covered faces.`);
-    } else if (d.mean >= JUDGE.fakeScore) {
+    } else if (!LEVEL_NOT_EVIDENCE.has(key) && d.mean >= JUDGE.fakeScore) {
       findings.push(`The ${label} rated the face ${key === 'deepfake' ? 'synthetic' : key === 'spoof' ? 'a spoof' : 'fake'} throughout the check (average ${d.mean.toFixed(2)}).`);
     }
   }
