@@ -4,6 +4,11 @@
  * speech, in this process). Each run: the caller joins a fresh call with the real clip; once the
  * analyzer has judged it CLEAR (and at least `realSeconds` have passed) it switches to the fake
  * clip; the clock stops when a supervisor's socket, joined to the call, receives `risk.alert`.
+ * Both times are kept: the first raised state (SUSPICIOUS or ALERT) and the alert. The fake clip is
+ * a MesoNet-domain crop with a real voice, which the shipped fusion takes to SUSPICIOUS and no
+ * further (MesoNet alone never raises ALERT: risk-config.json); the server process inherits the
+ * environment, so `ANALYZER_RISK_CONFIG=FILE npm run bench -- --only alert` times the alert under
+ * another fusion (BENCHMARKS.md: MesoNet decisive, as before 2 Dec 2026).
  */
 import { io, type Socket } from 'socket.io-client';
 import type { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
@@ -124,7 +129,10 @@ export async function benchAlert(o: AlertOptions): Promise<AlertResult> {
         runs.push(run);
         o.say(
           `  run ${i + 1}: real ${(run.realMs / 1000).toFixed(1)} s (${stateAtSwitch}), ` +
-            (alertOnReal ? 'ALERT while still real (false alarm; not counted)' : run.alertAfterMs === null ? `no ALERT within ${o.timeoutSeconds} s` : `ALERT ${(run.alertAfterMs / 1000).toFixed(1)} s after the switch`),
+            (alertOnReal
+              ? 'ALERT while still real (false alarm; not counted)'
+              : (run.suspiciousAfterMs === null ? 'never raised' : `raised ${(run.suspiciousAfterMs / 1000).toFixed(1)} s after the switch`) +
+                (run.alertAfterMs === null ? `, no ALERT within ${o.timeoutSeconds} s` : `, ALERT ${(run.alertAfterMs / 1000).toFixed(1)} s after it`)),
         );
       } finally {
         await caller.leave().catch(() => undefined);

@@ -16,9 +16,13 @@ import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.
 import { faceFixture } from '../helpers/fixtures.ts';
 import { layoutProblems, screenshot, seriousAxeViolations, unreachableByKeyboard, VIEWPORTS, type AxeViolation } from '../helpers/pageChecks.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { embeddedAnalyzersUseFaceDecisiveConfig } from '../helpers/riskConfig.ts';
 
 let server: TestServer;
 let chromium: { browser: Browser; close: () => Promise<void> };
+
+// The deepfake is a MesoNet-domain crop: its analyzer fuses with MesoNet decisive (helpers/riskConfig.ts).
+const restoreEnv = embeddedAnalyzersUseFaceDecisiveConfig();
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'embedded' });
@@ -29,6 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chromium?.close();
   await server?.close();
+  restoreEnv();
 });
 
 const tid = (id: string) => `[data-testid="${id}"]`;

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.ts';
 import { faceFixture, speechFixture } from '../helpers/fixtures.ts';
 import { PRODUCTION_ENGINE, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+import { embeddedAnalyzersUseFaceDecisiveConfig } from '../helpers/riskConfig.ts';
 
 /**
  * Stated budget, from the fake caller being in the call to ALERT on the clinician's page. Measured
@@ -21,6 +22,9 @@ const ALERT_WITHIN_MS = 45_000;
 let server: TestServer;
 const browsers: Array<{ browser: Browser; close: () => Promise<void> }> = [];
 
+// The deepfake is a MesoNet-domain crop: its analyzer fuses with MesoNet decisive (helpers/riskConfig.ts).
+const restoreEnv = embeddedAnalyzersUseFaceDecisiveConfig();
+
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'embedded', SFU_ENGINE: PRODUCTION_ENGINE });
   await waitFor('the analyzer', () => server.app.hub.status.available, 30_000);
@@ -29,6 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const b of browsers) await b.close();
   await server?.close();
+  restoreEnv();
 });
 
 async function browser(fakeVideo?: string): Promise<Browser> {

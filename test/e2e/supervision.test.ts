@@ -18,10 +18,14 @@ import { issueToken } from '../../server/src/auth/token.ts';
 import { launchChromium, openJoinLink, joinThroughUi } from '../helpers/browser.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 import { simulateCaller, type SimulatedProcess } from '../helpers/simulate.ts';
+import { embeddedAnalyzersUseFaceDecisiveConfig } from '../helpers/riskConfig.ts';
 
 let server: TestServer;
 let browser: { browser: Browser; close: () => Promise<void> };
 const callers: SimulatedProcess[] = [];
+
+// The simulated deepfake is a MesoNet-domain crop: its analyzer fuses with MesoNet decisive (helpers/riskConfig.ts).
+const restoreEnv = embeddedAnalyzersUseFaceDecisiveConfig();
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'embedded', ROOMS: 'alpha,beta,gamma,delta' });
@@ -36,6 +40,7 @@ afterEach(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  restoreEnv();
 });
 
 function call(room: string, clip: 'real' | 'fake', respond = true): SimulatedProcess {

@@ -4,6 +4,11 @@
  * land in the audit log; only privileged roles may acknowledge; an analyzer restart keeps the ALERT
  * (handed back and resumed), without a second alert, and keeps its acknowledgement. On the
  * production engine (mediasoup where its worker runs; media-forwarding covers both).
+ *
+ * The deepfake here is a MesoNet-domain crop, the only one these machines can put on camera, and
+ * the shipped fusion lets MesoNet alone raise SUSPICIOUS, never ALERT (risk-config.json): so the
+ * delivery tests run the analyzer with MesoNet decisive (ANALYZER_RISK_CONFIG; helpers/riskConfig.ts),
+ * and the last test shows what the shipped weights make of the same caller.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
@@ -13,6 +18,7 @@ import { nonstandard } from '../../server/src/headless/wrtc.ts';
 import { ErrorCode, type RiskAlert, type RiskUpdate } from '../../server/src/protocol/messages.ts';
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
 import { loadJpeg } from '../helpers/images.ts';
+import { faceDecisiveConfigFile } from '../helpers/riskConfig.ts';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
 import { PRODUCTION_ENGINE, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
@@ -22,7 +28,7 @@ const cleanup: Array<() => unknown> = [];
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: PRODUCTION_ENGINE });
-  analyzer = inProcessAnalyzer(server, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
+  analyzer = inProcessAnalyzer(server, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500, riskConfigPath: faceDecisiveConfigFile() });
   await analyzer.loadModels();
   analyzer.start();
 });
@@ -45,8 +51,8 @@ function stillVideo(file: string): SyntheticVideo {
   return new SyntheticVideo({ width: w, height: h, fps: 15, paint: (f) => f.data.set(i420) });
 }
 
-function watcher(role: 'clinician' | 'supervisor' | 'patient', sub: string, room = 'demo') {
-  const peer = new HeadlessParticipant({ url: server.url, room, token: server.token(room, role, sub, { sub }) });
+function watcher(role: 'clinician' | 'supervisor' | 'patient', sub: string, room = 'demo', on: TestServer = server) {
+  const peer = new HeadlessParticipant({ url: on.url, room, token: on.token(room, role, sub, { sub }) });
   const updates: RiskUpdate[] = [];
   const alerts: RiskAlert[] = [];
   peer.session.on('risk', (u) => updates.push(u));
@@ -149,7 +155,7 @@ describe('risk delivery', () => {
     // The analyzer goes away and a new one (fresh fusion, fresh models) takes its place.
     await analyzer.stop();
     const seen = doctor.updates.length;
-    analyzer = inProcessAnalyzer(server, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
+    analyzer = inProcessAnalyzer(server, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500, riskConfigPath: faceDecisiveConfigFile() });
     const fresh: RiskUpdate[] = [];
     analyzer.on('risk', (r, u) => r === room && u.participantId === 'faker' && fresh.push(u));
     await analyzer.loadModels();
@@ -164,5 +170,30 @@ describe('risk delivery', () => {
     const kept = server.app.risk.alerts(room);
     expect(kept).toHaveLength(1);
     expect(kept[0]!.acked).toMatchObject({ by: 'doc-x', note: 'Seen; asking for ID.' });
+  });
+});
+
+describe('risk delivery with the shipped fusion', () => {
+  it('the same deepfake crop alone reaches SUSPICIOUS with its reason, and never ALERT', async () => {
+    const shipped = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: PRODUCTION_ENGINE });
+    cleanup.push(() => shipped.close());
+    const plain = inProcessAnalyzer(shipped, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
+    cleanup.push(() => plain.stop());
+    await plain.loadModels();
+    plain.start();
+    const doctor = watcher('clinician', 'doc-s', 'demo', shipped);
+    await doctor.peer.join();
+    const video = stillVideo('faces/mesonet/df/df00204.jpg');
+    const caller = new HeadlessParticipant({ url: shipped.url, room: 'demo', token: shipped.token('demo', 'patient', 'Caller', { sub: 'caller' }), tracks: [video.track] });
+    await caller.join();
+    cleanup.push(() => video.stop(), () => caller.leave());
+    await waitFor('SUSPICIOUS at the clinician', () => doctor.updates.some((u) => u.state === 'SUSPICIOUS'), 40000);
+    // Longer than the decisive configuration takes to go on to ALERT (its 3 s hold, then some).
+    await new Promise((r) => setTimeout(r, 10000));
+    const mine = doctor.updates.filter((u) => u.participantId === 'caller');
+    expect(mine.map((u) => u.state)).not.toContain('ALERT');
+    expect(mine.at(-1)).toMatchObject({ state: 'SUSPICIOUS', raisedBy: ['face-deepfake'] });
+    expect(mine.at(-1)!.reasons[0]!.detector).toBe('face-deepfake');
+    expect(doctor.alerts).toEqual([]);
   });
 });

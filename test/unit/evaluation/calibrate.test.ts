@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RiskConfigSchema, loadRiskConfig } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
+import { faceDecisiveConfig } from '../../helpers/riskConfig.ts';
 import { CalibrationError, calibrate, checkLabelsAndGroups, fitWeights, makeFolds, replayClip } from '../../../server/src/evaluation/calibrate.ts';
 import { summarise } from '../../../server/src/evaluation/report.ts';
 import { EVALUATED_DETECTORS, type ClipResult } from '../../../server/src/evaluation/runner.ts';
@@ -131,13 +132,16 @@ describe('calibrate (function)', () => {
 describe('calibrate building blocks', () => {
   it('replays a timeline through RiskFusion: a steady fake view reaches ALERT after the hold, a calm one stays CLEAR', () => {
     const steady = (score: number) => Array.from({ length: 30 }, (_, i) => ({ t: i + 1, views: { 'face-deepfake': [score, 1] as [number, number] } }));
-    const hot = replayClip(steady(0.95), base, {}, base.thresholds);
+    // MesoNet decisive (weight 0.95: test/helpers/riskConfig.ts), so that the face alone can alert.
+    const decisive = faceDecisiveConfig();
+    const hot = replayClip(steady(0.95), decisive, {}, decisive.thresholds);
     expect(hot.alertEntries).toBe(1);
-    expect(hot.firstAlertS).toBeGreaterThanOrEqual(base.holdMs.enter / 1000);
-    expect(hot.maxRisk).toBeCloseTo(base.detectors['face-deepfake']!.weight * 0.95, 5);
-    expect(replayClip(steady(0.1), base, {}, base.thresholds)).toMatchObject({ alertEntries: 0, suspiciousEntries: 0, firstAlertS: null });
-    // Weight 0: the same face can never raise anything.
-    expect(replayClip(steady(0.95), base, { 'face-deepfake': 0 }, base.thresholds)).toMatchObject({ alertEntries: 0, maxRisk: 0 });
+    expect(hot.firstAlertS).toBeGreaterThanOrEqual(decisive.holdMs.enter / 1000);
+    expect(hot.maxRisk).toBeCloseTo(decisive.detectors['face-deepfake']!.weight * 0.95, 5);
+    expect(replayClip(steady(0.1), decisive, {}, decisive.thresholds)).toMatchObject({ alertEntries: 0, suspiciousEntries: 0, firstAlertS: null });
+    // The shipped weight: SUSPICIOUS, never ALERT. Weight 0: the same face can never raise anything.
+    expect(replayClip(steady(0.95), base, {}, base.thresholds)).toMatchObject({ alertEntries: 0, suspiciousEntries: 1 });
+    expect(replayClip(steady(0.95), decisive, { 'face-deepfake': 0 }, decisive.thresholds)).toMatchObject({ alertEntries: 0, maxRisk: 0 });
   });
 
   it('fits noisy-OR weights by maximum likelihood: a detector that predicts gets weight, one that does not gets none', () => {

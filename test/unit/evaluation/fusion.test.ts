@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { loadRiskConfig, RiskFusion } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
+import { RiskFusion } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
 import { FusedTracker, recordFusion, refuseReport, replayFusion } from '../../../server/src/evaluation/fusion.ts';
 import type { ClipResult } from '../../../server/src/evaluation/runner.ts';
+import { faceDecisiveConfig } from '../../helpers/riskConfig.ts';
 
-const config = loadRiskConfig();
+/** MesoNet decisive (test/helpers/riskConfig.ts): the fake face alone reaches ALERT, and when. */
+const config = faceDecisiveConfig();
 const T0 = 1_700_000_000_000;
 
 /** A clip's fusion as the runner drives it: real face for 12 s, then a fake one, a tick a second. */
