@@ -174,6 +174,34 @@ describe('inference runtime', () => {
     await expect(threaded.run(feeds())).rejects.toThrow(/released/);
   }, 60_000);
 
+  it('a model thread that dies or gets stuck is replaced: its runs in flight fail, then it serves again; one that keeps failing stays down', async () => {
+    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu', intraOpThreads: 1, thread: { runTimeoutMs: 5000, maxRestarts: 2, restartWindowMs: 60_000 } });
+    const model = await runtime.load('blazeface-short', { thread: true });
+    const feeds = () => ({ 'input:0': new Tensor('float32', new Float32Array(128 * 128 * 3).fill(0.1), [1, 128, 128, 3]) });
+    const before = await model.run(feeds());
+    // The thread goes (as a crash would take it): the run in flight fails, with why.
+    const inFlight = model.run(feeds());
+    const restarted = model.restart!('test: as if it had crashed');
+    await expect(inFlight).rejects.toThrow(/was restarted: test: as if it had crashed/);
+    // While the new thread loads, a run fails at once (a lost sample) rather than waiting.
+    await expect(model.run(feeds())).rejects.toThrow(/restarting/);
+    await restarted;
+    const after = await model.run(feeds());
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+    for (const k of Object.keys(before)) expect(Array.from(after[k]!.data as Float32Array)).toEqual(Array.from(before[k]!.data as Float32Array));
+    // Two restarts within the window are allowed; the third loss leaves it down, failing fast.
+    await model.restart!('test: second');
+    await model.restart!('test: third');
+    await expect(model.run(feeds())).rejects.toThrow(/not restarted: 2 restarts within 60 s/);
+    await runtime.close();
+
+    // A run that outlasts runTimeoutMs means a stuck thread: it is replaced and the run fails.
+    const strict = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu', intraOpThreads: 1, thread: { runTimeoutMs: 1 } });
+    const voice = await strict.load('aasist-l', { thread: true });
+    await expect(voice.run({ [voice.inputNames[0]!]: new Tensor('float32', new Float32Array(64600), [1, 64600]) })).rejects.toThrow(/took over 1 ms: its thread is stuck/);
+    await strict.close();
+  }, 60_000);
+
   it('a missing model file is an error naming the model, not a crash', async () => {
     const runtime = new InferenceRuntime(ModelRegistry.load(undefined, ['/nowhere']), { provider: 'cpu' });
     await expect(runtime.load('meso4-df')).rejects.toThrow(/model "meso4-df" \(Meso4_DF\.onnx\) not found; searched: \/nowhere\/Meso4_DF\.onnx/);

@@ -13,10 +13,10 @@
  *
  * onnxruntime-node runs a session synchronously on the thread that calls run(): a model loaded
  * with `{ thread: true }` gets a worker thread of its own (sessionThread.ts), so that a slow model
- * (AASIST-L: 140-580 ms a window here) does not stop the analyzer's event loop while it runs.
+ * (AASIST-L: 140-580 ms a window here) does not stop the analyzer's event loop while it runs;
+ * a thread that dies or gets stuck is replaced (ThreadedModel.ts).
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 // First: telemetry off before any session exists (it is decided once, at the first).
 import './telemetry.ts';
 import * as ort from 'onnxruntime-node';
@@ -24,7 +24,7 @@ import { logger } from '../../log.ts';
 import type { ModelEntry, ModelRegistry } from './ModelRegistry.ts';
 import type { ModelRunner } from './ModelRunner.ts';
 import { fallbackChain, type ProviderName } from './providers.ts';
-import { fromWire, toWire, type SessionThreadData, type SessionThreadReply } from './sessionThread.ts';
+import { ThreadedModel, type ThreadedModelOptions } from './ThreadedModel.ts';
 
 const log = logger('inference');
 
@@ -33,6 +33,8 @@ export interface LoadedModel extends ModelRunner {
   readonly entry: ModelEntry;
   /** The provider the session was created on (after any fallback). */
   readonly provider: ProviderName;
+  /** A model in a thread of its own: replace the thread now, as if it had died (ThreadedModel). */
+  restart?(reason?: string): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -42,6 +44,8 @@ export interface RuntimeOptions {
   intraOpThreads?: number;
   /** Cores this process may use (ANALYZER_CORES), for that default; default: the host's. */
   cores?: number;
+  /** Supervision of models loaded with `{ thread: true }` (ThreadedModel's defaults). */
+  thread?: ThreadedModelOptions;
 }
 
 /** A quarter of the host's cores, 1 to 4: sessions run side by side, so each gets few threads. */
@@ -87,51 +91,12 @@ export class InferenceRuntime {
   private async createThreaded(id: string): Promise<LoadedModel> {
     const entry = this.registry.entry(id);
     const path = await this.registry.resolve(id);
-    const data: SessionThreadData & { sessionThread: true } = {
-      sessionThread: true,
-      path,
-      providers: fallbackChain(this.opts.provider),
-      sessionOptions: { logSeverityLevel: 3, ...cpuSessionOptions(this.intraOpThreads) },
-    };
-    const worker = new Worker(new URL('./sessionThread.ts', import.meta.url), { workerData: data });
-    const pending = new Map<number, { resolve: (o: Record<string, ort.Tensor>) => void; reject: (e: Error) => void }>();
-    let nextId = 0;
-    let dead: Error | undefined;
-    let released = false;
-    const fail = (err: Error) => {
-      dead ??= err;
-      for (const p of pending.values()) p.reject(dead);
-      pending.clear();
-    };
-    const ready = new Promise<Extract<SessionThreadReply, { ready: true }>>((resolve, reject) => {
-      worker.on('message', (m: SessionThreadReply) => {
-        if ('ready' in m) return resolve(m);
-        if ('failed' in m) return reject(new Error(`model "${id}" could not be loaded on any provider: ${m.failed}`));
-        const p = pending.get(m.id);
-        if (!p) return;
-        pending.delete(m.id);
-        if ('error' in m) p.reject(new Error(m.error));
-        else p.resolve(Object.fromEntries(Object.entries(m.outputs).map(([k, v]) => [k, fromWire(v)])));
-      });
-      worker.on('error', (err) => {
-        reject(err);
-        fail(err);
-      });
-      worker.on('exit', (code) => {
-        const err = new Error(`the inference thread of model "${id}" exited (code ${code})`);
-        // Its detector then abstains on every window ("analysis failed" in the log and the gaps).
-        if (!released) log.error('inference thread exited', { model: id, code });
-        reject(err);
-        fail(err);
-      });
-    });
-    let r: Extract<SessionThreadReply, { ready: true }>;
-    try {
-      r = await ready;
-    } catch (err) {
-      await worker.terminate();
-      throw err;
-    }
+    const model = new ThreadedModel(
+      id,
+      { path, providers: fallbackChain(this.opts.provider), sessionOptions: { logSeverityLevel: 3, ...cpuSessionOptions(this.intraOpThreads) } },
+      this.opts.thread,
+    );
+    const r = await model.start();
     const provider = r.provider as ProviderName;
     if (provider !== this.opts.provider) {
       log.warn('execution provider unavailable, falling back', { model: id, requested: this.opts.provider, using: provider, reason: r.errors.join('; ') });
@@ -143,19 +108,9 @@ export class InferenceRuntime {
       provider,
       inputNames: r.inputNames,
       outputNames: r.outputNames,
-      run: (feeds) => {
-        if (dead) return Promise.reject(dead);
-        const msgId = nextId++;
-        return new Promise((resolve, reject) => {
-          pending.set(msgId, { resolve, reject });
-          worker.postMessage({ id: msgId, feeds: Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toWire(v)])) });
-        });
-      },
-      release: async () => {
-        released = true;
-        fail(new Error(`model "${id}" was released`));
-        await worker.terminate();
-      },
+      run: (feeds) => model.run(feeds),
+      restart: (reason) => model.restart(reason),
+      release: () => model.release(),
     };
   }
 
