@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAnalyzerConfig } from '../../server/src/analyzer/config.ts';
+import { loadRiskConfig } from '../../server/src/analyzer/fusion/RiskFusion.ts';
 import { ConfigError, defaultAnalyzerWorkers, loadConfig } from '../../server/src/config.ts';
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'dfs-config-'));
@@ -78,6 +79,24 @@ describe('configuration', () => {
     expect(a.maxBatch).toBe(8);
     expect(a.provider).toBe('cpu');
     expect(() => loadAnalyzerConfig({ DFS_SERVER_URL: 'http://app:8080', DFS_ANALYZER_TOKEN: '' })).toThrow(/DFS_ANALYZER_TOKEN/);
+  });
+
+  it("the analyzer's risk configuration: the shipped one by default, a deployment's own by ANALYZER_RISK_CONFIG, a bad file refused with its path and every problem", () => {
+    const base = { DFS_SERVER_URL: 'http://app:8080', DFS_ANALYZER_TOKEN: 'svc.x.y-service-token' };
+    expect(loadAnalyzerConfig({ ...base, ANALYZER_RISK_CONFIG: '' }).riskConfigPath).toBeUndefined();
+    const dir = dataDir();
+    const own = join(dir, 'risk-config.json');
+    const shipped = loadRiskConfig();
+    writeFileSync(own, JSON.stringify({ ...shipped, thresholds: { ...shipped.thresholds, alert: { enter: 0.8, exit: 0.6 } } }));
+    const c = loadAnalyzerConfig({ ...base, ANALYZER_RISK_CONFIG: own });
+    expect(c.riskConfigPath).toBe(own);
+    expect(loadRiskConfig(c.riskConfigPath).thresholds.alert).toEqual({ enter: 0.8, exit: 0.6 });
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...shipped, thresholds: { ...shipped.thresholds, alert: { enter: 0.5, exit: 0.6 } }, extra: 1 }));
+    expect(() => loadRiskConfig(bad)).toThrow(new RegExp(`risk configuration ${bad} is invalid:\\n  thresholds\\.alert: exit must be below enter\\n  : Unrecognized key: "extra"`));
+    writeFileSync(bad, '{ not json');
+    expect(() => loadRiskConfig(bad)).toThrow(new RegExp(`risk configuration ${bad}: .*JSON`));
+    expect(() => loadRiskConfig(join(dir, 'missing.json'))).toThrow(/risk configuration .*missing\.json: ENOENT/);
   });
 
   it('audit retention and the per-token connection cap: defaults, settings, bad values', () => {

@@ -26,16 +26,16 @@ const EnvSchema = z.object({
   /** Cores this worker may use, for the load it reports to the pool; the server sets its workers' share. Default: all of the host's. */
   ANALYZER_CORES: z.coerce.number().positive().max(4096).optional(),
   /**
-   * Decoded frames larger than this (WIDTHxHEIGHT, either orientation) are dropped unanalysed: the
-   * SFU already refuses such streams (RTC_MAX_VIDEO_SIZE); this keeps the queues bounded behind any
-   * SFU that does not.
-   */
-  /**
    * Fusion's weights, windows and thresholds (a risk-config.json, e.g. written by
    * `npm run calibrate -- --out FILE` on a deployment's own labelled calls). Default: the shipped
    * fusion/risk-config.json.
    */
   ANALYZER_RISK_CONFIG: z.string().optional(),
+  /**
+   * Decoded frames larger than this (WIDTHxHEIGHT, either orientation) are dropped unanalysed: the
+   * SFU already refuses such streams (RTC_MAX_VIDEO_SIZE); this keeps the queues bounded behind any
+   * SFU that does not.
+   */
   ANALYZER_MAX_VIDEO_SIZE: z
     .string()
     .default('1920x1080')

@@ -11,7 +11,7 @@
  * - Runs in flight when the thread goes are rejected (each a lost sample: the Scheduler counts
  *   it), and so are runs asked for while the new thread loads: nothing waits on a thread that may
  *   never come back, and the analyzer's queues stay bounded.
- * - Restarts back off (0.5 s, doubling, at most 30 s) and are limited to `maxRestarts` within
+ * - Restarts back off (0.5 s, doubling with each restart in the window, at most 30 s) and are limited to `maxRestarts` within
  *   `restartWindowMs`: a model that kills its thread at every start (a bad provider, a corrupt
  *   file) stays down with one error in the log instead of looping, and every run then fails fast.
  * - release() ends it for good; a release is never mistaken for a crash.
@@ -53,8 +53,8 @@ export class ThreadedModel {
   private released = false;
   /** Why runs fail now: restarting, down for good, or released; undefined while a thread serves. */
   private down: Error | undefined = new Error('not started');
+  /** When each restart within restartWindowMs happened. */
   private recent: number[] = [];
-  private backoffMs = BACKOFF_MS;
   private restartTimer: NodeJS.Timeout | undefined;
   /** A thread has served once: only then is a lost one restarted (a model that never loads is not). */
   private everReady = false;
@@ -115,7 +115,6 @@ export class ThreadedModel {
           ready = true;
           this.everReady = true;
           this.down = undefined;
-          this.backoffMs = BACKOFF_MS;
           this.settle();
           return resolve(m);
         }
@@ -167,10 +166,10 @@ export class ThreadedModel {
       this.settle();
       return;
     }
+    // 0.5 s for the first loss in the window, doubling with each further one.
+    const delay = Math.min(MAX_BACKOFF_MS, BACKOFF_MS * 2 ** this.recent.length);
     this.recent.push(now);
     this.down = new Error(`${why.message}; restarting`);
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
     log.warn('inference thread lost; restarting', { model: this.id, reason: why.message, inMs: delay, attempt: this.recent.length });
     this.restartTimer = setTimeout(() => {
       if (this.released) return;
