@@ -195,10 +195,20 @@ describe('inference runtime', () => {
     await expect(model.run(feeds())).rejects.toThrow(/not restarted: 2 restarts within 60 s/);
     await runtime.close();
 
+    // Released with a run in progress: the run is refused, the thread finishes it and exits, and
+    // nothing aborts (a thread terminated inside an onnxruntime run takes the whole process down).
+    const again = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu', intraOpThreads: 1 });
+    const voice = await again.load('aasist-l', { thread: true });
+    const running = voice.run({ [voice.inputNames[0]!]: new Tensor('float32', new Float32Array(64600).fill(0.01), [1, 64600]) });
+    const refused = expect(running).rejects.toThrow(/released/);
+    await new Promise((r) => setTimeout(r, 20)); // inside the run by now
+    await again.close();
+    await refused;
+
     // A run that outlasts runTimeoutMs means a stuck thread: it is replaced and the run fails.
     const strict = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu', intraOpThreads: 1, thread: { runTimeoutMs: 1 } });
-    const voice = await strict.load('aasist-l', { thread: true });
-    await expect(voice.run({ [voice.inputNames[0]!]: new Tensor('float32', new Float32Array(64600), [1, 64600]) })).rejects.toThrow(/took over 1 ms: its thread is stuck/);
+    const slow = await strict.load('aasist-l', { thread: true });
+    await expect(slow.run({ [slow.inputNames[0]!]: new Tensor('float32', new Float32Array(64600), [1, 64600]) })).rejects.toThrow(/took over 1 ms: its thread is stuck/);
     await strict.close();
   }, 60_000);
 

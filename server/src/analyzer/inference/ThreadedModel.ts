@@ -15,6 +15,10 @@
  *   `restartWindowMs`: a model that kills its thread at every start (a bad provider, a corrupt
  *   file) stays down with one error in the log instead of looping, and every run then fails fast.
  * - release() ends it for good; a release is never mistaken for a crash.
+ * - A thread is never terminated inside a run: onnxruntime-node then throws an uncatchable
+ *   Napi::Error and the whole process aborts (seen in CI). A thread with a run in progress is
+ *   retired instead: told to close after that run (sessionThread.ts), and no longer waited for; a
+ *   truly stuck one lingers until its native call returns (at most maxRestarts of them).
  */
 import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
@@ -38,7 +42,12 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** Runs each thread is working on (posted, not yet answered), whatever became of their promises. */
+const busy = new WeakMap<Worker, Set<number>>();
+
 const BACKOFF_MS = 500;
+/** How long release() waits for a busy thread to finish its run and exit. */
+const RETIRE_WAIT_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
 
 export class ThreadedModel {
@@ -79,6 +88,7 @@ export class ThreadedModel {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.replace(worker, new Error(`a run of model "${this.id}" took over ${this.opts.runTimeoutMs} ms: its thread is stuck`)), this.opts.runTimeoutMs);
       this.pending.set(id, { resolve, reject, timer });
+      busy.get(worker)?.add(id);
       worker.postMessage({ id, feeds: Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toWire(v)])) });
     });
   }
@@ -102,11 +112,12 @@ export class ThreadedModel {
     this.settle();
     const w = this.worker;
     this.worker = undefined;
-    if (w) await w.terminate();
+    if (w) await retire(w, { wait: true });
   }
 
   private spawn(): Promise<Ready> {
     const worker = new Worker(new URL('./sessionThread.ts', import.meta.url), { workerData: this.data });
+    busy.set(worker, new Set());
     this.worker = worker;
     return new Promise<Ready>((resolve, reject) => {
       let ready = false;
@@ -125,6 +136,7 @@ export class ThreadedModel {
           void worker.terminate();
           return;
         }
+        busy.get(worker)?.delete(m.id);
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
@@ -144,12 +156,12 @@ export class ThreadedModel {
     });
   }
 
-  /** Terminates `worker` (if it is still the current one); its exit then restarts. */
+  /** Retires `worker` (if it is still the current one) and starts another (lost()). */
   private replace(worker: Worker, why: Error): void {
     if (this.worker !== worker) return;
     log.warn('inference thread stuck or asked to restart; replacing it', { model: this.id, reason: why.message });
     this.lost(worker, why);
-    void worker.terminate();
+    void retire(worker, { wait: false });
   }
 
   /** The current thread is gone: fail its runs and, unless released or out of restarts, start another. */
@@ -194,4 +206,20 @@ export class ThreadedModel {
     }
     this.pending.clear();
   }
+}
+
+/**
+ * Ends a thread without ever interrupting a run: an idle one is terminated; a busy one is told to
+ * close after its run (it then exits by itself). `wait`: until it has exited, or RETIRE_WAIT_MS.
+ */
+async function retire(worker: Worker, o: { wait: boolean }): Promise<void> {
+  if ((busy.get(worker)?.size ?? 0) === 0) {
+    await worker.terminate();
+    return;
+  }
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.postMessage({ close: true });
+  worker.unref();
+  // A stuck run may never end: wait a while, then leave the thread to finish on its own.
+  if (o.wait) await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, RETIRE_WAIT_MS).unref())]);
 }

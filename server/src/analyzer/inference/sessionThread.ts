@@ -12,7 +12,11 @@
  * Protocol (workerData: { path, providers, sessionOptions }): the thread answers
  * { ready, provider, inputNames, outputNames } once a provider of the chain loads the model, or
  * { failed: message }. Then each { id, feeds } gets { id, outputs } or { id, error }. Tensors
- * travel as { type, dims, data } (structured clone copies the typed arrays).
+ * travel as { type, dims, data } (structured clone copies the typed arrays). { close } ends the
+ * thread once the run in progress is done: the session is released and the port closed, so the
+ * thread exits by itself. Never Worker.terminate() a thread inside a run: onnxruntime-node then
+ * throws a Napi::Error nobody can catch, and the whole process aborts ("terminate called after
+ * throwing an instance of 'Napi::Error'", seen in CI on 2 Dec 2026).
  */
 import './telemetry.ts';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -28,7 +32,7 @@ export interface SessionThreadData {
   providers: string[];
   sessionOptions: ort.InferenceSession.SessionOptions;
 }
-export type SessionThreadRequest = { id: number; feeds: Record<string, WireTensor> };
+export type SessionThreadRequest = { id: number; feeds: Record<string, WireTensor> } | { close: true };
 export type SessionThreadReply =
   | { ready: true; provider: string; inputNames: readonly string[]; outputNames: readonly string[]; errors: string[] }
   | { failed: string }
@@ -64,8 +68,18 @@ async function main(port: NonNullable<typeof parentPort>, data: SessionThreadDat
   const s = session;
   // One run at a time, in arrival order (the session is not re-entrant in any useful way).
   let chain = Promise.resolve();
+  let closing = false;
   port.on('message', (m: SessionThreadRequest) => {
+    if ('close' in m) {
+      closing = true;
+      chain = chain.then(async () => {
+        await s.release().catch(() => undefined);
+        port.close();
+      });
+      return;
+    }
     chain = chain.then(async () => {
+      if (closing) return;
       try {
         const feeds = Object.fromEntries(Object.entries(m.feeds).map(([k, v]) => [k, fromWire(v)]));
         const out = await s.run(feeds);
