@@ -178,12 +178,14 @@ describe.each(CALIBRATIONS)('SyntheticVoiceDetector, %s calibration', (_name, ca
     expect(calls).toEqual([5]);
   });
 
-  it('abstains on silence, on unvoiced noise, on near-silence and on clipped audio, without running the model', async () => {
+  it('abstains on silence, on unvoiced noise, on near-silence, on clipped and on band-limited audio, without running the model', async () => {
     calls.length = 0;
     const silence = new Float32Array(AASIST_WINDOW_SAMPLES);
     const hiss = Float32Array.from({ length: AASIST_WINDOW_SAMPLES }, (_, i) => 0.003 * Math.sin(i * 12.9898) * Math.cos(i * 78.233));
     const faint = real[0]!.map((x) => x * 0.0005);
     const clipped = real[0]!.map((x) => Math.max(-1, Math.min(1, x * 20)));
+    // The same speech through a telephone-like channel: nothing above ~3.9 kHz.
+    const narrow = lowpass(real[0]!, 3400);
 
     const cases = [
       { name: 'silence (VAD)', e: await detector.analyse(speechWindow(silence)), reason: /too little speech/i },
@@ -191,6 +193,7 @@ describe.each(CALIBRATIONS)('SyntheticVoiceDetector, %s calibration', (_name, ca
       { name: 'silence claimed voiced', e: await detector.analyse({ samples: silence, voicedFraction: 1, at: 0, priority: 0 }), reason: /too quiet/i },
       { name: 'faint', e: await detector.analyse({ samples: faint, voicedFraction: 0.9, at: 0, priority: 0 }), reason: /too quiet/i },
       { name: 'clipped', e: await detector.analyse({ samples: clipped, voicedFraction: 0.9, at: 0, priority: 0 }), reason: /clipped/i },
+      { name: 'band-limited', e: await detector.analyse({ samples: narrow, voicedFraction: 0.9, at: 0, priority: 0 }), reason: /band-limited.*cannot tell natural from synthetic/ },
     ];
     for (const { name, e, reason } of cases) {
       expect(e.score, name).toBeUndefined();
@@ -242,6 +245,27 @@ function chromiumBeep(samples: number): Float32Array {
     x[i] = 0.5 * y;
   }
   return x;
+}
+
+/** A 101-tap Hamming-windowed sinc low-pass at `hz` (16 kHz): over 50 dB down above ~3.9 kHz for 3.4 kHz. */
+function lowpass(x: Float32Array, hz: number): Float32Array {
+  const taps = 101;
+  const fc = hz / 16000;
+  const h = Float64Array.from({ length: taps }, (_, i) => {
+    const m = i - (taps - 1) / 2;
+    const sinc = m === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * m) / (Math.PI * m);
+    return sinc * (0.54 - 0.46 * Math.cos((2 * Math.PI * i) / (taps - 1)));
+  });
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    let acc = 0;
+    for (let k = 0; k < taps; k++) {
+      const j = i - k + (taps - 1) / 2;
+      if (j >= 0 && j < x.length) acc += (h[k] as number) * (x[j] as number);
+    }
+    y[i] = acc;
+  }
+  return y;
 }
 
 describe('the voice gate in front of the model', () => {

@@ -4,10 +4,12 @@
  * sources, so it is read against a threshold calibrated by scripts/calibrate-voice.ts:
  *   suspicion = 1 / (1 + exp((s - threshold) / scale))   (0.5 at the threshold)
  * Each window is level-normalised first (normalizeLevel: the model's reading moves with volume).
- * It abstains when it cannot judge: too little speech, near silence, clipping, or invalid samples.
+ * It abstains when it cannot judge: too little speech, near silence, clipping, invalid samples, or
+ * band-limited speech (nothing above 4.5 kHz: sampling/bandwidth.ts).
  */
 import { Tensor } from 'onnxruntime-node';
 import { AASIST_WINDOW_SAMPLES } from '../sampling/AudioWindower.ts';
+import { highBandDb, NARROWBAND_DB } from '../sampling/bandwidth.ts';
 import { abstain, type Detector, type Evidence, type SpeechWindow } from './Detector.ts';
 
 export interface VoiceCalibration {
@@ -148,6 +150,13 @@ export class SyntheticVoiceDetector implements Detector<SpeechWindow> {
       // +1.3 on average (natural), up from -5, while one real clip fell to -4.6. Nothing to judge by.
       const reason = 'The audio is clipped (microphone overloaded), which distorts what the voice model listens to.';
       return { skip: abstain(this.id, w.at, reason, { clippedFraction: round(q.clippedFraction, 4) }) };
+    }
+    // Band-limited speech (bandwidth.ts): the model reads real narrowband voices as synthetic and
+    // does not separate narrowband fakes from them, so a reading would be a guess.
+    const band = highBandDb(w.samples);
+    if (band !== undefined && band < NARROWBAND_DB) {
+      const reason = 'The voice is band-limited (almost nothing above 4.5 kHz: a telephone line, a headset in its call mode or a starved connection), and the voice model cannot tell natural from synthetic speech in that band.';
+      return { skip: abstain(this.id, w.at, reason, { highBandDb: round(Math.max(band, -120), 1) }) };
     }
     return { q };
   }

@@ -72,6 +72,8 @@ const PITCH_MAX_HZ = 400;
  * Cost: two 1024-point FFTs per judged (loud) frame on buffers allocated once, ~50 µs; quiet
  * frames cost nothing.
  */
+import { RadixTwoFft } from './fft.ts';
+
 export class SpeechLikeness {
   readonly frameLength: number;
   /** The analysis window: the previous frame, then the current one. Write the current frame at frameLength + i. */
@@ -89,9 +91,7 @@ export class SpeechLikeness {
   private readonly hann: Float64Array;
   private readonly re: Float64Array;
   private readonly im: Float64Array;
-  private readonly cos: Float64Array;
-  private readonly sin: Float64Array;
-  private readonly bitReverse: Uint32Array;
+  private readonly plan: RadixTwoFft;
   private readonly power: Float64Array;
   private readonly lo: number;
   private readonly hi: number;
@@ -121,14 +121,7 @@ export class SpeechLikeness {
     this.hann = Float64Array.from({ length }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / length));
     this.re = new Float64Array(n);
     this.im = new Float64Array(n);
-    this.cos = Float64Array.from({ length: n / 2 }, (_, i) => Math.cos((-2 * Math.PI * i) / n));
-    this.sin = Float64Array.from({ length: n / 2 }, (_, i) => Math.sin((-2 * Math.PI * i) / n));
-    const bits = Math.log2(n);
-    this.bitReverse = Uint32Array.from({ length: n }, (_, i) => {
-      let r = 0;
-      for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
-      return r;
-    });
+    this.plan = new RadixTwoFft(n);
     this.power = new Float64Array(n / 2 + 1);
     const hz = sampleRate / n;
     this.lo = Math.max(1, Math.round(BAND_LOW_HZ / hz));
@@ -248,41 +241,8 @@ export class SpeechLikeness {
     return features.steadiness < this.maxSteadiness || features.tonality < this.steadyMaxTonality;
   }
 
-  /** In-place iterative radix-2 FFT of (re, im). */
+  /** In-place FFT of (re, im). */
   private fft(): void {
-    const { re, im, n, cos, sin, bitReverse } = this;
-    for (let i = 0; i < n; i++) {
-      const j = bitReverse[i] as number;
-      if (j > i) {
-        let t = re[i] as number;
-        re[i] = re[j] as number;
-        re[j] = t;
-        t = im[i] as number;
-        im[i] = im[j] as number;
-        im[j] = t;
-      }
-    }
-    for (let size = 2; size <= n; size <<= 1) {
-      const half = size >> 1;
-      const step = n / size;
-      for (let start = 0; start < n; start += size) {
-        for (let k = 0; k < half; k++) {
-          const c = cos[k * step] as number;
-          const s = sin[k * step] as number;
-          const a = start + k;
-          const b = a + half;
-          const br = re[b] as number;
-          const bi = im[b] as number;
-          const tr = br * c - bi * s;
-          const ti = br * s + bi * c;
-          const ar = re[a] as number;
-          const ai = im[a] as number;
-          re[b] = ar - tr;
-          im[b] = ai - ti;
-          re[a] = ar + tr;
-          im[a] = ai + ti;
-        }
-      }
-    }
+    this.plan.run(this.re, this.im);
   }
 }
