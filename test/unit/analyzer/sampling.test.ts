@@ -13,6 +13,8 @@ import { FrameSampler } from '../../../server/src/analyzer/sampling/FrameSampler
 import { AudioStream, chooseTemporalLayer, LANDMARK_LAYER_FPS, VideoStream } from '../../../server/src/analyzer/streams.ts';
 import { VoiceActivityDetector } from '../../../server/src/analyzer/sampling/VoiceActivity.ts';
 import { SpeechLikeness } from '../../../server/src/analyzer/sampling/speechLikeness.ts';
+import { highBandDb, NARROWBAND_DB } from '../../../server/src/analyzer/sampling/bandwidth.ts';
+import { RadixTwoFft } from '../../../server/src/analyzer/sampling/fft.ts';
 import { seededRandom } from '../../helpers/random.ts';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -320,6 +322,40 @@ function voicedFlags(vad: VoiceActivityDetector, x: Float32Array): boolean[] {
   return flags;
 }
 const fraction = (flags: boolean[]) => flags.filter(Boolean).length / flags.length;
+
+describe('band check (bandwidth.ts) and its FFT', () => {
+  it('the FFT puts a sine in its bin', () => {
+    const fft = new RadixTwoFft(64);
+    const re = Float64Array.from({ length: 64 }, (_, i) => Math.cos((2 * Math.PI * 5 * i) / 64));
+    const im = new Float64Array(64);
+    fft.run(re, im);
+    expect(re[5]).toBeCloseTo(32, 6);
+    expect(re[59]).toBeCloseTo(32, 6);
+    for (let k = 0; k < 64; k++) if (k !== 5 && k !== 59) expect(Math.hypot(re[k]!, im[k]!)).toBeLessThan(1e-9);
+    expect(() => new RadixTwoFft(48)).toThrow(/power of two/);
+  });
+
+  it('reads white noise as wideband, a 1 kHz tone and 3 kHz-limited noise as band-limited, silence as nothing to judge', () => {
+    const random = seededRandom(3);
+    const noise = Float32Array.from({ length: AASIST_WINDOW_SAMPLES }, () => random() - 0.5);
+    // Half the 0.1-7.6 kHz band lies above 4.5 kHz minus a little: about -3.8 dB.
+    expect(highBandDb(noise)!).toBeGreaterThan(-5);
+    expect(highBandDb(noise)!).toBeLessThan(-3);
+    const tone = Float32Array.from({ length: AASIST_WINDOW_SAMPLES }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 1000 * i) / 16000));
+    expect(highBandDb(tone)!).toBeLessThan(NARROWBAND_DB);
+    // Noise through a 16-tap moving average (first null at 1 kHz, sidelobes ~-13 dB): not band-limited
+    // enough to refuse; the same smoothed twice more, far below 4.5 kHz: refused.
+    const smooth = (x: Float32Array) => Float32Array.from(x, (_, i) => {
+      let acc = 0;
+      for (let k = 0; k < 16; k++) acc += x[Math.max(0, i - k)]!;
+      return acc / 16;
+    });
+    expect(highBandDb(smooth(noise))!).toBeGreaterThan(NARROWBAND_DB);
+    expect(highBandDb(smooth(smooth(smooth(noise))))!).toBeLessThan(NARROWBAND_DB);
+    expect(highBandDb(new Float32Array(AASIST_WINDOW_SAMPLES))).toBeUndefined();
+    expect(highBandDb(new Float32Array(100))).toBeUndefined();
+  });
+});
 
 describe('VoiceActivityDetector', () => {
   it('finds no voice in silence, low noise, loud stationary noise or a hum', () => {
