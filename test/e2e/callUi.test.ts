@@ -183,6 +183,9 @@ describe('call page layout and accessibility', () => {
     for (const vp of VIEWPORTS) {
       await caller.setViewportSize(vp);
       await promptShown();
+      // Read at once: the layout checks below take seconds on a loaded machine, and a step can end
+      // meanwhile (CI, 2 Dec: the countdown was gone by the time it was read).
+      const secondsLeft = await caller.getByTestId('prompt-seconds').textContent({ timeout: 2000 }).catch(() => null);
       await caller.waitForTimeout(150);
       patientProblems.push(
         ...(await layoutProblems(caller, { pageScroll: false, fixed: [tid('toggle-audio'), tid('toggle-video'), tid('leave')] })).map((p) => `${vp.width}x${vp.height}: ${p}`),
@@ -201,7 +204,7 @@ describe('call page layout and accessibility', () => {
           return out;
         })).map((p) => `${vp.width}x${vp.height}: ${p}`),
       );
-      expect.soft(await caller.getByTestId('prompt-seconds').textContent()).toMatch(/^\d s$/);
+      expect.soft(secondsLeft, 'the countdown beside the instruction').toMatch(/^\d s$/);
       await screenshot(caller, 'call-ui', `patient-liveness-${vp.width}x${vp.height}`);
       // Accessibility while the instruction shows (the check's three steps last about 15 s in all).
       if (vp.width === 1440) await axeClean(caller, 'patient call page during a liveness instruction');
