@@ -29,13 +29,14 @@ import { renderFaceLoop, type FrameLoop } from './bench/media.ts';
 import { machineInfo, waitForQuiet } from './bench/proc.ts';
 import { renderMarkdown, type BenchResult } from './bench/report.ts';
 import { benchSfu } from './bench/sfu.ts';
+import { CLIP_NAMES, type ClipName } from '../server/src/simulate/clips.ts';
 
 const SECTIONS = ['sfu', 'analyzer', 'alert', 'inference'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const usage = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--seconds S] [--json FILE]
   [--sfu-points PxS,...] [--engine werift|mediasoup|werift,mediasoup] [--fps F] [--streams N,...] [--warmup S] [--no-audio] [--publisher-nice N]
-  [--alert-runs R] [--alert-real S] [--alert-timeout S]
+  [--alert-runs R] [--alert-real S] [--alert-timeout S] [--alert-clip fake|fake-tts|...]
   [--providers cpu[,webgpu]] [--batches B,...] [--inference-seconds S] [--models id,...]
   [--quiet-load L --quiet-wait S]`;
 
@@ -61,6 +62,7 @@ try {
       'alert-runs': { type: 'string', default: '5' },
       'alert-real': { type: 'string', default: '10' },
       'alert-timeout': { type: 'string', default: '90' },
+      'alert-clip': { type: 'string', default: 'fake' },
       providers: { type: 'string', default: 'cpu' },
       batches: { type: 'string', default: '1,8,32' },
       'inference-seconds': { type: 'string', default: '2' },
@@ -105,6 +107,8 @@ const alertRuns = positive('alert-runs', values['alert-runs'], true);
 const alertReal = Number(values['alert-real']);
 if (!(alertReal >= 0)) fail('--alert-real must be a number of seconds');
 const alertTimeout = positive('alert-timeout', values['alert-timeout']);
+const alertClip = values['alert-clip'];
+if (!(CLIP_NAMES as readonly string[]).includes(alertClip)) fail(`--alert-clip must be one of ${CLIP_NAMES.join(', ')}`);
 let providers;
 try {
   providers = values.providers.split(',').map(parseProvider);
@@ -173,7 +177,7 @@ await section('analyzer', async () => {
   result.analyzer = await benchAnalyzer({ fps, publisherNice, streams, seconds, warmupSeconds: warmup, audio: !values['no-audio'], say });
 });
 await section('alert', async () => {
-  result.alert = await benchAlert({ runtime, repetitions: alertRuns, realSeconds: alertReal, timeoutSeconds: alertTimeout, say });
+  result.alert = await benchAlert({ runtime, repetitions: alertRuns, realSeconds: alertReal, timeoutSeconds: alertTimeout, clip: alertClip as ClipName, say });
 });
 await section('inference', async () => {
   const rows = await benchInference({ providers, batches, seconds: inferenceSeconds, ...(values.models ? { models: values.models.split(',') } : {}), log: (l) => say(l) });

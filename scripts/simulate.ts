@@ -1,6 +1,6 @@
 /**
  * A simulated caller, for demos and tests without a second camera:
- *   npm run simulate -- --room demo --role patient --clip real|fake|replay|tts [--name N] [--no-respond]
+ *   npm run simulate -- --room demo --role patient --clip real|fake|replay|tts|fake-tts [--name N] [--no-respond]
  *                       [--url http://localhost:8080] [--token T] [--seconds S] [--switch-to fake --after 20]
  * Joins through @roamhq/wrtc and publishes the clip; answers liveness challenges unless --no-respond.
  * Without --token it issues one with the server's secret (TOKEN_SECRET or the generated one in DATA_DIR).
@@ -17,7 +17,7 @@ import { parseCli } from './cli.ts';
 const usage = `usage: npm run simulate -- --room ROOM --role ${ANALYSED_ROLES.join('|')} --clip ${CLIP_NAMES.join('|')}
          [--name NAME] [--no-respond] [--url BASE] [--token TOKEN] [--seconds S] [--switch-to CLIP --after S] [--fps 12]
 clips:
-${CLIP_NAMES.map((c) => `  ${c.padEnd(7)} ${CLIPS[c].about}`).join('\n')}`;
+${CLIP_NAMES.map((c) => `  ${c.padEnd(9)} ${CLIPS[c].about}`).join('\n')}`;
 
 const cli = parseCli(usage, {
   room: { type: 'string' },

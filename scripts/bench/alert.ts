@@ -8,12 +8,13 @@
  * a MesoNet-domain crop with a real voice, which the shipped fusion takes to SUSPICIOUS and no
  * further (MesoNet alone never raises ALERT: risk-config.json); the server process inherits the
  * environment, so `ANALYZER_RISK_CONFIG=FILE npm run bench -- --only alert` times the alert under
- * another fusion (BENCHMARKS.md: MesoNet decisive, as before 2 Dec 2026).
+ * another fusion (BENCHMARKS.md: MesoNet decisive, as before 2 Dec 2026), and `--alert-clip
+ * fake-tts` switches to the same face with a synthetic voice, which two detectors agree on.
  */
 import { io, type Socket } from 'socket.io-client';
 import type { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
 import type { RiskAlert, RiskUpdate } from '../../server/src/protocol/messages.ts';
-import { ClipLibrary } from '../../server/src/simulate/clips.ts';
+import { ClipLibrary, type ClipName } from '../../server/src/simulate/clips.ts';
 import { SimulatedCaller } from '../../server/src/simulate/SimulatedCaller.ts';
 import { startServer } from './serverProcess.ts';
 import { summarize, type Summary } from './stats.ts';
@@ -25,6 +26,8 @@ export interface AlertOptions {
   realSeconds: number;
   /** Give up on a run after this long without an alert. */
   timeoutSeconds: number;
+  /** The clip switched to (default `fake`: the face-swap crop, which the shipped fusion takes to SUSPICIOUS only). */
+  clip?: ClipName;
   say: (msg: string) => void;
 }
 
@@ -46,6 +49,8 @@ export interface AlertRun {
 }
 
 export interface AlertResult {
+  /** The clip switched to. */
+  clip: string;
   runs: AlertRun[];
   alertMs: Summary;
   suspiciousMs: Summary;
@@ -72,7 +77,8 @@ export async function benchAlert(o: AlertOptions): Promise<AlertResult> {
   const server = await startServer({ ANALYZER: 'embedded', ROOMS: rooms.join(',') });
   const library = new ClipLibrary(o.runtime);
   // Prepared once, so switching costs no decoding or face detection.
-  await Promise.all([library.load('real'), library.load('fake')]);
+  const fakeClip = o.clip ?? 'fake';
+  await Promise.all([library.load('real'), library.load(fakeClip)]);
   const runs: AlertRun[] = [];
   try {
     for (let i = 0; i < o.repetitions; i++) {
@@ -111,7 +117,7 @@ export async function benchAlert(o: AlertOptions): Promise<AlertResult> {
         const until = joinedAt + Math.max(o.realSeconds * 1000, 90_000);
         while (performance.now() < until && !(clearAt !== undefined && performance.now() - joinedAt >= o.realSeconds * 1000)) await sleep(100);
         const stateAtSwitch = state;
-        await caller.switchTo('fake');
+        await caller.switchTo(fakeClip);
         switchedAt = performance.now();
         const t0 = switchedAt;
         const deadline = t0 + o.timeoutSeconds * 1000;
@@ -145,6 +151,7 @@ export async function benchAlert(o: AlertOptions): Promise<AlertResult> {
   }
   const counted = runs.filter((r) => !r.alertOnReal);
   return {
+    clip: fakeClip,
     runs,
     alertMs: summarize(counted.flatMap((r) => (r.alertAfterMs === null ? [] : [r.alertAfterMs]))),
     suspiciousMs: summarize(counted.flatMap((r) => (r.suspiciousAfterMs === null ? [] : [r.suspiciousAfterMs]))),

@@ -116,7 +116,7 @@ export function renderMarkdown(r: BenchResult): string {
 
   if (r.alert) {
     const a = r.alert;
-    out.push('### Time to alert: a simulated caller switches from the real clip to the fake clip', '');
+    out.push(`### Time to alert: a simulated caller switches from the real clip to the ${a.clip ?? 'fake'} clip`, '');
     out.push('| run | on real clip s | state at switch | SUSPICIOUS or ALERT after s | ALERT at the supervisor after s |');
     out.push('| ---: | ---: | --- | ---: | ---: |');
     for (const x of a.runs) {

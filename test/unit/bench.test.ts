@@ -164,6 +164,7 @@ describe('report', () => {
         noiseMs: 2,
       },
       alert: {
+        clip: 'fake-tts',
         runs: [{ run: 1, clearAfterMs: 2000, realMs: 10000, stateAtSwitch: 'CLEAR', alertOnReal: false, suspiciousAfterMs: 8000, alertAfterMs: 9000, timeline: [[9000, 'ALERT']] }],
         alertMs: summarize([9000]),
         suspiciousMs: summarize([8000]),
@@ -182,6 +183,7 @@ describe('report', () => {
     expect(md).toContain('**analyzer failed:** Error: the analyzer exited (1)');
     expect(md).not.toContain('at somewhere');
     expect(md).toContain('p50 9.0 s');
+    expect(md).toContain('switches from the real clip to the fake-tts clip');
     expect(md).not.toContain('### Inference');
   });
 });

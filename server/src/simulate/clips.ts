@@ -14,7 +14,7 @@ import type { I420Frame } from '../headless/wrtc.ts';
 import type { FaceLayout } from './FaceAnimator.ts';
 import { coverFit, loadJpeg, toI420 } from './stills.ts';
 
-export const CLIP_NAMES = ['real', 'fake', 'replay', 'tts'] as const;
+export const CLIP_NAMES = ['real', 'fake', 'replay', 'tts', 'fake-tts'] as const;
 export type ClipName = (typeof CLIP_NAMES)[number];
 
 export interface ClipSpec {
@@ -50,6 +50,12 @@ export const CLIPS: Record<ClipName, ClipSpec> = {
     look: 'camera',
     voice: 'tts',
     about: 'a real face with a synthetic voice (espeak-ng / flite text-to-speech)',
+  },
+  'fake-tts': {
+    photo: 'faces/mesonet/df/df00204.jpg',
+    look: 'camera',
+    voice: 'tts',
+    about: 'the face-swap crop with a synthetic voice: two detectors agree, so the shipped fusion goes on from SUSPICIOUS to ALERT',
   },
 };
 
