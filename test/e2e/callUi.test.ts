@@ -179,31 +179,48 @@ describe('call page layout and accessibility', () => {
       }
       throw new Error("no liveness instruction on the caller's page");
     };
+    /** Which instruction shows (its action and "Quick check k of n"), or null between them. */
+    const which = () =>
+      caller
+        .getByTestId('challenge-prompt')
+        .evaluate((el) => `${el.getAttribute('data-action')}|${el.querySelector('.step')?.textContent ?? ''}`, undefined, { timeout: 500 })
+        .catch(() => null);
     const patientProblems: string[] = [];
     for (const vp of VIEWPORTS) {
       await caller.setViewportSize(vp);
-      await promptShown();
-      // Read at once: the layout checks below take seconds on a loaded machine, and a step can end
-      // meanwhile (CI, 2 Dec: the countdown was gone by the time it was read).
-      const secondsLeft = await caller.getByTestId('prompt-seconds').textContent({ timeout: 2000 }).catch(() => null);
-      await caller.waitForTimeout(150);
-      patientProblems.push(
-        ...(await layoutProblems(caller, { pageScroll: false, fixed: [tid('toggle-audio'), tid('toggle-video'), tid('leave')] })).map((p) => `${vp.width}x${vp.height}: ${p}`),
-        ...(await caller.evaluate(() => {
-          const out: string[] = [];
-          const inView = (sel: string) => {
-            const el = document.querySelector(sel);
-            if (!el) return out.push(`${sel} is not shown`);
-            const r = el.getBoundingClientRect();
-            if (r.top < 0 || r.left < 0 || r.bottom > innerHeight + 0.5 || r.right > innerWidth + 0.5 || r.height < 100) out.push(`${sel} is not fully in view at a usable size (${Math.round(r.width)}x${Math.round(r.height)} at ${Math.round(r.left)},${Math.round(r.top)})`);
-            return 0;
-          };
-          inView('[data-testid="self-view"]');
-          inView('[data-testid="face-outline"]');
-          inView('[data-testid="challenge-prompt"]');
-          return out;
-        })).map((p) => `${vp.width}x${vp.height}: ${p}`),
-      );
+      // The measurements hold only while one instruction shows: a step can end while they run
+      // (steps last ~5 s; these checks take seconds on a loaded machine, and CI caught both the
+      // countdown and the prompt gone mid-check on 2 Dec). So measure again, up to three times,
+      // when the instruction changed or went away meanwhile.
+      let problems: string[] = [];
+      let secondsLeft: string | null = null;
+      for (let attempt = 1; ; attempt++) {
+        await promptShown();
+        const before = await which();
+        // Read at once: the countdown is the first thing to go.
+        secondsLeft = await caller.getByTestId('prompt-seconds').textContent({ timeout: 2000 }).catch(() => null);
+        await caller.waitForTimeout(150);
+        problems = [
+          ...(await layoutProblems(caller, { pageScroll: false, fixed: [tid('toggle-audio'), tid('toggle-video'), tid('leave')] })).map((p) => `${vp.width}x${vp.height}: ${p}`),
+          ...(await caller.evaluate(() => {
+            const out: string[] = [];
+            const inView = (sel: string) => {
+              const el = document.querySelector(sel);
+              if (!el) return out.push(`${sel} is not shown`);
+              const r = el.getBoundingClientRect();
+              if (r.top < 0 || r.left < 0 || r.bottom > innerHeight + 0.5 || r.right > innerWidth + 0.5 || r.height < 100) out.push(`${sel} is not fully in view at a usable size (${Math.round(r.width)}x${Math.round(r.height)} at ${Math.round(r.left)},${Math.round(r.top)})`);
+              return 0;
+            };
+            inView('[data-testid="self-view"]');
+            inView('[data-testid="face-outline"]');
+            inView('[data-testid="challenge-prompt"]');
+            return out;
+          })).map((p) => `${vp.width}x${vp.height}: ${p}`),
+        ];
+        const after = await which();
+        if ((before !== null && after === before) || attempt === 3) break;
+      }
+      patientProblems.push(...problems);
       expect.soft(secondsLeft, 'the countdown beside the instruction').toMatch(/^\d s$/);
       await screenshot(caller, 'call-ui', `patient-liveness-${vp.width}x${vp.height}`);
       // Accessibility while the instruction shows (the check's three steps last about 15 s in all).
