@@ -30,6 +30,9 @@ const plan = new RadixTwoFft(N);
 const hann = Float64Array.from({ length: N }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / N));
 const re = new Float64Array(N);
 const im = new Float64Array(N);
+/** Per-frame spectra and energies, grown to the longest window seen and reused (a 4.04 s window: 126 x 257). */
+let spectra = new Float64Array(0);
+let energy = new Float64Array(0);
 
 /**
  * Energy above HIGH_BAND_HZ as a share of the speech band's, in dB (−Infinity: none at all), over
@@ -39,8 +42,10 @@ export function highBandDb(samples: Float32Array, sampleRate = 16000): number | 
   const frames = Math.floor(samples.length / N);
   if (frames < 1) return undefined;
   const bins = N / 2 + 1;
-  const spectra = new Float64Array(frames * bins);
-  const energy = new Float64Array(frames);
+  if (spectra.length < frames * bins) {
+    spectra = new Float64Array(frames * bins);
+    energy = new Float64Array(frames);
+  }
   let loudest = 0;
   for (let f = 0; f < frames; f++) {
     const at = f * N;
