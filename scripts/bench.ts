@@ -4,7 +4,7 @@
  *
  *   npm run bench -- [--only sfu,analyzer,alert,inference] [--seconds 15] [--json out.json]
  *                    [--sfu-points 0x0,1x1,2x1,4x1,1x2,1x4,2x2] [--engine werift,mediasoup] [--fps 15]
- *                    [--streams 1,4,8,16] [--warmup 5] [--no-audio] [--publisher-nice 10]
+ *                    [--streams 1,4,8,16] [--warmup 5] [--no-audio] [--publisher-nice 10] [--analyzer-cpus 0]
  *                    [--alert-runs 5] [--alert-real 10] [--alert-timeout 90]
  *                    [--providers cpu[,webgpu]] [--batches 1,8,32] [--inference-seconds 2] [--models a,b]
  *                    [--quiet-load 2.5 --quiet-wait 600]
@@ -26,7 +26,7 @@ import { benchAlert } from './bench/alert.ts';
 import { benchAnalyzer } from './bench/analyzer.ts';
 import { benchInference } from './bench/inference.ts';
 import { renderFaceLoop, type FrameLoop } from './bench/media.ts';
-import { machineInfo, waitForQuiet } from './bench/proc.ts';
+import { cpuPinning, machineInfo, waitForQuiet, type CpuPinning } from './bench/proc.ts';
 import { renderMarkdown, type BenchResult } from './bench/report.ts';
 import { benchSfu } from './bench/sfu.ts';
 import { CLIP_NAMES, type ClipName } from '../server/src/simulate/clips.ts';
@@ -35,7 +35,7 @@ const SECTIONS = ['sfu', 'analyzer', 'alert', 'inference'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const usage = `usage: npm run bench -- [--only ${SECTIONS.join(',')}] [--seconds S] [--json FILE]
-  [--sfu-points PxS,...] [--engine werift|mediasoup|werift,mediasoup] [--fps F] [--streams N,...] [--warmup S] [--no-audio] [--publisher-nice N]
+  [--sfu-points PxS,...] [--engine werift|mediasoup|werift,mediasoup] [--fps F] [--streams N,...] [--warmup S] [--no-audio] [--publisher-nice N] [--analyzer-cpus LIST]
   [--alert-runs R] [--alert-real S] [--alert-timeout S] [--alert-clip fake|fake-tts|...]
   [--providers cpu[,webgpu]] [--batches B,...] [--inference-seconds S] [--models id,...]
   [--quiet-load L --quiet-wait S]`;
@@ -59,6 +59,7 @@ try {
       warmup: { type: 'string', default: '5' },
       'no-audio': { type: 'boolean', default: false },
       'publisher-nice': { type: 'string', default: '10' },
+      'analyzer-cpus': { type: 'string' },
       'alert-runs': { type: 'string', default: '5' },
       'alert-real': { type: 'string', default: '10' },
       'alert-timeout': { type: 'string', default: '90' },
@@ -103,6 +104,12 @@ const warmup = Number(values.warmup);
 if (!(warmup >= 0)) fail('--warmup must be a number of seconds');
 const publisherNice = Number(values['publisher-nice']);
 if (!(Number.isInteger(publisherNice) && publisherNice >= 0 && publisherNice <= 19)) fail('--publisher-nice must be an integer from 0 to 19');
+let pinning: CpuPinning | undefined;
+try {
+  pinning = values['analyzer-cpus'] !== undefined ? cpuPinning(values['analyzer-cpus']) : undefined;
+} catch (err) {
+  fail((err as Error).message);
+}
 const alertRuns = positive('alert-runs', values['alert-runs'], true);
 const alertReal = Number(values['alert-real']);
 if (!(alertReal >= 0)) fail('--alert-real must be a number of seconds');
@@ -174,7 +181,7 @@ await section('sfu', async () => {
   if (runs.length > 1) result.sfuEngines = runs;
 });
 await section('analyzer', async () => {
-  result.analyzer = await benchAnalyzer({ fps, publisherNice, streams, seconds, warmupSeconds: warmup, audio: !values['no-audio'], say });
+  result.analyzer = await benchAnalyzer({ fps, publisherNice, streams, seconds, warmupSeconds: warmup, audio: !values['no-audio'], ...(pinning ? { pinning } : {}), say });
 });
 await section('alert', async () => {
   result.alert = await benchAlert({ runtime, repetitions: alertRuns, realSeconds: alertReal, timeoutSeconds: alertTimeout, clip: alertClip as ClipName, say });

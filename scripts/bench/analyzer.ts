@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadAnalyzerConfig, type AnalyzerConfig } from '../../server/src/analyzer/config.ts';
-import { onLines, UsageWindow } from './proc.ts';
+import { onLines, pinned, type CpuPinning, UsageWindow } from './proc.ts';
 import { startServer } from './serverProcess.ts';
 import { summarize, type Summary } from './stats.ts';
 
@@ -28,6 +28,8 @@ export interface AnalyzerBenchOptions {
   warmupSeconds: number;
   /** Callers publish speech too (default true): the voice model is part of the analyzer's load. */
   audio: boolean;
+  /** The analyzer on its own CPUs, the server and callers on the rest (`--analyzer-cpus`); default: all share every CPU. */
+  pinning?: CpuPinning;
   say: (msg: string) => void;
 }
 
@@ -76,6 +78,8 @@ export interface AnalyzerResult {
   publisherFps: number;
   publisherNice: number;
   publisherAudio: boolean;
+  /** Where each process ran when pinned (taskset lists); absent when everything shared every CPU. */
+  pinning?: CpuPinning;
   points: AnalyzerPoint[];
 }
 
@@ -95,9 +99,18 @@ type DecodeStats = Record<'framesReceived' | 'framesDecoded' | 'framesDropped' |
 function startAnalyzer(
   url: string,
   token: string,
+  pinning: CpuPinning | undefined,
 ): { child: ChildProcess; reports: Report[]; ready: Promise<Record<string, string>>; log: string[]; decode(): Promise<DecodeStats | undefined> } {
-  const child = spawn(process.execPath, [CHILD], {
-    env: { ...process.env, DFS_SERVER_URL: url, DFS_ANALYZER_TOKEN: token, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+  const [cmd, args] = pinned(pinning?.analyzer, [process.execPath, CHILD]);
+  const child = spawn(cmd, args, {
+    env: {
+      ...process.env,
+      DFS_SERVER_URL: url,
+      DFS_ANALYZER_TOKEN: token,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      // Pinned, it sizes its onnxruntime threads to its own CPUs, as a worker given a share of a host does.
+      ...(pinning ? { ANALYZER_CORES: String(pinning.analyzerCount) } : {}),
+    },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const decodeWaiters: Array<(d: DecodeStats) => void> = [];
@@ -143,11 +156,10 @@ function startPublishers(o: AnalyzerBenchOptions): {
   stats(): Promise<EncoderStats>;
   stop(): Promise<void>;
 } {
-  const args = [PUBLISHERS];
   const env = { ...process.env, BENCH_FPS: String(o.fps), BENCH_AUDIO: o.audio ? '1' : '0' };
-  const child = o.publisherNice > 0 && existsSync('/usr/bin/nice')
-    ? spawn('/usr/bin/nice', ['-n', String(o.publisherNice), process.execPath, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
-    : spawn(process.execPath, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const niced: [string, ...string[]] = o.publisherNice > 0 && existsSync('/usr/bin/nice') ? ['/usr/bin/nice', '-n', String(o.publisherNice), process.execPath, PUBLISHERS] : [process.execPath, PUBLISHERS];
+  const [cmd, args] = pinned(o.pinning?.others, niced);
+  const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   type Answer = { ready?: boolean; joined?: number; error?: string; stats?: EncoderStats };
   const waiting: Array<(m: Answer) => void> = [];
   const log: string[] = [];
@@ -209,8 +221,8 @@ export async function benchAnalyzer(o: AnalyzerBenchOptions): Promise<AnalyzerRe
   const max = counts.at(-1) ?? 0;
   const rooms = Array.from({ length: max }, (_, i) => `an-${i}`);
   const cfg = loadAnalyzerConfig({ ...process.env, DFS_SERVER_URL: 'http://127.0.0.1', DFS_ANALYZER_TOKEN: 'placeholder-token' });
-  const server = await startServer({ ANALYZER: 'external', ROOMS: rooms.join(',') });
-  const analyzer = startAnalyzer(server.url, server.serviceToken());
+  const server = await startServer({ ANALYZER: 'external', ROOMS: rooms.join(',') }, undefined, o.pinning?.others);
+  const analyzer = startAnalyzer(server.url, server.serviceToken(), o.pinning);
   const publishers = startPublishers(o);
   let joined = 0;
   const points: AnalyzerPoint[] = [];
@@ -311,5 +323,5 @@ export async function benchAnalyzer(o: AnalyzerBenchOptions): Promise<AnalyzerRe
     await server.close();
   }
   const { provider, baseFps, boostedFps, audioHopSeconds, maxBatch, maxWaitMs, queueCapacity } = cfg;
-  return { config: { provider, baseFps, boostedFps, audioHopSeconds, maxBatch, maxWaitMs, queueCapacity }, providers, publisherFps: o.fps, publisherNice: o.publisherNice, publisherAudio: o.audio, points };
+  return { config: { provider, baseFps, boostedFps, audioHopSeconds, maxBatch, maxWaitMs, queueCapacity }, providers, publisherFps: o.fps, publisherNice: o.publisherNice, publisherAudio: o.audio, ...(o.pinning ? { pinning: o.pinning } : {}), points };
 }

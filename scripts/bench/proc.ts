@@ -4,10 +4,10 @@
  * fully busy, up to the number of cores.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 
 let ticksPerSecond: number | undefined;
 function clockTicks(): number {
@@ -256,3 +256,39 @@ export async function waitForQuiet(maxLoad: number, maxWaitS: number, say: (msg:
 export function onLines(stream: Readable, fn: (line: string) => void): void {
   createInterface({ input: stream, crlfDelay: Infinity }).on('line', fn);
 }
+
+/**
+ * CPU pinning for the analyzer section's `--analyzer-cpus`: the analyzer on `analyzer` (a taskset
+ * list such as "0" or "0-1"), the server and the callers on every other CPU of this machine, so
+ * the analyzer's CPU per stream is measured on cores nobody else uses (what a dedicated analyzer
+ * host sees) rather than inflated by the callers' encoders competing for the same caches and cores.
+ */
+export interface CpuPinning {
+  analyzer: string;
+  others: string;
+  /** How many CPUs the analyzer has: its ANALYZER_CORES, which sizes its onnxruntime threads. */
+  analyzerCount: number;
+}
+
+export function cpuPinning(list: string, cpus = availableParallelism()): CpuPinning {
+  const mine = new Set<number>();
+  for (const part of list.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`--analyzer-cpus: "${part}" is not a CPU number or range (e.g. 0 or 0-1)`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo || hi >= cpus) throw new Error(`--analyzer-cpus: "${part}" is outside this machine's CPUs 0-${cpus - 1}`);
+    for (let c = lo; c <= hi; c++) mine.add(c);
+  }
+  const others = Array.from({ length: cpus }, (_, c) => c).filter((c) => !mine.has(c));
+  if (others.length === 0) throw new Error(`--analyzer-cpus: "${list}" leaves no CPU for the server and the callers`);
+  return { analyzer: [...mine].sort((a, b) => a - b).join(','), others: others.join(','), analyzerCount: mine.size };
+}
+
+/** `argv` run pinned to `cpus` with taskset (util-linux), or as it is when `cpus` is undefined. */
+export function pinned(cpus: string | undefined, argv: [string, ...string[]]): [string, string[]] {
+  if (cpus === undefined) return [argv[0], argv.slice(1)];
+  if (!existsSync(TASKSET)) throw new Error(`CPU pinning needs ${TASKSET} (Debian package util-linux)`);
+  return [TASKSET, ['-c', cpus, ...argv]];
+}
+const TASKSET = '/usr/bin/taskset';

@@ -86,7 +86,8 @@ export function renderMarkdown(r: BenchResult): string {
     out.push(
       `### Analyzer: N synthetic callers, default sampling (${c.baseFps} fps video, 4.04 s audio windows every ${c.audioHopSeconds} s, batch ≤ ${c.maxBatch}, queue ${c.queueCapacity}), provider ${c.provider}`,
       '',
-      `Callers publish 640x480 at ${a.publisherFps} fps${a.publisherAudio ? ' and a speech loop' : ' (no audio)'}, from a process at nice ${a.publisherNice} (its CPU is the "callers CPU" column).`,
+      `Callers publish 640x480 at ${a.publisherFps} fps${a.publisherAudio ? ' and a speech loop' : ' (no audio)'}, from a process at nice ${a.publisherNice} (its CPU is the "callers CPU" column).` +
+        (a.pinning ? ` Pinned (--analyzer-cpus): the analyzer on CPU ${a.pinning.analyzer}, the server and the callers on CPU ${a.pinning.others}.` : ''),
       '',
     );
     out.push('| streams | frames sent / decoded / to JS per s | video scored / offered per s | video drop | video sample→score p50 / p95 ms | audio scored / offered per s | audio drop | audio p50 / p95 ms | video packets lost / UDP drops per s | analyzer CPU (of one core) | analyzer RSS MB (max) | server CPU | callers CPU | machine busy | load | states |');

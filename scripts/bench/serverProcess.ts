@@ -1,6 +1,6 @@
 /** Starts the server under test in its own process (server-child.ts) with a throwaway secret and data folder. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { onLines } from './proc.ts';
+import { onLines, pinned } from './proc.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,10 +23,12 @@ export interface ServerProcess {
   close(): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string>, timeoutMs = 150_000): Promise<ServerProcess> {
+/** `cpus`: a taskset list to pin the server to (the analyzer section's --analyzer-cpus); default: unpinned. */
+export async function startServer(env: Record<string, string>, timeoutMs = 150_000, cpus?: string): Promise<ServerProcess> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'dfs-bench-'));
   const secret = randomBytes(32).toString('hex');
-  const child: ChildProcess = spawn(process.execPath, [CHILD], {
+  const [cmd, args] = pinned(cpus, [process.execPath, CHILD]);
+  const child: ChildProcess = spawn(cmd, args, {
     env: {
       ...process.env,
       HOST: '127.0.0.1',
