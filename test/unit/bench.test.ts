@@ -1,5 +1,6 @@
 /** The benchmark's pure helpers: statistics, the clock painted into frames, SDP rewriting, the report. */
 import { describe, expect, it } from 'vitest';
+import { cpuPinning, pinned } from '../../scripts/bench/proc.ts';
 import { renderMarkdown, type BenchResult } from '../../scripts/bench/report.ts';
 import { preferVp8 } from '../../scripts/bench/sdpMunge.ts';
 import { paintStamp, readStamp, STAMP_BITS, stampAge } from '../../scripts/bench/stamp.ts';
@@ -185,5 +186,21 @@ describe('report', () => {
     expect(md).toContain('p50 9.0 s');
     expect(md).toContain('switches from the real clip to the fake-tts clip');
     expect(md).not.toContain('### Inference');
+  });
+});
+
+describe('CPU pinning (--analyzer-cpus)', () => {
+  it('gives the analyzer its list and everyone else the rest', () => {
+    expect(cpuPinning('0', 2)).toEqual({ analyzer: '0', others: '1', analyzerCount: 1 });
+    expect(cpuPinning('1-2, 5', 8)).toEqual({ analyzer: '1,2,5', others: '0,3,4,6,7', analyzerCount: 3 });
+    expect(pinned('0', [process.execPath, 'x.ts'])).toEqual(['/usr/bin/taskset', ['-c', '0', process.execPath, 'x.ts']]);
+    expect(pinned(undefined, [process.execPath, 'x.ts'])).toEqual([process.execPath, ['x.ts']]);
+  });
+
+  it('refuses a list that is not CPUs of this machine or leaves none for the others', () => {
+    expect(() => cpuPinning('0-1', 2)).toThrow(/leaves no CPU/);
+    expect(() => cpuPinning('2', 2)).toThrow(/outside this machine's CPUs 0-1/);
+    expect(() => cpuPinning('a', 2)).toThrow(/not a CPU number or range/);
+    expect(() => cpuPinning('1-0', 2)).toThrow(/outside/);
   });
 });
