@@ -12,6 +12,7 @@ import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceR
 import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
 import type { ModelRunner } from '../../server/src/analyzer/inference/ModelRunner.ts';
 import { BlazeFace, type FaceDetection } from '../../server/src/analyzer/vision/BlazeFace.ts';
+import { FaceFollower } from '../../server/src/analyzer/vision/FaceFollower.ts';
 import { i420Source, rgbSource, type ImageSource } from '../../server/src/analyzer/vision/image.ts';
 import { DATA_DIR, loadJpeg, toI420 } from '../helpers/images.ts';
 
@@ -181,6 +182,49 @@ describe('FaceLandmarks on real photos', () => {
     expect(y!.eyes!.right.contour).toEqual(otherAlone.eyes!.right.contour);
   });
 });
+
+describe('FaceFollower with the real mesh', () => {
+  it('follows a face that moved to the next frame without face detection, and lets go of one that left', async () => {
+    const rgb = loadJpeg(TEST1);
+    const { face, l } = await locate(rgb, meshOnly);
+    const follower = new FaceFollower();
+    follower.anchorAt(face, l, 0);
+    // The next frame: the same face 6% of its box to the right and 4% down (a head moving at a
+    // webcam between two landmark frames). The mesh runs on the crop the last landmarks give.
+    const dx = Math.round(face.box.width * 0.06);
+    const dy = Math.round(face.box.height * 0.04);
+    const moved = shifted(rgb, dx, dy);
+    const predicted = follower.predict(133)!;
+    expect(predicted).toBe(face);
+    const next = await meshOnly.locate(moved, predicted);
+    expect(next, 'the mesh finds the face on the followed crop').toBeDefined();
+    const followed = follower.follow(next!, 133)!;
+    // Where face detection itself puts the face on that frame, to a few percent of its size.
+    const [detected] = await detector.detect(moved);
+    const centre = (f: FaceDetection) => ({ x: f.box.x + f.box.width / 2, y: f.box.y + f.box.height / 2 });
+    expect(Math.hypot(centre(followed).x - centre(detected!).x, centre(followed).y - centre(detected!).y) / face.box.width).toBeLessThan(0.04);
+    expect(Math.abs(followed.box.width / detected!.box.width - 1)).toBeLessThan(0.05);
+    for (let k = 0; k < 4; k++) {
+      expect(Math.hypot(followed.keypoints[k]!.x - detected!.keypoints[k]!.x, followed.keypoints[k]!.y - detected!.keypoints[k]!.y) / face.box.width, `keypoint ${k}`).toBeLessThan(0.05);
+    }
+    // The face moved by (dx, dy), and so did the followed box.
+    expect(Math.abs(centre(followed).x - centre(face).x - dx)).toBeLessThan(0.03 * face.box.width);
+    expect(Math.abs(centre(followed).y - centre(face).y - dy)).toBeLessThan(0.03 * face.box.width);
+    // A frame without the face: the mesh finds nothing on the followed crop.
+    const empty = solid(rgb.width, rgb.height, () => 128);
+    expect(await meshOnly.locate(empty, follower.predict(266)!)).toBeUndefined();
+    // Too long since the last landmarks: detect again.
+    expect(follower.predict(133 + 501)).toBeUndefined();
+  });
+});
+
+/** The image moved right by dx and down by dy (RGBA), grey where nothing came in. */
+function shifted(src: ImageSource, dx: number, dy: number): ImageSource {
+  const { width: w, height: h, data } = src;
+  const out = new Uint8Array(w * h * 4).fill(128);
+  for (let y = Math.max(0, dy); y < h; y++) out.set(data.subarray(((y - dy) * w) * 4, ((y - dy) * w + w - dx) * 4), (y * w + dx) * 4);
+  return rgbSource({ width: w, height: h, data: out });
+}
 
 function solid(width: number, height: number, paint: () => number): ImageSource {
   const data = new Uint8Array(width * height * 4);

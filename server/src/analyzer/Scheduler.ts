@@ -11,7 +11,7 @@ import type { ChallengeObserver } from './ChallengeObserver.ts';
 import { noteCues } from './challengeCues.ts';
 import type { Landmarks } from './detectors/FaceLandmarks.ts';
 import type { AnalyzerEmitter } from './events.ts';
-import { analyseFace, observeLandmarks, type AnalyzerModels } from './pipeline.ts';
+import { analyseFace, followLandmarks, observeLandmarks, type AnalyzerModels } from './pipeline.ts';
 import type { AudioStream, SampledFrame, VideoStream } from './streams.ts';
 import type { Subjects } from './subjects.ts';
 import type { FaceDetection } from './vision/BlazeFace.ts';
@@ -129,17 +129,23 @@ export class Scheduler {
     }
   }
 
-  /** A frame between the classifiers' samples: face detection and landmarks for the window detectors. */
+  /**
+   * A frame between the classifiers' samples: landmarks for the window detectors, on the crop the
+   * last landmarks give (FaceFollower), or after face detection when there is none to follow.
+   */
   private async landmarksOnly(s: VideoStream, item: SampledFrame): Promise<void> {
     const { watcher, subjects } = this.deps;
     if (!watcher.isAnalysed(s.id)) return;
     try {
       const subject = subjects.get(s.id.room, s.id.participantId);
+      const at = Date.now();
+      const boosted = s.sampler.boosted && !subject.observing;
+      if (await followLandmarks(this.deps.models(), subject, s.follower, { src: i420Source(item.frame), at, priority: PRIORITY.analysed, boosted })) return;
       const d = await this.detect(s, item, false);
       const face = d.faces[0];
       s.faceSeen = d.quality.reason === 'ok' && face !== undefined;
       if (!s.faceSeen || !face) return;
-      await observeLandmarks(this.deps.models(), subject, { src: d.src, face, at: Date.now(), priority: PRIORITY.analysed, boosted: s.sampler.boosted && !subject.observing });
+      await observeLandmarks(this.deps.models(), subject, { src: d.src, face, at, priority: PRIORITY.analysed, boosted, follower: s.follower });
     } catch (err) {
       log.error('landmark frame failed', { stream: s.key, err: (err as Error).message });
     }
@@ -164,9 +170,12 @@ export class Scheduler {
       let landmarks: Landmarks | undefined;
       const face = d.faces[0];
       s.faceSeen = d.quality.reason === 'ok' && face !== undefined;
+      // A sample with no usable face (gone, a second one, too dark) stops the landmark frames
+      // following the old one: they detect until a sample anchors a face again.
+      if (!s.faceSeen) s.follower.reset();
       if (subject && d.quality.reason === 'ok' && face) {
         // During a challenge every frame counts and blinks do not: skip the slower iris refinement.
-        const r = await analyseFace(this.deps.models(), subject, { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted), boosted: s.sampler.boosted && !subject.observing });
+        const r = await analyseFace(this.deps.models(), subject, { src: d.src, face, at, priority: this.priorityOf(s, s.sampler.boosted), boosted: s.sampler.boosted && !subject.observing, follower: s.follower });
         deepfake = r.evidence['face-deepfake']?.score;
         spoof = r.evidence['presentation-attack']?.score;
         landmarks = r.landmarks;

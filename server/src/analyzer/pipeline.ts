@@ -17,6 +17,7 @@ import type { ModelRunner } from './inference/ModelRunner.ts';
 import { FrameSampler } from './sampling/FrameSampler.ts';
 import type { FaceDetection } from './vision/BlazeFace.ts';
 import { BlazeFace } from './vision/BlazeFace.ts';
+import type { FaceFollower } from './vision/FaceFollower.ts';
 import type { ImageSource } from './vision/image.ts';
 
 export interface AnalyzerModels {
@@ -134,6 +135,8 @@ export interface FaceFrame {
   priority: number;
   /** A boosted (suspicious) stream also gets the iris model's eye contours. */
   boosted: boolean;
+  /** The stream's face follower: a face found here and located by the mesh becomes its anchor. */
+  follower?: FaceFollower;
 }
 
 export interface FaceResult {
@@ -157,9 +160,16 @@ export async function analyseFace(models: AnalyzerModels, subject: SubjectAnalys
     subject.fusion.add(e);
     evidence[e.detector] = e;
   }
+  anchor(f, lm as Landmarks | undefined);
   const observation = { src: f.src, face: f.face, at: f.at, ...(lm ? { landmarks: lm as Landmarks } : {}) };
   for (const d of subject.windows) d.observeFace?.(observation);
   return { evidence, ...(lm ? { landmarks: lm as Landmarks } : {}) };
+}
+
+function anchor(f: FaceFrame, lm: Landmarks | undefined): void {
+  if (!f.follower) return;
+  if (lm) f.follower.anchorAt(f.face, lm, f.at);
+  else f.follower.reset();
 }
 
 /**
@@ -170,9 +180,30 @@ export async function analyseFace(models: AnalyzerModels, subject: SubjectAnalys
  */
 export async function observeLandmarks(models: AnalyzerModels, subject: SubjectAnalysis, f: FaceFrame): Promise<Landmarks | undefined> {
   const lm = await (f.boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks)?.locate(f.src, f.face);
+  anchor(f, lm);
   const observation = { src: f.src, face: f.face, at: f.at, ...(lm ? { landmarks: lm } : {}) };
   for (const d of subject.windows) d.observeFace?.(observation);
   return lm;
+}
+
+/**
+ * A landmark frame of a face the follower has: the mesh on the crop the last landmarks give, with
+ * no face detection (FaceFollower's header). False when there is nothing fresh to follow or the
+ * mesh lost the face there (the follower is then reset): the caller detects and calls
+ * observeLandmarks instead. Nothing is observed in that case, so no frame counts twice.
+ */
+export async function followLandmarks(models: AnalyzerModels, subject: SubjectAnalysis, follower: FaceFollower, f: Omit<FaceFrame, 'face' | 'follower'>): Promise<boolean> {
+  const predicted = follower.predict(f.at);
+  const mesh = f.boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks;
+  if (!predicted || !mesh) return false;
+  const lm = await mesh.locate(f.src, predicted);
+  const face = lm ? follower.follow(lm, f.at) : undefined;
+  if (!lm || !face) {
+    follower.reset();
+    return false;
+  }
+  for (const d of subject.windows) d.observeFace?.({ src: f.src, face, at: f.at, landmarks: lm });
+  return true;
 }
 
 /**

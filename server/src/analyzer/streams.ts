@@ -10,6 +10,7 @@ import { AudioWindower, type AudioWindow } from './sampling/AudioWindower.ts';
 import { BoundedQueue } from './sampling/BoundedQueue.ts';
 import { FrameSampler } from './sampling/FrameSampler.ts';
 import { landmarkSampler } from './pipeline.ts';
+import { FaceFollower } from './vision/FaceFollower.ts';
 import { FaceTracker } from './vision/FaceTracker.ts';
 
 export interface StreamId {
@@ -71,6 +72,8 @@ export class VideoStream {
   readonly sampler: FrameSampler;
   readonly queue: BoundedQueue<SampledFrame>;
   readonly tracker = new FaceTracker();
+  /** Carries the face between the classifiers' samples by its landmarks (FaceFollower's header). */
+  readonly follower = new FaceFollower();
   /** Landmarks-only frames between the classifiers' samples (pipeline.ts observeLandmarks). */
   readonly landmarkSampler: FrameSampler | undefined;
   readonly landmarkQueue: BoundedQueue<SampledFrame>;

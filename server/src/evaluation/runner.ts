@@ -14,10 +14,11 @@ import { decodeAudio } from '../analyzer/audio/decode.ts';
 import type { Evidence } from '../analyzer/detectors/Detector.ts';
 import { DETECTORS } from '../analyzer/detectors/registry.ts';
 import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
-import { analyseFace, fuseSubject, landmarkSampler, newSubjectAnalysis, observeLandmarks, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
+import { analyseFace, followLandmarks, fuseSubject, landmarkSampler, newSubjectAnalysis, observeLandmarks, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
 import { AudioWindower, type AudioWindow } from '../analyzer/sampling/AudioWindower.ts';
 import { FrameSampler } from '../analyzer/sampling/FrameSampler.ts';
 import type { I420Frame } from '../headless/wrtc.ts';
+import { FaceFollower } from '../analyzer/vision/FaceFollower.ts';
 import { i420Source } from '../analyzer/vision/image.ts';
 import { assessQuality, type QualityReason } from '../analyzer/vision/quality.ts';
 import type { Clip, ClipKind } from './dataset.ts';
@@ -264,6 +265,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   const sampler = new FrameSampler({ baseFps: settings.baseFps, boostedFps: settings.boostedFps });
   // As the analyzer: landmark frames between the classifiers' samples while a face is present.
   const landmarkFrames = landmarkSampler(settings.landmarkFps ?? 0, settings.boostedFps);
+  const follower = new FaceFollower();
   let faceSeen = false;
   const windower = new AudioWindower({ hopLength: Math.round(settings.audioHopSeconds * RATE) });
   const video = { sampledFrames: 0, boostedFrames: 0, quality: {} as Partial<Record<QualityReason, number>> };
@@ -351,10 +353,12 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
         if (!sampler.offer(f.ts)) {
           if (!landmarkFrame || !faceSeen) continue;
           const src = i420Source(await f.get());
+          const lmFrame = { src, at: T0 + f.ts, priority: PRIORITY.analysed, boosted: sampler.boosted };
+          if (await followLandmarks(models, subject, follower, lmFrame)) continue;
           const faces = models.face ? await models.face.detect(src) : [];
           const face = faces[0];
           faceSeen = assessQuality(src, faces).reason === 'ok' && face !== undefined;
-          if (faceSeen && face) await observeLandmarks(models, subject, { src, face, at: T0 + f.ts, priority: PRIORITY.analysed, boosted: sampler.boosted });
+          if (faceSeen && face) await observeLandmarks(models, subject, { ...lmFrame, face, follower });
           continue;
         }
         const at = T0 + f.ts;
@@ -362,13 +366,14 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
         const faces = models.face ? await models.face.detect(src) : [];
         const quality = assessQuality(src, faces);
         faceSeen = quality.reason === 'ok' && faces[0] !== undefined;
+        if (!faceSeen) follower.reset();
         subject.fusion.addQuality(at, quality.reason);
         video.sampledFrames++;
         if (sampler.boosted) video.boostedFrames++;
         video.quality[quality.reason] = (video.quality[quality.reason] ?? 0) + 1;
         const face = faces[0];
         if (quality.reason === 'ok' && face) {
-          const r = await analyseFace(models, subject, { src, face, at, priority: sampler.boosted ? PRIORITY.boosted : PRIORITY.analysed, boosted: sampler.boosted });
+          const r = await analyseFace(models, subject, { src, face, at, priority: sampler.boosted ? PRIORITY.boosted : PRIORITY.analysed, boosted: sampler.boosted, follower });
           for (const d of models.frame) traces[d.id as EvaluatedDetector]?.reading(r.evidence[d.id]);
         } else {
           const why = `No usable face: ${QUALITY_REASON[quality.reason as Exclude<QualityReason, 'ok'>] ?? quality.reason}`;

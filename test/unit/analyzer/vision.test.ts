@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import type { I420Frame } from '../../../server/src/headless/wrtc.ts';
 import { FaceKeypoint, type FaceDetection } from '../../../server/src/analyzer/vision/BlazeFace.ts';
 import { eyeAngle, faceLandmarkRegion, MESONET_INPUT, mesoNetRegion, MINIFASNET_INPUT, miniFasNetRegion } from '../../../server/src/analyzer/vision/crops.ts';
+import { FaceFollower } from '../../../server/src/analyzer/vision/FaceFollower.ts';
 import { FaceTracker } from '../../../server/src/analyzer/vision/FaceTracker.ts';
+import type { Landmarks } from '../../../server/src/analyzer/detectors/FaceLandmarks.ts';
 import {
   cropToSource,
   i420Source,
@@ -382,5 +384,48 @@ describe('assessQuality', () => {
     expect(assessQuality(bright, [faceAt(160, 40)])).toMatchObject({ reason: 'too-small', faceSize: 40 });
     expect(assessQuality(bright, [faceAt(160, 40)], { minFaceSize: 32 }).reason).toBe('ok');
     expect(assessQuality(bright, [faceAt(160, 100)])).toMatchObject({ reason: 'ok', faceCount: 1, faceSize: 100, lumaRegion: 'face' });
+  });
+});
+
+describe('FaceFollower', () => {
+  /** A mesh-sized point set (468 x 3) from a seeded spread, and the same under a similarity. */
+  const mesh = (map: (x: number, y: number) => { x: number; y: number }): Landmarks => {
+    const points = new Float32Array(468 * 3);
+    for (let i = 0; i < 468; i++) {
+      const p = map(300 + ((i * 37) % 101), 200 + ((i * 53) % 131));
+      points[i * 3] = p.x;
+      points[i * 3 + 1] = p.y;
+    }
+    return { points, presence: 1, region: { cx: 0, cy: 0, width: 1, height: 1 } };
+  };
+  const face: FaceDetection = {
+    box: { x: 300, y: 200, width: 100, height: 120 },
+    score: 0.9,
+    keypoints: [{ x: 320, y: 240 }, { x: 380, y: 240 }, { x: 350, y: 270 }, { x: 350, y: 295 }, { x: 300, y: 250 }, { x: 400, y: 250 }],
+  };
+
+  it('moves the anchor face by the shift, scale and roll that carry its landmarks onto the new ones', () => {
+    const follower = new FaceFollower();
+    follower.anchorAt(face, mesh((x, y) => ({ x, y })), 1000);
+    const angle = (12 * Math.PI) / 180;
+    const [c, s, k] = [Math.cos(angle), Math.sin(angle), 1.15];
+    const sim = (x: number, y: number) => ({ x: 20 + k * (c * x - s * y), y: -15 + k * (s * x + c * y) });
+    const followed = follower.follow(mesh(sim), 1133)!;
+    face.keypoints.forEach((p, i) => {
+      const want = sim(p.x, p.y);
+      expect(followed.keypoints[i]!.x).toBeCloseTo(want.x, 3);
+      expect(followed.keypoints[i]!.y).toBeCloseTo(want.y, 3);
+    });
+    const centre = sim(350, 260);
+    expect(followed.box.x + followed.box.width / 2).toBeCloseTo(centre.x, 3);
+    expect(followed.box.y + followed.box.height / 2).toBeCloseTo(centre.y, 3);
+    expect(followed.box.width).toBeCloseTo(115, 3);
+    expect(followed.box.height).toBeCloseTo(138, 3);
+    // The next frame is cropped where this one put the face; stale or reset, there is nothing to follow.
+    expect(follower.predict(1266)).toBe(followed);
+    expect(follower.predict(1133 + 501)).toBeUndefined();
+    follower.reset();
+    expect(follower.predict(1200)).toBeUndefined();
+    expect(follower.follow(mesh(sim), 1200)).toBeUndefined();
   });
 });
