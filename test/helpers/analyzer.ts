@@ -17,6 +17,7 @@ export function inProcessAnalyzer(server: TestServer, over: Partial<AnalyzerConf
       landmarkFps: 8,
       audioHopSeconds: 2,
       audioClearHopSeconds: 4,
+      audioConfidentHopSeconds: 8,
       maxBatch: 4,
       maxWaitMs: 10,
       queueCapacity: 4,

@@ -96,8 +96,8 @@ export class CallWatcher {
   }
 
   /** A participant is (or stops being) CLEAR: its voice windows may be further apart. */
-  setClear(room: string, participantId: string, clear: boolean): void {
-    this.audio.get(`${room}/${participantId}/audio`)?.setClear(clear);
+  setClear(room: string, participantId: string, clear: boolean, faceJudged = false): void {
+    this.audio.get(`${room}/${participantId}/audio`)?.setClear(clear, faceJudged);
   }
 
   /** Calls watched, streams sampled, and samples taken and dropped since the start. */
@@ -203,7 +203,7 @@ export class CallWatcher {
         if (s.offer(frame, performance.now())) onSample();
       }));
     } else {
-      const s = new AudioStream(id, { hopSeconds: config.audioHopSeconds, clearHopSeconds: config.audioClearHopSeconds, queueCapacity: config.queueCapacity });
+      const s = new AudioStream(id, { hopSeconds: config.audioHopSeconds, clearHopSeconds: config.audioClearHopSeconds, confidentHopSeconds: config.audioConfidentHopSeconds, queueCapacity: config.queueCapacity });
       s.onDropped = dropped('audio');
       this.audio.set(s.key, s);
       const subject = this.deps.subjects.get(room, t.participantId);

@@ -55,7 +55,8 @@ export class RiskPublisher {
       if (s.observing) noteCues(s.observing, windowEvidence);
       if (s.observing && now > s.observing.until) delete s.observing;
       watcher.setBoosted(s.room, s.participantId, s.observing !== undefined || snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
-      watcher.setClear(s.room, s.participantId, snap.state === 'CLEAR');
+      const faceJudged = snap.reasons.some((r) => r.detector === 'face-deepfake' || r.detector === 'presentation-attack');
+      watcher.setClear(s.room, s.participantId, snap.state === 'CLEAR', faceJudged);
       const top = snap.reasons[0]?.text;
       const degraded = snap.degraded.map((d) => d.detector).join(',');
       const changed = s.lastSent?.state !== snap.state || s.lastSent.top !== top || s.lastSent.degraded !== degraded;

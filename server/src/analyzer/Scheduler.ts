@@ -228,6 +228,7 @@ export class Scheduler {
           fusion.add(e);
           fusion.sampled('audio', at);
           voice = e.score;
+          s.judged(e.score);
         }
         const latencyMs = performance.now() - w.arrivedAt;
         events.emit('observation', { kind: 'audio', stream: s.id, at: Date.now(), voicedFraction: w.voicedFraction, ...(voice !== undefined ? { syntheticVoice: voice } : {}), latencyMs });

@@ -16,6 +16,8 @@ const EnvSchema = z.object({
   ANALYZER_AUDIO_HOP_S: z.coerce.number().min(0.5).max(4.04).default(2),
   /** Hop while the participant is CLEAR: fewer AASIST-L runs when nothing is suspected. */
   ANALYZER_AUDIO_CLEAR_HOP_S: z.coerce.number().min(0.5).max(30).default(4),
+  /** Hop while CLEAR after a confidently natural reading, with the face judged too (streams.ts AudioStream.hopNow). */
+  ANALYZER_AUDIO_CONFIDENT_HOP_S: z.coerce.number().min(0.5).max(30).default(8),
   ANALYZER_MAX_BATCH: z.coerce.number().int().min(1).max(256).default(8),
   ANALYZER_MAX_WAIT_MS: z.coerce.number().min(0).max(1000).default(25),
   /** Sampled frames (and audio windows) waiting per stream; beyond it the oldest are dropped. */
@@ -57,6 +59,8 @@ export interface AnalyzerConfig {
   audioHopSeconds: number;
   /** Hop while CLEAR (defaults to 4 s: back-to-back windows, half the runs of the 2 s hop). */
   audioClearHopSeconds: number;
+  /** Hop while CLEAR after a confidently natural reading, the face judged too (defaults to 8 s). */
+  audioConfidentHopSeconds: number;
   maxBatch: number;
   maxWaitMs: number;
   queueCapacity: number;
@@ -87,6 +91,7 @@ export function loadAnalyzerConfig(env: NodeJS.ProcessEnv = process.env): Analyz
     landmarkFps: e.ANALYZER_LANDMARK_FPS,
     audioHopSeconds: e.ANALYZER_AUDIO_HOP_S,
     audioClearHopSeconds: e.ANALYZER_AUDIO_CLEAR_HOP_S,
+    audioConfidentHopSeconds: e.ANALYZER_AUDIO_CONFIDENT_HOP_S,
     maxBatch: e.ANALYZER_MAX_BATCH,
     maxWaitMs: e.ANALYZER_MAX_WAIT_MS,
     queueCapacity: e.ANALYZER_QUEUE,

@@ -153,6 +153,15 @@ export class VideoStream {
 
 export type TimedWindow = AudioWindow & { arrivedAt: number };
 
+/**
+ * A voice reading this far from suspicion counts as confidently natural for the hop: a bona fide
+ * score 2 units above the calibrated threshold (the logistic at -2 scales). The bench's real voice
+ * (LibriSpeech) reads so on 38 of 47 windows; ../shared/data/dev/voice's judged windows on 41% of
+ * the reals' and 19% of the fakes' (those fakes read natural whatever the hop: judging them less
+ * often loses nothing the threshold would have caught).
+ */
+export const CONFIDENT_SUSPICION = 0.12;
+
 export class AudioStream {
   readonly id: StreamId;
   readonly key: string;
@@ -175,12 +184,18 @@ export class AudioStream {
 
   private readonly hopSeconds: number;
   private readonly clearHopSeconds: number;
+  private readonly confidentHopSeconds: number;
+  private clear = false;
+  private faceJudged = false;
+  /** The voice model's last reading of this stream (undefined: none yet, or it abstained). */
+  private lastSuspicion: number | undefined;
 
-  constructor(id: StreamId, opts: { hopSeconds: number; clearHopSeconds?: number; queueCapacity: number }) {
+  constructor(id: StreamId, opts: { hopSeconds: number; clearHopSeconds?: number; confidentHopSeconds?: number; queueCapacity: number }) {
     this.id = id;
     this.key = streamKey(id);
     this.hopSeconds = opts.hopSeconds;
     this.clearHopSeconds = opts.clearHopSeconds ?? opts.hopSeconds;
+    this.confidentHopSeconds = opts.confidentHopSeconds ?? this.clearHopSeconds;
     this.windower = new AudioWindower({ hopLength: Math.round(opts.hopSeconds * 16000) });
     this.targetPerSecond = 1 / opts.hopSeconds;
     this.queue = new BoundedQueue<TimedWindow>(opts.queueCapacity, {
@@ -193,11 +208,46 @@ export class AudioStream {
 
   /**
    * While the participant is CLEAR, AASIST-L runs on windows further apart (fewer runs, same
-   * window); any other state goes back to the normal hop at the next window.
+   * window); any other state goes back to the normal hop at the next window. `faceJudged`: the
+   * face classifiers are judging this participant too (see hopNow).
    */
-  setClear(clear: boolean): void {
-    this.windower.setHopLength(Math.round((clear ? this.clearHopSeconds : this.hopSeconds) * 16000));
-    this.targetPerSecond = 1 / (clear ? this.clearHopSeconds : this.hopSeconds);
+  setClear(clear: boolean, faceJudged = false): void {
+    this.clear = clear;
+    this.faceJudged = faceJudged;
+    this.applyHop();
+  }
+
+  /** The voice model's reading of the last window (its suspicion; undefined when it abstained). */
+  judged(suspicion: number | undefined): void {
+    this.lastSuspicion = suspicion;
+    this.applyHop();
+  }
+
+  /**
+   * The voice model spends its runs where the answer is in doubt (it is the analyzer's largest
+   * single cost: ~150 ms of a core per window, BENCHMARKS.md). Not CLEAR: the normal hop (2 s).
+   * CLEAR: the CLEAR hop (4 s), but
+   * - after a reading that leans synthetic (suspicion >= 0.5), the normal hop: one window cannot
+   *   move fusion (it needs two), so the second comes 2 s later rather than 4;
+   * - after a reading confidently natural (suspicion <= CONFIDENT_SUSPICION), while the face
+   *   classifiers judge the participant too, the confident hop (8 s): fusion still gets its two
+   *   readings per 20 s of continuous speech, and a switch to a cloned voice is heard within 8 s,
+   *   its first window leaning synthetic brings the normal hop back. Not for a caller heard only
+   *   (no face judged): with speech half the time, windows 8 s apart would leave fusion without
+   *   the two readings it needs, and such a caller would flicker to INSUFFICIENT_SIGNAL.
+   */
+  private hopNow(): number {
+    if (!this.clear) return this.hopSeconds;
+    const s = this.lastSuspicion;
+    if (s !== undefined && s >= 0.5) return this.hopSeconds;
+    if (s !== undefined && s <= CONFIDENT_SUSPICION && this.faceJudged) return this.confidentHopSeconds;
+    return this.clearHopSeconds;
+  }
+
+  private applyHop(): void {
+    const hop = this.hopNow();
+    this.windower.setHopLength(Math.round(hop * 16000));
+    this.targetPerSecond = 1 / hop;
   }
 
   /** Called for every 10 ms block; returns whether a window was queued. */

@@ -597,6 +597,39 @@ describe('per-stream sampling in the analyzer', () => {
     expect(win.samples.length).toBe(64600);
     expect(win.arrivedAt).toBeGreaterThan(4000);
   });
+
+  it('audio: the voice model runs where the answer is in doubt (the hop follows the state and the last reading)', () => {
+    const s = new AudioStream({ room: 'r', participantId: 'p', kind: 'audio' }, { hopSeconds: 2, clearHopSeconds: 4, confidentHopSeconds: 8, queueCapacity: 2 });
+    const hop = () => 1 / s.targetPerSecond;
+    expect(hop()).toBe(2); // not known to be CLEAR yet
+    s.setClear(true, true);
+    expect(hop()).toBe(4); // CLEAR, no reading yet
+    s.judged(0.05);
+    expect(hop()).toBe(8); // confidently natural, face judged too
+    s.setClear(true, false);
+    expect(hop()).toBe(4); // heard only: fusion needs its two readings per 20 s
+    s.setClear(true, true);
+    s.judged(0.3);
+    expect(hop()).toBe(4); // natural, not confidently
+    s.judged(0.8);
+    expect(hop()).toBe(2); // leans synthetic: the second reading comes at the normal hop, even while CLEAR
+    s.judged(undefined);
+    expect(hop()).toBe(4); // abstained: no reading to lean on
+    s.judged(0.01);
+    s.setClear(false, true);
+    expect(hop()).toBe(2); // SUSPICIOUS or ALERT: the normal hop whatever the last reading
+    // The windower takes the hop from the next window: with 8 s, 20 s of speech gives 2 windows, not 5.
+    const w = new AudioStream({ room: 'r', participantId: 'p', kind: 'audio' }, { hopSeconds: 2, clearHopSeconds: 4, confidentHopSeconds: 8, queueCapacity: 8 });
+    w.setClear(true, true);
+    w.judged(0.01);
+    const speech = speechLike(20);
+    const block = new Int16Array(160);
+    for (let t = 0, k = 0; t + 160 <= speech.length; t += 160, k++) {
+      for (let j = 0; j < 160; j++) block[j] = Math.round(speech[t + j]! * 32767);
+      w.offer({ samples: block, sampleRate: 16000, channelCount: 1 }, 10 * k);
+    }
+    expect(w.windower.windowsEmitted + w.windower.windowsSkippedNoSpeech).toBe(Math.floor((20 * SR - 64600) / (8 * SR)) + 1);
+  });
 });
 
 // ---------------------------------------------------------------- speech-likeness
