@@ -1,10 +1,13 @@
 /**
  * The analyzer as a participant: it receives exactly what the SFU forwards, stays invisible, and
  * when its process dies or stalls, calls go on, privileged participants are told, and it comes back.
+ * It spends the voice model where the answer is in doubt: less often on a CLEAR caller whose voice
+ * reads confidently natural and whose face it judges too, never less than fusion needs.
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import jpeg from 'jpeg-js';
+import { Tensor } from 'onnxruntime-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
 import type { AnalyzerConfig } from '../../server/src/analyzer/config.ts';
@@ -191,6 +194,46 @@ describe('analyzer', () => {
     expect(d.degraded!.find((x) => x.detector === 'synthetic-voice')).toMatchObject({ achieved: 0 });
     expect(d.state).not.toBe('CLEAR');
   }, 60_000);
+
+  it('a CLEAR caller whose voice reads confidently natural, face judged too, gets the voice model every 8 s; one heard only, every 4 s', async () => {
+    const server = await startTestServer({ ANALYZER: 'external' });
+    cleanup.push(() => server.close());
+    const analyzer = inProcessAnalyzer(server);
+    // What is under test is the hop, not the model: every window reads confidently natural.
+    await analyzer.loadModels((runner, id) =>
+      id !== 'aasist-l' ? runner : { ...runner, run: () => Promise.resolve({ logits: new Tensor('float32', Float32Array.from([-5, 5]), [1, 2]) }) },
+    );
+    const windows = new Map<string, number[]>();
+    const states = new Map<string, string>();
+    analyzer.on('observation', (o) => {
+      if (o.kind === 'audio' && o.syntheticVoice !== undefined) windows.set(o.stream.participantId, [...(windows.get(o.stream.participantId) ?? []), Date.now()]);
+    });
+    analyzer.on('risk', (_room, u) => states.set(u.participantId, u.state));
+    analyzer.start();
+    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
+    const { pcm } = await new ClipLibrary(runtime).load('real');
+    await runtime.close();
+    const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet/real/real00240.jpg')));
+    const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
+    nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
+    const video = new SyntheticVideo({ paint: (f) => f.data.set(i420.data), width: rgba.width, height: rgba.height });
+    const [seenVoice, heardVoice] = [new LoopedAudio(pcm), new LoopedAudio(pcm)];
+    const seen = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'seen', { sub: 'seen' }), tracks: [seenVoice.track, video.track] });
+    const heard = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'heard', { sub: 'heard' }), tracks: [heardVoice.track] });
+    await Promise.all([seen.join(), heard.join()]);
+    cleanup.push(() => video.stop(), () => seenVoice.stop(), () => heardVoice.stop(), () => seen.leave(), () => heard.leave());
+    await waitFor('both callers CLEAR', () => states.get('seen') === 'CLEAR' && states.get('heard') === 'CLEAR', 45_000);
+    const from = Date.now();
+    await new Promise((r) => setTimeout(r, 32_000));
+    const count = (p: string) => (windows.get(p) ?? []).filter((t) => t >= from).length;
+    // 32 s of continuous speech: 4 windows (+-1) at the 8 s hop, 8 (+-1) at the 4 s hop.
+    expect(count('seen')).toBeGreaterThanOrEqual(3);
+    expect(count('seen')).toBeLessThanOrEqual(5);
+    expect(count('heard')).toBeGreaterThanOrEqual(7);
+    // Two readings per 20 s are what fusion needs: neither caller loses its verdict.
+    expect(states.get('seen')).toBe('CLEAR');
+    expect(states.get('heard')).toBe('CLEAR');
+  }, 120_000);
 
   it('killed or stalled: calls continue, privileged roles are told, it comes back and resumes', async () => {
     const server = await startTestServer({ ANALYZER: 'embedded', ANALYZER_STALL_MS: '3000', ANALYZER_HEARTBEAT_MS: '300' });
