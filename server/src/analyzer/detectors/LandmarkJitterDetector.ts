@@ -31,6 +31,7 @@
  */
 import { abstain, type Evidence, type FaceObservation, type WindowDetector } from './Detector.ts';
 import { median, medianInterval, round } from './numbers.ts';
+import { fitSimilarity } from '../vision/similarity.ts';
 
 export interface LandmarkJitterOptions {
   /** Span judged (default 8 s). */
@@ -164,36 +165,8 @@ export class LandmarkJitterDetector implements WindowDetector {
  * `dst` (flat x, y arrays of the same length), applied to `src`, written to `out`.
  */
 export function alignSimilarity(src: Float64Array, dst: Float64Array, out: Float64Array): void {
-  const n = src.length / 2;
-  let sx = 0;
-  let sy = 0;
-  let dx = 0;
-  let dy = 0;
-  for (let i = 0; i < n; i++) {
-    sx += src[2 * i]!;
-    sy += src[2 * i + 1]!;
-    dx += dst[2 * i]!;
-    dy += dst[2 * i + 1]!;
-  }
-  sx /= n;
-  sy /= n;
-  dx /= n;
-  dy /= n;
-  let dot = 0;
-  let cross = 0;
-  let norm = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = src[2 * i]! - sx;
-    const ay = src[2 * i + 1]! - sy;
-    const bx = dst[2 * i]! - dx;
-    const by = dst[2 * i + 1]! - dy;
-    dot += ax * bx + ay * by;
-    cross += ax * by - ay * bx;
-    norm += ax * ax + ay * ay;
-  }
-  const c = norm > 0 ? dot / norm : 1;
-  const s = norm > 0 ? cross / norm : 0;
-  for (let i = 0; i < n; i++) {
+  const { sx, sy, dx, dy, c, s } = fitSimilarity(src, dst);
+  for (let i = 0; i < src.length / 2; i++) {
     const ax = src[2 * i]! - sx;
     const ay = src[2 * i + 1]! - sy;
     out[2 * i] = dx + c * ax - s * ay;

@@ -18,6 +18,7 @@
  */
 import type { Landmarks } from '../detectors/FaceLandmarks.ts';
 import type { FaceDetection } from './BlazeFace.ts';
+import { applySimilarity, fitSimilarity } from './similarity.ts';
 
 export interface FaceFollowerOptions {
   /** Landmarks older than this are not followed: the face is detected again (default 500 ms, four landmark frames at 7.5 fps). */
@@ -85,50 +86,17 @@ function rigidPoints(lm: Landmarks): Float64Array {
   return out;
 }
 
-/**
- * The anchor's face under the least-squares similarity from its rigid points to `to` (in complex
- * numbers: with a and b the centred point sets, s·e^{iθ} = Σ conj(a)·b / Σ |a|²).
- */
+/** The anchor's face under the least-squares similarity from its rigid points to `to` (vision/similarity.ts). */
 function moveFace(anchor: Anchor, to: Float64Array): FaceDetection {
-  const from = anchor.points;
-  const n = from.length / 2;
-  let fx = 0;
-  let fy = 0;
-  let tx = 0;
-  let ty = 0;
-  for (let k = 0; k < n; k++) {
-    fx += from[2 * k] as number;
-    fy += from[2 * k + 1] as number;
-    tx += to[2 * k] as number;
-    ty += to[2 * k + 1] as number;
-  }
-  fx /= n;
-  fy /= n;
-  tx /= n;
-  ty /= n;
-  let re = 0;
-  let im = 0;
-  let norm = 0;
-  for (let k = 0; k < n; k++) {
-    const ax = (from[2 * k] as number) - fx;
-    const ay = (from[2 * k + 1] as number) - fy;
-    const bx = (to[2 * k] as number) - tx;
-    const by = (to[2 * k + 1] as number) - ty;
-    re += ax * bx + ay * by;
-    im += ax * by - ay * bx;
-    norm += ax * ax + ay * ay;
-  }
-  const a = norm > 0 ? re / norm : 1;
-  const b = norm > 0 ? im / norm : 0;
-  const map = (x: number, y: number) => ({ x: tx + a * (x - fx) - b * (y - fy), y: ty + b * (x - fx) + a * (y - fy) });
+  const t = fitSimilarity(anchor.points, to);
   const { box } = anchor.face;
-  const scale = Math.hypot(a, b);
-  const centre = map(box.x + box.width / 2, box.y + box.height / 2);
+  const scale = Math.hypot(t.c, t.s);
+  const centre = applySimilarity(t, box.x + box.width / 2, box.y + box.height / 2);
   const width = box.width * scale;
   const height = box.height * scale;
   return {
     box: { x: centre.x - width / 2, y: centre.y - height / 2, width, height },
     score: anchor.face.score,
-    keypoints: anchor.face.keypoints.map((p) => map(p.x, p.y)),
+    keypoints: anchor.face.keypoints.map((p) => applySimilarity(t, p.x, p.y)),
   };
 }
