@@ -152,7 +152,7 @@ export interface FaceResult {
 export async function analyseFace(models: AnalyzerModels, subject: SubjectAnalysis, f: FaceFrame): Promise<FaceResult> {
   const sample = { src: f.src, face: f.face, at: f.at, priority: f.priority };
   const [lm, ...frameEvidence] = await Promise.all([
-    (f.boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks)?.locate(f.src, f.face),
+    meshFor(models, f.boosted)?.locate(f.src, f.face),
     ...models.frame.map((d) => d.analyse(sample)),
   ]);
   const evidence: Partial<Record<DetectorId, Evidence>> = {};
@@ -164,6 +164,11 @@ export async function analyseFace(models: AnalyzerModels, subject: SubjectAnalys
   const observation = { src: f.src, face: f.face, at: f.at, ...(lm ? { landmarks: lm as Landmarks } : {}) };
   for (const d of subject.windows) d.observeFace?.(observation);
   return { evidence, ...(lm ? { landmarks: lm as Landmarks } : {}) };
+}
+
+/** The landmark model for a frame: with the iris refinement while the stream is boosted. */
+function meshFor(models: AnalyzerModels, boosted: boolean): FaceLandmarks | undefined {
+  return boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks;
 }
 
 function anchor(f: FaceFrame, lm: Landmarks | undefined): void {
@@ -179,7 +184,7 @@ function anchor(f: FaceFrame, lm: Landmarks | undefined): void {
  * here goes to fusion directly: the window detectors judge these frames once a second.
  */
 export async function observeLandmarks(models: AnalyzerModels, subject: SubjectAnalysis, f: FaceFrame): Promise<Landmarks | undefined> {
-  const lm = await (f.boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks)?.locate(f.src, f.face);
+  const lm = await meshFor(models, f.boosted)?.locate(f.src, f.face);
   anchor(f, lm);
   const observation = { src: f.src, face: f.face, at: f.at, ...(lm ? { landmarks: lm } : {}) };
   for (const d of subject.windows) d.observeFace?.(observation);
@@ -194,7 +199,7 @@ export async function observeLandmarks(models: AnalyzerModels, subject: SubjectA
  */
 export async function followLandmarks(models: AnalyzerModels, subject: SubjectAnalysis, follower: FaceFollower, f: Omit<FaceFrame, 'face' | 'follower'>): Promise<boolean> {
   const predicted = follower.predict(f.at);
-  const mesh = f.boosted ? (models.landmarksWithIris ?? models.landmarks) : models.landmarks;
+  const mesh = meshFor(models, f.boosted);
   if (!predicted || !mesh) return false;
   const lm = await mesh.locate(f.src, predicted);
   const face = lm ? follower.follow(lm, f.at) : undefined;
