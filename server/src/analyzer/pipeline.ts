@@ -151,9 +151,11 @@ export interface FaceResult {
  */
 export async function analyseFace(models: AnalyzerModels, subject: SubjectAnalysis, f: FaceFrame): Promise<FaceResult> {
   const sample = { src: f.src, face: f.face, at: f.at, priority: f.priority };
+  const located = meshFor(models, f.boosted)?.locate(f.src, f.face) ?? Promise.resolve(undefined);
   const [lm, ...frameEvidence] = await Promise.all([
-    meshFor(models, f.boosted)?.locate(f.src, f.face),
-    ...models.frame.map((d) => d.analyse(sample)),
+    located,
+    // The classifiers run alongside the mesh; a detector that reads the landmarks waits for them.
+    ...models.frame.map((d) => (d.usesLandmarks ? located.then((l) => d.analyse(l ? { ...sample, landmarks: l } : sample)) : d.analyse(sample))),
   ]);
   const evidence: Partial<Record<DetectorId, Evidence>> = {};
   for (const e of frameEvidence as Evidence[]) {

@@ -5,7 +5,8 @@
  * pasted in through a soft mask, as a live swapper does. Dev-set pairs: test/integration/faceblend.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { FaceBlendDetector } from '../../../server/src/analyzer/detectors/FaceBlendDetector.ts';
+import { FaceBlendDetector, MESH_OVAL } from '../../../server/src/analyzer/detectors/FaceBlendDetector.ts';
+import { LANDMARK_COUNT, type Landmarks } from '../../../server/src/analyzer/detectors/FaceLandmarks.ts';
 import type { FaceDetection } from '../../../server/src/analyzer/vision/BlazeFace.ts';
 import { i420Source, type ImageSource } from '../../../server/src/analyzer/vision/image.ts';
 import { seededRandom } from '../../helpers/random.ts';
@@ -138,5 +139,83 @@ describe('FaceBlendDetector (blending seam)', () => {
     expect(e.score).toBeDefined();
     // Decimated to ~128 px per face side: bounded work whatever the face size (timing lives in the benchmark, not here).
     expect(Number(e.details?.faceSize)).toBe(300);
+  });
+});
+
+/**
+ * A face mesh whose face-oval points lie on the face's ellipse (ell = 1), shifted by `dx` px: all
+ * the detector reads of the mesh. The other points stay at 0.
+ */
+function ovalMesh(dx = 0): Landmarks {
+  const points = new Float32Array(LANDMARK_COUNT * 3);
+  MESH_OVAL.forEach((index, i) => {
+    const t = -Math.PI / 2 + (2 * Math.PI * i) / MESH_OVAL.length;
+    points[3 * index] = 160 - 0.5 + dx + 0.43 * 110 * Math.cos(t);
+    points[3 * index + 1] = 120 - 0.5 + 0.5 * 110 * Math.sin(t);
+  });
+  return { points, presence: 1, region: { cx: 160, cy: 120, width: 160, height: 160 } };
+}
+
+/**
+ * `cam` with one stretch of the outline smooth (a lit neck under the chin, a plain collar): flat
+ * skin across the seam band over the lowest quarter of the outline, as a real face can have there.
+ */
+function smoothBelowChin(cam: Float32Array, seed: number): Float32Array {
+  const flat = texture(seed + 70, 1, 130);
+  return cam.map((v, i) => {
+    const x = i % W;
+    const y = Math.floor(i / W);
+    const r = ell(x, y);
+    const below = Math.atan2(y + 0.5 - 120, x + 0.5 - 160) > Math.PI / 4 && Math.atan2(y + 0.5 - 120, x + 0.5 - 160) < (3 * Math.PI) / 4;
+    return below && r > 0.75 && r < 1.15 ? flat[i]! : v;
+  });
+}
+
+describe('FaceBlendDetector on the face mesh\'s outline', () => {
+  const det = new FaceBlendDetector();
+  const judge = (luma: Float32Array, landmarks?: Landmarks, face = FACE) => det.judge({ src: frame(luma), face, at: 0, priority: 0, ...(landmarks ? { landmarks } : {}) });
+
+  it('reads the seam along the mesh oval: none on an untouched frame, a dip on a pasted face', () => {
+    for (const seed of [1, 2, 3]) {
+      const cam = camera(seed);
+      const real = judge(cam, ovalMesh());
+      const fake = judge(pasted(cam, seed + 100, 0), ovalMesh());
+      expect(real.details?.outline).toBe('mesh');
+      expect(real.details?.sectors).toBe(8);
+      expect(real.score).toBeLessThan(0.2);
+      expect(Number(fake.details?.dip)).toBeGreaterThan(Number(real.details?.dip) + 0.1);
+    }
+  });
+
+  it('finds the seam where the face is when the face box is off by a tenth of the face', () => {
+    const box = { ...FACE.box, x: FACE.box.x + 12 };
+    const shifted: FaceDetection = { ...FACE, box, keypoints: FACE.keypoints.map((p) => ({ x: p.x + 12, y: p.y })) };
+    for (const seed of [1, 2, 3]) {
+      const fake = pasted(camera(seed), seed + 100, 0);
+      const byMesh = judge(fake, ovalMesh(), shifted);
+      const byBox = judge(fake, undefined, shifted);
+      expect(byBox.details?.outline).toBe('template');
+      expect(Number(byMesh.details?.dip)).toBeGreaterThan(Number(byBox.details?.dip) + 0.05);
+    }
+  });
+
+  it('one stretch of the outline does not decide: a smooth neck below the chin reads as no seam', () => {
+    for (const seed of [1, 2, 3]) {
+      const cam = smoothBelowChin(camera(seed), seed);
+      const e = judge(cam, ovalMesh());
+      expect(e.details?.sectors).toBe(8);
+      expect(e.score).toBeLessThan(0.2);
+      // Pooled over the whole outline (the bands' means in the details), the smooth stretch would read as a seam.
+      const d = e.details as Record<string, number>;
+      const pooled = 0.5 * (Math.log(d.inside!) + Math.log(d.outside!)) - Math.log(d.seam!);
+      expect(pooled).toBeGreaterThan(d.dip! + 0.15);
+    }
+  });
+
+  it('falls back to the template when the mesh is missing or its oval is degenerate', () => {
+    const flat: Landmarks = { ...ovalMesh(), points: new Float32Array(LANDMARK_COUNT * 3) };
+    const e = judge(camera(5), flat);
+    expect(e.details?.outline).toBe('template');
+    expect(judge(camera(5)).details?.outline).toBe('template');
   });
 });

@@ -4,7 +4,7 @@
  * the pipeline must build and feed what it lists.
  */
 import { describe, expect, it } from 'vitest';
-import type { Evidence, FaceObservation } from '../../../server/src/analyzer/detectors/Detector.ts';
+import type { Evidence, FaceObservation, FaceSample } from '../../../server/src/analyzer/detectors/Detector.ts';
 import { DETECTOR_IDS, DETECTORS, PRIMARY_DETECTORS, windowEntries } from '../../../server/src/analyzer/detectors/registry.ts';
 import { loadRiskConfig } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
 import { analyseFace, fuseSubject, newSubjectAnalysis, type AnalyzerModels } from '../../../server/src/analyzer/pipeline.ts';
@@ -35,5 +35,45 @@ describe('detector registry', () => {
     expect(seen).toEqual(['face@1000']);
     const { windowEvidence } = fuseSubject(subject, 2000);
     expect(windowEvidence.map((e) => e.detector)).toContain('pulse');
+  });
+
+  it('a frame detector that reads landmarks gets this frame\'s mesh; the others run without waiting for it', async () => {
+    const config = loadRiskConfig();
+    const points = new Float32Array(468 * 3).fill(7);
+    let meshDone = false;
+    const order: string[] = [];
+    const landmarks = {
+      locate: async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        meshDone = true;
+        return { points, presence: 1, region: { cx: 0, cy: 0, width: 1, height: 1 } };
+      },
+    } as unknown as NonNullable<AnalyzerModels['landmarks']>;
+    const classifier = {
+      id: 'face-deepfake' as const,
+      analyse: async (s: FaceSample): Promise<Evidence> => {
+        order.push(`classifier: mesh ${meshDone ? 'done' : 'pending'}, landmarks ${s.landmarks ? 'given' : 'none'}`);
+        return { detector: 'face-deepfake', at: s.at, score: 0.2, confidence: 1, reason: 'test' };
+      },
+    };
+    const reader = {
+      id: 'face-blend' as const,
+      usesLandmarks: true,
+      analyse: async (s: FaceSample): Promise<Evidence> => {
+        order.push(`reader: landmarks ${s.landmarks?.points === points ? 'of this frame' : 'none'}`);
+        return { detector: 'face-blend', at: s.at, score: 0.1, confidence: 1, reason: 'test' };
+      },
+    };
+    const frame = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 1.5).fill(128) };
+    const face = { box: { x: 16, y: 16, width: 32, height: 32 }, score: 0.9, keypoints: [] };
+    const run = (models: AnalyzerModels) => analyseFace(models, newSubjectAnalysis(config, 0), { src: i420Source(frame), face, at: 1000, priority: 1, boosted: false });
+    const r = await run({ landmarks, frame: [classifier, reader], batchers: [] });
+    expect(order).toEqual(['classifier: mesh pending, landmarks none', 'reader: landmarks of this frame']);
+    expect(r.landmarks?.points).toBe(points);
+    // No mesh model: the reader still runs, without landmarks.
+    order.length = 0;
+    meshDone = false;
+    await run({ frame: [classifier, reader], batchers: [] });
+    expect(order).toEqual(['classifier: mesh pending, landmarks none', 'reader: landmarks none']);
   });
 });

@@ -54,6 +54,12 @@ export interface Detector<Input> {
  */
 export interface FrameDetector {
   readonly id: DetectorId;
+  /**
+   * Whether it reads `FaceSample.landmarks`. The others run alongside the face mesh; such a
+   * detector waits for it (~4 ms), and is still called, without landmarks, when the mesh is not
+   * loaded or lost the face.
+   */
+  readonly usesLandmarks?: boolean;
   analyse(sample: FaceSample): Promise<Evidence>;
 }
 
@@ -96,6 +102,8 @@ export interface FaceSample {
   at: number;
   /** Batcher priority (boosted or analysed streams first). */
   priority: number;
+  /** The face mesh of this frame, for a detector that `usesLandmarks` (absent when the mesh did not run or lost the face). */
+  landmarks?: Landmarks;
 }
 
 /** One voiced 4.04 s window of 16 kHz mono speech. */

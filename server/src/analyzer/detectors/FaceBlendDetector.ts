@@ -9,11 +9,22 @@
  *
  * Measured on luma: fine detail is the mean |Y - blur(Y)| (a 5-tap binomial blur, sigma about
  * 1 px), averaged over three bands of the face outline: inside (the inner face), the seam band
- * (0.8-1.1 of the outline) and outside (1.3-1.6: hair, ears, neck, background). The outline is a
- * template of the face oval fitted to the BlazeFace box and eye line (the Face Mesh oval's median
- * shape on the dev set's real clips, symmetrised; its median error is 3% of the box), so the
- * detector needs no landmarks and runs in parallel with the other frame detectors.
+ * (0.8-1.1 of the outline) and outside (1.3-1.6: hair, ears, neck, background).
  * dip = mean(ln inside, ln outside) - ln seam: about 0 or below on real faces, higher on pasted ones.
+ *
+ * Where the outline is decides what the bands hold, so it comes from the Face Mesh when the
+ * analyzer ran it on the frame (`usesLandmarks`: the pipeline hands this detector the frame's
+ * landmarks): the mesh's 36-point face oval, jaw to hairline. The dip is then taken in each of
+ * eight 45-degree sectors of the outline and the median of the sectors kept, so that one stretch
+ * (a smooth lit neck under the chin, a plain collar, one side's busy hair) cannot make or hide a
+ * seam alone. Without a mesh (its model not loaded, or it lost the face) the outline is a
+ * template of the face oval fitted to the BlazeFace box and eye line (the Face Mesh oval's median
+ * shape on the dev set's real clips, symmetrised; its median error is 3% of the box), and its
+ * bands are pooled over the whole outline, as the template is only roughly where the seam is.
+ * On the dev set's live swaps (frontal frames of 24 matched pairs, 7.5 fps, per-clip medians) the
+ * swap's dip is higher than its real twin's in 21 pairs on the mesh's outline (clip AUC 0.69)
+ * against 18 on the template's (0.62); through `npm run eval`, 0.684 against 0.611. The same
+ * centre (0.4) is the 90th percentile of real frames' dips on either outline.
  *
  * A second, rarer sign: a face rendered small and scaled up (a webcam close-up) is blurrier than
  * everything around it, far more than skin is smoother than hair: blur = ln(outside / inside). On
@@ -23,9 +34,10 @@
  *
  * Ratios of detail within one frame cancel what the camera, compression and scene do to detail
  * as a whole, which vary far more between callers than the seam does: that is why the cue is a
- * dip, not a level. It is weak on its own (per-clip AUC about 0.6-0.67 on the dev set's live
+ * dip, not a level. It is weak on its own (per-clip AUC about 0.6-0.7 on the dev set's live
  * swaps, see risk-config.json) and is not primary: it adds to other evidence.
- * Cost: about 1-3 ms per frame on one core (the face region is decimated to about 128 px).
+ * Cost: about 1-3 ms per frame on one core (the face region is decimated to about 128 px); with
+ * the mesh it starts once the mesh has run (~4 ms), alongside the face classifiers.
  */
 import { FaceKeypoint } from '../vision/BlazeFace.ts';
 import { eyeAngle } from '../vision/crops.ts';
@@ -66,8 +78,19 @@ export interface FaceBlendOptions {
  * 24 angles from -pi (the subject's right, image left) clockwise on screen; index 6 is up.
  */
 const OVAL_RADIUS = [0.419, 0.445, 0.503, 0.57, 0.584, 0.556, 0.545, 0.556, 0.584, 0.57, 0.503, 0.445, 0.419, 0.409, 0.411, 0.419, 0.435, 0.458, 0.465, 0.458, 0.435, 0.419, 0.411, 0.409];
-const OVAL_MAX = 0.584;
-const OVAL_MIN = 0.409;
+
+/** MediaPipe's FACEMESH_FACE_OVAL: the Face Mesh's contour points around the face, in order. */
+export const MESH_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109];
+/** The outline's radius is tabulated at this many angles (2 degrees apart) and interpolated. */
+const ANGLE_BINS = 180;
+/** Sectors of the outline (45 degrees each) whose dips the mesh path takes the median of... */
+const SECTORS = 8;
+/** ...when at least this many have every band populated (else the pooled dip). */
+const MIN_SECTORS = 4;
+/** Fewest working pixels in a band (per sector, and over the whole outline). */
+const MIN_BAND_PIXELS = 16;
+/** Least mean detail, luma levels: flat, noiseless synthetic regions do not divide by zero. */
+const DETAIL_FLOOR = 0.05;
 
 /** Bands in units of the oval radius: inside, seam, outside. */
 const INSIDE = 0.55;
@@ -84,10 +107,16 @@ export interface BlendMeasure {
   blur: number;
   /** Fraction of the outside band within the frame. */
   outsideCoverage: number;
+  /** Where the outline came from: the face mesh's oval, or the template on the face box. */
+  outline: 'mesh' | 'template';
+  /** Sectors (of 8) with every band populated; the mesh's dip is their median when >= 4. */
+  sectors: number;
 }
 
 export class FaceBlendDetector implements FrameDetector {
   readonly id = 'face-blend' as const;
+  /** The mesh's face oval places the seam bands where the outline is (see the header). */
+  readonly usesLandmarks = true;
   private readonly o: Required<FaceBlendOptions>;
   private luma = new Float32Array(0);
   private blur = new Float32Array(0);
@@ -135,19 +164,23 @@ export class FaceBlendDetector implements FrameDetector {
       score,
       confidence,
       reason,
-      details: { dip: round(m.dip), blur: round(m.blur), inside: round(m.inside), seam: round(m.seam), outside: round(m.outside), faceSize: Math.round(size), outsideCoverage: round(m.outsideCoverage) },
+      details: { dip: round(m.dip), blur: round(m.blur), inside: round(m.inside), seam: round(m.seam), outside: round(m.outside), faceSize: Math.round(size), outsideCoverage: round(m.outsideCoverage), outline: m.outline, sectors: m.sectors },
     };
   }
 
-  /** The three bands' mean fine detail (luma levels), or undefined when a band is empty. */
-  measure(s: Pick<FaceSample, 'src' | 'face'>): BlendMeasure | undefined {
+  /**
+   * The three bands' mean fine detail (luma levels) around the face's outline: the Face Mesh's oval
+   * when `landmarks` are given, else the template fitted to the face box. Undefined when a band is
+   * empty or the outline is degenerate.
+   */
+  measure(s: Pick<FaceSample, 'src' | 'face' | 'landmarks'>): BlendMeasure | undefined {
     const { src, face } = s;
+    const outline = (s.landmarks && meshOutline(s.landmarks.points)) || templateOutline(face);
+    const { cx, cy, radius } = outline;
     const box = face.box;
-    const cx = box.x + box.width / 2;
-    const cy = box.y + box.height / 2;
     const k = Math.max(1, Math.floor(Math.min(box.width, box.height) / this.o.workingFaceSize));
     // The region the outside band can reach, in source pixels, clipped to the frame.
-    const reach = OUTSIDE[1] * OVAL_MAX * Math.max(box.width, box.height) + 3 * k;
+    const reach = OUTSIDE[1] * outline.maxRadius + 3 * k;
     const x0 = Math.max(0, Math.floor(cx - reach));
     const y0 = Math.max(0, Math.floor(cy - reach));
     const w = Math.floor((Math.min(src.width, Math.ceil(cx + reach)) - x0) / k);
@@ -164,40 +197,134 @@ export class FaceBlendDetector implements FrameDetector {
     readLuma(src, x0, y0, w, h, k, L);
     binomialBlur(L, B, this.tmp, w, h);
 
-    const angle = eyeAngle(face);
-    const cos = Math.cos(-angle);
-    const sin = Math.sin(-angle);
-    const sums = [0, 0, 0];
-    const counts = [0, 0, 0];
-    // Expected outside-band pixels if the frame were unbounded: its area in working pixels.
-    const ovalArea = ovalAreaBoxUnits() * box.width * box.height;
-    const outsideTotal = (ovalArea * (OUTSIDE[1] ** 2 - OUTSIDE[0] ** 2)) / (k * k);
-    const iw = 1 / box.width;
-    const ih = 1 / box.height;
-    const rOutMax = OUTSIDE[1] * OVAL_MAX;
-    const rInMin = INSIDE * OVAL_MIN;
+    // Per sector of the outline (SECTORS around it) and band: sums and counts, sector-major.
+    const sums = new Float64Array(SECTORS * 3);
+    const counts = new Uint32Array(SECTORS * 3);
+    const reach2 = reach * reach;
+    const binsPerRadian = ANGLE_BINS / (2 * Math.PI);
+    const sectorsPerBin = SECTORS / ANGLE_BINS;
     for (let y = 2; y < h - 2; y++) {
       const dy = y0 + (y + 0.5) * k - cy;
       for (let x = 2; x < w - 2; x++) {
         const dx = x0 + (x + 0.5) * k - cx;
-        // Into box units, eye line level.
-        const u = (dx * cos - dy * sin) * iw;
-        const v = (dx * sin + dy * cos) * ih;
-        const d = Math.sqrt(u * u + v * v);
-        if (d >= rOutMax) continue;
-        const r = d < rInMin ? 0 : d / ovalRadius(Math.atan2(v, u));
+        const d2 = dx * dx + dy * dy;
+        if (d2 >= reach2) continue;
+        const f = (Math.atan2(dy, dx) + Math.PI) * binsPerRadian;
+        const i = Math.min(ANGLE_BINS - 1, Math.floor(f));
+        const t = f - i;
+        const r = Math.sqrt(d2) / (radius[i]! + (radius[(i + 1) % ANGLE_BINS]! - radius[i]!) * t);
         const band = r < INSIDE ? 0 : r >= SEAM[0] && r < SEAM[1] ? 1 : r >= OUTSIDE[0] && r < OUTSIDE[1] ? 2 : -1;
         if (band < 0) continue;
-        const i = y * w + x;
-        sums[band]! += Math.abs(L[i]! - B[i]!);
-        counts[band]!++;
+        const j = 3 * (Math.floor(f * sectorsPerBin + 0.5) % SECTORS) + band;
+        const p = y * w + x;
+        sums[j]! += Math.abs(L[p]! - B[p]!);
+        counts[j]!++;
       }
     }
-    if (counts[0]! < 16 || counts[1]! < 16 || counts[2]! < 16) return undefined;
+    const total = [0, 0, 0];
+    const totalCounts = [0, 0, 0];
+    const sectorDips: number[] = [];
+    for (let q = 0; q < SECTORS; q++) {
+      let ok = true;
+      for (let b = 0; b < 3; b++) {
+        total[b]! += sums[3 * q + b]!;
+        totalCounts[b]! += counts[3 * q + b]!;
+        if (counts[3 * q + b]! < MIN_BAND_PIXELS) ok = false;
+      }
+      if (ok) sectorDips.push(dipOf(...([0, 1, 2].map((b) => sums[3 * q + b]! / counts[3 * q + b]!) as [number, number, number])));
+    }
+    if (totalCounts[0]! < MIN_BAND_PIXELS || totalCounts[1]! < MIN_BAND_PIXELS || totalCounts[2]! < MIN_BAND_PIXELS) return undefined;
     // A floor keeps flat, noiseless synthetic regions from dividing by zero.
-    const [inside, seam, outside] = sums.map((v, i) => Math.max(0.05, v / counts[i]!)) as [number, number, number];
-    return { inside, seam, outside, dip: 0.5 * (Math.log(inside) + Math.log(outside)) - Math.log(seam), blur: Math.log(outside / inside), outsideCoverage: Math.min(1, counts[2]! / outsideTotal) };
+    const [inside, seam, outside] = [0, 1, 2].map((b) => Math.max(DETAIL_FLOOR, total[b]! / totalCounts[b]!)) as [number, number, number];
+    // Expected outside-band pixels if the frame were unbounded: its area in working pixels.
+    const outsideTotal = (outline.area * (OUTSIDE[1] ** 2 - OUTSIDE[0] ** 2)) / (k * k);
+    // The mesh's outline is where the seam is, and a sector median keeps one side's hair or busy
+    // background from deciding; the template's is only roughly there, so its pixels are pooled.
+    const bySectors = outline.kind === 'mesh' && sectorDips.length >= MIN_SECTORS;
+    return {
+      inside,
+      seam,
+      outside,
+      dip: bySectors ? median(sectorDips) : dipOf(inside, seam, outside),
+      blur: Math.log(outside / inside),
+      outsideCoverage: Math.min(1, totalCounts[2]! / outsideTotal),
+      outline: outline.kind,
+      sectors: sectorDips.length,
+    };
   }
+}
+
+/** mean(ln inside, ln outside) - ln seam, each floored. */
+function dipOf(inside: number, seam: number, outside: number): number {
+  const f = (v: number) => Math.log(Math.max(DETAIL_FLOOR, v));
+  return 0.5 * (f(inside) + f(outside)) - f(seam);
+}
+
+function median(v: number[]): number {
+  const a = [...v].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m]! : 0.5 * (a[m - 1]! + a[m]!);
+}
+
+/** The face's outline as a radius (source px) at ANGLE_BINS angles about a centre, from -pi clockwise on screen. */
+interface Outline {
+  kind: 'mesh' | 'template';
+  cx: number;
+  cy: number;
+  radius: Float64Array;
+  maxRadius: number;
+  /** Area inside the outline, source px^2. */
+  area: number;
+}
+
+/** The oval template on the face box, turned with the eye line. */
+function templateOutline(face: FaceSample['face']): Outline {
+  const box = face.box;
+  const angle = eyeAngle(face);
+  const cos = Math.cos(-angle);
+  const sin = Math.sin(-angle);
+  const radius = new Float64Array(ANGLE_BINS);
+  for (let j = 0; j < ANGLE_BINS; j++) {
+    const theta = -Math.PI + (j * 2 * Math.PI) / ANGLE_BINS;
+    // A unit step along theta, in box units (eye line level); the oval's radius there over its length.
+    const u = (Math.cos(theta) * cos - Math.sin(theta) * sin) / box.width;
+    const v = (Math.cos(theta) * sin + Math.sin(theta) * cos) / box.height;
+    radius[j] = ovalRadius(Math.atan2(v, u)) / Math.sqrt(u * u + v * v);
+  }
+  return { kind: 'template', cx: box.x + box.width / 2, cy: box.y + box.height / 2, radius, maxRadius: Math.max(...radius), area: ovalAreaBoxUnits() * box.width * box.height };
+}
+
+/** The Face Mesh's face oval (its 36 contour points) as seen from the mean of those points; undefined when a ray misses it. */
+function meshOutline(points: Float32Array): Outline | undefined {
+  const xs = MESH_OVAL.map((i) => points[3 * i]!);
+  const ys = MESH_OVAL.map((i) => points[3 * i + 1]!);
+  const m = MESH_OVAL.length;
+  const cx = xs.reduce((a, b) => a + b, 0) / m;
+  const cy = ys.reduce((a, b) => a + b, 0) / m;
+  let area = 0;
+  for (let i = 0; i < m; i++) area += (xs[i]! - cx) * (ys[(i + 1) % m]! - cy) - (xs[(i + 1) % m]! - cx) * (ys[i]! - cy);
+  const radius = new Float64Array(ANGLE_BINS);
+  for (let j = 0; j < ANGLE_BINS; j++) {
+    const theta = -Math.PI + (j * 2 * Math.PI) / ANGLE_BINS;
+    const ux = Math.cos(theta);
+    const uy = Math.sin(theta);
+    // The farthest crossing of the ray with the polygon's edges (ray p = s u, edge a + t (b - a)).
+    let best = 0;
+    for (let i = 0; i < m; i++) {
+      const ax = xs[i]! - cx;
+      const ay = ys[i]! - cy;
+      const ex = xs[(i + 1) % m]! - xs[i]!;
+      const ey = ys[(i + 1) % m]! - ys[i]!;
+      const den = ux * ey - uy * ex;
+      if (Math.abs(den) < 1e-9) continue;
+      const sAlong = (ax * ey - ay * ex) / den;
+      const tEdge = (ax * uy - ay * ux) / den;
+      if (sAlong > 0 && tEdge >= 0 && tEdge <= 1 && sAlong > best) best = sAlong;
+    }
+    if (!(best > 0)) return undefined;
+    radius[j] = best;
+  }
+  return { kind: 'mesh', cx, cy, radius, maxRadius: Math.max(...radius), area: Math.abs(area) / 2 };
 }
 
 /** |sideways offset of the nose from the eyes' midpoint| / eye distance, from BlazeFace's keypoints (NaN without them). */
