@@ -44,6 +44,7 @@ import { eyeAngle } from '../vision/crops.ts';
 import type { ImageSource } from '../vision/image.ts';
 import type { Evidence, FaceSample, FrameDetector } from './Detector.ts';
 import { abstain } from './Detector.ts';
+import { median } from './numbers.ts';
 
 export interface FaceBlendOptions {
   /** Shorter side of the face box (source px) below which it abstains (default 56: too few pixels in the seam band). */
@@ -225,13 +226,14 @@ export class FaceBlendDetector implements FrameDetector {
     const totalCounts = [0, 0, 0];
     const sectorDips: number[] = [];
     for (let q = 0; q < SECTORS; q++) {
+      const j = 3 * q;
       let ok = true;
       for (let b = 0; b < 3; b++) {
-        total[b]! += sums[3 * q + b]!;
-        totalCounts[b]! += counts[3 * q + b]!;
-        if (counts[3 * q + b]! < MIN_BAND_PIXELS) ok = false;
+        total[b]! += sums[j + b]!;
+        totalCounts[b]! += counts[j + b]!;
+        if (counts[j + b]! < MIN_BAND_PIXELS) ok = false;
       }
-      if (ok) sectorDips.push(dipOf(...([0, 1, 2].map((b) => sums[3 * q + b]! / counts[3 * q + b]!) as [number, number, number])));
+      if (ok) sectorDips.push(dipOf(sums[j]! / counts[j]!, sums[j + 1]! / counts[j + 1]!, sums[j + 2]! / counts[j + 2]!));
     }
     if (totalCounts[0]! < MIN_BAND_PIXELS || totalCounts[1]! < MIN_BAND_PIXELS || totalCounts[2]! < MIN_BAND_PIXELS) return undefined;
     // A floor keeps flat, noiseless synthetic regions from dividing by zero.
@@ -258,12 +260,6 @@ export class FaceBlendDetector implements FrameDetector {
 function dipOf(inside: number, seam: number, outside: number): number {
   const f = (v: number) => Math.log(Math.max(DETAIL_FLOOR, v));
   return 0.5 * (f(inside) + f(outside)) - f(seam);
-}
-
-function median(v: number[]): number {
-  const a = [...v].sort((x, y) => x - y);
-  const m = a.length >> 1;
-  return a.length % 2 ? a[m]! : 0.5 * (a[m - 1]! + a[m]!);
 }
 
 /** The face's outline as a radius (source px) at ANGLE_BINS angles about a centre, from -pi clockwise on screen. */
