@@ -221,6 +221,99 @@ describe('risk fusion', () => {
   });
 });
 
+describe('risk fusion: the voice onset, and escalation by a second detector', () => {
+  /** The shipped fusion as it was before the voice had an onset view. */
+  const noVoiceOnset = { ...config, onset: { ...config.onset, detectors: config.onset.detectors.filter((d) => d !== 'synthetic-voice') } };
+  const NATURAL = { score: 0.05, confidence: 0.8 };
+  const SYNTHETIC = { score: 0.97, confidence: 0.95 };
+
+  /**
+   * A call from `from` to `to`: a face reading every 500 ms, a voice window every `hop` ms (the
+   * analyzer's hop: 4 s while CLEAR, 2 s otherwise). Returns when each state was first entered.
+   */
+  function call(f: RiskFusion, from: number, to: number, face: (t: number) => number, voice: (t: number) => { score: number; confidence: number } | undefined, hop = 2000): Map<RiskStateName, number> {
+    const entered = new Map<RiskStateName, number>();
+    for (let t = from; t < to; t += 500) {
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, face(t)));
+      const v = (t - from) % hop === 0 ? voice(t) : undefined;
+      if (v) f.add(ev('synthetic-voice', t, v.score, v.confidence, v.score > 0.5 ? 'The voice sounds synthetic.' : 'The voice sounds natural.'));
+      const st = f.update(t).state;
+      if (!entered.has(st)) entered.set(st, t);
+    }
+    return entered;
+  }
+
+  it('a real face with a synthetic voice: from CLEAR the voice has no onset (its overlapping windows are one opinion), its window raises SUSPICIOUS, never ALERT', () => {
+    const times = [config, noVoiceOnset].map((c) => {
+      const f = new RiskFusion(c, 0);
+      call(f, 0, 40_000, () => 0.1, () => NATURAL, 4000);
+      expect(f.state).toBe('CLEAR');
+      const entered = call(f, 40_000, 80_000, () => 0.1, () => SYNTHETIC);
+      // A warning, never a fraud call on the voice alone.
+      expect(entered.has('ALERT')).toBe(false);
+      return entered.get('SUSPICIOUS')! - 40_000;
+    });
+    // Raised once the clone's windows outweigh the natural ones in its 20 s window, as before.
+    expect(times[0]).toBe(times[1]);
+    expect(times[0]).toBeGreaterThan(config.holdMs.enter + 2000);
+  });
+
+  it('one synthetic-sounding window among natural ones raises nothing', () => {
+    const f = new RiskFusion(config, 0);
+    call(f, 0, 40_000, () => 0.1, () => NATURAL, 4000);
+    expect([...call(f, 40_000, 80_000, () => 0.1, (t) => (t === 48_000 ? SYNTHETIC : NATURAL), 4000).keys()]).toEqual(['CLEAR']);
+  });
+
+  it('a swapped face with a cloned voice: the face raises SUSPICIOUS, the voice\'s onset escalates to ALERT without waiting for its 20 s window', () => {
+    const alertAfter = [config, noVoiceOnset].map((c) => {
+      const f = new RiskFusion(c, 0);
+      call(f, 0, 30_000, () => 0.05, () => NATURAL, 4000);
+      expect(f.state).toBe('CLEAR');
+      // The first window after the switch still holds the natural voice; the next ones the clone.
+      const entered = call(f, 30_000, 70_000, () => 0.99, (t) => (t < 34_000 ? NATURAL : SYNTHETIC));
+      expect(entered.get('SUSPICIOUS')! - 30_000).toBeLessThanOrEqual(2500);
+      if (c === config) expect(f.update(70_000).raisedBy.sort()).toEqual(['face-deepfake', 'synthetic-voice']);
+      return (entered.get('ALERT') ?? Infinity) - 30_000;
+    });
+    const [withOnset, without] = alertAfter as [number, number];
+    // The clone's windows at 34 and 36 s agree: ALERT as the second arrives.
+    expect(withOnset).toBeLessThanOrEqual(6500);
+    expect(without).toBeGreaterThan(withOnset + 2000);
+  });
+
+  it('the detector that raised SUSPICIOUS cannot escalate it on its own onset: ALERT waits for its window and the hold', () => {
+    // MesoNet able to ALERT alone (the decisive weight): half its frames fake gives SUSPICIOUS.
+    const strong = decisive;
+    const f = new RiskFusion(strong, 0);
+    run(f, 0, 10_000, () => 0.05);
+    run(f, 10_000, 40_000, (t) => ((t / 500) % 2 === 0 ? 0.95 : 0.05));
+    expect(f.state).toBe('SUSPICIOUS');
+    expect(f.update(40_000).raisedBy).toEqual(['face-deepfake']);
+    // Now every frame fake: its onset view says ALERT after 1.5 s; its window needs longer.
+    const seen: Array<[number, RiskStateName]> = [];
+    for (let t = 40_000; t < 70_000; t += 500) {
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, 0.95));
+      const st = f.update(t).state;
+      if (seen.at(-1)?.[1] !== st) seen.push([t, st]);
+    }
+    const alertAt = seen.find(([, st]) => st === 'ALERT')![0];
+    expect(alertAt - 40_000).toBeGreaterThanOrEqual(strong.holdMs.enter + 2000);
+  });
+
+  it('a liveness check pauses the face\'s onset, not the voice\'s: a cloned voice still escalates the face\'s SUSPICIOUS', () => {
+    const f = new RiskFusion(config, 0);
+    call(f, 0, 30_000, () => 0.05, () => NATURAL, 4000);
+    expect(call(f, 30_000, 40_000, () => 0.99, () => NATURAL).get('SUSPICIOUS')).toBeDefined();
+    expect(f.state).toBe('SUSPICIOUS');
+    f.pauseOnset(100_000);
+    const entered = call(f, 40_000, 60_000, () => 0.99, () => SYNTHETIC);
+    // Windows at 40 and 42 s agree.
+    expect(entered.get('ALERT')! - 40_000).toBeLessThanOrEqual(2500);
+  });
+});
+
 /**
  * Honest verdicts: an ALERT belongs to the detector that raised it. Another detector's calm
  * readings cannot lower it, nor can that detector's silence; a starved analysis says so instead of

@@ -18,7 +18,14 @@
  *   hold on the average, and one outlier frame can never pass it. It only ever raises: coming down
  *   is the window's and the raisers' business, as below.
  *   The onset keeps a clock per level (SUSPICIOUS, ALERT), so entering SUSPICIOUS on the way does
- *   not restart the wait for ALERT.
+ *   not restart the wait for ALERT. From SUSPICIOUS, only the onset of a detector that did not
+ *   raise it can lift the state to ALERT (the raisers count by their windows): a second opinion,
+ *   not the first one repeated. The voice model is such a second opinion (`onset.perDetector`,
+ *   its own count and span: its windows come every 2-8 s, after a queue): when the face raised
+ *   SUSPICIOUS, two windows of a cloned voice escalate to ALERT instead of waiting until they
+ *   outweigh 20 s of the natural voice. From CLEAR it has no onset (`escalatesOnly`): two
+ *   overlapping windows of one speaker are one opinion twice, and a real voice the model misreads
+ *   is misread window after window (a real LibriSpeech speaker raised SUSPICIOUS in a replay).
  * - A verdict (CLEAR or worse) needs a primary detector (registry.ts says which: face deepfake,
  *   presentation attack, synthetic voice, a liveness check's verdict); the others only add to it.
  * - With no usable signal, CLEAR or ANALYZING become INSUFFICIENT_SIGNAL; SUSPICIOUS and ALERT
@@ -77,6 +84,27 @@ export const RiskConfigSchema = z.strictObject({
     readings: z.number().int().min(2),
     spanMs: z.number().int().positive(),
     holdMs: z.number().int().min(0),
+    /**
+     * For a listed detector whose readings come slower and less regularly than the frame
+     * classifiers' (the voice model: one window per 2, 4 or 8 s, scored after a queue): its LAST
+     * `readings` readings count, the first no more than `spanMs` before the last, the last no older
+     * than `spanMs`. (The shared rule, every reading within `spanMs` of now, would need two readings
+     * at one hop and three at another, depending on the queue's delay.) Default: the shared rule.
+     */
+    perDetector: z.optional(
+      z.partialRecord(
+        z.enum(DETECTOR_IDS),
+        z.strictObject({
+          readings: z.number().int().min(2),
+          spanMs: z.number().int().positive(),
+          /**
+           * Its onset only takes a SUSPICIOUS that other detectors raised to ALERT (a second opinion);
+           * from CLEAR it waits for its window like any detector. Default false.
+           */
+          escalatesOnly: z.optional(z.boolean()),
+        }),
+      ),
+    ),
     source: z.string().min(10),
   }),
   analyzingMs: z.number().int().positive(),
@@ -213,6 +241,8 @@ export class RiskFusion {
   private readonly onsetSince: Partial<Record<'SUSPICIOUS' | 'ALERT', number>> = {};
   /** No onset view before this time (a liveness check running: see pauseOnset). */
   private onsetPausedUntil = -Infinity;
+  /** In SUSPICIOUS: since when another detector's onset has lifted the risk to ALERT's entry (see trackEscalation). */
+  private escalationSince: number | undefined;
 
   constructor(config: RiskConfig, now: number) {
     this.config = config;
@@ -358,9 +388,22 @@ export class RiskFusion {
   private onsetView(id: DetectorId, now: number): { view: RankedReason; start: number } | undefined {
     const o = this.config.onset;
     const cfg = this.config.detectors[id];
-    if (!cfg || !o.detectors.includes(id) || now < this.onsetPausedUntil) return undefined;
-    const recent = (this.evidence.get(id) ?? []).filter((e) => e.at >= now - o.spanMs && e.at <= now && e.score !== undefined && e.confidence > 0);
-    if (recent.length < Math.max(o.readings, cfg.minSamples)) return undefined;
+    if (!cfg || !o.detectors.includes(id)) return undefined;
+    // A liveness check pauses the face's onset (its movements fool the face models), not the voice's.
+    if (now < this.onsetPausedUntil && NEEDS.get(id)?.input !== 'audio') return undefined;
+    const own = o.perDetector?.[id];
+    const judged = (this.evidence.get(id) ?? []).filter((e) => e.at <= now && e.score !== undefined && e.confidence > 0);
+    let recent: Evidence[];
+    if (own) {
+      // A second opinion only: nothing to escalate unless others raised the state (see step()).
+      if (own.escalatesOnly && this.stateValue !== 'SUSPICIOUS' && this.stateValue !== 'ALERT') return undefined;
+      // Its last readings, however many its hop and its queue put into the span (see perDetector).
+      recent = judged.slice(-Math.max(own.readings, cfg.minSamples));
+      if (recent.length < Math.max(own.readings, cfg.minSamples) || recent.at(-1)!.at < now - own.spanMs || recent.at(-1)!.at - recent[0]!.at > own.spanMs) return undefined;
+    } else {
+      recent = judged.filter((e) => e.at >= now - o.spanMs);
+      if (recent.length < Math.max(o.readings, cfg.minSamples)) return undefined;
+    }
     const least = recent.reduce((a, e) => (e.score! < a.score! ? e : a));
     const confidence = recent.reduce((c, e) => c + e.confidence, 0) / recent.length;
     const score = least.score!;
@@ -387,6 +430,9 @@ export class RiskFusion {
     const views = new Map<DetectorId, RankedReason>();
     let onsetStart: number | undefined;
     let windowKeep = 1;
+    // The escalation view (SUSPICIOUS to ALERT): the raisers by their windows, the others at their best.
+    let escalationKeep = 1;
+    let escalationStart: number | undefined;
     for (const id of DETECTOR_IDS) {
       const v = this.detectorView(id, now);
       if (v) windowKeep *= 1 - v.contribution;
@@ -398,12 +444,17 @@ export class RiskFusion {
         reasons.push(best);
         views.set(id, best);
       }
+      const raiser = this.raisers.has(id);
+      const esc = raiser ? v : best;
+      if (esc) escalationKeep *= 1 - esc.contribution;
+      if (o && !raiser && best === o.view) escalationStart = Math.max(escalationStart ?? -Infinity, o.start);
     }
     reasons.sort((a, b) => b.contribution - a.contribution);
     const risk = 1 - reasons.reduce((p, r) => p * (1 - r.contribution), 1);
     const hasSignal = reasons.some((r) => PRIMARY.has(r.detector));
     const degraded = this.degraded(now);
     this.trackOnset(hasSignal, risk, onsetStart, now);
+    this.trackEscalation(hasSignal, 1 - escalationKeep, escalationStart, now);
     this.step(now, risk, 1 - windowKeep, hasSignal, reasons, degraded.some((d) => PRIMARY.has(d.detector as DetectorId)));
     return {
       state: this.stateValue,
@@ -424,6 +475,16 @@ export class RiskFusion {
       if (!hasSignal || risk < enter || onsetStart === undefined) delete this.onsetSince[level];
       else this.onsetSince[level] = Math.min(this.onsetSince[level] ?? Infinity, onsetStart, now);
     }
+  }
+
+  /**
+   * Updates the escalation clock: in SUSPICIOUS, since when the risk with the raisers' window views
+   * and another detector's onset view has been at or above ALERT's entry (backdated to the first
+   * reading of that onset run).
+   */
+  private trackEscalation(hasSignal: boolean, risk: number, start: number | undefined, now: number): void {
+    if (this.stateValue !== 'SUSPICIOUS' || !hasSignal || start === undefined || risk < this.config.thresholds.alert.enter) this.escalationSince = undefined;
+    else this.escalationSince = Math.min(this.escalationSince ?? Infinity, start, now);
   }
 
   /** `risk` with the onset views, `windowRisk` from the window views alone (every move but the onset's). */
@@ -448,10 +509,11 @@ export class RiskFusion {
     // level. It is for a switch, from a caller already judged (CLEAR) or one whose face or
     // analysis came back (INSUFFICIENT_SIGNAL, DEGRADED). Not from ANALYZING: at a call's start
     // the window holds only recent readings anyway, and the camera settling (exposure, focus, the
-    // face arriving) is the noisiest moment to skip the hold. Not from SUSPICIOUS to ALERT: the
-    // clinician already has a warning and the stream is sampled 3x faster; the escalation waits
-    // for the window's average (a real face the face model consistently misreads otherwise goes
-    // from SUSPICIOUS to ALERT in a second: one such clip in ../shared/data/dev/video).
+    // face arriving) is the noisiest moment to skip the hold. Not from SUSPICIOUS to ALERT on the
+    // raisers' own onset: the clinician already has a warning and the stream is sampled 3x faster;
+    // that escalation waits for the window's average (a real face the face model consistently
+    // misreads otherwise goes from SUSPICIOUS to ALERT in a second: one such clip in
+    // ../shared/data/dev/video). Another detector's onset may escalate (below).
     if (cur === 'CLEAR' || cur === 'INSUFFICIENT_SIGNAL' || cur === 'DEGRADED') {
       const to = (['ALERT', 'SUSPICIOUS'] as const).find((l) => RANK[l] > RANK[cur] && now - (this.onsetSince[l] ?? Infinity) >= this.config.onset.holdMs);
       if (to) {
@@ -460,6 +522,16 @@ export class RiskFusion {
         this.pending = undefined;
         return;
       }
+    }
+    // Up from SUSPICIOUS to ALERT on the onset of a detector that did not raise the SUSPICIOUS: a
+    // second, independent opinion that a switch happened (a cloned voice with the swapped face),
+    // arriving as the face's own window still fills. The raisers count by their windows only, so
+    // the face model that raised the warning cannot escalate it on its own readings.
+    if (cur === 'SUSPICIOUS' && this.escalationSince !== undefined && now - this.escalationSince >= this.config.onset.holdMs) {
+      this.noteRaisers('ALERT', reasons);
+      this.move('ALERT', now);
+      this.pending = undefined;
+      return;
     }
     // Where the risk alone would put us, with hysteresis: leaving a state needs the exit level.
     // Entering goes by the window views (the onset had its turn above); staying counts the onset
