@@ -8,6 +8,7 @@ import type { CallWatcher } from './CallWatcher.ts';
 import type { ControlChannel } from './ControlChannel.ts';
 import type { AnalyzerEmitter } from './events.ts';
 import { noteCues } from './challengeCues.ts';
+import { FACE_CLASSIFIERS } from './detectors/registry.ts';
 import { fuseSubject } from './pipeline.ts';
 import type { Subjects } from './subjects.ts';
 
@@ -55,7 +56,7 @@ export class RiskPublisher {
       if (s.observing) noteCues(s.observing, windowEvidence);
       if (s.observing && now > s.observing.until) delete s.observing;
       watcher.setBoosted(s.room, s.participantId, s.observing !== undefined || snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
-      const faceJudged = snap.reasons.some((r) => r.detector === 'face-deepfake' || r.detector === 'presentation-attack');
+      const faceJudged = snap.reasons.some((r) => FACE_CLASSIFIERS.has(r.detector));
       watcher.setClear(s.room, s.participantId, snap.state === 'CLEAR', faceJudged);
       const top = snap.reasons[0]?.text;
       const degraded = snap.degraded.map((d) => d.detector).join(',');

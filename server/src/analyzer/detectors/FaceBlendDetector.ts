@@ -44,7 +44,7 @@ import { eyeAngle } from '../vision/crops.ts';
 import type { ImageSource } from '../vision/image.ts';
 import type { Evidence, FaceSample, FrameDetector } from './Detector.ts';
 import { abstain } from './Detector.ts';
-import { median } from './numbers.ts';
+import { median, round } from './numbers.ts';
 
 export interface FaceBlendOptions {
   /** Shorter side of the face box (source px) below which it abstains (default 56: too few pixels in the seam band). */
@@ -138,13 +138,13 @@ export class FaceBlendDetector implements FrameDetector {
     }
     const turn = headTurn(s.face);
     if (!(turn <= this.o.maxTurn)) {
-      return abstain(this.id, s.at, 'The head is turned: the edge of the face can only be compared on a face seen from the front.', { turn: round(turn) });
+      return abstain(this.id, s.at, 'The head is turned: the edge of the face can only be compared on a face seen from the front.', { turn: round(turn, 3) });
     }
     const m = this.measure(s);
     if (!m) return abstain(this.id, s.at, 'Too little of the face outline is visible to judge its edge.');
     if (m.outsideCoverage < this.o.minOutsideCoverage) {
       return abstain(this.id, s.at, 'The face is at the edge of the picture: too little of its surroundings to compare its edge with.', {
-        outsideCoverage: round(m.outsideCoverage),
+        outsideCoverage: round(m.outsideCoverage, 3),
       });
     }
     const seamScore = 1 / (1 + Math.exp(-(m.dip - this.o.centre) / this.o.scale));
@@ -165,7 +165,7 @@ export class FaceBlendDetector implements FrameDetector {
       score,
       confidence,
       reason,
-      details: { dip: round(m.dip), blur: round(m.blur), inside: round(m.inside), seam: round(m.seam), outside: round(m.outside), faceSize: Math.round(size), outsideCoverage: round(m.outsideCoverage), outline: m.outline, sectors: m.sectors },
+      details: { dip: round(m.dip, 3), blur: round(m.blur, 3), inside: round(m.inside, 3), seam: round(m.seam, 3), outside: round(m.outside, 3), faceSize: Math.round(size), outsideCoverage: round(m.outsideCoverage, 3), outline: m.outline, sectors: m.sectors },
     };
   }
 
@@ -401,8 +401,4 @@ function binomialBlur(src: Float32Array, out: Float32Array, tmp: Float32Array, w
       out[i] = (tmp[i - 2 * w]! + 4 * tmp[i - w]! + 6 * tmp[i]! + 4 * tmp[i + w]! + tmp[i + 2 * w]!) / 16;
     }
   }
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

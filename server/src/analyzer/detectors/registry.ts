@@ -117,6 +117,8 @@ export type DetectorId = (typeof DETECTORS)[number]['id'];
 
 export const DETECTOR_IDS = DETECTORS.map((d) => d.id) as [DetectorId, ...DetectorId[]];
 export const PRIMARY_DETECTORS: ReadonlySet<DetectorId> = new Set(DETECTORS.filter((d) => d.primary).map((d) => d.id));
+/** The primary frame detectors: the face classifiers that judge every sampled face crop. */
+export const FACE_CLASSIFIERS: ReadonlySet<DetectorId> = new Set(DETECTORS.filter((d) => d.primary && d.kind === 'frame').map((d) => d.id));
 
 const ENTRIES: readonly RegistryEntry<DetectorId>[] = DETECTORS;
 export const frameEntries = (): FrameEntry<DetectorId>[] => ENTRIES.filter((d) => d.kind === 'frame');
