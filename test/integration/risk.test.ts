@@ -12,10 +12,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
+import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
+import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
 import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
 import { nonstandard } from '../../server/src/headless/wrtc.ts';
 import { ErrorCode, type RiskAlert, type RiskUpdate } from '../../server/src/protocol/messages.ts';
+import { ClipLibrary } from '../../server/src/simulate/clips.ts';
+import { SimulatedCaller } from '../../server/src/simulate/SimulatedCaller.ts';
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
 import { loadJpeg } from '../helpers/images.ts';
 import { faceDecisiveConfigFile } from '../helpers/riskConfig.ts';
@@ -196,4 +200,30 @@ describe('risk delivery with the shipped fusion', () => {
     expect(mine.at(-1)!.reasons[0]!.detector).toBe('face-deepfake');
     expect(doctor.alerts).toEqual([]);
   });
+
+  it('the same face with a synthetic voice, switched to mid-call, goes on to ALERT with the shipped weights, raised by both', async () => {
+    // The face raises SUSPICIOUS; the voice model, a second opinion, escalates it (RiskFusion).
+    const shipped = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: PRODUCTION_ENGINE });
+    cleanup.push(() => shipped.close());
+    const plain = inProcessAnalyzer(shipped, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
+    cleanup.push(() => plain.stop());
+    await plain.loadModels();
+    plain.start();
+    const doctor = watcher('clinician', 'doc-v', 'demo', shipped);
+    await doctor.peer.join();
+    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
+    cleanup.push(() => runtime.close());
+    const caller = await SimulatedCaller.create({ url: shipped.url, room: 'demo', token: shipped.token('demo', 'patient', 'Caller', { sub: 'switcher' }), clip: 'real', library: new ClipLibrary(runtime) });
+    await caller.join();
+    cleanup.push(() => caller.leave());
+    const mine = () => doctor.updates.filter((u) => u.participantId === 'switcher');
+    await waitFor('CLEAR on the real clip', () => mine().at(-1)?.state === 'CLEAR', 45_000);
+    await caller.switchTo('fake-tts');
+    await waitFor('ALERT at the clinician', () => doctor.alerts.some((a) => a.participantId === 'switcher'), 45_000);
+    const states = mine().map((u) => u.state);
+    expect(states.indexOf('SUSPICIOUS')).toBeGreaterThan(states.lastIndexOf('CLEAR'));
+    expect(states.indexOf('ALERT')).toBeGreaterThan(states.indexOf('SUSPICIOUS'));
+    await waitFor('the ALERT update', () => mine().at(-1)?.state === 'ALERT', 5_000);
+    expect([...(mine().at(-1)!.raisedBy ?? [])].sort()).toEqual(['face-deepfake', 'synthetic-voice']);
+  }, 150_000);
 });

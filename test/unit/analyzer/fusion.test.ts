@@ -302,6 +302,19 @@ describe('risk fusion: the voice onset, and escalation by a second detector', ()
     expect(alertAt - 40_000).toBeGreaterThanOrEqual(strong.holdMs.enter + 2000);
   });
 
+  it('the face classifiers are no second opinion: 2.5 s of a hand over a real face does not turn a SUSPICIOUS the voice raised into ALERT', () => {
+    const f = new RiskFusion(config, 0);
+    call(f, 0, 30_000, () => 0.1, () => NATURAL, 4000);
+    // A real voice the model misreads: SUSPICIOUS by its window.
+    const misread = { score: 0.85, confidence: 0.85 };
+    call(f, 30_000, 60_000, () => 0.1, () => misread);
+    expect(f.state).toBe('SUSPICIOUS');
+    expect(f.update(60_000).raisedBy).toEqual(['synthetic-voice']);
+    // MesoNet reads the covered face as fake for 2.5 s (its onset alone would say ALERT), then not.
+    const entered = call(f, 60_000, 90_000, (t) => (t < 62_500 ? 0.95 : 0.1), () => misread);
+    expect(entered.has('ALERT')).toBe(false);
+  });
+
   it('a liveness check pauses the face\'s onset, not the voice\'s: a cloned voice still escalates the face\'s SUSPICIOUS', () => {
     const f = new RiskFusion(config, 0);
     call(f, 0, 30_000, () => 0.05, () => NATURAL, 4000);

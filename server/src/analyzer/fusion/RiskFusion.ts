@@ -18,14 +18,17 @@
  *   hold on the average, and one outlier frame can never pass it. It only ever raises: coming down
  *   is the window's and the raisers' business, as below.
  *   The onset keeps a clock per level (SUSPICIOUS, ALERT), so entering SUSPICIOUS on the way does
- *   not restart the wait for ALERT. From SUSPICIOUS, only the onset of a detector that did not
- *   raise it can lift the state to ALERT (the raisers count by their windows): a second opinion,
- *   not the first one repeated. The voice model is such a second opinion (`onset.perDetector`,
- *   its own count and span: its windows come every 2-8 s, after a queue): when the face raised
- *   SUSPICIOUS, two windows of a cloned voice escalate to ALERT instead of waiting until they
- *   outweigh 20 s of the natural voice. From CLEAR it has no onset (`escalatesOnly`): two
- *   overlapping windows of one speaker are one opinion twice, and a real voice the model misreads
- *   is misread window after window (a real LibriSpeech speaker raised SUSPICIOUS in a replay).
+ *   not restart the wait for ALERT.
+ * - Second opinions (`onset.perDetector[id].secondOpinion`; the voice model): from SUSPICIOUS, the
+ *   onset view of a second opinion that did not raise it can lift the state to ALERT after
+ *   onset.holdMs, counted with every other detector's window view (so the raisers never escalate
+ *   on their own readings). The voice's onset has its own count and span (its windows come every
+ *   2-8 s, after a queue): when the face raised SUSPICIOUS, two windows of a cloned voice escalate
+ *   to ALERT instead of waiting until they outweigh 20 s of the natural voice. A second opinion
+ *   has no onset from CLEAR: two overlapping windows of one speaker are one opinion twice, and a
+ *   real voice the model misreads is misread window after window (a real speaker raised SUSPICIOUS
+ *   so in a replay, EVALUATION.md). The face classifiers are not second opinions: 2 s of a hand
+ *   over a real face read fake to MesoNet, which would turn any SUSPICIOUS into ALERT.
  * - A verdict (CLEAR or worse) needs a primary detector (registry.ts says which: face deepfake,
  *   presentation attack, synthetic voice, a liveness check's verdict); the others only add to it.
  * - With no usable signal, CLEAR or ANALYZING become INSUFFICIENT_SIGNAL; SUSPICIOUS and ALERT
@@ -98,10 +101,11 @@ export const RiskConfigSchema = z.strictObject({
           readings: z.number().int().min(2),
           spanMs: z.number().int().positive(),
           /**
-           * Its onset only takes a SUSPICIOUS that other detectors raised to ALERT (a second opinion);
-           * from CLEAR it waits for its window like any detector. Default false.
+           * A second opinion: its onset view only takes a SUSPICIOUS that other detectors raised to
+           * ALERT, and from CLEAR it waits for its window like any detector. Only second opinions
+           * escalate. Default false.
            */
-          escalatesOnly: z.optional(z.boolean()),
+          secondOpinion: z.optional(z.boolean()),
         }),
       ),
     ),
@@ -396,7 +400,7 @@ export class RiskFusion {
     let recent: Evidence[];
     if (own) {
       // A second opinion only: nothing to escalate unless others raised the state (see step()).
-      if (own.escalatesOnly && this.stateValue !== 'SUSPICIOUS' && this.stateValue !== 'ALERT') return undefined;
+      if (own.secondOpinion && this.stateValue !== 'SUSPICIOUS' && this.stateValue !== 'ALERT') return undefined;
       // Its last readings, however many its hop and its queue put into the span (see perDetector).
       recent = judged.slice(-Math.max(own.readings, cfg.minSamples));
       if (recent.length < Math.max(own.readings, cfg.minSamples) || recent.at(-1)!.at < now - own.spanMs || recent.at(-1)!.at - recent[0]!.at > own.spanMs) return undefined;
@@ -430,7 +434,8 @@ export class RiskFusion {
     const views = new Map<DetectorId, RankedReason>();
     let onsetStart: number | undefined;
     let windowKeep = 1;
-    // The escalation view (SUSPICIOUS to ALERT): the raisers by their windows, the others at their best.
+    // The escalation view (SUSPICIOUS to ALERT): second opinions that did not raise it at their
+    // best (onset or window), every other detector by its window.
     let escalationKeep = 1;
     let escalationStart: number | undefined;
     for (const id of DETECTOR_IDS) {
@@ -444,10 +449,10 @@ export class RiskFusion {
         reasons.push(best);
         views.set(id, best);
       }
-      const raiser = this.raisers.has(id);
-      const esc = raiser ? v : best;
+      const second = o !== undefined && !this.raisers.has(id) && this.config.onset.perDetector?.[id]?.secondOpinion === true;
+      const esc = second ? best : v;
       if (esc) escalationKeep *= 1 - esc.contribution;
-      if (o && !raiser && best === o.view) escalationStart = Math.max(escalationStart ?? -Infinity, o.start);
+      if (second && best === o.view) escalationStart = Math.max(escalationStart ?? -Infinity, o.start);
     }
     reasons.sort((a, b) => b.contribution - a.contribution);
     const risk = 1 - reasons.reduce((p, r) => p * (1 - r.contribution), 1);
@@ -478,9 +483,9 @@ export class RiskFusion {
   }
 
   /**
-   * Updates the escalation clock: in SUSPICIOUS, since when the risk with the raisers' window views
-   * and another detector's onset view has been at or above ALERT's entry (backdated to the first
-   * reading of that onset run).
+   * Updates the escalation clock: in SUSPICIOUS, since when the risk with a second opinion's onset
+   * view (and every other detector's window view) has been at or above ALERT's entry, backdated to
+   * the first reading of that onset run.
    */
   private trackEscalation(hasSignal: boolean, risk: number, start: number | undefined, now: number): void {
     if (this.stateValue !== 'SUSPICIOUS' || !hasSignal || start === undefined || risk < this.config.thresholds.alert.enter) this.escalationSince = undefined;
@@ -513,7 +518,7 @@ export class RiskFusion {
     // raisers' own onset: the clinician already has a warning and the stream is sampled 3x faster;
     // that escalation waits for the window's average (a real face the face model consistently
     // misreads otherwise goes from SUSPICIOUS to ALERT in a second: one such clip in
-    // ../shared/data/dev/video). Another detector's onset may escalate (below).
+    // ../shared/data/dev/video). A second opinion's onset may escalate (below).
     if (cur === 'CLEAR' || cur === 'INSUFFICIENT_SIGNAL' || cur === 'DEGRADED') {
       const to = (['ALERT', 'SUSPICIOUS'] as const).find((l) => RANK[l] > RANK[cur] && now - (this.onsetSince[l] ?? Infinity) >= this.config.onset.holdMs);
       if (to) {
@@ -523,10 +528,10 @@ export class RiskFusion {
         return;
       }
     }
-    // Up from SUSPICIOUS to ALERT on the onset of a detector that did not raise the SUSPICIOUS: a
-    // second, independent opinion that a switch happened (a cloned voice with the swapped face),
-    // arriving as the face's own window still fills. The raisers count by their windows only, so
-    // the face model that raised the warning cannot escalate it on its own readings.
+    // Up from SUSPICIOUS to ALERT on the onset of a second opinion that did not raise the
+    // SUSPICIOUS: an independent sign that a switch happened (a cloned voice with the swapped
+    // face), arriving as the face's own window still fills. Everything else counts by its window,
+    // so the face model that raised the warning cannot escalate it on its own readings.
     if (cur === 'SUSPICIOUS' && this.escalationSince !== undefined && now - this.escalationSince >= this.config.onset.holdMs) {
       this.noteRaisers('ALERT', reasons);
       this.move('ALERT', now);
