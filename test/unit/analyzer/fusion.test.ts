@@ -224,6 +224,8 @@ describe('risk fusion', () => {
 describe('risk fusion: the voice onset, and escalation by a second detector', () => {
   /** The shipped fusion as it was before the voice had an onset view. */
   const noVoiceOnset = { ...config, onset: { ...config.onset, detectors: config.onset.detectors.filter((d) => d !== 'synthetic-voice') } };
+  /** How many of its windows the voice's onset view counts. */
+  const VOICE_READINGS = config.onset.perDetector!['synthetic-voice']!.readings;
   const NATURAL = { score: 0.05, confidence: 0.8 };
   const SYNTHETIC = { score: 0.97, confidence: 0.95 };
 
@@ -259,10 +261,16 @@ describe('risk fusion: the voice onset, and escalation by a second detector', ()
     expect(times[0]).toBeGreaterThan(config.holdMs.enter + 2000);
   });
 
-  it('one synthetic-sounding window among natural ones raises nothing', () => {
+  it('in a SUSPICIOUS the face raised, two synthetic-sounding windows among natural ones (a real voice misread for a moment) do not escalate', () => {
+    // Why three: a real voice the model misreads for two windows running, under a face MesoNet
+    // misreads all along, was a false ALERT in the overlaid replays (EVALUATION.md).
+    expect(VOICE_READINGS).toBeGreaterThan(2);
     const f = new RiskFusion(config, 0);
-    call(f, 0, 40_000, () => 0.1, () => NATURAL, 4000);
-    expect([...call(f, 40_000, 80_000, () => 0.1, (t) => (t === 48_000 ? SYNTHETIC : NATURAL), 4000).keys()]).toEqual(['CLEAR']);
+    call(f, 0, 30_000, () => 0.05, () => NATURAL, 4000);
+    call(f, 30_000, 40_000, () => 0.99, () => NATURAL);
+    expect(f.state).toBe('SUSPICIOUS');
+    const entered = call(f, 40_000, 80_000, () => 0.99, (t) => (t === 50_000 || t === 52_000 ? SYNTHETIC : NATURAL));
+    expect(entered.has('ALERT')).toBe(false);
   });
 
   it('a swapped face with a cloned voice: the face raises SUSPICIOUS, the voice\'s onset escalates to ALERT without waiting for its 20 s window', () => {
@@ -277,8 +285,8 @@ describe('risk fusion: the voice onset, and escalation by a second detector', ()
       return (entered.get('ALERT') ?? Infinity) - 30_000;
     });
     const [withOnset, without] = alertAfter as [number, number];
-    // The clone's windows at 34 and 36 s agree: ALERT as the second arrives.
-    expect(withOnset).toBeLessThanOrEqual(6500);
+    // The clone's windows from 34 s on, 2 s apart, agree: ALERT as the last one counted arrives.
+    expect(withOnset).toBeLessThanOrEqual(4000 + 2000 * (VOICE_READINGS - 1) + 500);
     expect(without).toBeGreaterThan(withOnset + 2000);
   });
 
@@ -322,8 +330,8 @@ describe('risk fusion: the voice onset, and escalation by a second detector', ()
     expect(f.state).toBe('SUSPICIOUS');
     f.pauseOnset(100_000);
     const entered = call(f, 40_000, 60_000, () => 0.99, () => SYNTHETIC);
-    // Windows at 40 and 42 s agree.
-    expect(entered.get('ALERT')! - 40_000).toBeLessThanOrEqual(2500);
+    // Windows from 40 s on, 2 s apart, agree.
+    expect(entered.get('ALERT')! - 40_000).toBeLessThanOrEqual(2000 * (VOICE_READINGS - 1) + 500);
   });
 });
 

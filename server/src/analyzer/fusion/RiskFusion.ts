@@ -23,7 +23,7 @@
  *   onset view of a second opinion that did not raise it can lift the state to ALERT after
  *   onset.holdMs, counted with every other detector's window view (so the raisers never escalate
  *   on their own readings). The voice's onset has its own count and span (its windows come every
- *   2-8 s, after a queue): when the face raised SUSPICIOUS, two windows of a cloned voice escalate
+ *   2-8 s, after a queue): when the face raised SUSPICIOUS, three windows of a cloned voice escalate
  *   to ALERT instead of waiting until they outweigh 20 s of the natural voice. A second opinion
  *   has no onset from CLEAR: two overlapping windows of one speaker are one opinion twice, and a
  *   real voice the model misreads is misread window after window (a real speaker raised SUSPICIOUS
