@@ -5,6 +5,7 @@
  *   npm run eval -- --from-json report.json [--group-by REGEX] [--md out.md]   (report again, no rerun)
  *   npm run eval -- --compare A.json B.json [--group-by REGEX]                 (before / after)
  *   npm run eval -- --refuse report.json [--risk-config FILE] [--json out.json]  (fusion again on recorded evidence)
+ *   npm run eval -- --calls FACES.json VOICES.json [--group-by REGEX] [--risk-config FILE]  (faces under voices: calls.ts)
  * DIR defaults to DFS_DATA_DIR, else ../shared/data beside the checkout. Prints a markdown table
  * on stdout (progress on stderr). See server/src/evaluation/README.md.
  */
@@ -19,7 +20,8 @@ const usage = `usage: npm run eval -- [--data DIR] [--labels FILE] [--json out.j
        [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--provider cpu|webgpu|cuda] [--quiet]
        npm run eval -- --from-json report.json [--group-by REGEX] [--json out.json] [--md out.md]
        npm run eval -- --compare A.json B.json [--group-by REGEX] [--md out.md]
-       npm run eval -- --refuse report.json [--risk-config FILE] [--group-by REGEX] [--json out.json] [--md out.md]`;
+       npm run eval -- --refuse report.json [--risk-config FILE] [--group-by REGEX] [--json out.json] [--md out.md]
+       npm run eval -- --calls FACES.json VOICES.json [--group-by REGEX] [--risk-config FILE] [--json out.json] [--md out.md]`;
 
 let values;
 let positionals: string[];
@@ -29,6 +31,7 @@ try {
     options: {
       'group-by': { type: 'string' },
       compare: { type: 'boolean', default: false },
+      calls: { type: 'boolean', default: false },
       'from-json': { type: 'string' },
       refuse: { type: 'string' },
       'risk-config': { type: 'string' },
@@ -53,8 +56,9 @@ if (values.help) {
   console.log(usage);
   process.exit(0);
 }
-if (values.compare ? positionals.length !== 2 : positionals.length > 0) {
-  console.error(`${values.compare ? '--compare needs two report files (A.json B.json)' : `unexpected argument "${positionals[0]}"`}\n${usage}`);
+const pair = values.compare || values.calls;
+if (pair ? positionals.length !== 2 : positionals.length > 0) {
+  console.error(`${values.compare ? '--compare needs two report files (A.json B.json)' : values.calls ? '--calls needs two report files (FACES.json VOICES.json)' : `unexpected argument "${positionals[0]}"`}\n${usage}`);
   process.exit(2);
 }
 
@@ -105,6 +109,25 @@ if (values.refuse) {
   }
   const md = reportMarkdown(report);
   if (values.json) write(values.json, JSON.stringify(report) + '\n');
+  if (values.md) write(values.md, md);
+  process.stdout.write(md);
+  process.exit(0);
+}
+
+if (values.calls) {
+  const { overlayCalls, callsMarkdown } = await import('../server/src/evaluation/calls.ts');
+  const { loadRiskConfig } = await import('../server/src/analyzer/fusion/RiskFusion.ts');
+  const [faces, voices] = positionals as [string, string];
+  let md;
+  try {
+    const configName = values['risk-config'] ?? 'server/src/analyzer/fusion/risk-config.json';
+    const calls = overlayCalls(readReport(faces), readReport(voices), values['risk-config'] ? loadRiskConfig(resolve(values['risk-config'])) : loadRiskConfig(), groupBy);
+    md = callsMarkdown(calls, { faces, voices, config: configName, ...(groupBy ? { groupBy } : {}) });
+    if (values.json) write(values.json, JSON.stringify({ faces, voices, config: configName, calls }) + '\n');
+  } catch (err) {
+    console.error(`eval: ${(err as Error).message.split('\n')[0]}`);
+    process.exit(2);
+  }
   if (values.md) write(values.md, md);
   process.stdout.write(md);
   process.exit(0);
