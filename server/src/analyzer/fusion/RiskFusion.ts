@@ -245,7 +245,7 @@ export class RiskFusion {
   private readonly onsetSince: Partial<Record<'SUSPICIOUS' | 'ALERT', number>> = {};
   /** No onset view before this time (a liveness check running: see pauseOnset). */
   private onsetPausedUntil = -Infinity;
-  /** In SUSPICIOUS: since when another detector's onset has lifted the risk to ALERT's entry (see trackEscalation). */
+  /** In SUSPICIOUS: since when a second opinion's onset has lifted the risk to ALERT's entry (see trackEscalation). */
   private escalationSince: number | undefined;
 
   constructor(config: RiskConfig, now: number) {
