@@ -15,11 +15,10 @@ import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
 import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
 import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
 import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
-import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
+import { LoopedAudio, SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
 import { nonstandard } from '../../server/src/headless/wrtc.ts';
 import { ErrorCode, type RiskAlert, type RiskUpdate } from '../../server/src/protocol/messages.ts';
 import { ClipLibrary } from '../../server/src/simulate/clips.ts';
-import { SimulatedCaller } from '../../server/src/simulate/SimulatedCaller.ts';
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
 import { loadJpeg } from '../helpers/images.ts';
 import { faceDecisiveConfigFile } from '../helpers/riskConfig.ts';
@@ -178,13 +177,19 @@ describe('risk delivery', () => {
 });
 
 describe('risk delivery with the shipped fusion', () => {
-  it('the same deepfake crop alone reaches SUSPICIOUS with its reason, and never ALERT', async () => {
+  /** A server of its own, with an analyzer fusing by the shipped risk-config.json. */
+  async function shippedFusionServer(): Promise<TestServer> {
     const shipped = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: PRODUCTION_ENGINE });
     cleanup.push(() => shipped.close());
     const plain = inProcessAnalyzer(shipped, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
     cleanup.push(() => plain.stop());
     await plain.loadModels();
     plain.start();
+    return shipped;
+  }
+
+  it('the same deepfake crop alone reaches SUSPICIOUS with its reason, and never ALERT', async () => {
+    const shipped = await shippedFusionServer();
     const doctor = watcher('clinician', 'doc-s', 'demo', shipped);
     await doctor.peer.join();
     const video = stillVideo('faces/mesonet/df/df00204.jpg');
@@ -203,22 +208,25 @@ describe('risk delivery with the shipped fusion', () => {
 
   it('the same face with a synthetic voice, switched to mid-call, goes on to ALERT with the shipped weights, raised by both', async () => {
     // The face raises SUSPICIOUS; the voice model, a second opinion, escalates it (RiskFusion).
-    const shipped = await startTestServer({ ANALYZER: 'external', SFU_ENGINE: PRODUCTION_ENGINE });
-    cleanup.push(() => shipped.close());
-    const plain = inProcessAnalyzer(shipped, { maxBatch: 8, maxWaitMs: 20, heartbeatMs: 500 });
-    cleanup.push(() => plain.stop());
-    await plain.loadModels();
-    plain.start();
+    // The simulator's stills and voices, published as they are (no animation: this test shares
+    // one process with the server, the analyzer and other test files, so the caller stays cheap).
+    const shipped = await shippedFusionServer();
     const doctor = watcher('clinician', 'doc-v', 'demo', shipped);
     await doctor.peer.join();
     const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
     cleanup.push(() => runtime.close());
-    const caller = await SimulatedCaller.create({ url: shipped.url, room: 'demo', token: shipped.token('demo', 'patient', 'Caller', { sub: 'switcher' }), clip: 'real', library: new ClipLibrary(runtime) });
+    const library = new ClipLibrary(runtime);
+    const [real, fake] = [await library.load('real'), await library.load('fake-tts')];
+    let face = real.frame.data;
+    const video = new SyntheticVideo({ width: real.frame.width, height: real.frame.height, fps: 10, paint: (f) => f.data.set(face) });
+    const voice = new LoopedAudio(real.pcm);
+    const caller = new HeadlessParticipant({ url: shipped.url, room: 'demo', token: shipped.token('demo', 'patient', 'Caller', { sub: 'switcher' }), tracks: [video.track, voice.track] });
     await caller.join();
-    cleanup.push(() => caller.leave());
+    cleanup.push(() => video.stop(), () => voice.stop(), () => caller.leave());
     const mine = () => doctor.updates.filter((u) => u.participantId === 'switcher');
-    await waitFor('CLEAR on the real clip', () => mine().at(-1)?.state === 'CLEAR', 45_000);
-    await caller.switchTo('fake-tts');
+    await waitFor('CLEAR on the real face and voice', () => mine().at(-1)?.state === 'CLEAR', 45_000);
+    face = fake.frame.data;
+    voice.play(fake.pcm);
     await waitFor('ALERT at the clinician', () => doctor.alerts.some((a) => a.participantId === 'switcher'), 45_000);
     const states = mine().map((u) => u.state);
     expect(states.indexOf('SUSPICIOUS')).toBeGreaterThan(states.lastIndexOf('CLEAR'));

@@ -27,6 +27,18 @@ function run(f: RiskFusion, from: number, to: number, score: (t: number) => numb
   return states;
 }
 
+/** Like run(), with the time of each change of state. */
+function transitions(f: RiskFusion, from: number, to: number, score: (t: number) => number): Array<[number, RiskStateName]> {
+  const seen: Array<[number, RiskStateName]> = [];
+  for (let t = from; t < to; t += 500) {
+    f.addQuality(t, 'ok');
+    f.add(ev('face-deepfake', t, score(t)));
+    const st = f.update(t).state;
+    if (seen.at(-1)?.[1] !== st) seen.push([t, st]);
+  }
+  return seen;
+}
+
 describe('risk fusion', () => {
   it('the shipped configuration is valid and says where every number came from', () => {
     for (const d of Object.values(config.detectors)) expect(d.source.length).toBeGreaterThan(20);
@@ -107,13 +119,7 @@ describe('risk fusion', () => {
     const noOnset = { ...decisive, onset: { ...decisive.onset, detectors: [] } };
     const f = new RiskFusion(noOnset, 0);
     run(f, 0, 10_000, () => 0.05);
-    const seen: Array<[number, RiskStateName]> = [];
-    for (let t = 10_000; t < 40_000; t += 500) {
-      f.add(ev('face-deepfake', t, 0.95));
-      f.addQuality(t, 'ok');
-      const snap = f.update(t);
-      if (seen.at(-1)?.[1] !== snap.state) seen.push([t, snap.state]);
-    }
+    const seen = transitions(f, 10_000, 40_000, () => 0.95);
     const suspiciousAt = seen.find(([, s]) => s === 'SUSPICIOUS')?.[0];
     const alertAt = seen.find(([, s]) => s === 'ALERT')![0];
     expect(alertAt - 10_000).toBeGreaterThanOrEqual(config.holdMs.enter);
@@ -136,13 +142,7 @@ describe('risk fusion', () => {
   it('comes down only after the risk stays below the exit level', () => {
     const f = new RiskFusion(decisive, 0);
     run(f, 0, 20_000, () => 0.95);
-    const seen: Array<[number, RiskStateName]> = [];
-    for (let t = 20_000; t < 60_000; t += 500) {
-      f.add(ev('face-deepfake', t, 0.02));
-      f.addQuality(t, 'ok');
-      const st = f.update(t).state;
-      if (seen.at(-1)?.[1] !== st) seen.push([t, st]);
-    }
+    const seen = transitions(f, 20_000, 60_000, () => 0.02);
     expect(seen[0]![1]).toBe('ALERT');
     expect(seen.at(-1)![1]).toBe('CLEAR');
     expect(seen[1]![0] - 20_000).toBeGreaterThanOrEqual(config.holdMs.exit);
@@ -299,13 +299,7 @@ describe('risk fusion: the voice onset, and escalation by a second detector', ()
     expect(f.state).toBe('SUSPICIOUS');
     expect(f.update(40_000).raisedBy).toEqual(['face-deepfake']);
     // Now every frame fake: its onset view says ALERT after 1.5 s; its window needs longer.
-    const seen: Array<[number, RiskStateName]> = [];
-    for (let t = 40_000; t < 70_000; t += 500) {
-      f.addQuality(t, 'ok');
-      f.add(ev('face-deepfake', t, 0.95));
-      const st = f.update(t).state;
-      if (seen.at(-1)?.[1] !== st) seen.push([t, st]);
-    }
+    const seen = transitions(f, 40_000, 70_000, () => 0.95);
     const alertAt = seen.find(([, st]) => st === 'ALERT')![0];
     expect(alertAt - 40_000).toBeGreaterThanOrEqual(strong.holdMs.enter + 2000);
   });
@@ -386,13 +380,7 @@ describe('risk fusion: honest states', () => {
       expect(f.update(t).state).toBe('ALERT');
     }
     // The face comes back real: down only after holdMs.exit of its own fresh, calm readings.
-    const seen: Array<[number, RiskStateName]> = [];
-    for (let t = 60_000; t < 100_000; t += 500) {
-      f.addQuality(t, 'ok');
-      f.add(ev('face-deepfake', t, 0.02));
-      const st = f.update(t).state;
-      if (seen.at(-1)?.[1] !== st) seen.push([t, st]);
-    }
+    const seen = transitions(f, 60_000, 100_000, () => 0.02);
     expect(seen.map(([, s]) => s)).toEqual(['ALERT', 'CLEAR']);
     expect(seen[1]![0] - 60_000).toBeGreaterThanOrEqual(config.holdMs.exit);
     expect(f.update(100_000).raisedBy).toEqual([]);
