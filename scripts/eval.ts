@@ -94,15 +94,20 @@ function readReport(file: string): import('../server/src/evaluation/evaluate.ts'
   return r;
 }
 
+/** The fusion configuration --refuse and --calls replay with (--risk-config, else the shipped one), and its name for the report. */
+async function riskConfigOption(file: string | undefined) {
+  const { loadRiskConfig } = await import('../server/src/analyzer/fusion/RiskFusion.ts');
+  return { config: file ? loadRiskConfig(resolve(file)) : loadRiskConfig(), name: file ?? 'server/src/analyzer/fusion/risk-config.json' };
+}
+
 if (values.refuse) {
   const { refuseReport } = await import('../server/src/evaluation/fusion.ts');
-  const { loadRiskConfig } = await import('../server/src/analyzer/fusion/RiskFusion.ts');
   const { resummarise } = await import('../server/src/evaluation/compare.ts');
   const { reportMarkdown } = await import('../server/src/evaluation/evaluate.ts');
   let report;
   try {
-    const config = values['risk-config'] ? loadRiskConfig(resolve(values['risk-config'])) : loadRiskConfig();
-    report = resummarise(refuseReport(readReport(values.refuse), config, values['risk-config'] ?? 'server/src/analyzer/fusion/risk-config.json'), groupBy);
+    const { config, name } = await riskConfigOption(values['risk-config']);
+    report = resummarise(refuseReport(readReport(values.refuse), config, name), groupBy);
   } catch (err) {
     console.error(`eval: ${(err as Error).message.split('\n')[0]}`);
     process.exit(2);
@@ -116,14 +121,13 @@ if (values.refuse) {
 
 if (values.calls) {
   const { overlayCalls, callsMarkdown } = await import('../server/src/evaluation/calls.ts');
-  const { loadRiskConfig } = await import('../server/src/analyzer/fusion/RiskFusion.ts');
   const [faces, voices] = positionals as [string, string];
   let md;
   try {
-    const configName = values['risk-config'] ?? 'server/src/analyzer/fusion/risk-config.json';
-    const calls = overlayCalls(readReport(faces), readReport(voices), values['risk-config'] ? loadRiskConfig(resolve(values['risk-config'])) : loadRiskConfig(), groupBy);
-    md = callsMarkdown(calls, { faces, voices, config: configName, ...(groupBy ? { groupBy } : {}) });
-    if (values.json) write(values.json, JSON.stringify({ faces, voices, config: configName, calls }) + '\n');
+    const { config, name } = await riskConfigOption(values['risk-config']);
+    const calls = overlayCalls(readReport(faces), readReport(voices), config, groupBy);
+    md = callsMarkdown(calls, { faces, voices, config: name, ...(groupBy ? { groupBy } : {}) });
+    if (values.json) write(values.json, JSON.stringify({ faces, voices, config: name, calls }) + '\n');
   } catch (err) {
     console.error(`eval: ${(err as Error).message.split('\n')[0]}`);
     process.exit(2);
