@@ -235,6 +235,52 @@ describe('analyzer', () => {
     expect(states.get('heard')).toBe('CLEAR');
   }, 120_000);
 
+  it('video that stops reaching the analyzer while the camera is on reads DEGRADED, not CLEAR on the voice alone; a camera turned off does not', async () => {
+    const server = await startTestServer({ ANALYZER: 'external' });
+    cleanup.push(() => server.close());
+    const analyzer = inProcessAnalyzer(server);
+    await analyzer.loadModels();
+    const last = new Map<string, RiskUpdate>();
+    const seen = new Map<string, Set<string>>();
+    analyzer.on('risk', (_room, u) => {
+      last.set(u.participantId, u);
+      seen.set(u.participantId, (seen.get(u.participantId) ?? new Set()).add(u.state));
+    });
+    analyzer.start();
+    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
+    const { pcm } = await new ClipLibrary(runtime).load('real');
+    await runtime.close();
+    const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet/real/real00240.jpg')));
+    const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
+    nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
+    const caller = (sub: string) => {
+      const video = new SyntheticVideo({ paint: (f) => f.data.set(i420.data), width: rgba.width, height: rgba.height });
+      const voice = new LoopedAudio(pcm);
+      const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', sub, { sub }), tracks: [voice.track, video.track] });
+      cleanup.push(() => video.stop(), () => voice.stop(), () => peer.leave());
+      return { video, peer };
+    };
+    const [frozen, off] = [caller('frozen'), caller('off')];
+    await Promise.all([frozen.peer.join(), off.peer.join()]);
+    await waitFor('both callers CLEAR', () => last.get('frozen')?.state === 'CLEAR' && last.get('off')?.state === 'CLEAR', 45_000);
+    // One camera stops delivering (a stalled network or decoder), the other is turned off.
+    frozen.video.held = true;
+    off.video.held = true;
+    await off.peer.session.setMedia({ audio: true, video: false });
+    seen.clear();
+    await waitFor('the frozen caller DEGRADED', () => last.get('frozen')?.state === 'DEGRADED', 20_000);
+    const d = last.get('frozen')!.degraded!.find((x) => x.detector === 'face-deepfake')!;
+    expect(d).toMatchObject({ achieved: 0, why: 'stalled' });
+    expect(d.reason).toMatch(/no video has reached the analyzer .* camera is on/);
+    // The voice alone judges the caller whose camera is off: no face, so no claim about it.
+    await new Promise((r) => setTimeout(r, 4000));
+    expect([...(seen.get('off') ?? [])]).toEqual(['CLEAR']);
+    expect(last.get('off')!.degraded).toBeUndefined();
+    // Frames again: the face is judged and the all-clear comes back.
+    frozen.video.held = false;
+    await waitFor('the frozen caller CLEAR again', () => last.get('frozen')?.state === 'CLEAR' && last.get('frozen')!.degraded === undefined, 20_000);
+  }, 120_000);
+
   it('killed or stalled: calls continue, privileged roles are told, it comes back and resumes', async () => {
     const server = await startTestServer({ ANALYZER: 'embedded', ANALYZER_STALL_MS: '3000', ANALYZER_HEARTBEAT_MS: '300' });
     cleanup.push(() => server.close());

@@ -129,10 +129,22 @@ const QUALITY_NOTICE: Record<QualityGap, { cause: string; action: string }> = {
 export function signalNotice(u: RiskUpdate | undefined): SignalNotice | undefined {
   if (!u) return undefined;
   if (u.state === 'DEGRADED' || u.degraded?.length) {
+    const details = (u.degraded ?? []).map((d) => d.reason);
+    // The video stopped reaching the analyzer (a frozen picture, a network that stopped): not a busy server.
+    if (u.degraded?.some((d) => d.why === 'stalled')) {
+      return {
+        cause: "The caller's video is not reaching the analysis server.",
+        action:
+          u.state === 'DEGRADED'
+            ? 'No all-clear until it does. If their picture is frozen, ask them to turn the camera off and on again, or to rejoin.'
+            : 'The result holds until their video arrives again. If their picture is frozen, ask them to turn the camera off and on again, or to rejoin.',
+        details,
+      };
+    }
     return {
       cause: 'The analysis server is busy and checks less often than it needs to.',
       action: u.state === 'DEGRADED' ? 'No all-clear until it catches up. Carry on; if it lasts, tell your IT team.' : 'The result may be slow to change. If it lasts, tell your IT team.',
-      details: (u.degraded ?? []).map((d) => d.reason),
+      details,
     };
   }
   const quality = (Object.entries(QUALITY_GAPS) as Array<[QualityGap, string]>).find(([, text]) => u.gaps.includes(text))?.[0];

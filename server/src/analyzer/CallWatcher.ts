@@ -25,6 +25,8 @@ const REJOIN_DELAY_MS = 2000;
 interface RoomWatch {
   session: CallSession;
   roles: Map<string, Role>;
+  /** Since when each participant's camera has been on (performance.now()), by their media state; absent: off. */
+  cameraOnSince: Map<string, number>;
   stops: Map<string, () => void>;
 }
 
@@ -95,6 +97,16 @@ export class CallWatcher {
     session.setVideoLayer(participantId, layer).catch((err: unknown) => log.warn('could not change video layers', { room, participantId, err: (err as Error).message }));
   }
 
+  /**
+   * How long (ms) a participant's video has delivered no frame although their camera is on, once
+   * that is a stall (streams.ts VIDEO_STALL_MS); undefined while frames arrive, with the camera
+   * off, or with no video track.
+   */
+  videoStalledFor(room: string, participantId: string): number | undefined {
+    const s = this.video.get(`${room}/${participantId}/video`);
+    return s?.stalledFor(performance.now(), this.rooms.get(room)?.cameraOnSince.get(participantId));
+  }
+
   /** A participant is (or stops being) CLEAR: its voice windows may be further apart. */
   setClear(room: string, participantId: string, clear: boolean, faceJudged = false): void {
     this.audio.get(`${room}/${participantId}/audio`)?.setClear(clear, faceJudged);
@@ -146,11 +158,17 @@ export class CallWatcher {
       reconnectionDelayMax: 2000,
     });
     const session = new CallSession({ socket, room, RTCPeerConnection: WrtcPeerConnection });
-    const w: RoomWatch = { session, roles: new Map(), stops: new Map() };
+    const w: RoomWatch = { session, roles: new Map(), cameraOnSince: new Map(), stops: new Map() };
     this.rooms.set(room, w);
     session.on('participants', (list) => {
       w.roles.clear();
-      for (const p of list) w.roles.set(p.id, p.role);
+      const now = performance.now();
+      for (const p of list) {
+        w.roles.set(p.id, p.role);
+        if (!p.video) w.cameraOnSince.delete(p.id);
+        else if (!w.cameraOnSince.has(p.id)) w.cameraOnSince.set(p.id, now);
+      }
+      for (const id of w.cameraOnSince.keys()) if (!w.roles.has(id)) w.cameraOnSince.delete(id);
     });
     session.on('track', (t) => this.attach(room, t, w));
     session.on('track-removed', (t) => this.detachKey(`${room}/${t.participantId}/${t.kind}`, w));

@@ -66,6 +66,17 @@ export const LANDMARK_LAYER_FPS = 6;
 /** Frames must be counted this long at one layer before its rate is trusted. */
 const RATE_WINDOW_MS = 1500;
 
+/**
+ * No frame for this long from a camera its owner has on means the video has stalled (a network
+ * that stopped delivering, a decoder that stopped decoding, frames the analyzer refuses): the face
+ * is not being judged, and fusion says "analysis degraded" (RiskFusion.setStalled) instead of
+ * letting the voice alone carry an all-clear. Frames reach the analyzer at the base temporal
+ * layer's 3.75-7.5 fps from a live camera, and a camera turned off is told apart by the caller's
+ * media state, so 5 s without one is no ordinary pause; shorter stalls do not move a verdict
+ * (the face's window is 10 s).
+ */
+export const VIDEO_STALL_MS = 5000;
+
 export class VideoStream {
   readonly id: StreamId;
   readonly key: string;
@@ -80,6 +91,8 @@ export class VideoStream {
   /** The last analysed frame showed a usable face: landmark frames are worth taking. */
   faceSeen = false;
   framesIn = 0;
+  /** When the last frame was offered, or the stream attached (performance.now()): see VIDEO_STALL_MS. */
+  lastFrameAt: number;
   /** Decoded frames dropped for being above the maximum size (CallWatcher). */
   oversizedFrames = 0;
   /** The temporal layer last asked of the SFU; undefined: its default for the analyzer (0). */
@@ -102,9 +115,10 @@ export class VideoStream {
   /** Called for every sample dropped unanalysed (fusion counts them: analysis degraded). */
   onDropped: (() => void) | undefined;
 
-  constructor(id: StreamId, opts: { baseFps: number; boostedFps: number; queueCapacity: number; landmarkFps?: number }) {
+  constructor(id: StreamId, opts: { baseFps: number; boostedFps: number; queueCapacity: number; landmarkFps?: number }, now = performance.now()) {
     this.id = id;
     this.key = streamKey(id);
+    this.lastFrameAt = now;
     this.sampler = new FrameSampler({ baseFps: opts.baseFps, boostedFps: opts.boostedFps });
     this.queue = new BoundedQueue<SampledFrame>(opts.queueCapacity, { onDrop: () => this.onDropped?.() });
     this.landmarkSampler = landmarkSampler(opts.landmarkFps ?? 0, opts.boostedFps);
@@ -130,6 +144,16 @@ export class VideoStream {
     return Math.max(classifiers, Math.min(1000 / this.landmarkSampler.intervalMs, LANDMARK_LAYER_FPS));
   }
 
+  /**
+   * How long this stream has gone without a frame, when that is a stall (VIDEO_STALL_MS) of a
+   * camera that has been on since `cameraOnSince` (undefined: off); otherwise undefined.
+   */
+  stalledFor(now: number, cameraOnSince: number | undefined): number | undefined {
+    if (cameraOnSince === undefined) return undefined;
+    const quietFor = now - Math.max(this.lastFrameAt, cameraOnSince);
+    return quietFor >= VIDEO_STALL_MS ? quietFor : undefined;
+  }
+
   setBoosted(boosted: boolean): void {
     this.sampler.setBoosted(boosted);
     this.landmarkSampler?.setBoosted(boosted);
@@ -138,6 +162,7 @@ export class VideoStream {
   /** Called for every decoded frame; keeps it only when the sampler wants it. Returns whether it did. */
   offer(frame: I420Frame, now: number): boolean {
     this.framesIn++;
+    this.lastFrameAt = now;
     if (Number.isNaN(this.rateSince)) this.rateSince = now;
     else this.rateFrames++;
     const landmarks = this.landmarkSampler?.offer(now) ?? false;

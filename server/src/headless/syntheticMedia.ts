@@ -22,6 +22,8 @@ export class SyntheticVideo {
   private readonly frame: I420Frame;
   private readonly timer: NodeJS.Timeout;
   private index = 0;
+  /** While true no frame is sent, the track staying live: a frozen camera or a stalled path. */
+  held = false;
 
   constructor(opts: { width?: number; height?: number; fps?: number; paint: FramePainter }) {
     const width = opts.width ?? 320;
@@ -33,7 +35,7 @@ export class SyntheticVideo {
     const start = performance.now();
     this.timer = setInterval(() => {
       const due = Math.floor((performance.now() - start) / interval);
-      if (due < this.index) return;
+      if (due < this.index || this.held) return;
       this.index = due + 1;
       paint(this.frame, due);
       this.source.onFrame(this.frame);

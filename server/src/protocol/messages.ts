@@ -69,6 +69,12 @@ export const DegradedDetectorSchema = z.strictObject({
   /** Samples analysed per second over the last seconds, and what the detector needs. */
   achieved: z.number().min(0).max(1000),
   needed: z.number().min(0).max(1000),
+  /**
+   * Why: `behind`, the analyzer analyses fewer samples than arrive (a busy host); `stalled`, the
+   * input stopped arriving although the caller's camera is on (the network, the receive path).
+   * Absent: behind (analyzers before the field existed).
+   */
+  why: z.enum(['behind', 'stalled']).optional(),
 });
 export type DegradedDetector = z.infer<typeof DegradedDetectorSchema>;
 

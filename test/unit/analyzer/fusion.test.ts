@@ -444,6 +444,66 @@ describe('risk fusion: honest states', () => {
     expect(g.update(30_000).degraded).toEqual([]);
   });
 
+  it('video that stops arriving while the camera is on (setStalled) is DEGRADED, not CLEAR on the voice; it holds an ALERT; frames again lift it', () => {
+    const f = new RiskFusion(config, 0);
+    f.setSamplingTarget('video', 2);
+    f.setSamplingTarget('audio', 0.5);
+    const voice = (t: number) => {
+      if (t % 2000 === 0) {
+        f.add(ev('synthetic-voice', t, 0.05, 0.9));
+        f.sampled('audio', t);
+      }
+    };
+    const face = (t: number) => {
+      f.sampled('video', t);
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, 0.05));
+    };
+    for (let t = 0; t < 20_000; t += 500) {
+      face(t);
+      voice(t);
+      f.update(t);
+    }
+    expect(f.state).toBe('CLEAR');
+    // No frame from 20 s on; the analyzer calls it a stall 5 s later. The voice alone would say CLEAR.
+    const states: Array<[number, RiskStateName]> = [];
+    for (let t = 20_000; t < 40_000; t += 500) {
+      voice(t);
+      f.setStalled('video', t - 20_000 >= 5000 ? t - 20_000 : undefined);
+      const st = f.update(t).state;
+      if (states.at(-1)?.[1] !== st) states.push([t, st]);
+    }
+    expect(states.map(([, s]) => s)).toEqual(['CLEAR', 'DEGRADED']);
+    expect(states[1]![0]).toBe(25_000 + config.holdMs.enter);
+    const snap = f.update(40_000);
+    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['blink', 'face-blend', 'face-deepfake', 'lip-sync', 'presentation-attack']);
+    expect(snap.degraded.find((d) => d.detector === 'face-deepfake')).toEqual({
+      detector: 'face-deepfake',
+      reason: "Analysis degraded: no video has reached the analyzer for 15 s although the caller's camera is on; the face-swap check cannot judge.",
+      achieved: 0,
+      needed: 0.3,
+      why: 'stalled',
+    });
+    // Frames again: the stall ends, and the all-clear comes back after the enter hold.
+    const back: RiskStateName[] = [];
+    for (let t = 40_000; t < 60_000; t += 500) {
+      f.setStalled('video', undefined);
+      face(t);
+      voice(t);
+      const st = f.update(t).state;
+      if (back.at(-1) !== st) back.push(st);
+    }
+    expect(back).toEqual(['DEGRADED', 'CLEAR']);
+    // A raised ALERT is not lowered by the voice while the face that raised it is stalled.
+    const a = alerted();
+    a.setSamplingTarget('video', 2);
+    for (let t = 20_000; t < 60_000; t += 500) {
+      a.setStalled('video', t - 20_000);
+      a.add(ev('synthetic-voice', t, 0.02, 0.9));
+      expect(a.update(t).state).toBe('ALERT');
+    }
+  });
+
   it('a starved detector the stream is not sampled for (pulse at 2 fps) is not a degradation', () => {
     const f = new RiskFusion(config, 0);
     f.setSamplingTarget('video', 2);

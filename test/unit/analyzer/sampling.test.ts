@@ -543,6 +543,23 @@ describe('per-stream sampling in the analyzer', () => {
     expect(Math.abs(s.queue.pushed - before - 60)).toBeLessThanOrEqual(1);
   });
 
+  it('video: a stall is 5 s without a frame from a camera that is on, counted from the last frame or from when the camera came on', () => {
+    const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4 }, 0);
+    const frame = { width: 2, height: 2, data: new Uint8Array(6) };
+    // Attached at 0, camera on since before: no frame at all for 5 s is a stall.
+    expect(s.stalledFor(4999, -10_000)).toBeUndefined();
+    expect(s.stalledFor(5000, -10_000)).toBe(5000);
+    // Frames arriving: none.
+    for (let t = 5000; t <= 10_000; t += 250) s.offer(frame, t);
+    expect(s.stalledFor(14_000, -10_000)).toBeUndefined();
+    expect(s.stalledFor(17_000, -10_000)).toBe(7000);
+    // The camera is off: no frames is what an off camera sends, not a stall.
+    expect(s.stalledFor(60_000, undefined)).toBeUndefined();
+    // Turned on again at 60 s: its frames get 5 s to arrive.
+    expect(s.stalledFor(64_000, 60_000)).toBeUndefined();
+    expect(s.stalledFor(65_000, 60_000)).toBe(5000);
+  });
+
   it('video: landmark frames at 8 fps between the classifiers’ samples, only while a face is present', () => {
     const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 8 });
     const feed = (from: number, to: number) => {

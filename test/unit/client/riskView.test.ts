@@ -93,6 +93,13 @@ describe('reasons in plain words', () => {
     const degraded = signalNotice(u({ state: 'DEGRADED', degraded: [{ detector: 'face-deepfake', reason: 'Analysis degraded: 0.2 frames a second.', achieved: 0.2, needed: 0.3 }] }))!;
     expect(degraded.cause).toMatch(/busy/);
     expect(degraded.details).toEqual(['Analysis degraded: 0.2 frames a second.']);
+    // Video that stopped arriving is not a busy server: say what the clinician can see and do.
+    const stalled = "Analysis degraded: no video has reached the analyzer for 5 s although the caller's camera is on; the face-swap check cannot judge.";
+    const frozen = signalNotice(u({ state: 'DEGRADED', degraded: [{ detector: 'face-deepfake', reason: stalled, achieved: 0, needed: 0.3, why: 'stalled' }] }))!;
+    expect(frozen.cause).toBe("The caller's video is not reaching the analysis server.");
+    expect(frozen.action).toMatch(/^No all-clear until it does\. If their picture is frozen/);
+    expect(frozen.details).toEqual([stalled]);
+    expect(signalNotice(u({ state: 'ALERT', degraded: [{ detector: 'face-deepfake', reason: stalled, achieved: 0, needed: 0.3, why: 'stalled' }] }))!.action).toMatch(/^The result holds until their video arrives again/);
     // An alert held while the check that raised it cannot see the face says so, and what to ask.
     const held = signalNotice(u({ state: 'ALERT', raisedBy: ['face-deepfake'], reasons: [{ detector: 'client-integrity', text: 'x', contribution: 0.19, score: 1 }], gaps: [QUALITY_GAPS['no-face']] }))!;
     expect(held.cause).toBe("The alert holds: the face-swap check has no fresh readings (the caller's face is not in view).");
