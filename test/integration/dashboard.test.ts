@@ -178,7 +178,7 @@ describe('dashboard namespace', () => {
     expect(board.calls.get('east')!.participants.find((p) => p.id === 'pat-e')!.risk!.degraded).toEqual([expect.objectContaining({ detector: 'face-deepfake', reason })]);
     const metrics = await fetch(`${server.url.replace('localhost', '127.0.0.1')}/metrics`).then((r) => r.text());
     expect(metrics).toContain('dfs_analysis_degraded{participant="pat-e",room="east"} 1');
-    expect(metrics).toContain('dfs_analysis_degraded_detector{detector="face-deepfake",participant="pat-e",room="east"} 1');
+    expect(metrics).toContain('dfs_analysis_degraded_detector{detector="face-deepfake",participant="pat-e",room="east",why="behind"} 1');
     expect(metrics).toMatch(/dfs_risk_participants\{state="DEGRADED"\} [1-9]/);
     // A new ALERT after a CLEAR verdict is a new episode: a new alert.
     send(update('pat-e', 'ALERT', 0.9));
