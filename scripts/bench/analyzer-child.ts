@@ -2,7 +2,7 @@
  * The analyzer under test, in its own process, built exactly as server/src/analyzer/main.ts builds
  * it (same config loader, registry, runtime, Analyzer class), plus a listener that reports to the
  * bench on stdout, one JSON line a second:
- *   {t, counters: {video|audio: {pushed, dropped, received, streams}}, obs: [[kind, latencyMs, ok, stream]...], states: {participant: state}}
+ *   {t, counters: {video|audio: {pushed, dropped, received, streams}}, obs: [[kind, latencyMs, ok, stream]...], states: {participant: state}, degraded: {participant: ['detector (why)']}}
  * `obs` holds the observations (scored samples) since the previous line; counters are cumulative,
  * read from the analyzer's own Prometheus text. The first line is {ready: true, providers}.
  * A {"decode": true} line on stdin is answered with {decode: {...}}: the video counters of the
@@ -21,12 +21,15 @@ await analyzer.loadModels();
 
 let obs: Array<[kind: 'video' | 'audio', latencyMs: number, ok: 0 | 1, stream: string]> = [];
 const states: Record<string, string> = {};
+/** Per participant, the detectors fusion last called degraded (analysis degraded), with why. */
+const degraded: Record<string, string[]> = {};
 analyzer.on('observation', (o: Observation) => {
   const stream = `${o.stream.room}/${o.stream.participantId}`;
   obs.push([o.kind, Math.round(o.latencyMs * 10) / 10, o.kind === 'video' ? (o.quality === 'ok' ? 1 : 0) : o.syntheticVoice !== undefined ? 1 : 0, stream]);
 });
 analyzer.on('risk', (room, u) => {
   states[`${room}/${u.participantId}`] = u.state;
+  degraded[`${room}/${u.participantId}`] = (u.degraded ?? []).map((d) => `${d.detector} (${d.why ?? 'behind'})`);
 });
 analyzer.start();
 
@@ -51,7 +54,7 @@ function counters(text: string): Record<'video' | 'audio', { pushed: number; dro
 setInterval(async () => {
   const t = performance.timeOrigin + performance.now();
   const text = await analyzer.renderMetrics();
-  const line = { t, counters: counters(text), obs, states };
+  const line = { t, counters: counters(text), obs, states, degraded };
   obs = [];
   process.stdout.write(JSON.stringify(line) + '\n');
 }, 1000);

@@ -70,6 +70,8 @@ export interface AnalyzerPoint {
   udpDropsPerS: number;
   /** Participants per risk state at the end of the window (a SUSPICIOUS/ALERT stream samples at the boosted rate). */
   states: Record<string, number>;
+  /** Participants per degraded detector at the end of the window ("pulse (behind)": analysis degraded). */
+  degraded?: Record<string, number>;
 }
 
 export interface AnalyzerResult {
@@ -89,6 +91,7 @@ interface Report {
   counters: Counters;
   obs: Array<['video' | 'audio', number, 0 | 1, string]>;
   states: Record<string, string>;
+  degraded?: Record<string, string[]>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -276,9 +279,11 @@ export async function benchAnalyzer(o: AnalyzerBenchOptions): Promise<AnalyzerRe
       const seconds = (r1.t - r0.t) / 1000;
       const obs = window.flatMap((r) => r.obs);
       const states: Record<string, number> = {};
+      const degraded: Record<string, number> = {};
       for (const w of rooms.slice(0, n).map((r, i) => `${r}/caller-${i}`)) {
         const st = r1.states[w] ?? 'none yet';
         states[st] = (states[st] ?? 0) + 1;
+        for (const d of r1.degraded?.[w] ?? []) degraded[d] = (degraded[d] ?? 0) + 1;
       }
       const point: AnalyzerPoint = {
         streams: n,
@@ -306,6 +311,7 @@ export async function benchAnalyzer(o: AnalyzerBenchOptions): Promise<AnalyzerRe
         load1: u.load1,
         udpDropsPerS: u.udpDrops / u.seconds,
         states,
+        degraded,
       };
       o.say(
         `  video ${point.video.scoredPerS.toFixed(1)}/s scored of ${point.video.offeredPerS.toFixed(1)}/s, drop ${(point.video.dropRate * 100).toFixed(0)}%, ` +

@@ -94,7 +94,8 @@ export function renderMarkdown(r: BenchResult): string {
     out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
     const notes: string[] = [];
     for (const p of a.points) {
-      const st = Object.entries(p.states).map(([k, v]) => `${v} ${k}`).join(', ');
+      const starved = Object.entries(p.degraded ?? {}).map(([k, v]) => `${k} x${v}`);
+      const st = Object.entries(p.states).map(([k, v]) => `${v} ${k}`).join(', ') + (starved.length ? `; degraded: ${starved.join(', ')}` : '');
       const lowered = Object.entries(p.callersFrameHeights ?? {}).filter(([h]) => h !== '480' && h !== '0');
       const limited = Object.entries(p.callersLimitations ?? {}).filter(([q]) => q !== 'none' && q !== 'unknown');
       if (lowered.length || limited.length) {

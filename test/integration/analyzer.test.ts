@@ -281,6 +281,41 @@ describe('analyzer', () => {
     await waitFor('the frozen caller CLEAR again', () => last.get('frozen')?.state === 'CLEAR' && last.get('frozen')!.degraded === undefined, 20_000);
   }, 120_000);
 
+  it('face frames count for the window detectors: none degraded while the mesh keeps up; pulse and landmark jitter degraded (not the state) when it cannot', async () => {
+    const server = await startTestServer({ ANALYZER: 'external' });
+    cleanup.push(() => server.close());
+    const analyzer = inProcessAnalyzer(server);
+    // A mesh that can be made slow: 200 ms a run caps it at 5 face frames a second, below pulse's 5.5 and landmark jitter's 6.
+    let slowMesh = false;
+    await analyzer.loadModels((runner, id) =>
+      id !== 'face-landmarks' ? runner : { ...runner, run: async (feeds) => (slowMesh && (await new Promise((r) => setTimeout(r, 200))), runner.run(feeds)) },
+    );
+    const updates: RiskUpdate[] = [];
+    analyzer.on('risk', (_room, u) => updates.push(u));
+    analyzer.start();
+    const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet/real/real00240.jpg')));
+    const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
+    nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
+    const video = new SyntheticVideo({ paint: (f) => f.data.set(i420.data), width: rgba.width, height: rgba.height });
+    const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'pat', { sub: 'pat' }), tracks: [video.track] });
+    await peer.join();
+    cleanup.push(() => video.stop(), () => peer.leave());
+    await waitFor('CLEAR', () => updates.at(-1)?.state === 'CLEAR', 30_000);
+    // 15 s more: long enough for the 10 s rate windows; the face frames keep up, nothing is degraded.
+    const from = updates.length;
+    await new Promise((r) => setTimeout(r, 15_000));
+    expect(updates.slice(from).flatMap((u) => u.degraded ?? [])).toEqual([]);
+    slowMesh = true;
+    const starved = () => new Set((updates.at(-1)?.degraded ?? []).map((d) => d.detector));
+    await waitFor('pulse and landmark jitter degraded', () => starved().has('pulse') && starved().has('landmark-jitter'), 30_000);
+    const u = updates.at(-1)!;
+    expect(u.degraded!.find((d) => d.detector === 'pulse')).toMatchObject({ why: 'behind', needed: 5.5 });
+    expect(u.degraded!.find((d) => d.detector === 'pulse')!.reason).toMatch(/face frames a second for the pulse check, which needs 5\.5\.$/);
+    // The face classifiers still get their samples: additive detectors starved do not take the verdict.
+    expect(starved().has('face-deepfake')).toBe(false);
+    expect(u.state).toBe('CLEAR');
+  }, 120_000);
+
   it('killed or stalled: calls continue, privileged roles are told, it comes back and resumes', async () => {
     const server = await startTestServer({ ANALYZER: 'embedded', ANALYZER_STALL_MS: '3000', ANALYZER_HEARTBEAT_MS: '300' });
     cleanup.push(() => server.close());

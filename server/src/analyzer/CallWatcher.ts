@@ -203,12 +203,12 @@ export class CallWatcher {
     if (role && isPrivileged(role)) return;
     const id: StreamId = { room, participantId: t.participantId, kind: t.kind };
     // Samples lost before analysis count against the participant's sampling (analysis degraded).
-    const dropped = (input: 'video' | 'audio') => () => {
+    const dropped = (input: 'video' | 'face-frames' | 'audio') => {
       if (this.isAnalysed(id)) this.deps.subjects.get(room, t.participantId).fusion.dropped(input, Date.now());
     };
     if (t.kind === 'video') {
       const s = new VideoStream(id, { baseFps: config.baseFps, boostedFps: config.boostedFps, queueCapacity: config.queueCapacity, landmarkFps: config.landmarkFps });
-      s.onDropped = dropped('video');
+      s.onDropped = dropped;
       this.video.set(s.key, s);
       const max = config.maxVideoSize ?? DEFAULT_MAX_VIDEO_SIZE;
       w.stops.set(s.key, onVideoFrames(t.track, (frame) => {
@@ -222,7 +222,7 @@ export class CallWatcher {
       }));
     } else {
       const s = new AudioStream(id, { hopSeconds: config.audioHopSeconds, clearHopSeconds: config.audioClearHopSeconds, confidentHopSeconds: config.audioConfidentHopSeconds, queueCapacity: config.queueCapacity });
-      s.onDropped = dropped('audio');
+      s.onDropped = () => dropped('audio');
       this.audio.set(s.key, s);
       const subject = this.deps.subjects.get(room, t.participantId);
       s.onEnergy = (at, rms) => observeSpeech(subject, { at, rms });

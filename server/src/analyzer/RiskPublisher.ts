@@ -52,7 +52,8 @@ export class RiskPublisher {
       const a = watcher.audio.get(`${s.room}/${s.participantId}/audio`);
       s.fusion.setSamplingTarget('video', v ? v.targetFps : 0);
       s.fusion.setSamplingTarget('audio', a ? a.targetPerSecond : 0);
-      s.fusion.setStalled('video', watcher.videoStalledFor(s.room, s.participantId));
+      s.fusion.setSamplingTarget('face-frames', v ? v.faceFramesTarget(performance.now()) : 0);
+      s.fusion.setVideoStalled(watcher.videoStalledFor(s.room, s.participantId));
       const { snapshot: snap, windowEvidence } = fuseSubject(s, now);
       if (s.observing) noteCues(s.observing, windowEvidence);
       if (s.observing && now > s.observing.until) delete s.observing;

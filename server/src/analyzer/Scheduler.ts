@@ -136,18 +136,22 @@ export class Scheduler {
   private async landmarksOnly(s: VideoStream, item: SampledFrame): Promise<void> {
     const { watcher, subjects } = this.deps;
     if (!watcher.isAnalysed(s.id)) return;
+    const subject = subjects.get(s.id.room, s.id.participantId);
     try {
-      const subject = subjects.get(s.id.room, s.id.participantId);
       const at = Date.now();
       const boosted = s.sampler.boosted && !subject.observing;
-      if (await followLandmarks(this.deps.models(), subject, s.follower, { src: i420Source(item.frame), at, priority: PRIORITY.analysed, boosted })) return;
-      const d = await this.detect(s, item, false);
-      const face = d.faces[0];
-      s.faceSeen = d.quality.reason === 'ok' && face !== undefined;
-      if (!s.faceSeen || !face) return;
-      await observeLandmarks(this.deps.models(), subject, { src: d.src, face, at, priority: PRIORITY.analysed, boosted, follower: s.follower });
+      if (!(await followLandmarks(this.deps.models(), subject, s.follower, { src: i420Source(item.frame), at, priority: PRIORITY.analysed, boosted }))) {
+        const d = await this.detect(s, item, false);
+        const face = d.faces[0];
+        s.faceSeen = d.quality.reason === 'ok' && face !== undefined;
+        if (!s.faceSeen || !face) return;
+        await observeLandmarks(this.deps.models(), subject, { src: d.src, face, at, priority: PRIORITY.analysed, boosted, follower: s.follower });
+      }
+      // One face frame to the window detectors: fusion compares their rate with their need.
+      subject.fusion.sampled('face-frames', at);
     } catch (err) {
       log.error('landmark frame failed', { stream: s.key, err: (err as Error).message });
+      subject.fusion.dropped('face-frames', Date.now());
     }
   }
 
@@ -180,6 +184,7 @@ export class Scheduler {
         spoof = r.evidence['presentation-attack']?.score;
         landmarks = r.landmarks;
         if (subject.observing) noteCues(subject.observing, Object.values(r.evidence));
+        subject.fusion.sampled('face-frames', at);
       }
       // One frame through analysis: fusion compares the achieved rate with each detector's need.
       subject?.fusion.sampled('video', at);
@@ -205,7 +210,11 @@ export class Scheduler {
     } catch (err) {
       if ((err as Error).name !== 'BatcherFullError') log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
       // Lost either way (a full batch, or a model that failed): fusion counts it (analysis degraded).
-      if (watcher.isAnalysed(s.id)) subjects.get(s.id.room, s.id.participantId).fusion.dropped('video', Date.now());
+      if (watcher.isAnalysed(s.id)) {
+        const fusion = subjects.get(s.id.room, s.id.participantId).fusion;
+        fusion.dropped('video', Date.now());
+        if (s.faceSeen) fusion.dropped('face-frames', Date.now());
+      }
     }
   }
 

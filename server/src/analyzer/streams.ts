@@ -69,7 +69,7 @@ const RATE_WINDOW_MS = 1500;
 /**
  * No frame for this long from a camera its owner has on means the video has stalled (a network
  * that stopped delivering, a decoder that stopped decoding, frames the analyzer refuses): the face
- * is not being judged, and fusion says "analysis degraded" (RiskFusion.setStalled) instead of
+ * is not being judged, and fusion says "analysis degraded" (RiskFusion.setVideoStalled) instead of
  * letting the voice alone carry an all-clear. Frames reach the analyzer at the base temporal
  * layer's 3.75-7.5 fps from a live camera, and a camera turned off is told apart by the caller's
  * media state, so 5 s without one is no ordinary pause; shorter stalls do not move a verdict
@@ -112,19 +112,28 @@ export class VideoStream {
     this.rateSince = now;
     this.rateFrames = 0;
   }
-  /** Called for every sample dropped unanalysed (fusion counts them: analysis degraded). */
-  onDropped: (() => void) | undefined;
+  /**
+   * Called for every sample dropped unanalysed (fusion counts them: analysis degraded): `video`
+   * for a classifiers' sample, and `face-frames` too while a face is present; `face-frames` for a
+   * landmark frame.
+   */
+  onDropped: ((input: 'video' | 'face-frames') => void) | undefined;
 
   constructor(id: StreamId, opts: { baseFps: number; boostedFps: number; queueCapacity: number; landmarkFps?: number }, now = performance.now()) {
     this.id = id;
     this.key = streamKey(id);
     this.lastFrameAt = now;
     this.sampler = new FrameSampler({ baseFps: opts.baseFps, boostedFps: opts.boostedFps });
-    this.queue = new BoundedQueue<SampledFrame>(opts.queueCapacity, { onDrop: () => this.onDropped?.() });
+    this.queue = new BoundedQueue<SampledFrame>(opts.queueCapacity, {
+      onDrop: () => {
+        this.onDropped?.('video');
+        if (this.faceSeen) this.onDropped?.('face-frames');
+      },
+    });
     this.landmarkSampler = landmarkSampler(opts.landmarkFps ?? 0, opts.boostedFps);
-    // Landmark frames are only worth having fresh: two waiting at most (their drops are not
-    // counted as degraded analysis: the classifiers' samples are what fusion needs).
-    this.landmarkQueue = new BoundedQueue<SampledFrame>(2);
+    // Landmark frames are only worth having fresh: two waiting at most. A drop is a face frame
+    // lost to the window detectors (pulse, landmark jitter: their need is counted in face frames).
+    this.landmarkQueue = new BoundedQueue<SampledFrame>(2, { onDrop: () => this.onDropped?.('face-frames') });
   }
 
   /** Frames per second the sampler means to keep now. */
@@ -142,6 +151,20 @@ export class VideoStream {
     const classifiers = 1000 / this.sampler.intervalMs;
     if (!this.landmarkSampler || !this.faceSeen) return classifiers;
     return Math.max(classifiers, Math.min(1000 / this.landmarkSampler.intervalMs, LANDMARK_LAYER_FPS));
+  }
+
+  /**
+   * Face frames a second (through the face mesh: the window detectors' input) the analyzer means
+   * to take now, for fusion's "analysis degraded": none without a face; with one, the landmark
+   * cadence (the classifiers' rate with landmarks off), capped by the frames arriving (a layer or
+   * a camera that brings fewer leaves the detectors that need more with a gap, not a starved
+   * analysis). 0 until the arrival rate is measured.
+   */
+  faceFramesTarget(now: number): number {
+    if (!this.faceSeen) return 0;
+    const cadence = Math.max(this.targetFps, this.landmarkSampler ? 1000 / this.landmarkSampler.intervalMs : 0);
+    const arriving = this.measuredFps(now);
+    return arriving === undefined ? 0 : Math.min(cadence, arriving);
   }
 
   /**

@@ -12,7 +12,7 @@
  */
 import type { Evidence } from '../analyzer/detectors/Detector.ts';
 import { PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
-import { RiskFusion, type RiskConfig, type RiskSnapshot, type RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
+import { RiskFusion, type RiskConfig, type RiskSnapshot, type RiskStateName, type SampledInput } from '../analyzer/fusion/RiskFusion.ts';
 import type { QualityReason } from '../analyzer/vision/quality.ts';
 import type { ClipResult, FusedClipResult } from './runner.ts';
 
@@ -26,8 +26,8 @@ import type { ClipResult, FusedClipResult } from './runner.ts';
 export type FusionInput =
   | ['e', number, string, number | null, number]
   | ['q', number, QualityReason]
-  | ['s' | 'd', number, 'video' | 'audio']
-  | ['r', 'video' | 'audio', number]
+  | ['s' | 'd', number, SampledInput]
+  | ['r', SampledInput, number]
   | ['u', number];
 
 const r4 = (x: number) => Math.round(x * 1e4) / 1e4;

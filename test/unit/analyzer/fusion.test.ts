@@ -425,8 +425,8 @@ describe('risk fusion: honest states', () => {
     expect(face.achieved).toBeGreaterThan(0);
     expect(face.achieved).toBeLessThanOrEqual(0.2);
     expect(face.reason).toMatch(/^Analysis degraded: .* gets 0\.[12] frames a second for the face-swap check, which needs 0\.3\.$/);
-    // Blink and lip-sync (1 fps) are starved too, and the frame detectors (face-blend among them); pulse is not asked of a 2 fps stream.
-    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['blink', 'face-blend', 'face-deepfake', 'lip-sync', 'presentation-attack']);
+    // The frame detectors (face-blend among them) are starved too; the window detectors count face frames (next test).
+    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['face-blend', 'face-deepfake', 'presentation-attack']);
     // Back to 2 fps: CLEAR once the rate window has refilled.
     const back: RiskStateName[] = [];
     for (let t = 60_000; t < 90_000; t += 500) {
@@ -444,9 +444,10 @@ describe('risk fusion: honest states', () => {
     expect(g.update(30_000).degraded).toEqual([]);
   });
 
-  it('video that stops arriving while the camera is on (setStalled) is DEGRADED, not CLEAR on the voice; it holds an ALERT; frames again lift it', () => {
+  it('video that stops arriving while the camera is on (setVideoStalled) is DEGRADED, not CLEAR on the voice; it holds an ALERT; frames again lift it', () => {
     const f = new RiskFusion(config, 0);
     f.setSamplingTarget('video', 2);
+    f.setSamplingTarget('face-frames', 7.5);
     f.setSamplingTarget('audio', 0.5);
     const voice = (t: number) => {
       if (t % 2000 === 0) {
@@ -456,6 +457,7 @@ describe('risk fusion: honest states', () => {
     };
     const face = (t: number) => {
       f.sampled('video', t);
+      for (let k = 0; k < 4; k++) f.sampled('face-frames', t + k * 125);
       f.addQuality(t, 'ok');
       f.add(ev('face-deepfake', t, 0.05));
     };
@@ -469,14 +471,15 @@ describe('risk fusion: honest states', () => {
     const states: Array<[number, RiskStateName]> = [];
     for (let t = 20_000; t < 40_000; t += 500) {
       voice(t);
-      f.setStalled('video', t - 20_000 >= 5000 ? t - 20_000 : undefined);
+      f.setVideoStalled(t - 20_000 >= 5000 ? t - 20_000 : undefined);
       const st = f.update(t).state;
       if (states.at(-1)?.[1] !== st) states.push([t, st]);
     }
     expect(states.map(([, s]) => s)).toEqual(['CLEAR', 'DEGRADED']);
     expect(states[1]![0]).toBe(25_000 + config.holdMs.enter);
     const snap = f.update(40_000);
-    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['blink', 'face-blend', 'face-deepfake', 'lip-sync', 'presentation-attack']);
+    // Every detector fed by the video: the classifiers' samples and the face frames alike.
+    expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['blink', 'face-blend', 'face-deepfake', 'face-flicker', 'landmark-jitter', 'lip-sync', 'presentation-attack', 'pulse']);
     expect(snap.degraded.find((d) => d.detector === 'face-deepfake')).toEqual({
       detector: 'face-deepfake',
       reason: "Analysis degraded: no video has reached the analyzer for 15 s although the caller's camera is on; the face-swap check cannot judge.",
@@ -487,7 +490,7 @@ describe('risk fusion: honest states', () => {
     // Frames again: the stall ends, and the all-clear comes back after the enter hold.
     const back: RiskStateName[] = [];
     for (let t = 40_000; t < 60_000; t += 500) {
-      f.setStalled('video', undefined);
+      f.setVideoStalled(undefined);
       face(t);
       voice(t);
       const st = f.update(t).state;
@@ -498,28 +501,33 @@ describe('risk fusion: honest states', () => {
     const a = alerted();
     a.setSamplingTarget('video', 2);
     for (let t = 20_000; t < 60_000; t += 500) {
-      a.setStalled('video', t - 20_000);
+      a.setVideoStalled(t - 20_000);
       a.add(ev('synthetic-voice', t, 0.02, 0.9));
       expect(a.update(t).state).toBe('ALERT');
     }
   });
 
-  it('a starved detector the stream is not sampled for (pulse at 2 fps) is not a degradation', () => {
+  it('a starved detector the stream is not sampled for (pulse at 2 fps) is not a degradation; face frames starved below their need are', () => {
     const f = new RiskFusion(config, 0);
     f.setSamplingTarget('video', 2);
+    // Landmarks off: the face frames are the classifiers' 2 a second, below pulse's need by design.
+    f.setSamplingTarget('face-frames', 2);
     for (let t = 0; t < 30_000; t += 500) {
       f.sampled('video', t);
+      f.sampled('face-frames', t);
       f.addQuality(t, 'ok');
       f.add(ev('face-deepfake', t, 0.05));
       f.update(t);
     }
     expect(f.update(30_000)).toMatchObject({ state: 'CLEAR', degraded: [] });
-    // Boosted to 6 fps but only 3 fps get through: now the pulse check is starved (additive
-    // detectors: noted, while the state stays CLEAR, which the face models still support).
-    f.setSamplingTarget('video', 6);
-    for (let t = 30_000; t < 45_000; t += 1000 / 6) {
-      if (Math.round(t * 6 / 1000) % 2) f.dropped('video', t);
-      else {
+    // Landmarks at 7.5 fps, but only half the face frames get through (a busy analyzer drops
+    // landmark frames): the pulse check is starved (additive detectors: noted, while the state
+    // stays CLEAR, which the face models still support).
+    f.setSamplingTarget('face-frames', 7.5);
+    for (let t = 30_000; t < 45_000; t += 1000 / 7.5) {
+      if (Math.round((t * 7.5) / 1000) % 2) f.dropped('face-frames', t);
+      else f.sampled('face-frames', t);
+      if (Math.round((t * 7.5) / 1000) % 4 === 0) {
         f.sampled('video', t);
         f.addQuality(t, 'ok');
         f.add(ev('face-deepfake', t, 0.05));
@@ -527,8 +535,10 @@ describe('risk fusion: honest states', () => {
     }
     const snap = f.update(45_000);
     expect(snap.state).toBe('CLEAR');
-    // Pulse and face flicker need 5.5 fps, landmark jitter 6: all three are short at 3.
+    // Pulse and face flicker need 5.5 face frames a second, landmark jitter 6: all three are short at 3.75.
     expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['face-flicker', 'landmark-jitter', 'pulse']);
+    expect(snap.degraded.find((d) => d.detector === 'pulse')).toMatchObject({ needed: 5.5, why: 'behind' });
+    expect(snap.degraded.find((d) => d.detector === 'pulse')!.reason).toMatch(/gets 3\.\d face frames a second for the pulse check, which needs 5\.5\.$/);
   });
 
   it('restore keeps an ALERT across an analyzer restart, with the detector that raised it', () => {

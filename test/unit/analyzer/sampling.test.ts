@@ -560,6 +560,42 @@ describe('per-stream sampling in the analyzer', () => {
     expect(s.stalledFor(65_000, 60_000)).toBe(5000);
   });
 
+  it('video: the face frames it means to take are the landmark cadence capped by what arrives, and none without a face', () => {
+    const frame = { width: 2, height: 2, data: new Uint8Array(6) };
+    const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 8 }, 0);
+    for (let i = 0; i <= 30; i++) s.offer(frame, (i * 1000) / 15); // 2 s at 15 fps
+    expect(s.faceFramesTarget(2000)).toBe(0); // no face yet
+    s.faceSeen = true;
+    expect(s.faceFramesTarget(2000)).toBe(8); // 15 fps arrive: the cadence
+    const slow = new VideoStream({ room: 'r', participantId: 'q', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 8 }, 0);
+    slow.faceSeen = true;
+    expect(slow.faceFramesTarget(0)).toBe(0); // arrival rate not measured yet
+    for (let i = 0; i <= 15; i++) slow.offer(frame, (i * 1000) / 7.5); // 2 s at 7.5 fps (a base layer)
+    expect(slow.faceFramesTarget(2000)).toBeCloseTo(7.5, 5);
+    // Landmarks off: the classifiers' rate.
+    const off = new VideoStream({ room: 'r', participantId: 'o', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4 }, 0);
+    off.faceSeen = true;
+    for (let i = 0; i <= 30; i++) off.offer(frame, (i * 1000) / 15);
+    expect(off.faceFramesTarget(2000)).toBe(2);
+    off.setBoosted(true);
+    expect(off.faceFramesTarget(2000)).toBe(6);
+  });
+
+  it('video: a dropped sample is a lost face frame too while a face is present; a dropped landmark frame is one', () => {
+    const frame = { width: 2, height: 2, data: new Uint8Array(6) };
+    const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 1, landmarkFps: 8 }, 0);
+    const lost: string[] = [];
+    s.onDropped = (input) => lost.push(input);
+    for (let i = 0; i < 30; i++) s.offer(frame, (i * 1000) / 15); // nobody takes: the classifiers' queue of 1 overflows
+    expect(lost.length).toBeGreaterThan(0);
+    expect(new Set(lost)).toEqual(new Set(['video']));
+    lost.length = 0;
+    s.faceSeen = true;
+    for (let i = 30; i < 60; i++) s.offer(frame, (i * 1000) / 15);
+    expect(lost.filter((x) => x === 'video').length).toBeGreaterThan(0);
+    expect(lost.filter((x) => x === 'face-frames').length).toBeGreaterThan(lost.filter((x) => x === 'video').length);
+  });
+
   it('video: landmark frames at 8 fps between the classifiers’ samples, only while a face is present', () => {
     const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 8 });
     const feed = (from: number, to: number) => {

@@ -33,7 +33,13 @@ export interface Evidence {
  * shown as such, never as CLEAR (a starved detector is not a detector that saw nothing wrong).
  */
 export interface SamplingNeed {
-  input: 'video' | 'audio';
+  /**
+   * `video`: the face classifiers' samples (every frame the sampler keeps, face or not);
+   * `face-frames`: frames whose face went through the face mesh (the classifiers' samples with a
+   * usable face and the landmark frames between them: what the window detectors are told);
+   * `audio`: speech windows.
+   */
+  input: 'video' | 'face-frames' | 'audio';
   /**
    * Analysed samples per second. 'window': the detector's minSamples per windowMs in
    * risk-config.json, the least for fusion to count it at all.

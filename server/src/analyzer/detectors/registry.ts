@@ -101,14 +101,14 @@ export const DETECTORS = [
   { id: 'face-blend', kind: 'frame', primary: false, evaluated: true, sampling: { input: 'video', perSecond: 'window', what: 'the face-blend check' }, models: [], build: () => new FaceBlendDetector() },
   { id: 'synthetic-voice', kind: 'speech', primary: true, evaluated: true, sampling: { input: 'audio', perSecond: 'window', what: 'the synthetic-voice check' } },
   // 40 samples in its 60 s window with no gap over 2 s: 1 frame a second leaves room for faceless moments.
-  { id: 'blink', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'video', perSecond: 1, what: 'the blink check' }, build: () => new BlinkDetector() },
+  { id: 'blink', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'face-frames', perSecond: 1, what: 'the blink check' }, build: () => new BlinkDetector() },
   // 20 mouth samples in its 30 s window, beside speech.
-  { id: 'lip-sync', kind: 'window', primary: false, evaluated: true, needs: ['landmarks', 'audio'], sampling: { input: 'video', perSecond: 1, what: 'the lip-sync check' }, build: () => new LipSyncDetector() },
+  { id: 'lip-sync', kind: 'window', primary: false, evaluated: true, needs: ['landmarks', 'audio'], sampling: { input: 'face-frames', perSecond: 1, what: 'the lip-sync check' }, build: () => new LipSyncDetector() },
   // The pulse band needs PulseDetector's minFps (5.5: the boosted 6 fps with some jitter).
-  { id: 'pulse', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'video', perSecond: 5.5, what: 'the pulse check' }, build: () => new PulseDetector() },
+  { id: 'pulse', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'face-frames', perSecond: 5.5, what: 'the pulse check' }, build: () => new PulseDetector() },
   // Both need consecutive samples close in time (their minFps: 5.5 and 6).
-  { id: 'face-flicker', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'video', perSecond: 5.5, what: 'the face-flicker check' }, build: () => new FaceFlickerDetector() },
-  { id: 'landmark-jitter', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'video', perSecond: 6, what: 'the landmark-jitter check' }, build: () => new LandmarkJitterDetector() },
+  { id: 'face-flicker', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'face-frames', perSecond: 5.5, what: 'the face-flicker check' }, build: () => new FaceFlickerDetector() },
+  { id: 'landmark-jitter', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'face-frames', perSecond: 6, what: 'the landmark-jitter check' }, build: () => new LandmarkJitterDetector() },
   { id: 'client-integrity', kind: 'external', primary: false, evaluated: false },
   { id: 'liveness-check', kind: 'external', primary: true, evaluated: false },
 ] as const;

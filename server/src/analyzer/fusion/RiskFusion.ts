@@ -42,7 +42,7 @@
  *   analyzer tells fusion what it means to sample and what it analysed and dropped. Below a detector's
  *   need, while the stream is live and the analyzer means to meet it, that detector is "degraded";
  *   when it is a primary one, DEGRADED takes CLEAR's place (no all-clear from a starved analysis).
- *   A video that stops arriving while the caller's camera is on (setStalled) starves them all.
+ *   A video that stops arriving while the caller's camera is on (setVideoStalled) starves them all.
  * - The server keeps the last raised state and hands it back to whichever analyzer watches the
  *   call next (restart, or another worker); restore() resumes it, raisers included.
  */
@@ -239,8 +239,8 @@ export class RiskFusion {
   /** Who raised the current SUSPICIOUS or ALERT: only their fresh evidence brings it down. */
   private readonly raisers = new Set<DetectorId>();
   private readonly sampling = new Map<SampledInput, SamplingLedger>();
-  /** Inputs expected but not arriving, and for how long (ms): see setStalled. */
-  private readonly stalls = new Map<SampledInput, number>();
+  /** How long (ms) video expected has not arrived: see setVideoStalled. */
+  private videoStalledFor: number | undefined;
   /**
    * Per raised level, since when the risk has been at or above its entry with an onset view in it,
    * backdated to the first reading of the onset run (the move needs onset.holdMs of it).
@@ -286,15 +286,14 @@ export class RiskFusion {
   }
 
   /**
-   * The analyzer expects this input (the caller's camera is on, its track attached) and none of
-   * it has arrived for `forMs` (undefined: it is arriving, or not expected). Every detector it
-   * feeds that the analyzer means to feed is then degraded: with no samples at all the ledger
-   * below cannot tell a stall from a camera turned off, and without this a frozen video left the
-   * voice alone to carry an all-clear while the clinician still saw the face.
+   * The analyzer expects video (the caller's camera is on, its track attached) and none has
+   * arrived for `forMs` (undefined: it is arriving, or not expected). Every video detector the
+   * analyzer means to feed is then degraded: with no samples at all the ledgers below cannot tell
+   * a stall from a camera turned off, and without this a frozen video left the voice alone to
+   * carry an all-clear while the clinician still saw the face.
    */
-  setStalled(input: SampledInput, forMs: number | undefined): void {
-    if (forMs === undefined) this.stalls.delete(input);
-    else this.stalls.set(input, forMs);
+  setVideoStalled(forMs: number | undefined): void {
+    this.videoStalledFor = forMs;
   }
 
   /** One sample of this input went through analysis (a frame through the face models, a speech window through the voice model). */
@@ -327,11 +326,11 @@ export class RiskFusion {
       if (!cfg || !l) continue;
       const needed = need.perSecond === 'window' ? (cfg.minSamples * 1000) / cfg.windowMs : need.perSecond;
       if (l.target < needed) continue;
-      const stalled = this.stalls.get(need.input);
-      if (stalled !== undefined) {
+      // Frames and face frames both come from the video.
+      if (this.videoStalledFor !== undefined && need.input !== 'audio') {
         out.push({
           detector: id,
-          reason: `Analysis degraded: no ${need.input === 'video' ? 'video' : 'audio'} has reached the analyzer for ${Math.floor(stalled / 5000) * 5} s although the caller's ${need.input === 'video' ? 'camera' : 'microphone'} is on; ${need.what} cannot judge.`,
+          reason: `Analysis degraded: no video has reached the analyzer for ${Math.floor(this.videoStalledFor / 5000) * 5} s although the caller's camera is on; ${need.what} cannot judge.`,
           achieved: 0,
           needed: round2(needed),
           why: 'stalled',
@@ -341,7 +340,7 @@ export class RiskFusion {
       if (got === undefined || got >= needed) continue;
       // Audio windows come only with speech: fewer than needed is starvation only if some were lost.
       if (need.input === 'audio' && l.dropped.length === 0) continue;
-      const unit = need.input === 'video' ? 'frames' : 'speech windows';
+      const unit = need.input === 'video' ? 'frames' : need.input === 'face-frames' ? 'face frames' : 'speech windows';
       out.push({
         detector: id,
         reason: `Analysis degraded: the analyzer is behind and gets ${fmtRate(got)} ${unit} a second for ${need.what}, which needs ${fmtRate(needed)}.`,
