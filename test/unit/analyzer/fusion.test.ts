@@ -535,6 +535,11 @@ describe('risk fusion: honest states', () => {
     }
     const snap = f.update(45_000);
     expect(snap.state).toBe('CLEAR');
+    // A camera that slows to 4 fps (dim light) with nothing lost is a gap for pulse, not a starved analysis.
+    const g = new RiskFusion(config, 0);
+    g.setSamplingTarget('face-frames', 7.5);
+    for (let t = 0; t < 20_000; t += 250) g.sampled('face-frames', t);
+    expect(g.update(20_000).degraded).toEqual([]);
     // Pulse and face flicker need 5.5 face frames a second, landmark jitter 6: all three are short at 3.75.
     expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['face-flicker', 'landmark-jitter', 'pulse']);
     expect(snap.degraded.find((d) => d.detector === 'pulse')).toMatchObject({ needed: 5.5, why: 'behind' });

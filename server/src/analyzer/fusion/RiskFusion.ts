@@ -338,8 +338,11 @@ export class RiskFusion {
         continue;
       }
       if (got === undefined || got >= needed) continue;
-      // Audio windows come only with speech: fewer than needed is starvation only if some were lost.
-      if (need.input === 'audio' && l.dropped.length === 0) continue;
+      // Fewer than needed is starvation only if some were lost: audio windows come only with
+      // speech, and face frames only as fast as the camera sends them (the target's cap on the
+      // arrival rate is an average since the last layer change, slow to follow a camera that
+      // slows down in dim light).
+      if ((need.input === 'audio' || need.input === 'face-frames') && l.dropped.length === 0) continue;
       const unit = need.input === 'video' ? 'frames' : need.input === 'face-frames' ? 'face frames' : 'speech windows';
       out.push({
         detector: id,
