@@ -129,7 +129,8 @@ const QUALITY_NOTICE: Record<QualityGap, { cause: string; action: string }> = {
 export function signalNotice(u: RiskUpdate | undefined): SignalNotice | undefined {
   if (!u) return undefined;
   if (u.state === 'DEGRADED' || u.degraded?.length) {
-    const details = (u.degraded ?? []).map((d) => d.reason);
+    // Once each: a stall gives every video check the same sentence.
+    const details = [...new Set((u.degraded ?? []).map((d) => d.reason))];
     // The video stopped reaching the analyzer (a frozen picture, a network that stopped): not a busy server.
     if (u.degraded?.some((d) => d.why === 'stalled')) {
       return {

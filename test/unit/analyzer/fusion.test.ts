@@ -482,7 +482,7 @@ describe('risk fusion: honest states', () => {
     expect(snap.degraded.map((d) => d.detector).sort()).toEqual(['blink', 'face-blend', 'face-deepfake', 'face-flicker', 'landmark-jitter', 'lip-sync', 'presentation-attack', 'pulse']);
     expect(snap.degraded.find((d) => d.detector === 'face-deepfake')).toEqual({
       detector: 'face-deepfake',
-      reason: "Analysis degraded: no video has reached the analyzer for 15 s although the caller's camera is on; the face-swap check cannot judge.",
+      reason: "Analysis degraded: no video has reached the analyzer for 15 s although the caller's camera is on; no face check can judge.",
       achieved: 0,
       needed: 0.3,
       why: 'stalled',

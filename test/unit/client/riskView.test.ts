@@ -94,8 +94,8 @@ describe('reasons in plain words', () => {
     expect(degraded.cause).toMatch(/busy/);
     expect(degraded.details).toEqual(['Analysis degraded: 0.2 frames a second.']);
     // Video that stopped arriving is not a busy server: say what the clinician can see and do.
-    const stalled = "Analysis degraded: no video has reached the analyzer for 5 s although the caller's camera is on; the face-swap check cannot judge.";
-    const frozen = signalNotice(u({ state: 'DEGRADED', degraded: [{ detector: 'face-deepfake', reason: stalled, achieved: 0, needed: 0.3, why: 'stalled' }] }))!;
+    const stalled = "Analysis degraded: no video has reached the analyzer for 5 s although the caller's camera is on; no face check can judge.";
+    const frozen = signalNotice(u({ state: 'DEGRADED', degraded: (['face-deepfake', 'presentation-attack'] as const).map((detector) => ({ detector, reason: stalled, achieved: 0, needed: 0.3, why: 'stalled' as const })) }))!;
     expect(frozen.cause).toBe("The caller's video is not reaching the analysis server.");
     expect(frozen.action).toMatch(/^No all-clear until it does\. If their picture is frozen/);
     expect(frozen.details).toEqual([stalled]);

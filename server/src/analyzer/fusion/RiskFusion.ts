@@ -330,7 +330,8 @@ export class RiskFusion {
       if (this.videoStalledFor !== undefined && need.input !== 'audio') {
         out.push({
           detector: id,
-          reason: `Analysis degraded: no video has reached the analyzer for ${Math.floor(this.videoStalledFor / 5000) * 5} s although the caller's camera is on; ${need.what} cannot judge.`,
+          // One sentence for them all (the panel lists it once): the cause is the video, not the check.
+          reason: `Analysis degraded: no video has reached the analyzer for ${Math.floor(this.videoStalledFor / 5000) * 5} s although the caller's camera is on; no face check can judge.`,
           achieved: 0,
           needed: round2(needed),
           why: 'stalled',

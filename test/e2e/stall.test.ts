@@ -1,0 +1,76 @@
+/**
+ * A caller's video stops reaching the analyzer while their camera is on (a frozen virtual camera,
+ * a network that stopped delivering): the clinician's page, in Chromium, shows "Analysis degraded"
+ * and says the caller's video is not reaching the analysis server, not CLEAR on the voice alone;
+ * when frames come back, CLEAR. The caller is a headless wrtc participant (its frames can be held
+ * while its track stays live); server, SFU and the embedded analyzer process are the product's.
+ * A screenshot of the panel goes to test-artifacts/stall/ for CI to keep.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import jpeg from 'jpeg-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
+import { LoopedAudio, SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
+import { nonstandard } from '../../server/src/headless/wrtc.ts';
+import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
+import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
+import { ClipLibrary } from '../../server/src/simulate/clips.ts';
+import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.ts';
+import { screenshot } from '../helpers/pageChecks.ts';
+import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
+
+const DATA_DIR = process.env.DFS_DATA_DIR ?? resolve(import.meta.dirname, '../../../shared/data');
+const cleanup: Array<() => unknown> = [];
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer({ ANALYZER: 'embedded' });
+  await waitFor('the analyzer', () => server.app.hub.status.available, 60_000, 200);
+}, 90_000);
+
+afterAll(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+  await server?.close();
+});
+
+describe('a stalled video on the clinician page', () => {
+  it('reads "Analysis degraded: the caller\'s video is not reaching the analysis server", then CLEAR when frames return', { timeout: 150_000 }, async () => {
+    const chromium = await launchChromium();
+    cleanup.push(() => chromium.close());
+    const doctor = await openJoinLink(chromium.browser, server.url, 'demo', server.token('demo', 'clinician', 'Dr. Ode', { sub: 'doc' }));
+    await joinThroughUi(doctor);
+
+    // A real face (a still) and a real voice (LibriSpeech, looped).
+    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
+    const { pcm } = await new ClipLibrary(runtime).load('real');
+    await runtime.close();
+    const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet/real/real00240.jpg')));
+    const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
+    nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
+    const video = new SyntheticVideo({ paint: (f) => f.data.set(i420.data), width: rgba.width, height: rgba.height });
+    const voice = new LoopedAudio(pcm);
+    const caller = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'Pat Caller', { sub: 'pat' }), tracks: [voice.track, video.track] });
+    await caller.join();
+    cleanup.push(() => video.stop(), () => voice.stop(), () => caller.leave());
+
+    const state = (s: string) => doctor.locator(`[data-testid="risk-subject"][data-participant="pat"] [data-testid="risk-state"][data-state="${s}"]`);
+    await state('CLEAR').waitFor({ timeout: 60_000 });
+
+    // The caller's frames stop; their camera stays on.
+    video.held = true;
+    await state('DEGRADED').waitFor({ timeout: 30_000 });
+    const notice = doctor.locator('[data-testid="risk-subject"][data-participant="pat"] [data-testid="risk-notice"]');
+    expect(await notice.textContent()).toContain("The caller's video is not reaching the analysis server.");
+    expect(await notice.textContent()).toContain('If their picture is frozen, ask them to turn the camera off and on again, or to rejoin.');
+    await notice.locator('summary').click();
+    // One line for the stall, not one per check it starves.
+    expect(await notice.getByTestId('risk-degraded').locator('li').allTextContents()).toEqual([expect.stringMatching(/^Analysis degraded: no video has reached the analyzer for \d+ s although the caller's camera is on; no face check can judge\.$/)]);
+    await screenshot(doctor, 'stall', 'clinician-degraded');
+
+    // Frames again: the face is judged and the all-clear comes back.
+    video.held = false;
+    await state('CLEAR').waitFor({ timeout: 30_000 });
+    expect(await notice.count()).toBe(0);
+  });
+});
