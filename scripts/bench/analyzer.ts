@@ -72,6 +72,8 @@ export interface AnalyzerPoint {
   states: Record<string, number>;
   /** Participants per degraded detector at the end of the window ("pulse (behind)": analysis degraded). */
   degraded?: Record<string, number>;
+  /** Within the window: callers whose session started again, and analyzer video streams attached again (rates are carried across both). */
+  restarts?: { callerSessions: number; analyzerStreams: number };
 }
 
 export interface AnalyzerResult {
@@ -85,7 +87,7 @@ export interface AnalyzerResult {
   points: AnalyzerPoint[];
 }
 
-type Counters = Record<'video' | 'audio', { pushed: number; dropped: number; received: number; streams: number }>;
+type Counters = Record<'video' | 'audio', { pushed: number; dropped: number; received: number; streams: number; restarts?: number }>;
 interface Report {
   t: number;
   counters: Counters;
@@ -148,6 +150,8 @@ function startAnalyzer(
 /** The callers' process: started niced; `add` joins more callers and resolves once they are in. */
 interface EncoderStats {
   framesEncoded: number;
+  /** Callers' publish connections replaced so far (a caller whose session started again). */
+  sessionRestarts?: number;
   frameHeights: Record<string, number>;
   limitations: Record<string, number>;
 }
@@ -312,6 +316,7 @@ export async function benchAnalyzer(o: AnalyzerBenchOptions): Promise<AnalyzerRe
         udpDropsPerS: u.udpDrops / u.seconds,
         states,
         degraded,
+        restarts: { callerSessions: (enc1.sessionRestarts ?? 0) - (enc0.sessionRestarts ?? 0), analyzerStreams: (r1.counters.video.restarts ?? 0) - (r0.counters.video.restarts ?? 0) },
       };
       o.say(
         `  video ${point.video.scoredPerS.toFixed(1)}/s scored of ${point.video.offeredPerS.toFixed(1)}/s, drop ${(point.video.dropRate * 100).toFixed(0)}%, ` +

@@ -6,8 +6,10 @@
  *
  * Reads JSON lines on stdin: {"add": [{url, room, token}]} joins these callers, each publishing the
  * pre-rendered face loop and the clip's voice, and answers {"joined": count} (or {"error": message});
- * {"stats": true} answers {"stats": {framesEncoded, frameHeights, limitations}} summed over callers
- * (what the encoders really sent: libwebrtc lowers resolution or frame rate when short of CPU).
+ * {"stats": true} answers {"stats": {framesEncoded, frameHeights, limitations, sessionRestarts}}
+ * summed over callers (what the encoders really sent: libwebrtc lowers resolution or frame rate
+ * when short of CPU). framesEncoded is carried across a caller's rejoin (its new connection counts
+ * from 0: stats.ts RestartingCounters); sessionRestarts counts the publish connections replaced.
  * Settings from the environment: BENCH_FPS, BENCH_AUDIO (1/0).
  */
 import './env.ts';
@@ -17,6 +19,7 @@ import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry
 import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
 import { LoopedAudio, SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
 import { loopPainter, renderFaceLoop } from './media.ts';
+import { RestartingCounters } from './stats.ts';
 
 const fps = Number(process.env.BENCH_FPS ?? 15);
 const audio = process.env.BENCH_AUDIO !== '0';
@@ -60,21 +63,34 @@ lines.on('line', (line) => {
   });
 });
 
-async function encoderStats(): Promise<{ framesEncoded: number; frameHeights: Record<string, number>; limitations: Record<string, number> }> {
-  const out = { framesEncoded: 0, frameHeights: {} as Record<string, number>, limitations: {} as Record<string, number> };
-  for (const peer of peers) {
+const encoded = new RestartingCounters();
+/** Per caller, the publish connection last seen: another one means the caller's session started again. */
+const lastPc = new Map<number, object>();
+let connections = 0;
+const pcIds = new WeakMap<object, number>();
+let sessionRestarts = 0;
+
+async function encoderStats(): Promise<{ framesEncoded: number; frameHeights: Record<string, number>; limitations: Record<string, number>; sessionRestarts: number }> {
+  const out = { framesEncoded: 0, frameHeights: {} as Record<string, number>, limitations: {} as Record<string, number>, sessionRestarts: 0 };
+  for (const [i, peer] of peers.entries()) {
     // Bench-only peek at the publish connection (CallSession.stats() has packet counts only).
     const pc = (peer.session as unknown as { publishPc?: RTCPeerConnection }).publishPc;
-    const stats = await pc?.getStats();
-    stats?.forEach((r: { type: string; kind?: string; framesEncoded?: number; frameHeight?: number; qualityLimitationReason?: string }) => {
+    if (!pc) continue;
+    if (lastPc.has(i) && lastPc.get(i) !== pc) sessionRestarts++;
+    lastPc.set(i, pc);
+    if (!pcIds.has(pc)) pcIds.set(pc, connections++);
+    const stats = await pc.getStats();
+    stats.forEach((r: { type: string; id: string; kind?: string; framesEncoded?: number; frameHeight?: number; qualityLimitationReason?: string }) => {
       if (r.type !== 'outbound-rtp' || r.kind !== 'video') return;
-      out.framesEncoded += r.framesEncoded ?? 0;
+      encoded.observe(`${pcIds.get(pc)}/${r.id}`, r.framesEncoded ?? 0);
       const h = String(r.frameHeight ?? 0);
       out.frameHeights[h] = (out.frameHeights[h] ?? 0) + 1;
       const q = r.qualityLimitationReason ?? 'unknown';
       out.limitations[q] = (out.limitations[q] ?? 0) + 1;
     });
   }
+  out.framesEncoded = encoded.total;
+  out.sessionRestarts = sessionRestarts;
   return out;
 }
 

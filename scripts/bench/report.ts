@@ -96,6 +96,9 @@ export function renderMarkdown(r: BenchResult): string {
     for (const p of a.points) {
       const starved = Object.entries(p.degraded ?? {}).map(([k, v]) => `${k} x${v}`);
       const st = Object.entries(p.states).map(([k, v]) => `${v} ${k}`).join(', ') + (starved.length ? `; degraded: ${starved.join(', ')}` : '');
+      if (p.restarts && (p.restarts.callerSessions || p.restarts.analyzerStreams)) {
+        notes.push(`N=${p.streams}: during the window ${p.restarts.callerSessions} caller session(s) started again and ${p.restarts.analyzerStreams} analyzer video stream(s) were attached again (their counters are carried across).`);
+      }
       const lowered = Object.entries(p.callersFrameHeights ?? {}).filter(([h]) => h !== '480' && h !== '0');
       const limited = Object.entries(p.callersLimitations ?? {}).filter(([q]) => q !== 'none' && q !== 'unknown');
       if (lowered.length || limited.length) {

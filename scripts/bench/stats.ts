@@ -105,3 +105,25 @@ export function round(v: number, digits = 1): number | null {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 }
+
+/**
+ * Running totals of cumulative counters that can start again from 0 (a rejoined caller's new peer
+ * connection, an analyzer stream attached again after its session was replaced): per key, a value
+ * below the last one seen is a restart and counts from 0, as Prometheus's rate() treats a counter
+ * reset, and a key not seen before counts from 0 too. Without this a restart inside a measuring
+ * window made its rates negative (BENCHMARKS.md, the N=8 row of 2 Dec 2026).
+ */
+export class RestartingCounters {
+  private readonly last = new Map<string, number>();
+  /** The sum of every key's increases since it was first seen. */
+  total = 0;
+  /** Keys that went backwards: counters that started again. */
+  restarts = 0;
+
+  observe(key: string, value: number): void {
+    const prev = this.last.get(key);
+    if (prev !== undefined && value < prev) this.restarts++;
+    this.total += prev === undefined || value < prev ? value : value - prev;
+    this.last.set(key, value);
+  }
+}

@@ -4,7 +4,7 @@ import { cpuPinning, pinned } from '../../scripts/bench/proc.ts';
 import { renderMarkdown, type BenchResult } from '../../scripts/bench/report.ts';
 import { preferVp8 } from '../../scripts/bench/sdpMunge.ts';
 import { paintStamp, readStamp, STAMP_BITS, stampAge } from '../../scripts/bench/stamp.ts';
-import { fitLinear, mean, median, quantile, round, summarize } from '../../scripts/bench/stats.ts';
+import { fitLinear, mean, median, quantile, RestartingCounters, round, summarize } from '../../scripts/bench/stats.ts';
 
 describe('quantiles', () => {
   it('interpolate between closest ranks, whatever the input order', () => {
@@ -34,6 +34,22 @@ describe('quantiles', () => {
     expect(round(1.2345, 2)).toBe(1.23);
     expect(round(NaN)).toBeNull();
     expect(round(Infinity)).toBeNull();
+  });
+});
+
+describe('counters that start again (RestartingCounters)', () => {
+  it('carries totals across a restart from 0, as a rate over counter resets does, and counts restarts', () => {
+    const c = new RestartingCounters();
+    c.observe('caller-0', 100);
+    c.observe('caller-1', 50);
+    const t0 = c.total;
+    c.observe('caller-0', 160); // +60
+    c.observe('caller-1', 20); // started again (a rejoin): +20, not -30
+    expect(c.total - t0).toBe(80);
+    expect(c.restarts).toBe(1);
+    c.observe('caller-2', 7); // a new key counts from 0
+    expect(c.total - t0).toBe(87);
+    expect(c.restarts).toBe(1);
   });
 });
 
