@@ -70,8 +70,9 @@ export const DegradedDetectorSchema = z.strictObject({
   achieved: z.number().min(0).max(1000),
   needed: z.number().min(0).max(1000),
   /**
-   * Why: `behind`, the analyzer analyses fewer samples than arrive (a busy host); `stalled`, the
-   * input stopped arriving although the caller's camera is on (the network, the receive path).
+   * Why: `behind`, the analyzer loses samples that arrived (a busy host, a model run that fails);
+   * `stalled`, the input stopped arriving although the caller's camera is on (the network, the
+   * receive path, frames refused).
    * Absent: behind (analyzers before the field existed).
    */
   why: z.enum(['behind', 'stalled']).optional(),

@@ -164,7 +164,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
         perState.set(u.state, (perState.get(u.state) ?? 0) + 1);
         const labels = { room: rec.room.id, participant: u.participantId };
         m.set('dfs_analysis_degraded', 'Whether an analysed participant\'s analysis is degraded (sampled below what a detector needs).', labels, u.degraded?.length ? 1 : 0);
-        for (const d of u.degraded ?? []) m.set('dfs_analysis_degraded_detector', 'Detectors starved of samples, per analysed participant; why: behind (a busy analyzer) or stalled (no video arriving from a camera that is on).', { ...labels, detector: d.detector, why: d.why ?? 'behind' }, 1);
+        for (const d of u.degraded ?? []) m.set('dfs_analysis_degraded_detector', 'Detectors starved of samples, per analysed participant; why: behind (samples lost: a busy analyzer, a failing model) or stalled (no video arriving from a camera that is on).', { ...labels, detector: d.detector, why: d.why ?? 'behind' }, 1);
       }
     }
     for (const [state, n] of perState) m.set('dfs_risk_participants', 'Analysed participants in calls, by risk state.', { state }, n);
