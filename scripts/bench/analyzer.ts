@@ -79,6 +79,8 @@ export interface AnalyzerPoint {
 export interface AnalyzerResult {
   config: Pick<AnalyzerConfig, 'provider' | 'baseFps' | 'boostedFps' | 'audioHopSeconds' | 'maxBatch' | 'maxWaitMs' | 'queueCapacity'>;
   providers: Record<string, string>;
+  /** The server's SFU engine (SFU_ENGINE; werift unless asked, serverProcess.ts). */
+  engine?: string;
   publisherFps: number;
   publisherNice: number;
   publisherAudio: boolean;
@@ -334,5 +336,5 @@ export async function benchAnalyzer(o: AnalyzerBenchOptions): Promise<AnalyzerRe
     await server.close();
   }
   const { provider, baseFps, boostedFps, audioHopSeconds, maxBatch, maxWaitMs, queueCapacity } = cfg;
-  return { config: { provider, baseFps, boostedFps, audioHopSeconds, maxBatch, maxWaitMs, queueCapacity }, providers, publisherFps: o.fps, publisherNice: o.publisherNice, publisherAudio: o.audio, ...(o.pinning ? { pinning: o.pinning } : {}), points };
+  return { config: { provider, baseFps, boostedFps, audioHopSeconds, maxBatch, maxWaitMs, queueCapacity }, providers, engine: process.env.SFU_ENGINE ?? 'werift', publisherFps: o.fps, publisherNice: o.publisherNice, publisherAudio: o.audio, ...(o.pinning ? { pinning: o.pinning } : {}), points };
 }

@@ -86,7 +86,7 @@ export function renderMarkdown(r: BenchResult): string {
     out.push(
       `### Analyzer: N synthetic callers, default sampling (${c.baseFps} fps video, 4.04 s audio windows every ${c.audioHopSeconds} s, batch ≤ ${c.maxBatch}, queue ${c.queueCapacity}), provider ${c.provider}`,
       '',
-      `Callers publish 640x480 at ${a.publisherFps} fps${a.publisherAudio ? ' and a speech loop' : ' (no audio)'}, from a process at nice ${a.publisherNice} (its CPU is the "callers CPU" column).` +
+      `Callers publish 640x480 at ${a.publisherFps} fps${a.publisherAudio ? ' and a speech loop' : ' (no audio)'}, from a process at nice ${a.publisherNice} (its CPU is the "callers CPU" column); the server's SFU engine is ${a.engine ?? 'werift'}.` +
         (a.pinning ? ` Pinned (--analyzer-cpus): the analyzer on CPU ${a.pinning.analyzer}, the server and the callers on CPU ${a.pinning.others}.` : ''),
       '',
     );
