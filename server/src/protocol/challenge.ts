@@ -19,6 +19,13 @@ export type ChallengeAction = (typeof CHALLENGE_ACTIONS)[number];
  */
 export const STRESS_ACTIONS: readonly ChallengeAction[] = ['turn-left', 'turn-right'];
 
+/**
+ * The movements that hide the face from the face classifiers (a hand across it): for the reason
+ * above, their frames are judged for compliance only, never as classifier evidence
+ * (Challenge.ts leaves them out of what judgeDetectors sees).
+ */
+export const OCCLUDING_ACTIONS: readonly ChallengeAction[] = ['cover-face'];
+
 /** What the analysed participant reads. "Left" is their own left, whatever the mirror shows. */
 export const INSTRUCTIONS: Record<ChallengeAction, string> = {
   'turn-left': 'Turn your head to your left, as far as you can',

@@ -6,7 +6,7 @@
  * Time comes from an injected clock, so tests drive it without waiting.
  */
 import { EventEmitter } from 'node:events';
-import { INSTRUCTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeTrigger, type ChallengeView } from '../../protocol/challenge.ts';
+import { INSTRUCTIONS, OCCLUDING_ACTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeTrigger, type ChallengeView } from '../../protocol/challenge.ts';
 import { baselineOf, judgeDetectors, judgeStep, judgeStress, verdict, type StepJudgement } from './judge.ts';
 import type { PlannedStep } from './plan.ts';
 
@@ -226,10 +226,10 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
       this.emit('update', this.snapshot());
       return;
     }
-    // A hand over a real face makes the face classifiers read fake (see STRESS_ACTIONS): the
+    // A hand over a real face makes the face classifiers read fake (OCCLUDING_ACTIONS): the
     // covered step's frames are judged for compliance only, never as classifier evidence.
     const moving = this.opts.plan.flatMap((st, k) => {
-      if (st.action === 'cover-face') return [];
+      if (OCCLUDING_ACTIONS.includes(st.action)) return [];
       const [a, b] = this.window(k);
       return this.samples.filter((s) => s.at >= a && s.at <= b);
     });
