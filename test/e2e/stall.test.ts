@@ -66,6 +66,9 @@ describe('a stalled video on the clinician page', () => {
     await notice.locator('summary').click();
     // One line for the stall, not one per check it starves.
     expect(await notice.getByTestId('risk-degraded').locator('li').allTextContents()).toEqual([expect.stringMatching(/^Analysis degraded: no video has reached the analyzer for \d+ s although the caller's camera is on; no face check can judge\.$/)]);
+    // No "✓" from the face checks while their video is stalled; the voice still reassures.
+    const subject = doctor.locator('[data-testid="risk-subject"][data-participant="pat"]');
+    expect(await subject.locator('[data-testid="risk-reason"][data-detector="face-deepfake"]').count()).toBe(0);
     await screenshot(doctor, 'stall', 'clinician-degraded');
 
     // Frames again: the face is judged and the all-clear comes back.

@@ -104,7 +104,11 @@ export function reasonView(r: RiskReason): ReasonView {
 /** Concerns first (strongest first), then reassuring reasons, each in the analyzer's order. */
 export function reasonViews(u: RiskUpdate | undefined): ReasonView[] {
   const all = (u?.reasons ?? []).map(reasonView);
-  return [...all.filter((r) => r.concern), ...all.filter((r) => !r.concern)];
+  // A check whose video has stalled cannot reassure: its calm readings from before the stall are
+  // not shown as "✓" beside "the caller's video is not reaching the analysis server". Its
+  // concerns stay: they are why a raised state holds.
+  const stalled = new Set((u?.degraded ?? []).filter((d) => d.why === 'stalled').map((d) => d.detector));
+  return [...all.filter((r) => r.concern), ...all.filter((r) => !r.concern && !stalled.has(r.detector))];
 }
 
 /** The one "cannot judge" line: the actual cause, what to do about it, and the analyzer's details. */

@@ -67,6 +67,19 @@ describe('reasons in plain words', () => {
       ['synthetic-voice', false, false],
       ['some-new-cue', false, false],
     ]);
+    // The video stalled: the face checks' calm readings from before it do not reassure; a concern stays.
+    const stall = { reason: 'Analysis degraded: no video has reached the analyzer for 5 s.', achieved: 0, needed: 0.3, why: 'stalled' as const };
+    const calm = u({
+      state: 'DEGRADED',
+      reasons: [
+        { detector: 'face-deepfake', text: 'No sign of a face swap.', contribution: 0.1, score: 0.15 },
+        { detector: 'synthetic-voice', text: 'The voice sounds natural.', contribution: 0.01, score: 0.05 },
+      ],
+      degraded: [{ detector: 'face-deepfake', ...stall }],
+    });
+    expect(reasonViews(calm).map((v) => v.detector)).toEqual(['synthetic-voice']);
+    const raised = u({ state: 'ALERT', reasons: [{ detector: 'face-deepfake', text: 'MesoNet 90% fake.', contribution: 0.85, score: 0.9 }], degraded: [{ detector: 'face-deepfake', ...stall }] });
+    expect(reasonViews(raised).map((v) => [v.detector, v.concern])).toEqual([['face-deepfake', true]]);
     expect(views[0]!.text).toBe(PLAIN_REASONS['face-deepfake']!.concern);
     expect(views[1]!.text).toBe('The voice sounds natural.');
     // No jargon in the plain sentence; the measurements are in the detail.
