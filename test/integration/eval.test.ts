@@ -97,10 +97,10 @@ describe('evaluation harness (function)', () => {
     expect(talking).toMatchObject({ kind: 'video', timed: true });
     expect(talking.durationS).toBeCloseTo(5, 0);
     expect(talking.video!.sampledFrames).toBeGreaterThanOrEqual(9);
-    for (const d of ['blink', 'pulse', 'lip-sync', 'synthetic-voice'] as const) expect(talking.detectors[d].applicable).toBe(true);
+    for (const d of ['blink', 'pulse', 'lip-sync', 'synthetic-voice', 'pitch-jitter'] as const) expect(talking.detectors[d].applicable).toBe(true);
     // 5 s of speech: one or two 4.04 s windows for the voice model.
     expect(talking.audio!.windows + talking.audio!.skippedNoSpeech).toBeGreaterThanOrEqual(1);
-    expect(clip('fake/swap.webm').detectors['synthetic-voice'].applicable).toBe(false);
+    for (const d of ['synthetic-voice', 'pitch-jitter'] as const) expect(clip('fake/swap.webm').detectors[d].applicable).toBe(false);
 
     const fused = row('fused');
     expect(fused.timeToDetect.timedFake).toBe(1);
@@ -111,7 +111,7 @@ describe('evaluation harness (function)', () => {
   });
 
   it('reports every detector, with nulls where it has nothing to measure', () => {
-    expect(report.summary.map((s) => s.detector)).toEqual(['face-deepfake', 'presentation-attack', 'face-blend', 'synthetic-voice', 'blink', 'lip-sync', 'pulse', 'face-flicker', 'landmark-jitter', 'fused']);
+    expect(report.summary.map((s) => s.detector)).toEqual(['face-deepfake', 'presentation-attack', 'face-blend', 'synthetic-voice', 'blink', 'lip-sync', 'pulse', 'face-flicker', 'landmark-jitter', 'pitch-jitter', 'fused']);
     const voice = row('synthetic-voice');
     // Only the real video has speech: no fake speech, so no AUC, and no division by zero.
     expect(voice).toMatchObject({ real: 1, fake: 0, auc: null, eer: null, tprAt1pctFpr: null });

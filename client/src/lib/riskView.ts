@@ -69,6 +69,7 @@ export const PLAIN_REASONS: Record<string, { check: string; concern: string; fin
   pulse: { check: 'Pulse check', concern: 'No pulse shows in the skin colour (a weak sign: video often hides it).', fine: 'A pulse shows in the skin colour, as live skin does.' },
   'face-flicker': { check: 'Flicker check', concern: 'The face flickers on its own, as a rendered face does.', fine: 'The face does not flicker on its own.' },
   'landmark-jitter': { check: 'Feature-movement check', concern: 'The eyes, nose and jaw tremble, as a re-rendered face does.', fine: 'The features move smoothly with the head.' },
+  'pitch-jitter': { check: 'Voice-pitch check', concern: 'The pitch of the voice wobbles in small steps, as computer-generated speech does.', fine: 'The pitch of the voice glides smoothly, as a human voice does.' },
   'client-integrity': { check: 'Camera check', concern: "The caller's browser reports a virtual or unusual camera.", fine: "The caller's camera looks ordinary." },
   'liveness-check': { check: 'Liveness check', concern: 'The caller failed the liveness check.', fine: 'The caller passed the liveness check.' },
 };

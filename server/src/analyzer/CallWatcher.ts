@@ -225,7 +225,7 @@ export class CallWatcher {
       s.onDropped = () => dropped('audio');
       this.audio.set(s.key, s);
       const subject = this.deps.subjects.get(room, t.participantId);
-      s.onEnergy = (at, rms) => observeSpeech(subject, { at, rms });
+      s.onEnergy = (at, rms, samples) => observeSpeech(subject, { at, rms, samples });
       w.stops.set(s.key, onAudioData(t.track, (block) => {
         if (s.offer(block, performance.now())) onSample();
       }));

@@ -217,8 +217,11 @@ export class AudioStream {
   readonly windower: AudioWindower;
   readonly queue: BoundedQueue<TimedWindow>;
   blocksIn = 0;
-  /** Called with the RMS of every 10 ms of 16 kHz audio (lip-sync compares it with the mouth). */
-  onEnergy: ((at: number, rms: number) => void) | undefined;
+  /**
+   * Called with every 10 ms of 16 kHz audio and its RMS (lip-sync compares the RMS with the mouth;
+   * the pitch check reads the samples, which are only valid during the call).
+   */
+  onEnergy: ((at: number, rms: number, samples: Float32Array) => void) | undefined;
   /** Blocks at a sample rate the resampler cannot use (counted, never thrown into the sink). */
   blocksRejected = 0;
   /** Called for every speech window dropped unanalysed (fusion counts them: analysis degraded). */
@@ -312,7 +315,7 @@ export class AudioStream {
     if (this.onEnergy && pcm16k.length > 0) {
       let sum = 0;
       for (let i = 0; i < pcm16k.length; i++) sum += pcm16k[i]! * pcm16k[i]!;
-      this.onEnergy(Date.now(), Math.sqrt(sum / pcm16k.length));
+      this.onEnergy(Date.now(), Math.sqrt(sum / pcm16k.length), pcm16k);
     }
     const before = this.queue.pushed;
     this.windower.push(pcm16k, this.onWindow);

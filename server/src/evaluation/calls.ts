@@ -14,7 +14,7 @@
  * and a looped face jumps at each loop (the same person, a new pose), which the face's onset view
  * may read as a switch.
  */
-import { DETECTORS } from '../analyzer/detectors/registry.ts';
+import { DETECTORS, listens, watchesFace } from '../analyzer/detectors/registry.ts';
 import type { RiskConfig } from '../analyzer/fusion/RiskFusion.ts';
 import type { EvaluationReport } from './evaluate.ts';
 import { replayFusion, type FusionInput } from './fusion.ts';
@@ -25,9 +25,9 @@ import type { ClipResult, FusedClipResult } from './runner.ts';
 /** Gap between two face clips laid end to end (ms). */
 const FACE_GAP_MS = 500;
 
-/** The voice's detectors (the speech kind), and those that need a person's mouth and voice together. */
-const VOICE = new Set<string>(DETECTORS.filter((d) => d.kind === 'speech').map((d) => d.id));
-const NEEDS_BOTH = new Set<string>(DETECTORS.filter((d) => d.kind === 'window' && (d.needs as readonly string[]).includes('audio')).map((d) => d.id));
+/** The voice's detectors (the speech kind, and window detectors that only listen), and those that need a person's mouth and voice together. */
+const VOICE = new Set<string>(DETECTORS.filter((d) => d.kind === 'speech' || (d.kind === 'window' && listens(d) && !watchesFace(d))).map((d) => d.id));
+const NEEDS_BOTH = new Set<string>(DETECTORS.filter((d) => d.kind === 'window' && listens(d) && watchesFace(d)).map((d) => d.id));
 
 export interface CallResult {
   label: 'real' | 'fake';

@@ -12,7 +12,7 @@
  */
 import { decodeAudio } from '../analyzer/audio/decode.ts';
 import type { Evidence } from '../analyzer/detectors/Detector.ts';
-import { DETECTORS } from '../analyzer/detectors/registry.ts';
+import { DETECTORS, listens, watchesFace } from '../analyzer/detectors/registry.ts';
 import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
 import { analyseFace, followLandmarks, fuseSubject, landmarkSampler, newSubjectAnalysis, observeLandmarks, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
 import { AudioWindower, type AudioWindow } from '../analyzer/sampling/AudioWindower.ts';
@@ -249,15 +249,16 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   const hasVideo = frames !== undefined;
   const hasAudio = audio !== undefined;
   const timedClip = kind !== 'image';
-  // From the registry: frame detectors judge any video, window detectors need time (and audio when they listen).
+  // From the registry: frame detectors judge any video, window detectors need time (and video when
+  // they watch the face, audio when they listen).
   const applicableTo = (d: Evaluated): boolean =>
-    d.kind === 'frame' ? hasVideo : d.kind === 'speech' ? hasAudio : hasVideo && timedClip && (!(d.needs as readonly string[]).includes('audio') || hasAudio);
+    d.kind === 'frame' ? hasVideo : d.kind === 'speech' ? hasAudio : timedClip && (!watchesFace(d) || hasVideo) && (!listens(d) || hasAudio);
   const availableTo = (d: Evaluated): boolean =>
     d.kind === 'frame'
       ? !!models.face && models.frame.some((f) => f.id === d.id)
       : d.kind === 'speech'
         ? !!models.voice
-        : !!models.face && (!(d.needs as readonly string[]).includes('landmarks') || !!models.landmarks);
+        : (!watchesFace(d) || !!models.face) && (!(d.needs as readonly string[]).includes('landmarks') || !!models.landmarks);
   const traces = Object.fromEntries(EVALUATED_ENTRIES.map((d) => [d.id, new DetectorTrace(applicableTo(d), availableTo(d))])) as Record<EvaluatedDetector, DetectorTrace>;
   const frameTraces = models.frame.map((d) => traces[d.id as EvaluatedDetector]).filter((t) => t !== undefined);
 
@@ -304,7 +305,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     audioPos = end;
     let sum = 0;
     for (let i = 0; i < block.length; i++) sum += block[i]! * block[i]!;
-    observeSpeech(subject, { at: T0 + (end / RATE) * 1000, rms: Math.sqrt(sum / Math.max(1, block.length)) });
+    observeSpeech(subject, { at: T0 + (end / RATE) * 1000, rms: Math.sqrt(sum / Math.max(1, block.length)), samples: block });
     const windows: AudioWindow[] = [];
     windower.push(block, (w) => windows.push(w));
     const trace = traces['synthetic-voice'];

@@ -86,12 +86,17 @@ export interface SpeechEnergy {
   rms: number;
   /** The voice gate's decision for this block, when known. */
   voiced?: boolean;
+  /**
+   * The block itself, 16 kHz mono, full scale 1, for a detector that listens to the voice rather
+   * than its loudness (pitch-jitter). Only valid during the call: copy what you keep.
+   */
+  samples?: Float32Array;
 }
 
 /**
- * Judges a stretch of time rather than one frame (blinking, lip-sync, pulse, flicker): it is told
- * every usable face frame and/or every block of speech energy, and once a second says what the
- * window ending `now` shows. It keeps only what its window needs.
+ * Judges a stretch of time rather than one frame (blinking, lip-sync, pulse, flicker, the voice's
+ * pitch): it is told every usable face frame and/or every 10 ms block of the caller's audio, and
+ * once a second says what the window ending `now` shows. It keeps only what its window needs.
  */
 export interface WindowDetector {
   readonly id: DetectorId;

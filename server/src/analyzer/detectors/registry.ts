@@ -7,8 +7,10 @@
  * Kinds:
  * - `frame`: a FrameDetector, judging one sampled face frame (MesoNet, MiniFASNet, pixel cues);
  *   built once per analyzer, shared by every stream; `models` are loaded (and batched) for it.
- * - `window`: a WindowDetector, told every usable face frame and/or the speech energy and judging
- *   the window ending now, once a second; built per analysed participant (it keeps state).
+ * - `window`: a WindowDetector, told every usable face frame and/or every block of the caller's
+ *   audio and judging the window ending now, once a second; built per analysed participant (it
+ *   keeps state). `needs` says which: the face (`face`, or `landmarks`: the face mesh too), the
+ *   audio (`audio`), or both.
  * - `speech`: judges 4.04 s windows of voiced audio (AASIST-L; pipeline.ts builds it).
  * - `external`: evidence that arrives from outside the media path (the caller's browser report,
  *   a liveness check's verdict); nothing to build, but fusion must know the id.
@@ -25,6 +27,7 @@ import { FaceDeepfakeDetector } from './FaceDeepfakeDetector.ts';
 import { FaceFlickerDetector } from './FaceFlickerDetector.ts';
 import { LandmarkJitterDetector } from './LandmarkJitterDetector.ts';
 import { LipSyncDetector } from './LipSyncDetector.ts';
+import { PitchJitterDetector } from './PitchJitterDetector.ts';
 import { PresentationAttackDetector } from './PresentationAttackDetector.ts';
 import { PulseDetector } from './PulseDetector.ts';
 
@@ -35,8 +38,8 @@ export interface FrameBuildContext {
   riskConfig: RiskConfig;
 }
 
-/** What a window detector needs besides usable face frames. */
-export type WindowNeed = 'landmarks' | 'audio';
+/** What a window detector watches or listens to: usable face frames (`landmarks`: with the face mesh), the caller's audio. */
+export type WindowNeed = 'face' | 'landmarks' | 'audio';
 
 interface Common<Id extends string> {
   id: Id;
@@ -105,10 +108,12 @@ export const DETECTORS = [
   // 20 mouth samples in its 30 s window, beside speech.
   { id: 'lip-sync', kind: 'window', primary: false, evaluated: true, needs: ['landmarks', 'audio'], sampling: { input: 'face-frames', perSecond: 1, what: 'the lip-sync check' }, build: () => new LipSyncDetector() },
   // The pulse band needs PulseDetector's minFps (5.5: the boosted 6 fps with some jitter).
-  { id: 'pulse', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'face-frames', perSecond: 5.5, what: 'the pulse check' }, build: () => new PulseDetector() },
+  { id: 'pulse', kind: 'window', primary: false, evaluated: true, needs: ['face'], sampling: { input: 'face-frames', perSecond: 5.5, what: 'the pulse check' }, build: () => new PulseDetector() },
   // Both need consecutive samples close in time (their minFps: 5.5 and 6).
-  { id: 'face-flicker', kind: 'window', primary: false, evaluated: true, needs: [], sampling: { input: 'face-frames', perSecond: 5.5, what: 'the face-flicker check' }, build: () => new FaceFlickerDetector() },
+  { id: 'face-flicker', kind: 'window', primary: false, evaluated: true, needs: ['face'], sampling: { input: 'face-frames', perSecond: 5.5, what: 'the face-flicker check' }, build: () => new FaceFlickerDetector() },
   { id: 'landmark-jitter', kind: 'window', primary: false, evaluated: true, needs: ['landmarks'], sampling: { input: 'face-frames', perSecond: 6, what: 'the landmark-jitter check' }, build: () => new LandmarkJitterDetector() },
+  // Every block of audio goes through it as it arrives, so no queue can starve it: no sampling need.
+  { id: 'pitch-jitter', kind: 'window', primary: false, evaluated: true, needs: ['audio'], build: () => new PitchJitterDetector() },
   { id: 'client-integrity', kind: 'external', primary: false, evaluated: false },
   { id: 'liveness-check', kind: 'external', primary: true, evaluated: false },
 ] as const;
@@ -123,5 +128,8 @@ export const FACE_CLASSIFIERS: ReadonlySet<DetectorId> = new Set(DETECTORS.filte
 const ENTRIES: readonly RegistryEntry<DetectorId>[] = DETECTORS;
 export const frameEntries = (): FrameEntry<DetectorId>[] => ENTRIES.filter((d) => d.kind === 'frame');
 export const windowEntries = (): WindowEntry<DetectorId>[] => ENTRIES.filter((d) => d.kind === 'window');
+/** Whether a window detector watches the face (and so needs video), and whether it listens (needs audio). */
+export const watchesFace = (e: WindowEntry<string>): boolean => e.needs.includes('face') || e.needs.includes('landmarks');
+export const listens = (e: WindowEntry<string>): boolean => e.needs.includes('audio');
 
 if (new Set(DETECTOR_IDS).size !== DETECTOR_IDS.length) throw new Error(`registry.ts: duplicate detector id in ${DETECTOR_IDS.join(', ')}`);
