@@ -193,7 +193,12 @@ describe('analyzer', () => {
     analyzer.on('observation', (o) => {
       if (o.kind === 'audio' && o.syntheticVoice !== undefined) windows.set(o.stream.participantId, [...(windows.get(o.stream.participantId) ?? []), Date.now()]);
     });
-    analyzer.on('risk', (_room, u) => states.set(u.participantId, u.state));
+    const pitch = new Map<string, number>();
+    analyzer.on('risk', (_room, u) => {
+      states.set(u.participantId, u.state);
+      const r = u.reasons.find((x) => x.detector === 'pitch-jitter');
+      if (r) pitch.set(u.participantId, r.score);
+    });
     analyzer.start();
     const pcm = await realVoice();
     const video = new SyntheticVideo(faceStill());
@@ -213,6 +218,9 @@ describe('analyzer', () => {
     // Two readings per 20 s are what fusion needs: neither caller loses its verdict.
     expect(states.get('seen')).toBe('CLEAR');
     expect(states.get('heard')).toBe('CLEAR');
+    // The voice-pitch cue hears every 10 ms of the same audio, whatever the model's hop: a human
+    // voice, through Opus, reads human.
+    for (const p of ['seen', 'heard']) expect(pitch.get(p)).toBeLessThan(0.5);
   }, 120_000);
 
   it('video that stops reaching the analyzer while the camera is on reads DEGRADED, not CLEAR on the voice alone; a camera turned off does not', async () => {
