@@ -196,8 +196,8 @@ describe('analyzer', () => {
     const pitch = new Map<string, number>();
     analyzer.on('risk', (_room, u) => {
       states.set(u.participantId, u.state);
-      const r = u.reasons.find((x) => x.detector === 'pitch-jitter');
-      if (r) pitch.set(u.participantId, r.score);
+      const score = u.reasons.find((x) => x.detector === 'pitch-jitter')?.score;
+      if (score !== undefined) pitch.set(u.participantId, score);
     });
     analyzer.start();
     const pcm = await realVoice();
