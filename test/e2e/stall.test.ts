@@ -6,21 +6,14 @@
  * while its track stays live); server, SFU and the embedded analyzer process are the product's.
  * A screenshot of the panel goes to test-artifacts/stall/ for CI to keep.
  */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import jpeg from 'jpeg-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
 import { LoopedAudio, SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
-import { nonstandard } from '../../server/src/headless/wrtc.ts';
-import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
-import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
-import { ClipLibrary } from '../../server/src/simulate/clips.ts';
 import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.ts';
 import { screenshot } from '../helpers/pageChecks.ts';
+import { faceStill, realVoice } from '../helpers/callerMedia.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
-const DATA_DIR = process.env.DFS_DATA_DIR ?? resolve(import.meta.dirname, '../../../shared/data');
 const cleanup: Array<() => unknown> = [];
 let server: TestServer;
 
@@ -42,14 +35,8 @@ describe('a stalled video on the clinician page', () => {
     await joinThroughUi(doctor);
 
     // A real face (a still) and a real voice (LibriSpeech, looped).
-    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
-    const { pcm } = await new ClipLibrary(runtime).load('real');
-    await runtime.close();
-    const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet/real/real00240.jpg')));
-    const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
-    nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
-    const video = new SyntheticVideo({ paint: (f) => f.data.set(i420.data), width: rgba.width, height: rgba.height });
-    const voice = new LoopedAudio(pcm);
+    const video = new SyntheticVideo(faceStill());
+    const voice = new LoopedAudio(await realVoice());
     const caller = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'Pat Caller', { sub: 'pat' }), tracks: [voice.track, video.track] });
     await caller.join();
     cleanup.push(() => video.stop(), () => voice.stop(), () => caller.leave());

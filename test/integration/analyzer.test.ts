@@ -4,9 +4,6 @@
  * It spends the voice model where the answer is in doubt: less often on a CLEAR caller whose voice
  * reads confidently natural and whose face it judges too, never less than fusion needs.
  */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import jpeg from 'jpeg-js';
 import { Tensor } from 'onnxruntime-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
@@ -14,14 +11,11 @@ import type { AnalyzerConfig } from '../../server/src/analyzer/config.ts';
 import { inProcessAnalyzer as makeAnalyzer } from '../helpers/analyzer.ts';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { LoopedAudio, SyntheticAudio, SyntheticVideo, type FramePainter } from '../../server/src/headless/syntheticMedia.ts';
-import { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
-import { ModelRegistry } from '../../server/src/analyzer/inference/ModelRegistry.ts';
-import { ClipLibrary } from '../../server/src/simulate/clips.ts';
-import { nonstandard, type I420Frame } from '../../server/src/headless/wrtc.ts';
+import type { I420Frame } from '../../server/src/headless/wrtc.ts';
 import type { AnalysisStatus, RiskUpdate } from '../../server/src/protocol/messages.ts';
+import { faceStill, realVoice } from '../helpers/callerMedia.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
-const DATA_DIR = process.env.DFS_DATA_DIR ?? resolve(import.meta.dirname, '../../../shared/data');
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
@@ -113,15 +107,8 @@ describe('analyzer', () => {
       if (o.deepfake !== undefined) scores.set(o.stream.participantId, [...(scores.get(o.stream.participantId) ?? []), o.deepfake]);
     });
     analyzer.start();
-    const still = (file: string) => {
-      const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet', file)));
-      const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
-      nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
-      return { size: { width: rgba.width, height: rgba.height }, paint: ((f: I420Frame) => f.data.set(i420.data)) as FramePainter };
-    };
     for (const [sub, file] of [['real', 'real/real00240.jpg'], ['fake', 'df/df00204.jpg']] as const) {
-      const { size, paint } = still(file);
-      const video = new SyntheticVideo({ paint, ...size });
+      const video = new SyntheticVideo(faceStill(`faces/mesonet/${file}`));
       const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', sub, { sub }), tracks: [video.track] });
       await peer.join();
       cleanup.push(() => video.stop(), () => peer.leave());
@@ -180,9 +167,7 @@ describe('analyzer', () => {
     analyzer.on('risk', (_room, u) => updates.push(u));
     analyzer.start();
     // A caller speaking (LibriSpeech, 48 kHz), with a plain picture: only the voice path matters here.
-    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
-    const { pcm } = await new ClipLibrary(runtime).load('real');
-    await runtime.close();
+    const pcm = await realVoice();
     const audio = new LoopedAudio(pcm);
     const video = new SyntheticVideo({ paint: quadrants, width: 320, height: 240 });
     const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'pat', { sub: 'pat' }), tracks: [audio.track, video.track] });
@@ -215,13 +200,8 @@ describe('analyzer', () => {
       if (score !== undefined) pitch.set(u.participantId, score);
     });
     analyzer.start();
-    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
-    const { pcm } = await new ClipLibrary(runtime).load('real');
-    await runtime.close();
-    const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet/real/real00240.jpg')));
-    const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
-    nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
-    const video = new SyntheticVideo({ paint: (f) => f.data.set(i420.data), width: rgba.width, height: rgba.height });
+    const pcm = await realVoice();
+    const video = new SyntheticVideo(faceStill());
     const [seenVoice, heardVoice] = [new LoopedAudio(pcm), new LoopedAudio(pcm)];
     const seen = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'seen', { sub: 'seen' }), tracks: [seenVoice.track, video.track] });
     const heard = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'heard', { sub: 'heard' }), tracks: [heardVoice.track] });
@@ -255,14 +235,9 @@ describe('analyzer', () => {
       seen.set(u.participantId, (seen.get(u.participantId) ?? new Set()).add(u.state));
     });
     analyzer.start();
-    const runtime = new InferenceRuntime(ModelRegistry.load(), { provider: 'cpu' });
-    const { pcm } = await new ClipLibrary(runtime).load('real');
-    await runtime.close();
-    const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet/real/real00240.jpg')));
-    const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
-    nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
+    const pcm = await realVoice();
     const caller = (sub: string) => {
-      const video = new SyntheticVideo({ paint: (f) => f.data.set(i420.data), width: rgba.width, height: rgba.height });
+      const video = new SyntheticVideo(faceStill());
       const voice = new LoopedAudio(pcm);
       const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', sub, { sub }), tracks: [voice.track, video.track] });
       cleanup.push(() => video.stop(), () => voice.stop(), () => peer.leave());
@@ -301,10 +276,7 @@ describe('analyzer', () => {
     const updates: RiskUpdate[] = [];
     analyzer.on('risk', (_room, u) => updates.push(u));
     analyzer.start();
-    const rgba = jpeg.decode(readFileSync(join(DATA_DIR, 'faces/mesonet/real/real00240.jpg')));
-    const i420 = { width: rgba.width, height: rgba.height, data: new Uint8Array((rgba.width * rgba.height * 3) / 2) };
-    nonstandard.rgbaToI420({ width: rgba.width, height: rgba.height, data: new Uint8Array(rgba.data) }, i420);
-    const video = new SyntheticVideo({ paint: (f) => f.data.set(i420.data), width: rgba.width, height: rgba.height });
+    const video = new SyntheticVideo(faceStill());
     const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', 'pat', { sub: 'pat' }), tracks: [video.track] });
     await peer.join();
     cleanup.push(() => video.stop(), () => peer.leave());
