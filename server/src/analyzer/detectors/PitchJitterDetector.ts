@@ -30,19 +30,31 @@ import { RadixTwoFft } from '../sampling/fft.ts';
 import { abstain, type Detector, type Evidence, type SpeechEnergy, type WindowDetector } from './Detector.ts';
 import { median, round } from './numbers.ts';
 
-export const PITCH_SAMPLE_RATE = 16_000;
+const RATE = 16_000;
 /** 40 ms analysis window and 5 ms hop, at 16 kHz. */
 const WIN = 640;
 const HOP = 80;
 /** Zero-padded transform: at least WIN + the longest lag, so the circular autocorrelation is linear. */
 const N = 1024;
 /** Lags for 400 Hz down to 70 Hz. */
-const LAG_MIN = Math.floor(PITCH_SAMPLE_RATE / 400);
-const LAG_MAX = Math.floor(PITCH_SAMPLE_RATE / 70);
+const LAG_MIN = Math.floor(RATE / 400);
+const LAG_MAX = Math.floor(RATE / 70);
 /** A run of voiced frames shorter than this does not count (its steps are onsets and offsets). */
 const MIN_RUN = 5;
 /** Steps larger than this (cents) are the tracker jumping an octave, not the voice. */
 const MAX_STEP_CENTS = 200;
+/** The analysis window (numpy's symmetric Hann, as in the scratch measurements) and its own autocorrelation, 1 at lag 0. */
+const WINDOW = Float64Array.from({ length: WIN }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (WIN - 1)));
+const WINDOW_AC = (() => {
+  const ac = new Float64Array(WIN);
+  for (let lag = 0; lag < WIN; lag++) {
+    let s = 0;
+    for (let i = 0; i + lag < WIN; i++) s += WINDOW[i]! * WINDOW[i + lag]!;
+    ac[lag] = s;
+  }
+  const a0 = ac[0]!;
+  return ac.map((v) => v / a0);
+})();
 
 export interface PitchJitterOptions {
   /** Span judged (default 20 s, the voice model's window). */
@@ -78,23 +90,11 @@ export class PitchTracker {
   private readonly fft = new RadixTwoFft(N);
   private readonly re = new Float64Array(N);
   private readonly im = new Float64Array(N);
-  private readonly window = Float64Array.from({ length: WIN }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (WIN - 1)));
-  /** The window's own autocorrelation, normalised to 1 at lag 0. */
-  private readonly windowAc: Float64Array;
   /** Frames quieter than this (RMS, full scale 1) are not transformed: they cannot count as voiced. */
   private readonly minRms: number;
 
   constructor(minRms = 0) {
     this.minRms = minRms;
-    const ac = new Float64Array(WIN);
-    for (let lag = 0; lag < WIN; lag++) {
-      let s = 0;
-      for (let i = 0; i + lag < WIN; i++) s += this.window[i]! * this.window[i + lag]!;
-      ac[lag] = s;
-    }
-    const a0 = ac[0]!;
-    for (let lag = 0; lag < WIN; lag++) ac[lag] = ac[lag]! / a0;
-    this.windowAc = ac;
   }
 
 
@@ -150,7 +150,7 @@ export class PitchTracker {
     for (let i = 0; i < WIN; i++) {
       const v = x[start + i]! - mean;
       sq += v * v;
-      dst[i] = v * this.window[i]!;
+      dst[i] = v * WINDOW[i]!;
     }
     dst.fill(0, WIN);
     return Math.sqrt(sq / WIN);
@@ -164,7 +164,7 @@ export class PitchTracker {
       out.periodicity = 0;
       return;
     }
-    const norm = (lag: number) => ac[lag]! / a0 / (this.windowAc[lag]! + 1e-9);
+    const norm = (lag: number) => ac[lag]! / a0 / (WINDOW_AC[lag]! + 1e-9);
     let best = LAG_MIN;
     let bestV = -Infinity;
     for (let lag = LAG_MIN; lag < LAG_MAX; lag++) {
@@ -181,7 +181,7 @@ export class PitchTracker {
       const d = (0.5 * (a - c)) / (a - 2 * bestV + c - 1e-12);
       lag += Math.max(-1, Math.min(1, d));
     }
-    out.cents = 1200 * Math.log2(PITCH_SAMPLE_RATE / lag);
+    out.cents = 1200 * Math.log2(RATE / lag);
     out.periodicity = bestV;
   }
 }
