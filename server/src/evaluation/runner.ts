@@ -12,7 +12,7 @@
  */
 import { decodeAudio } from '../analyzer/audio/decode.ts';
 import type { Evidence } from '../analyzer/detectors/Detector.ts';
-import { DETECTORS, listens, watchesFace } from '../analyzer/detectors/registry.ts';
+import { DETECTORS, listens, readsLandmarks, watchesFace } from '../analyzer/detectors/registry.ts';
 import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
 import { analyseFace, followLandmarks, fuseSubject, landmarkSampler, newSubjectAnalysis, observeLandmarks, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
 import { AudioWindower, type AudioWindow } from '../analyzer/sampling/AudioWindower.ts';
@@ -258,7 +258,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
       ? !!models.face && models.frame.some((f) => f.id === d.id)
       : d.kind === 'speech'
         ? !!models.voice
-        : (!watchesFace(d) || !!models.face) && (!(d.needs as readonly string[]).includes('landmarks') || !!models.landmarks);
+        : (!watchesFace(d) || !!models.face) && (!readsLandmarks(d) || !!models.landmarks);
   const traces = Object.fromEntries(EVALUATED_ENTRIES.map((d) => [d.id, new DetectorTrace(applicableTo(d), availableTo(d))])) as Record<EvaluatedDetector, DetectorTrace>;
   const frameTraces = models.frame.map((d) => traces[d.id as EvaluatedDetector]).filter((t) => t !== undefined);
 

@@ -128,8 +128,12 @@ export const FACE_CLASSIFIERS: ReadonlySet<DetectorId> = new Set(DETECTORS.filte
 const ENTRIES: readonly RegistryEntry<DetectorId>[] = DETECTORS;
 export const frameEntries = (): FrameEntry<DetectorId>[] => ENTRIES.filter((d) => d.kind === 'frame');
 export const windowEntries = (): WindowEntry<DetectorId>[] => ENTRIES.filter((d) => d.kind === 'window');
-/** Whether a window detector watches the face (and so needs video), and whether it listens (needs audio). */
+/**
+ * Whether a window detector watches the face (and so needs video), whether it reads the face mesh
+ * (and so needs the landmark model), and whether it listens (needs audio).
+ */
 export const watchesFace = (e: WindowEntry<string>): boolean => e.needs.includes('face') || e.needs.includes('landmarks');
+export const readsLandmarks = (e: WindowEntry<string>): boolean => e.needs.includes('landmarks');
 export const listens = (e: WindowEntry<string>): boolean => e.needs.includes('audio');
 
 if (new Set(DETECTOR_IDS).size !== DETECTOR_IDS.length) throw new Error(`registry.ts: duplicate detector id in ${DETECTOR_IDS.join(', ')}`);
