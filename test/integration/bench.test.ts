@@ -16,21 +16,24 @@ const REPO = path.resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(path.join(tmpdir(), 'dfs-bench-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['scripts/bench.ts', ...args], { cwd: REPO, env: { ...process.env, DFS_DATA_DIR: DATA_DIR }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+    child.once('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
-it('measures one SFU point and one model, and writes the report and JSON', { timeout: 90_000 }, async () => {
+// One retry: the SFU point runs @roamhq/wrtc, whose native code once killed the bench by a signal
+// mid-point, printing nothing, on a loaded CI machine (2 Dec 2026: code null, 77 of 78 files
+// passed). A crash in that library is not what this test checks; twice in a row still fails it.
+it('measures one SFU point and one model, and writes the report and JSON', { timeout: 90_000, retry: 1 }, async () => {
   const json = path.join(dir, 'out.json');
-  const { code, stdout, stderr } = await run(['--only', 'sfu,inference', '--sfu-points', '1x1', '--seconds', '2', '--models', 'meso4-df', '--batches', '1,2', '--inference-seconds', '0.2', '--json', json]);
-  expect(code, stderr).toBe(0);
+  const { code, signal, stdout, stderr } = await run(['--only', 'sfu,inference', '--sfu-points', '1x1', '--seconds', '2', '--models', 'meso4-df', '--batches', '1,2', '--inference-seconds', '0.2', '--json', json]);
+  expect(code, `${signal ? `killed by ${signal}\n` : ''}${stderr}`).toBe(0);
   const r = JSON.parse(readFileSync(json, 'utf8')) as BenchResult;
   expect(r.errors).toEqual({});
   expect(r.machine.cores).toBeGreaterThan(0);
