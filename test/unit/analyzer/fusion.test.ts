@@ -115,6 +115,36 @@ describe('risk fusion', () => {
     expect(run(f, 23_000, 40_000, () => 0.1)).toEqual(['CLEAR']);
   });
 
+  it('the onset is for a switch: a face the face model never judged unsuspicious waits for the window and its hold, even once another detector said CLEAR', () => {
+    // A caller whose first face readings are fake while presentation-attack already judges the
+    // face live (CLEAR): no switch happened, so the onset must not skip the hold (on dev/video,
+    // all 4 real clips raised to SUSPICIOUS were this: MesoNet misreading their first frames).
+    const start = (f: RiskFusion, t: number, face: number | undefined) => {
+      f.addQuality(t, 'ok');
+      f.add(ev('presentation-attack', t, 0.02));
+      f.add(ev('face-deepfake', t, face));
+      return f.update(t).state;
+    };
+    // The face model abstains for its first 2 s (say, a second face passing behind the caller).
+    const fromStart = new RiskFusion(decisive, 0);
+    const seen: Array<[number, RiskStateName]> = [];
+    for (let t = 0; t < 20_000; t += 500) {
+      const st = start(fromStart, t, t < 2000 ? undefined : 0.95);
+      if (seen.at(-1)?.[1] !== st) seen.push([t, st]);
+    }
+    expect(seen[1]).toEqual([1000, 'CLEAR']);
+    const raisedAt = seen.find(([, s]) => s === 'SUSPICIOUS' || s === 'ALERT')![0];
+    // The onset would have raised within spanMs + 500 of the first fake reading (2 s); the
+    // window view needs minSamples readings and then holdMs.enter.
+    expect(raisedAt - 2000).toBeGreaterThanOrEqual(decisive.holdMs.enter);
+    // The same fake run after the face model judged the caller's face unsuspicious: the onset.
+    const afterVouch = new RiskFusion(decisive, 0);
+    for (let t = 0; t < 10_000; t += 500) start(afterVouch, t, 0.05);
+    let switchedAt: number | undefined;
+    for (let t = 10_000; t < 20_000 && switchedAt === undefined; t += 500) if (start(afterVouch, t, 0.95) !== 'CLEAR') switchedAt = t;
+    expect(switchedAt! - 10_000).toBeLessThanOrEqual(decisive.onset.spanMs + 500);
+  });
+
   it('without the onset view, the window average must hold for holdMs.enter (as before)', () => {
     const noOnset = { ...decisive, onset: { ...decisive.onset, detectors: [] } };
     const f = new RiskFusion(noOnset, 0);

@@ -19,6 +19,12 @@
  *   is the window's and the raisers' business, as below.
  *   The onset keeps a clock per level (SUSPICIOUS, ALERT), so entering SUSPICIOUS on the way does
  *   not restart the wait for ALERT.
+ *   A switch is a change from a face the detector itself vouched for: its onset counts only for a
+ *   run that began after its window view first scored the face below 0.5, and only a run that
+ *   reads fake starts the short hold. Why: another detector's CLEAR (presentation attack after
+ *   three frames) came before MesoNet's first readings, so MesoNet misreading a real caller's
+ *   first frames was taken for a switch and skipped the hold: all 4 real dev/video clips
+ *   raised to SUSPICIOUS were that (EVALUATION.md, "The onset is for a switch").
  * - Second opinions (`onset.perDetector[id].secondOpinion`; the voice model): from SUSPICIOUS, the
  *   onset view of a second opinion that did not raise it can lift the state to ALERT after
  *   onset.holdMs, counted with every other detector's window view (so the raisers never escalate
@@ -248,6 +254,11 @@ export class RiskFusion {
   private readonly onsetSince: Partial<Record<'SUSPICIOUS' | 'ALERT', number>> = {};
   /** No onset view before this time (a liveness check running: see pauseOnset). */
   private onsetPausedUntil = -Infinity;
+  /**
+   * Per onset detector, when its window view first judged the face unsuspicious (score < 0.5):
+   * its onset view only counts for a run that began after that (see onsetView).
+   */
+  private readonly vouchedAt = new Map<DetectorId, number>();
   /** In SUSPICIOUS: since when a second opinion's onset has lifted the risk to ALERT's entry (see trackEscalation). */
   private escalationSince: number | undefined;
 
@@ -438,6 +449,10 @@ export class RiskFusion {
     } else {
       recent = judged.filter((e) => e.at >= now - o.spanMs);
       if (recent.length < Math.max(o.readings, cfg.minSamples)) return undefined;
+      // A switch is a change from a face this detector itself judged unsuspicious. Before it has,
+      // the onset would only skip the hold on the same first readings the window sees.
+      const vouched = this.vouchedAt.get(id);
+      if (vouched === undefined || vouched >= recent[0]!.at) return undefined;
     }
     const least = recent.reduce((a, e) => (e.score! < a.score! ? e : a));
     const confidence = recent.reduce((c, e) => c + e.confidence, 0) / recent.length;
@@ -472,10 +487,13 @@ export class RiskFusion {
     for (const id of DETECTOR_IDS) {
       const v = this.detectorView(id, now);
       if (v) windowKeep *= 1 - v.contribution;
-      // The onset view counts for fusion only where it is more suspicious than the window's.
+      if (v && v.score < 0.5 && !this.vouchedAt.has(id)) this.vouchedAt.set(id, now);
+      // The onset view counts for fusion only where it is more suspicious than the window's, and
+      // its clock (the short hold) only for a run that reads fake: a detector whose recent
+      // readings all say "real" is no switch, however its view compares with its window's.
       const o = this.onsetView(id, now);
       const best = o && o.view.contribution > (v?.contribution ?? -1) ? o.view : v;
-      if (o && best === o.view) onsetStart = Math.max(onsetStart ?? -Infinity, o.start);
+      if (o && best === o.view && o.view.score >= 0.5) onsetStart = Math.max(onsetStart ?? -Infinity, o.start);
       if (best) {
         reasons.push(best);
         views.set(id, best);
