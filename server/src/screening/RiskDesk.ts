@@ -133,6 +133,8 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
         risk: u.risk.toFixed(2),
         reasons: u.reasons.map((r) => `${r.detector}:${r.contribution.toFixed(2)}`).join(','),
         gaps: u.gaps.join(' | '),
+        // What starves a DEGRADED verdict (detector and why: a stall, or sampling below its need).
+        ...(u.degraded?.length ? { degraded: u.degraded.map((d) => `${d.detector}:${d.why ?? 'behind'}:${d.achieved}/${d.needed}`).join(',') } : {}),
       });
     }
     // One alert per episode: a verdict of CLEAR ends it; a restart or a dip to SUSPICIOUS does not.

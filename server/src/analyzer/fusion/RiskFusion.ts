@@ -487,7 +487,7 @@ export class RiskFusion {
     for (const id of DETECTOR_IDS) {
       const v = this.detectorView(id, now);
       if (v) windowKeep *= 1 - v.contribution;
-      if (v && v.score < 0.5 && !this.vouchedAt.has(id)) this.vouchedAt.set(id, now);
+      if (v && v.score < 0.5 && !this.vouchedAt.has(id) && this.config.onset.detectors.includes(id)) this.vouchedAt.set(id, now);
       // The onset view counts for fusion only where it is more suspicious than the window's, and
       // its clock (the short hold) only for a run that reads fake: a detector whose recent
       // readings all say "real" is no switch, however its view compares with its window's.
