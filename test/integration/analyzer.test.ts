@@ -215,7 +215,7 @@ describe('analyzer', () => {
     expect(count('seen')).toBeGreaterThanOrEqual(3);
     expect(count('seen')).toBeLessThanOrEqual(5);
     expect(count('heard')).toBeGreaterThanOrEqual(7);
-    // Two readings per 20 s are what fusion needs: neither caller loses its verdict.
+    // Fusion needs one reading per 20 s (minSamples 1): neither caller loses its verdict.
     expect(states.get('seen')).toBe('CLEAR');
     expect(states.get('heard')).toBe('CLEAR');
     // The voice-pitch cue hears every 10 ms of the same audio, whatever the model's hop: a human
