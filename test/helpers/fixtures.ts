@@ -26,16 +26,3 @@ export function faceFixture(photo: string): string {
   );
   return out;
 }
-
-/** A 48 kHz mono wav of real read speech (LibriSpeech clips joined), for the fake microphone. */
-export function speechFixture(clips: string[]): string {
-  const out = join(dir, 'speech.wav');
-  if (existsSync(out)) return out;
-  const inputs = clips.flatMap((c) => ['-i', join(DATA_DIR, 'speech/librispeech', c)]);
-  execFileSync(
-    'ffmpeg',
-    ['-v', 'error', '-y', ...inputs, '-filter_complex', `concat=n=${clips.length}:v=0:a=1`, '-ar', '48000', '-ac', '1', '-c:a', 'pcm_s16le', out],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  return out;
-}
