@@ -17,8 +17,6 @@ export interface LaunchOptions {
   permissions?: 'grant' | 'deny';
   /** A .y4m file the fake camera plays (looped) instead of Chromium's test pattern. */
   fakeVideo?: string;
-  /** A .wav file the fake microphone plays (looped) instead of Chromium's beep. */
-  fakeAudio?: string;
 }
 
 export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browser: Browser; close: () => Promise<void> }> {
@@ -39,7 +37,6 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<{ browse
       '--autoplay-policy=no-user-gesture-required',
       opts.permissions === 'deny' ? '--deny-permission-prompts' : '--use-fake-ui-for-media-stream',
       ...(opts.fakeVideo ? [`--use-file-for-fake-video-capture=${opts.fakeVideo}`] : []),
-      ...(opts.fakeAudio ? [`--use-file-for-fake-audio-capture=${opts.fakeAudio}`] : []),
     ],
   });
   // playwright gives every launch a fresh, temporary profile.
