@@ -303,6 +303,19 @@ describe('risk fusion: the voice onset, and escalation by a second detector', ()
     expect(entered.has('ALERT')).toBe(false);
   });
 
+  it('a voice that reads natural, if only just, is no second opinion: windows at 0.48 under a face MesoNet raised do not escalate on the short hold', () => {
+    // Why: the escalation clock is the onset's; a run of windows that each say "natural" is no
+    // switch to a clone, however much more suspicious than the window average it is.
+    const f = new RiskFusion(config, 0);
+    call(f, 0, 30_000, () => 0.05, () => NATURAL, 4000);
+    call(f, 30_000, 40_000, () => 0.99, () => NATURAL);
+    expect(f.state).toBe('SUSPICIOUS');
+    const nearly = { score: 0.48, confidence: 0.95 };
+    const entered = call(f, 40_000, 90_000, () => 0.99, () => nearly);
+    // The voice's window, natural readings included, must come up to it first and hold for holdMs.
+    expect(entered.get('ALERT') ?? Infinity).toBeGreaterThan(40_000 + 2000 * (VOICE_READINGS - 1) + config.holdMs.enter + 2000);
+  });
+
   it('a swapped face with a cloned voice: the face raises SUSPICIOUS, the voice\'s onset escalates to ALERT without waiting for its 20 s window', () => {
     const alertAfter = [config, noVoiceOnset].map((c) => {
       const f = new RiskFusion(c, 0);

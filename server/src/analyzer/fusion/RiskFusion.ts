@@ -428,8 +428,9 @@ export class RiskFusion {
 
   /**
    * The onset view of a detector: its last readings within onset.spanMs, at least onset.readings
-   * of them, scored by the least suspicious. Undefined when it has too few readings or is not an
-   * onset detector.
+   * of them, scored by the least suspicious. Undefined when it has too few readings, is not an
+   * onset detector, or its run does not read fake: readings that all say "real" are no switch,
+   * so they neither start the short hold nor the escalation clock, nor stand in for the window.
    */
   private onsetView(id: DetectorId, now: number): { view: RankedReason; start: number } | undefined {
     const o = this.config.onset;
@@ -455,6 +456,7 @@ export class RiskFusion {
       if (vouched === undefined || vouched >= recent[0]!.at) return undefined;
     }
     const least = recent.reduce((a, e) => (e.score! < a.score! ? e : a));
+    if (least.score! < 0.5) return undefined;
     const confidence = recent.reduce((c, e) => c + e.confidence, 0) / recent.length;
     const score = least.score!;
     return { view: { detector: id, text: recent.at(-1)!.reason, contribution: cfg.weight * confidence * score, score, confidence, onset: true }, start: recent[0]!.at };
@@ -488,12 +490,11 @@ export class RiskFusion {
       const v = this.detectorView(id, now);
       if (v) windowKeep *= 1 - v.contribution;
       if (v && v.score < 0.5 && !this.vouchedAt.has(id) && this.config.onset.detectors.includes(id)) this.vouchedAt.set(id, now);
-      // The onset view counts for fusion only where it is more suspicious than the window's, and
-      // its clock (the short hold) only for a run that reads fake: a detector whose recent
-      // readings all say "real" is no switch, however its view compares with its window's.
+      // The onset view (a run that reads fake) counts for fusion only where it is more suspicious
+      // than the window's.
       const o = this.onsetView(id, now);
       const best = o && o.view.contribution > (v?.contribution ?? -1) ? o.view : v;
-      if (o && best === o.view && o.view.score >= 0.5) onsetStart = Math.max(onsetStart ?? -Infinity, o.start);
+      if (o && best === o.view) onsetStart = Math.max(onsetStart ?? -Infinity, o.start);
       if (best) {
         reasons.push(best);
         views.set(id, best);
