@@ -47,7 +47,7 @@ const badgeState = (page: Page, participant: string) =>
   page.locator(`[data-participant="${participant}"] [data-testid="risk-badge"]`).getAttribute('data-state', { timeout: 1000 }).catch(() => null);
 
 describe(`live risk alerts in the call UI (${PRODUCTION_ENGINE})`, () => {
-  it(`a deepfake caller reaches ALERT on the clinician's page within ${ALERT_WITHIN_MS / 1000} s; a real caller stays CLEAR; callers get no risk data`, { timeout: 150_000 }, async () => {
+  it(`a deepfake caller reaches ALERT on the clinician's page within ${ALERT_WITHIN_MS / 1000} s; a real caller stays CLEAR; callers get no risk data`, { timeout: 180_000 }, async () => {
     const staff = await browser();
     const doctor = await openJoinLink(staff, server.url, 'demo', server.token('demo', 'clinician', 'Dr. Ode', { sub: 'doc' }));
     await joinThroughUi(doctor);
@@ -94,7 +94,11 @@ describe(`live risk alerts in the call UI (${PRODUCTION_ENGINE})`, () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(seen.has('SUSPICIOUS') || seen.has('ALERT')).toBe(false);
-    await doctor.locator('[data-participant="real"] [data-testid="risk-badge"][data-state="CLEAR"]').waitFor({ timeout: 15_000 });
+    // CLEAR by the end. 30 s: on a loaded CI machine (three browsers, one of them running the
+    // client-side face check, beside the SFU and the analyzer) the caller's video can stall for a
+    // while, and the analyzer then rightly says DEGRADED, not CLEAR, until frames flow again
+    // (seen once in CI on 2 Dec 2026, for 22 s).
+    await doctor.locator('[data-participant="real"] [data-testid="risk-badge"][data-state="CLEAR"]').waitFor({ timeout: 30_000 });
     await assertNoRiskData(realPage);
   });
 });
