@@ -609,3 +609,169 @@ describe('risk fusion: honest states', () => {
     expect(fresh.state).toBe('ANALYZING');
   });
 });
+
+/** ALERT raised by the face (decisive), natural voice, video+audio sampled healthily. */
+function alerted(): RiskFusion {
+  const f = new RiskFusion(decisive, 0);
+  f.setSamplingTarget('video', 2);
+  f.setSamplingTarget('audio', 0.5);
+  for (let t = 0; t < 20_000; t += 500) {
+    f.sampled('video', t);
+    f.addQuality(t, 'ok');
+    f.add(ev('face-deepfake', t, t < 5000 ? 0.05 : 0.95));
+    if (t % 2000 === 0) {
+      f.add(ev('synthetic-voice', t, 0.05, 0.9));
+      f.sampled('audio', t);
+    }
+    f.update(t);
+  }
+  expect(f.state).toBe('ALERT');
+  expect(f.update(20_000).raisedBy).toEqual(['face-deepfake']);
+  return f;
+}
+
+describe('risk fusion: leaving a raised state', () => {
+  function comeDown(audioDropped: boolean): Array<[number, RiskStateName]> {
+    const f = alerted();
+    const seen: Array<[number, RiskStateName]> = [];
+    for (let t = 20_000; t < 60_000; t += 500) {
+      // The face comes back real, fresh readings at 2 fps (the raiser's own fresh evidence).
+      f.sampled('video', t);
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, 0.02));
+      if (t % 2000 === 0) {
+        if (audioDropped) f.dropped('audio', t);
+        else {
+          f.add(ev('synthetic-voice', t, 0.05, 0.9));
+          f.sampled('audio', t);
+        }
+      }
+      const s = f.update(t);
+      if (seen.at(-1)?.[1] !== s.state) seen.push([t, s.state]);
+    }
+    return seen;
+  }
+  it('an ALERT comes down no faster into DEGRADED (the voice starved) than into CLEAR (the voice healthy): both are moves down, with the exit hold', () => {
+    const healthy = comeDown(false);
+    const starved = comeDown(true);
+    expect(healthy[1]![1]).toBe('CLEAR');
+    expect(starved[1]![1]).toBe('DEGRADED');
+    const leftHealthy = healthy[1]![0];
+    const leftStarved = starved[1]![0];
+    // Leaving ALERT is a move down: it must take holdMs.exit of low risk, whatever it lands on.
+    expect(leftStarved).toBeGreaterThanOrEqual(leftHealthy);
+  });
+});
+
+describe('risk fusion: a hand-back to an analyzer that still judges the call (Subjects.resume on an existing subject)', () => {
+  it('a hand-back of SUSPICIOUS does not lower an ALERT this analyzer raised itself', () => {
+    const f = alerted();
+    const restored = f.restore({ participantId: 'caller', state: 'SUSPICIOUS', risk: 0.5, since: 1000, raisedBy: ['synthetic-voice'] }, 20_000);
+    expect(f.state).toBe('ALERT');
+  });
+
+  it('a hand-back of ALERT by another detector does not drop this analyzer\'s own raiser: the ALERT holds while the face that raised it is starved', () => {
+    const f = alerted();
+    f.restore({ participantId: 'caller', state: 'ALERT', risk: 0.8, since: 1000, raisedBy: ['presentation-attack'] }, 20_000);
+    const seen: RiskStateName[] = [];
+    // The face stops arriving (starved); presentation attack and voice say calm.
+    for (let t = 20_000; t < 60_000; t += 500) {
+      f.add(ev('presentation-attack', t, 0.01));
+      if (t % 2000 === 0) f.add(ev('synthetic-voice', t, 0.02, 0.9));
+      const s = f.update(t).state;
+      if (seen.at(-1) !== s) seen.push(s);
+    }
+    expect(seen).toEqual(['ALERT']);
+  });
+});
+
+describe('risk fusion: a hand-back without raisers', () => {
+  it('an ALERT restored without raisers comes down once the face and the voice say calm for long enough; it does not wait for a liveness check nobody runs', () => {
+    const f = new RiskFusion(decisive, 0);
+    f.restore({ participantId: 'caller', state: 'ALERT', risk: 0.8, since: 0, raisedBy: [] }, 0);
+    const seen: RiskStateName[] = [];
+    for (let t = 0; t < 120_000; t += 500) {
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, 0.02));
+      f.add(ev('presentation-attack', t, 0.01));
+      if (t % 2000 === 0) f.add(ev('synthetic-voice', t, 0.02, 0.9));
+      const s = f.update(t).state;
+      if (seen.at(-1) !== s) seen.push(s);
+    }
+    const snap = f.update(120_000);
+    expect(seen).toContain('CLEAR');
+  });
+});
+
+describe('risk fusion: the way down', () => {
+  it('ALERT to CLEAR needs holdMs.exit below SUSPICIOUS\'s exit level, not a moment below it after holdMs.exit below ALERT\'s', () => {
+    const f = alerted();
+    const log: Array<[number, RiskStateName, number]> = [];
+    let belowSuspExitSince: number | undefined;
+    let clearAt: number | undefined;
+    let belowAtClear: number | undefined;
+    for (let t = 20_000; t < 70_000; t += 500) {
+      f.sampled('video', t);
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, t < 33_000 ? 0.4 : 0.02));
+      if (t % 2000 === 0) {
+        f.add(ev('synthetic-voice', t, 0.05, 0.9));
+        f.sampled('audio', t);
+      }
+      const s = f.update(t);
+      if (s.risk < decisive.thresholds.suspicious.exit) belowSuspExitSince ??= t;
+      else belowSuspExitSince = undefined;
+      if (log.at(-1)?.[1] !== s.state) log.push([t, s.state, Math.round(s.risk * 1000) / 1000]);
+      if (s.state === 'CLEAR' && clearAt === undefined) {
+        clearAt = t;
+        belowAtClear = belowSuspExitSince;
+      }
+    }
+    expect(clearAt! - belowAtClear!).toBeGreaterThanOrEqual(decisive.holdMs.exit);
+  });
+});
+
+describe('risk fusion: the second opinion that escalated', () => {
+  function scenario(cfg: typeof decisive, then: boolean) {
+    const f = new RiskFusion(cfg, 0);
+    const seen: Array<[number, RiskStateName, string]> = [];
+    const Tf = 40_000;
+    const step = (t: number) => {
+      const s = f.update(t);
+      if (seen.at(-1)?.[1] !== s.state) seen.push([t, s.state, s.raisedBy.join(',')]);
+      return s;
+    };
+    for (let t = 0; t < Tf + 2500; t += 500) {
+      f.addQuality(t, 'ok');
+      f.add(ev('face-deepfake', t, t < 10_000 ? 0.05 : t < Tf ? 0.6 : 0.99));
+      if (t % 2000 === 0) {
+        if (t < Tf - 2000) f.add(ev('synthetic-voice', t, 0.05, 0.8));
+        else f.add(ev('synthetic-voice', t, 0.97, 0.25, 'The voice sounds synthetic.'));
+      }
+      step(t);
+    }
+    const raisedBy = f.update(Tf + 2500).raisedBy;
+    if (then) {
+      // The face is gone for 22 s, the voice silent; then the face comes back calm, the voice still silent.
+      for (let t = Tf + 2500; t < Tf + 60_000; t += 500) {
+        if (t >= Tf + 25_000) {
+          f.addQuality(t, 'ok');
+          f.add(ev('face-deepfake', t, 0.02));
+        } else f.addQuality(t, 'no-face');
+        step(t);
+      }
+    }
+    return { seen, raisedBy, gaps: f.update(Tf + 60_000).gaps };
+  }
+  it('SUSPICIOUS by the face, escalated to ALERT by the voice\'s onset: the voice is a raiser, so its silence cannot let the ALERT clear', () => {
+    // Control: without the voice's onset the same readings stay SUSPICIOUS at that point (the ALERT is the escalation's).
+    const noVoiceOnset = { ...decisive, onset: { ...decisive.onset, detectors: decisive.onset.detectors.filter((d) => d !== 'synthetic-voice') } };
+    expect(scenario(noVoiceOnset, false).seen.at(-1)![1]).toBe('SUSPICIOUS');
+    const r = scenario(decisive, true);
+    // It came from SUSPICIOUS, on the voice's onset (the face may not escalate on its own readings).
+    expect(r.seen.map(([, st]) => st)).toEqual(['CLEAR', 'SUSPICIOUS', 'ALERT']);
+    expect(r.raisedBy).toContain('synthetic-voice');
+    // The voice then falls silent and the face comes back calm: the ALERT waits for the voice.
+    expect(r.gaps.join(' ')).toMatch(/synthetic-voice/);
+  });
+});

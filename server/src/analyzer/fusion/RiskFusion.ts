@@ -60,6 +60,8 @@ import type { QualityReason } from '../vision/quality.ts';
 
 import type { DegradedDetector, RiskHandBack, RiskState } from '../../protocol/messages.ts';
 import { NO_VIDEO_GAP, QUALITY_GAPS } from '../../protocol/riskGaps.ts';
+/** The primary detectors whose evidence the analyzer produces itself (not the liveness check's). */
+const HEARD_PRIMARY: readonly DetectorId[] = DETECTORS.filter((d) => d.primary && d.kind !== 'external').map((d) => d.id);
 
 export type RiskStateName = RiskState;
 
@@ -261,6 +263,8 @@ export class RiskFusion {
   private readonly vouchedAt = new Map<DetectorId, number>();
   /** In SUSPICIOUS: since when a second opinion's onset has lifted the risk to ALERT's entry (see trackEscalation). */
   private escalationSince: number | undefined;
+  /** The second opinions whose onset the escalation clock runs on (update()): they become raisers of the ALERT it makes. */
+  private escalators: DetectorId[] = [];
 
   constructor(config: RiskConfig, now: number) {
     this.config = config;
@@ -376,9 +380,21 @@ export class RiskFusion {
   restore(h: RiskHandBack, now: number): boolean {
     if (!RAISED.has(h.state)) return false;
     const known = h.raisedBy.filter((d): d is DetectorId => (DETECTOR_IDS as readonly string[]).includes(d));
+    // Raisers unknown (an older server): any primary detector the analyzer hears may have raised
+    // it, so all must agree. Not the liveness check: it speaks only when someone runs one, and an
+    // ALERT waiting for it would never come down on the face's and the voice's fresh evidence.
+    const raisers = known.length ? known : HEARD_PRIMARY;
+    if (RAISED.has(this.stateValue)) {
+      // Already raised here (the call came back to this analyzer while it still judged it): keep
+      // its own raisers beside the handed-back ones, and never lower its state.
+      for (const d of raisers) this.raisers.add(d);
+      if (RANK[h.state] > RANK[this.stateValue]) this.stateValue = h.state;
+      this.since = Math.min(h.since, this.since, now);
+      this.pending = undefined;
+      return true;
+    }
     this.raisers.clear();
-    // Raisers unknown (an older server): any primary detector may have raised it, so all must agree.
-    for (const d of known.length ? known : PRIMARY) this.raisers.add(d);
+    for (const d of raisers) this.raisers.add(d);
     this.stateValue = h.state;
     this.since = Math.min(h.since, now);
     this.pending = undefined;
@@ -486,6 +502,7 @@ export class RiskFusion {
     // best (onset or window), every other detector by its window.
     let escalationKeep = 1;
     let escalationStart: number | undefined;
+    const escalators: DetectorId[] = [];
     for (const id of DETECTOR_IDS) {
       const v = this.detectorView(id, now);
       if (v) windowKeep *= 1 - v.contribution;
@@ -502,7 +519,10 @@ export class RiskFusion {
       const second = o !== undefined && !this.raisers.has(id) && this.config.onset.perDetector?.[id]?.secondOpinion === true;
       const esc = second ? best : v;
       if (esc) escalationKeep *= 1 - esc.contribution;
-      if (second && best === o.view) escalationStart = Math.max(escalationStart ?? -Infinity, o.start);
+      if (second && best === o.view) {
+        escalationStart = Math.max(escalationStart ?? -Infinity, o.start);
+        escalators.push(id);
+      }
     }
     reasons.sort((a, b) => b.contribution - a.contribution);
     const risk = 1 - reasons.reduce((p, r) => p * (1 - r.contribution), 1);
@@ -510,6 +530,7 @@ export class RiskFusion {
     const degraded = this.degraded(now);
     this.trackOnset(hasSignal, risk, onsetStart, now);
     this.trackEscalation(hasSignal, 1 - escalationKeep, escalationStart, now);
+    this.escalators = escalators;
     this.step(now, risk, 1 - windowKeep, hasSignal, reasons, degraded.some((d) => PRIMARY.has(d.detector as DetectorId)));
     return {
       state: this.stateValue,
@@ -583,7 +604,10 @@ export class RiskFusion {
     // face), arriving as the face's own window still fills. Everything else counts by its window,
     // so the face model that raised the warning cannot escalate it on its own readings.
     if (cur === 'SUSPICIOUS' && this.escalationSince !== undefined && now - this.escalationSince >= this.config.onset.holdMs) {
+      // The second opinion raised this ALERT: it must have its say before the ALERT comes down
+      // (noteRaisers may stop at the face's own onset view, which is in `reasons` too).
       this.noteRaisers('ALERT', reasons);
+      for (const d of this.escalators) this.raisers.add(d);
       this.move('ALERT', now);
       this.pending = undefined;
       return;
@@ -610,13 +634,17 @@ export class RiskFusion {
       return;
     }
     // From "no verdict yet" to CLEAR needs no wait (out of DEGRADED: the enter hold, against
-    // flapping at the edge of a detector's need); any other move must hold.
+    // flapping at the edge of a detector's need); any other move must hold. CLEAR to DEGRADED
+    // takes the enter hold; out of SUSPICIOUS or ALERT into DEGRADED is a move down (the risk
+    // fell, a detector starved) and takes the exit hold, as the way down to CLEAR does.
     const noVerdict = cur === 'ANALYZING' || cur === 'INSUFFICIENT_SIGNAL' || cur === 'DEGRADED';
     const hold =
-      noVerdict ? (target === 'CLEAR' && cur !== 'DEGRADED' ? 0 : this.config.holdMs.enter) : target === 'DEGRADED' ? this.config.holdMs.enter : up ? this.config.holdMs.enter : this.config.holdMs.exit;
+      noVerdict ? (target === 'CLEAR' && cur !== 'DEGRADED' ? 0 : this.config.holdMs.enter) : target === 'DEGRADED' && !RAISED.has(cur) ? this.config.holdMs.enter : up ? this.config.holdMs.enter : this.config.holdMs.exit;
     if (!this.pending || this.pending.target !== target) {
-      // A move up may go one step at a time; restart the clock only when the direction changes.
-      if (!this.pending || RANK[this.pending.target] > RANK[cur] !== up) this.pending = { target, from: now };
+      // A move up may go one step at a time: the clock restarts only when the direction changes.
+      // A move down restarts it on every new target: ALERT to CLEAR needs holdMs.exit below
+      // SUSPICIOUS's exit level, not holdMs.exit below ALERT's with a moment below the other.
+      if (!this.pending || RANK[this.pending.target] > RANK[cur] !== up || !up) this.pending = { target, from: now };
       else this.pending = { target, from: this.pending.from };
     }
     if (now - this.pending.from >= hold) {
