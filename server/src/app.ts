@@ -91,6 +91,7 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
     registry,
     analysisStatus: () => hub.status,
     analyzerMayJoin: (sub, room) => hub.mayJoin(sub, room),
+    analyzerJoined: (sub, room) => hub.analyzerJoined(sub, room),
     risk,
     challenges,
     maxConnectionsPerToken: config.maxConnectionsPerToken,

@@ -50,6 +50,27 @@ export function tokenExpiresAt(claims: { exp: number }): number {
   return (claims.exp + CLOCK_SKEW_S + 1) * 1000;
 }
 
+/** setTimeout's longest delay; a token that lives longer re-arms its expiry timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Calls `expired` once, when the token expires (tokenExpiresAt), for a long-lived socket that must
+ * go then, not at its next connect. Returns a function that cancels it (call it on disconnect).
+ */
+export function onTokenExpiry(claims: { exp: number }, expired: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const left = tokenExpiresAt(claims) - Date.now();
+    if (left > 0) timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    else {
+      timer = undefined;
+      expired();
+    }
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
 /**
  * Whether a token claims to be issued later than `nowMs`, beyond the clock skew. Such a token is
  * refused: it comes from a host whose clock is wrong or from someone who set its times by hand, and

@@ -7,7 +7,7 @@
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { ChallengeDesk } from '../screening/ChallengeDesk.ts';
 import type { RiskDesk } from '../screening/RiskDesk.ts';
-import { tokenExpiresAt, verifyToken, type TokenClaims } from '../auth/token.ts';
+import { onTokenExpiry, verifyToken, type TokenClaims } from '../auth/token.ts';
 import { ClientError, handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';
 import type { ChallengeView } from '../protocol/challenge.ts';
@@ -32,8 +32,6 @@ const log = logger('dashboard');
 const SEVERITY = RISK_SEVERITY;
 /** Several changes in a burst (a risk update for each participant) go out as one summary. */
 const COALESCE_MS = 100;
-/** setTimeout's longest delay; a token that lives longer re-arms its expiry timer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type DashboardSocket = Socket<DashboardClientEvents, DashboardServerEvents, Record<string, never>, { claims: TokenClaims; limiter: RateLimiter; shown: Set<string> }>;
 
@@ -106,20 +104,13 @@ export class DashboardServer {
     log.info('supervisor on dashboard', { supervisor: who.sub });
     // The dashboard streams every call's people and risk: it stops when its token expires, not
     // only at the next connect (a tab left open would otherwise watch forever on a stale link).
-    let expiry: NodeJS.Timeout | undefined;
-    const armExpiry = () => {
-      const left = tokenExpiresAt(who) - Date.now();
-      if (left > 0) {
-        expiry = setTimeout(armExpiry, Math.min(left, MAX_TIMER_MS));
-        return;
-      }
+    const cancelExpiry = onTokenExpiry(who, () => {
       log.info('dashboard link expired', { supervisor: who.sub });
       socket.emit('error', { code: ErrorCode.TokenExpired, message: 'Your dashboard link has expired. Ask for a new one.' });
       socket.disconnect(true);
-    };
-    armExpiry();
+    });
     if (!socket.connected) return;
-    socket.on('disconnect', () => clearTimeout(expiry));
+    socket.on('disconnect', cancelExpiry);
     const snapshot = this.opts.registry.list().map((r) => this.summary(r));
     this.recordShown(socket, snapshot);
     socket.emit('snapshot', snapshot);

@@ -64,11 +64,12 @@ export type WorkerLoad = z.infer<typeof WorkerLoadSchema>;
 export const AnalyzerMessages = {
   /**
    * Alive, with the analyzer's metrics (prom-client JSON, relayed on the server's /metrics with a
-   * worker label) and its load (older analyzers send none). The metrics are checked on their own
-   * (metrics/merge.ts MetricsJsonSchema): bad metrics cost the worker its metrics, never its
-   * heartbeat, or the pool would take it for stalled and kill it.
+   * worker label) and its load (older analyzers send none). Both are checked on their own
+   * (metrics/merge.ts MetricsJsonSchema, WorkerLoadSchema; AnalyzerHub): a report this server
+   * cannot read costs the worker that report, never its heartbeat, or the pool would take it for
+   * stalled and kill it.
    */
-  heartbeat: z.object({ metrics: z.unknown().optional(), load: WorkerLoadSchema.optional() }),
+  heartbeat: z.object({ metrics: z.unknown().optional(), load: z.unknown().optional() }),
   /** A participant's fused risk. */
   risk: z.strictObject({ room: RoomIdSchema, update: RiskUpdateSchema }),
   /** One frame's measurements for a running liveness challenge. */

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Namespace, Server, Socket } from 'socket.io';
-import { verifyServiceToken } from '../auth/token.ts';
+import { onTokenExpiry, verifyServiceToken } from '../auth/token.ts';
 import { handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';
 import { MetricsJsonSchema, type MetricsPart } from '../metrics/merge.ts';
@@ -16,6 +16,7 @@ import {
   ANALYZER_NAMESPACE,
   AnalyzerMessages,
   parseMessage,
+  WorkerLoadSchema,
   type AnalyzerToServer,
   type ChallengeResultMessage,
   type ObserveRequest,
@@ -70,7 +71,9 @@ export class AnalyzerHub extends EventEmitter<{
     this.nsp = io.of(ANALYZER_NAMESPACE);
     this.nsp.use((socket, next) => {
       try {
-        socket.data.sub = verifyServiceToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token).sub;
+        const claims = verifyServiceToken(opts.tokenSecret, (socket.handshake.auth as { token?: unknown }).token);
+        socket.data.sub = claims.sub;
+        socket.data.exp = claims.exp;
         next();
       } catch (err) {
         next(handshakeRefusal(err));
@@ -78,15 +81,46 @@ export class AnalyzerHub extends EventEmitter<{
     });
     this.nsp.on('connection', (socket) => {
       const sub = socket.data.sub as string;
+      // One connection per analyzer identity: a second one with the same subject is that analyzer
+      // reconnecting before we saw its old connection go (a half-open TCP link). The old one is
+      // closed now, so its calls move (to the new one, by load) at once instead of after stallMs,
+      // while the analyzer itself, told "no calls" on the new connection, would have left them
+      // unwatched. Two hosts sharing one token would take turns: each host needs its own subject.
+      for (const w of this.pool.list()) {
+        if (w.sub !== sub) continue;
+        log.warn('analyzer connected again; its previous connection is closed', { analyzer: w.name });
+        this.sockets.get(w.id)?.disconnect(true);
+      }
       const worker = this.pool.add(socket.id, sub, Date.now());
       this.sockets.set(socket.id, socket);
       log.info('analyzer connected', { analyzer: worker.name, workers: this.pool.liveCount() });
+      // Its token is checked again at every call it joins: once it expires, the worker could join
+      // none of the calls it is given, and analysis would read as available. It leaves the pool.
+      const cancelExpiry = onTokenExpiry({ exp: socket.data.exp as number }, () => {
+        log.warn('analyzer service token expired; disconnected', { analyzer: worker.name });
+        socket.disconnect(true);
+      });
+      if (!socket.connected) return;
       // Always a first list, even an empty one: the worker knows it is in the pool.
       socket.emit('rooms', []);
+      let warnedBadLoad = false;
       socket.on('heartbeat', (msg) => {
         const parsed = parseMessage(AnalyzerMessages.heartbeat, msg);
-        if (!parsed.ok) return;
-        this.pool.heartbeat(socket.id, parsed.data.load, Date.now());
+        if (!parsed.ok) {
+          // Not a heartbeat at all: the worker will be taken for stalled, so say why, once.
+          if (!warnedBadLoad) log.warn('malformed heartbeat from analyzer', { analyzer: worker.name, err: parsed.error });
+          warnedBadLoad = true;
+          return;
+        }
+        // The load is checked on its own, as the metrics are: an analyzer of another version
+        // whose report has a field more or less keeps its heartbeat, and is dispatched as one
+        // that reports no load.
+        const load = parsed.data.load === undefined ? undefined : WorkerLoadSchema.safeParse(parsed.data.load);
+        if (load && !load.success && !warnedBadLoad) {
+          log.warn('analyzer sent a load report this server does not read; dispatched as unknown load', { analyzer: worker.name, err: load.error.issues[0]?.message });
+          warnedBadLoad = true;
+        }
+        this.pool.heartbeat(socket.id, load?.success ? load.data : undefined, Date.now());
         const metrics = MetricsJsonSchema.safeParse(parsed.data.metrics ?? []);
         if (metrics.success) this.workerMetrics.set(socket.id, metrics.data);
         else if (this.workerMetrics.get(socket.id) !== BAD_METRICS) {
@@ -118,6 +152,7 @@ export class AnalyzerHub extends EventEmitter<{
         this.emit('challenge-sample', m.room, m.participantId, m.challengeId, m.sample);
       });
       socket.on('disconnect', () => {
+        cancelExpiry();
         log.warn('analyzer disconnected', { analyzer: worker.name });
         this.sockets.delete(socket.id);
         this.workerMetrics.delete(socket.id);
@@ -156,6 +191,18 @@ export class AnalyzerHub extends EventEmitter<{
   mayJoin(sub: string, room: string): boolean {
     const w = this.pool.ownerOf(room);
     return w !== undefined && w.live && w.sub === sub;
+  }
+
+  /**
+   * The signaling edge tells us the call's own worker has joined it: its raised states go to it
+   * again. The hand-back on assignment can come too early: a worker given back a call it was
+   * still leaving (taken away while it stalled, then returned when it recovered) forgets that
+   * hand-back with the old session, and rejoins with nothing to resume. Resuming twice is harmless
+   * (RiskFusion.restore never lowers a state).
+   */
+  analyzerJoined(sub: string, room: string): void {
+    const w = this.pool.ownerOf(room);
+    if (w && w.sub === sub) this.handBack(this.sockets.get(w.id), room);
   }
 
   /** Client capture facts go to the call's worker, which weighs them as advisory evidence. */

@@ -60,6 +60,8 @@ export interface SignalingOptions {
   analysisStatus: () => AnalysisStatus;
   /** Whether this analyzer (by its service token's subject) is the one the pool gave this call to. */
   analyzerMayJoin: (sub: string, room: string) => boolean;
+  /** The call's analyzer has joined it (after analyzerMayJoin said yes): its raised states go to it again. Default: nothing. */
+  analyzerJoined?: (sub: string, room: string) => void;
   risk: Pick<RiskDesk, 'acknowledge' | 'integrity'>;
   challenges: Pick<ChallengeDesk, 'start'>;
   /** Open connections one join link may hold (by participant id); the analyzer's service token is not capped. */
@@ -247,6 +249,7 @@ export class SignalingServer {
     // socket: the heap grew without bound). A session whose call ended is told by room.closed.
     socket.data.session = { room, participant };
     log.debug('joined', { room: room.id, participant: participant.id, role });
+    if (who.kind !== 'user') this.opts.analyzerJoined?.(who.sub, room.id);
     return {
       session: participant.session,
       self: infoOf(participant),
