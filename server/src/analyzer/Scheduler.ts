@@ -21,6 +21,9 @@ import type { Track } from './vision/FaceTracker.ts';
 
 const log = logger('analyzer');
 
+/** One stream's frames in the face classifiers at once (see videoLoop): one running, one being prepared. */
+const MAX_INFLIGHT_PER_STREAM = 2;
+
 /** Streams of analysed participants are served before privileged ones; boosted (suspicious) first of all. */
 const PRIORITY = { boosted: 10, analysed: 5, other: 0 } as const;
 
@@ -106,10 +109,16 @@ export class Scheduler {
   private async videoLoop(): Promise<void> {
     // Detection (fixed batch 1, fast) runs one frame at a time, so samples wait in their bounded
     // queues, not in here. The face classifiers then run in the background, so crops from several
-    // streams meet in their batcher; at most maxBatch of them are in flight.
+    // streams meet in their batcher; at most maxBatch of them are in flight, and at most
+    // MAX_INFLIGHT_PER_STREAM of one stream's. Without the second cap, a stream alone on a busy
+    // analyzer had up to maxBatch frames queued inside the batcher, each one's evidence dated
+    // when it started and recorded seconds later: its 10 s window held too few readings to judge
+    // and fusion read "analysis degraded" while the stream was analysed at three times its need.
+    // Its own bounded queue is where a stream's frames wait, and the oldest are dropped.
     const inflight = new Set<Promise<void>>();
+    const perStream = new Map<VideoStream, number>();
     while (this.running) {
-      const s = this.next(this.deps.watcher.video.values());
+      const s = this.next([...this.deps.watcher.video.values()].filter((v) => (perStream.get(v) ?? 0) < MAX_INFLIGHT_PER_STREAM));
       if (!s) {
         // The classifiers' samples first; landmark frames fill the gaps (and wait, or drop, under load).
         const l = [...this.deps.watcher.video.values()].find((v) => v.landmarkQueue.length > 0);
@@ -121,7 +130,15 @@ export class Scheduler {
       try {
         const rest = this.classify(s, item, await this.detect(s, item));
         inflight.add(rest);
-        void rest.finally(() => inflight.delete(rest));
+        perStream.set(s, (perStream.get(s) ?? 0) + 1);
+        void rest.finally(() => {
+          inflight.delete(rest);
+          const n = (perStream.get(s) ?? 1) - 1;
+          if (n > 0) perStream.set(s, n);
+          else perStream.delete(s);
+          // A stream held back by its cap may go on now.
+          this.wake();
+        });
         if (inflight.size >= this.deps.maxBatch) await Promise.race(inflight);
       } catch (err) {
         log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });

@@ -634,11 +634,12 @@ describe('risk fusion: leaving a raised state', () => {
   function comeDown(audioDropped: boolean): Array<[number, RiskStateName]> {
     const f = alerted();
     const seen: Array<[number, RiskStateName]> = [];
-    for (let t = 20_000; t < 60_000; t += 500) {
-      // The face comes back real, fresh readings at 2 fps (the raiser's own fresh evidence).
+    for (let t = 20_000; t < 90_000; t += 500) {
+      // The face still reads fake for 25 s (long enough for a starved voice's 20 s window to
+      // empty), then comes back real: fresh readings at 2 fps (the raiser's own fresh evidence).
       f.sampled('video', t);
       f.addQuality(t, 'ok');
-      f.add(ev('face-deepfake', t, 0.02));
+      f.add(ev('face-deepfake', t, t < 45_000 ? 0.95 : 0.02));
       if (t % 2000 === 0) {
         if (audioDropped) f.dropped('audio', t);
         else {

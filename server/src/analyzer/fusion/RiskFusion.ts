@@ -69,11 +69,18 @@ export type RiskStateName = RiskState;
 const NEEDS = new Map<DetectorId, SamplingNeed>(DETECTORS.flatMap((d) => ('sampling' in d ? [[d.id, d.sampling] as [DetectorId, SamplingNeed]] : [])));
 export type SampledInput = SamplingNeed['input'];
 /**
- * Achieved sampling is measured over this span. A stream must have been live that long before it
- * can be called degraded (no verdict on a stream that just started or came back).
+ * Achieved sampling is measured over this span, or over a detector's own window where its need is
+ * "enough readings in its window" (the voice model's 20 s). A stream must have been live that
+ * long before it can be called degraded (no verdict on a stream that just started or came back).
  */
 const RATE_WINDOW_MS = 10_000;
-/** A pause this long between samples (camera off, silence) starts a new live span. */
+/** The longest such span kept (the ledgers hold samples this long). */
+const MAX_SPAN_MS = 60_000;
+/**
+ * A pause this long between samples (camera off, silence) starts a new live span; or one and a
+ * half of the analyzer's own sampling interval where that is longer (the voice's 4 or 8 s hop
+ * while a caller is CLEAR), or every sample would start a span and nothing could be judged.
+ */
 const LIVE_GAP_MS = 3_000;
 
 const Threshold = z.strictObject({ enter: z.number().min(0).max(1), exit: z.number().min(0).max(1) }).refine((t) => t.exit < t.enter, 'exit must be below enter');
@@ -210,25 +217,37 @@ const RAISED: ReadonlySet<RiskStateName> = new Set(['SUSPICIOUS', 'ALERT']);
 /** One input's sampling as the analyzer reports it: what it means to do and what it did. */
 class SamplingLedger {
   target = 0;
-  /** When analysed and dropped samples happened, within RATE_WINDOW_MS. */
+  /** When analysed and dropped samples happened, within MAX_SPAN_MS. */
   readonly analysed: number[] = [];
   readonly dropped: number[] = [];
-  /** Start of the current live span (samples no further apart than LIVE_GAP_MS). */
+  /** Start of the current live span (samples no further apart than liveGap()). */
   liveSince = Number.NaN;
   last = Number.NaN;
 
+  private liveGap(): number {
+    return this.target > 0 ? Math.max(LIVE_GAP_MS, 1500 / this.target) : LIVE_GAP_MS;
+  }
+
   note(list: number[], at: number): void {
-    if (!(at - this.last <= LIVE_GAP_MS)) this.liveSince = at;
+    if (!(at - this.last <= this.liveGap())) this.liveSince = at;
     this.last = Math.max(at, Number.isNaN(this.last) ? at : this.last);
     list.push(at);
     if (list.length > 4096) list.splice(0, list.length - 4096);
   }
 
-  /** Analysed samples per second over the window, or undefined while not live long enough to tell. */
-  achieved(now: number): number | undefined {
-    for (const list of [this.analysed, this.dropped]) while (list.length && list[0]! <= now - RATE_WINDOW_MS) list.shift();
-    if (!(now - this.last <= LIVE_GAP_MS) || now - this.liveSince < RATE_WINDOW_MS) return undefined;
-    return this.analysed.length / (RATE_WINDOW_MS / 1000);
+  /** Drops what is older than the longest span. */
+  prune(now: number): void {
+    for (const list of [this.analysed, this.dropped]) while (list.length && list[0]! <= now - MAX_SPAN_MS) list.shift();
+  }
+
+  /**
+   * Analysed samples per second over the last `spanMs`, with whether any were dropped then; or
+   * undefined while not live that long to tell.
+   */
+  achieved(now: number, spanMs: number): { rate: number; dropped: boolean } | undefined {
+    if (!(now - this.last <= this.liveGap()) || now - this.liveSince < spanMs) return undefined;
+    const from = now - spanMs;
+    return { rate: this.analysed.filter((t) => t > from).length / (spanMs / 1000), dropped: this.dropped.some((t) => t > from) };
   }
 }
 
@@ -332,14 +351,16 @@ export class RiskFusion {
   /** Detectors whose need the achieved sampling misses while the analyzer means to meet it. */
   private degraded(now: number): DegradedDetector[] {
     const out: DegradedDetector[] = [];
-    const achieved = new Map<SampledInput, number | undefined>();
-    for (const [input, l] of this.sampling) achieved.set(input, l.achieved(now));
+    for (const l of this.sampling.values()) l.prune(now);
     for (const [id, need] of NEEDS) {
       const cfg = this.config.detectors[id];
       const l = this.sampling.get(need.input);
-      const got = achieved.get(need.input);
       if (!cfg || !l) continue;
       const needed = need.perSecond === 'window' ? (cfg.minSamples * 1000) / cfg.windowMs : need.perSecond;
+      // "Enough readings in its window" is judged over that window (up to MAX_SPAN_MS): the voice's
+      // one window in 20 s is not starved by a 10 s stretch without one.
+      const a = l.achieved(now, need.perSecond === 'window' ? Math.min(MAX_SPAN_MS, Math.max(RATE_WINDOW_MS, cfg.windowMs)) : RATE_WINDOW_MS);
+      const got = a?.rate;
       if (l.target < needed) continue;
       // Frames and face frames both come from the video.
       if (this.videoStalledFor !== undefined && need.input !== 'audio') {
@@ -358,7 +379,7 @@ export class RiskFusion {
       // speech, and face frames only as fast as the camera sends them (the target's cap on the
       // arrival rate is an average since the last layer change, slow to follow a camera that
       // slows down in dim light).
-      if ((need.input === 'audio' || need.input === 'face-frames') && l.dropped.length === 0) continue;
+      if ((need.input === 'audio' || need.input === 'face-frames') && !a!.dropped) continue;
       const unit = need.input === 'video' ? 'frames' : need.input === 'face-frames' ? 'face frames' : 'speech windows';
       out.push({
         detector: id,
@@ -571,11 +592,13 @@ export class RiskFusion {
     if (!hasSignal) {
       this.pending = undefined;
       if (RAISED.has(cur)) return; // hiding the face does not clear an alert
+      // A short gap in evidence (a slow moment) keeps CLEAR, starved or not: a caller whose
+      // analysis is slow but keeps up would otherwise flap between CLEAR and DEGRADED.
+      if (cur === 'CLEAR' && now - this.lastSignalAt < this.config.insufficientAfterMs) return;
       if (degradedPrimary) {
         this.move('DEGRADED', now);
         return;
       }
-      if (cur === 'CLEAR' && now - this.lastSignalAt < this.config.insufficientAfterMs) return;
       const waited = now - this.startedAt >= this.config.analyzingMs || (this.lastQuality !== undefined && now - this.lastGoodFaceAt > this.config.insufficientAfterMs);
       if (cur === 'ANALYZING' && !waited) return;
       this.move('INSUFFICIENT_SIGNAL', now);
