@@ -94,13 +94,8 @@ export class AnalyzerHub extends EventEmitter<{
       const worker = this.pool.add(socket.id, sub, Date.now());
       this.sockets.set(socket.id, socket);
       log.info('analyzer connected', { analyzer: worker.name, workers: this.pool.liveCount() });
-      // Its token is checked again at every call it joins: once it expires, the worker could join
-      // none of the calls it is given, and analysis would read as available. It leaves the pool.
-      const cancelExpiry = onTokenExpiry({ exp: socket.data.exp as number }, () => {
-        log.warn('analyzer service token expired; disconnected', { analyzer: worker.name });
-        socket.disconnect(true);
-      });
-      if (!socket.connected) return;
+      // Armed once the handlers below are in place (its 'disconnect' takes the worker out of the pool).
+      let cancelExpiry = () => {};
       // Always a first list, even an empty one: the worker knows it is in the pool.
       socket.emit('rooms', []);
       let warnedBadLoad = false;
@@ -160,6 +155,13 @@ export class AnalyzerHub extends EventEmitter<{
         if (gone) for (const room of gone.rooms) this.release(gone, room);
         this.evaluate();
       });
+      // Its token is checked again at every call it joins: once it expires, the worker could join
+      // none of the calls it is given, and analysis would read as available. It leaves the pool.
+      cancelExpiry = onTokenExpiry({ exp: socket.data.exp as number }, () => {
+        log.warn('analyzer service token expired; disconnected', { analyzer: worker.name });
+        socket.disconnect(true);
+      });
+      if (!socket.connected) return;
       this.evaluate();
     });
     opts.registry.on('opened', () => this.evaluate());
