@@ -2,6 +2,7 @@
 import { io } from 'socket.io-client';
 import { isPrivileged } from '../../../server/src/protocol/roles.ts';
 import { collectIntegrityReport } from './integrity.ts';
+import { keepPresent, toastAfterAck } from './callRisk.ts';
 import { playChime } from './chime.ts';
 import { CallSession, type MediaStats, type RemoteTrack, type SessionState } from '../../../server/src/protocol/CallSession.ts';
 import type { ChallengePrompt, ChallengeView } from '../../../server/src/protocol/challenge.ts';
@@ -20,7 +21,7 @@ export class CallController {
   /** Privileged participants only: latest risk per analysed participant, and the alert timeline. */
   risk = $state<Record<string, RiskUpdate>>({});
   alerts = $state<Array<RiskAlert & { ackedBy?: string; note?: string }>>([]);
-  /** The newest unacknowledged alert, for the toast. */
+  /** The newest unacknowledged alert, for the toast (the next one waiting once it is acknowledged). */
   toast = $state<RiskAlert | undefined>();
   /** Acknowledgements sent and not yet confirmed (pending), or refused (error), by alert id. */
   acking = $state<Record<string, { pending: boolean; error?: string }>>({});
@@ -49,7 +50,11 @@ export class CallController {
       this.state = st;
       if (st === 'joined') this.self = s.info?.self;
     });
-    s.on('participants', (list) => (this.participants = list));
+    s.on('participants', (list) => {
+      this.participants = list;
+      // Who left loses their verdict: back in the call, they read ANALYZING until judged again.
+      this.risk = keepPresent(this.risk, list);
+    });
     s.on('track', () => (this.tracks = s.remoteTracks));
     s.on('track-removed', () => (this.tracks = s.remoteTracks));
     s.on('fatal', (e) => (this.fatal = e));
@@ -69,7 +74,7 @@ export class CallController {
     });
     s.on('alert-acked', ({ alertId, by, note }) => {
       this.alerts = this.alerts.map((a) => (a.id === alertId ? { ...a, ackedBy: by, ...(note ? { note } : {}) } : a));
-      if (this.toast?.id === alertId) this.toast = undefined;
+      this.toast = toastAfterAck(this.toast, this.alerts, alertId);
       if (alertId in this.acking) this.acking = Object.fromEntries(Object.entries(this.acking).filter(([id]) => id !== alertId));
     });
     s.on('challenge', (c) => {

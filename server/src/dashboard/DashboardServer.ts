@@ -178,7 +178,9 @@ export class DashboardServer {
         return info;
       });
     const alerts = this.opts.risk.alerts(room.id);
-    const last = alerts[alerts.length - 1];
+    // The alert a supervisor must see and can acknowledge: the oldest unacknowledged, else the
+    // newest (an earlier unacknowledged alert was out of reach once a later one was acknowledged).
+    const last = alerts.find((a) => !a.acked) ?? alerts[alerts.length - 1];
     const challenge = this.lastChallenge.get(room.id);
     const unacknowledged = alerts.filter((a) => !a.acked).length;
     const callState: RiskState = analysed === 0 ? 'ANALYZING' : state;

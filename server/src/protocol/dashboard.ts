@@ -34,6 +34,7 @@ export interface CallSummary {
    * alert (ALERT until acknowledged, even when the caller has since been judged CLEAR).
    */
   attention: RiskState;
+  /** The alert to show and acknowledge: the call's oldest unacknowledged one, else its newest. */
   lastAlert?: DashboardAlert;
   alerts: number;
   unacknowledged: number;

@@ -195,6 +195,11 @@ export class AnalyzerHub extends EventEmitter<{
     return w !== undefined && w.live && w.sub === sub;
   }
 
+  /** Hands the call's raised states to its worker again (RiskDesk: a raised participant rejoined). */
+  resume(room: string): void {
+    this.handBack(this.ownerSocket(room), room);
+  }
+
   /**
    * The signaling edge tells us the call's own worker has joined it: its raised states go to it
    * again. The hand-back on assignment can come too early: a worker given back a call it was

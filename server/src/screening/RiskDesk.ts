@@ -3,11 +3,12 @@
  * participants of the call (never to the analysed side), raises alerts on entering ALERT, records
  * everything in the audit log, and takes acknowledgements.
  *
- * It also outlives analyzers: it keeps each participant's last raised state and hands it back to
- * whichever analyzer watches the call next (AnalyzerHub.handBack -> RiskFusion.restore), and one
- * alert covers one episode: from entering ALERT until a verdict of CLEAR. An analyzer restart, or
- * ALERT -> SUSPICIOUS -> ALERT, does not raise the same alert again or ask for a second
- * acknowledgement.
+ * It also outlives analyzers and connections: it keeps each participant's last raised state and
+ * hands it back to whichever analyzer watches the call next, or again when a raised participant
+ * rejoins (AnalyzerHub.handBack -> RiskFusion.restore), and one alert covers one episode: from
+ * entering ALERT until a verdict of CLEAR or the end of the call. An analyzer restart, a caller
+ * reconnecting, or ALERT -> SUSPICIOUS -> ALERT, does not raise the same alert again or ask for a
+ * second acknowledgement.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -34,8 +35,17 @@ interface CallRecord {
   lastCallId: number | undefined;
   room: CallRoom;
   latest: Map<string, RiskUpdate>;
+  /**
+   * The last raised state of a participant who left while it was raised, kept for the rest of the
+   * call: when they rejoin (a reload, another device), the analyzer, which judges them afresh, is
+   * handed it back, so that reconnecting neither resets an ALERT to ANALYZING nor raises it again.
+   */
+  held: Map<string, RiskUpdate>;
   alerts: Map<string, AlertRecord>;
-  /** Per participant, the alert of the episode still open (entered ALERT, no CLEAR since). */
+  /**
+   * Per participant, the alert of the episode still open (entered ALERT, no CLEAR since). Leaving
+   * the call does not end it; a verdict of CLEAR, or the end of the call, does.
+   */
   episode: Map<string, string>;
 }
 
@@ -81,12 +91,14 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
   }
 
   private track(room: CallRoom): void {
-    const rec: CallRecord = { callId: undefined, lastCallId: undefined, room, latest: new Map(), alerts: new Map(), episode: new Map() };
+    const rec: CallRecord = { callId: undefined, lastCallId: undefined, room, latest: new Map(), held: new Map(), alerts: new Map(), episode: new Map() };
     this.calls.set(room.id, rec);
     room.on('joined', (p) => {
       if (p.role === 'analyzer') return;
       rec.callId ??= this.audit.openCall(room.id);
       this.audit.participantJoined(rec.callId, p);
+      // Back in the call while raised: the analyzer resumes the raised state (see `held`).
+      if (rec.held.has(p.id)) this.hub.resume(room.id);
       // A privileged participant arriving mid-call (or rejoining after a dropped connection) sees
       // the current picture at once: every participant's risk, and the call's alerts with their
       // acknowledgements, so an alert raised while they were away still waits for them.
@@ -101,12 +113,19 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     });
     room.on('left', (p) => {
       if (p.role !== 'analyzer' && rec.callId !== undefined) this.audit.participantLeft(rec.callId, p.id);
+      const last = rec.latest.get(p.id);
+      // A rejoin by the same identity removes the old session first: the raised state is kept.
+      if (last && (last.state === 'SUSPICIOUS' || last.state === 'ALERT')) rec.held.set(p.id, last);
       rec.latest.delete(p.id);
-      rec.episode.delete(p.id);
       if (room.persistent && room.people === 0 && rec.callId !== undefined) {
         this.audit.closeCall(rec.callId);
         rec.lastCallId = rec.callId;
         rec.callId = undefined;
+        // The next sitting in this room is another call: its people see none of this one's
+        // alerts, and inherit no episode (each sitting has its own case record).
+        rec.alerts.clear();
+        rec.episode.clear();
+        rec.held.clear();
       }
     });
     room.once('close', () => {
@@ -122,6 +141,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     if (!rec || !subject || isPrivileged(subject.role) || subject.role === 'analyzer') return;
     const prev = rec.latest.get(u.participantId);
     rec.latest.set(u.participantId, u);
+    rec.held.delete(u.participantId);
     rec.room.toPrivileged('risk.update', u);
     this.emit('update', roomId, u);
     if (prev?.state !== u.state) {
@@ -148,7 +168,9 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
    */
   handBack(roomId: string): RiskHandBack[] {
     const out: RiskHandBack[] = [];
-    for (const u of this.calls.get(roomId)?.latest.values() ?? []) {
+    const rec = this.calls.get(roomId);
+    if (!rec) return out;
+    for (const u of [...rec.latest.values(), ...rec.held.values()]) {
       if (u.state === 'SUSPICIOUS' || u.state === 'ALERT') out.push({ participantId: u.participantId, state: u.state, risk: u.risk, since: u.since, raisedBy: u.raisedBy ?? [] });
     }
     return out;
@@ -178,7 +200,13 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     if (rec.callId !== undefined) this.audit.alertRaised(rec.callId, alert);
     rec.alerts.set(alert.id, alert);
     rec.episode.set(subject.id, alert.id);
-    if (rec.alerts.size > MAX_ALERTS_PER_CALL) rec.alerts.delete(rec.alerts.keys().next().value!);
+    if (rec.alerts.size > MAX_ALERTS_PER_CALL) {
+      // The oldest acknowledged alert goes (the audit log keeps it); an unacknowledged one stays,
+      // still to be acknowledged and still keeping the call at ALERT on the dashboard, unless
+      // every kept alert is unacknowledged.
+      const old = [...rec.alerts.values()].find((a) => a.acked) ?? rec.alerts.values().next().value!;
+      rec.alerts.delete(old.id);
+    }
     rec.room.toPrivileged('risk.alert', alert);
     this.emit('alert', rec.room.id, alert);
     for (const p of rec.room.all()) if (isPrivileged(p.role)) this.audit.alertShown(alert.id, p);
