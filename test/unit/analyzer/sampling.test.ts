@@ -437,6 +437,24 @@ describe('AudioWindower', () => {
     for (const x of rest) expect(maxDiff(x.samples, input.subarray(x.startSample, x.startSample + 64600))).toBe(0);
   });
 
+  it('a shorter hop pulls in the window already due: after an 8 s confident hop, a reading that leans synthetic gets its next window 2 s later', () => {
+    const input = ramp(20 * SR);
+    const w = new AudioWindower({ minVoicedFraction: 0, hopLength: 128000 });
+    const got: AudioWindow[] = [];
+    const take = (win: AudioWindow) => {
+      got.push({ ...win, samples: win.samples.slice() });
+      // The voice model reads the first window as leaning synthetic: back to the 2 s hop.
+      if (got.length === 1) w.setHopLength(32000);
+    };
+    // In 10 ms blocks, as the live path feeds it; the hop is set again every block (RiskPublisher sets it each second): idempotent.
+    for (let i = 0; i + 160 <= input.length; i += 160) {
+      w.push(input.subarray(i, i + 160), take);
+      if (got.length) w.setHopLength(32000);
+    }
+    expect(got.slice(0, 4).map((x) => x.startSample)).toEqual([0, 32000, 64000, 96000]);
+    for (const x of got) expect(maxDiff(x.samples, input.subarray(x.startSample, x.startSample + 64600))).toBe(0);
+  });
+
   it('skips and counts windows without enough speech', () => {
     // 0–6 s speech, 6–16 s silence, 16–22 s speech.
     const x = new Float32Array(22 * SR);

@@ -112,10 +112,18 @@ export class AudioWindower {
     return this.hop;
   }
 
-  /** Changes the hop; the window already due keeps its end, the ones after it use the new hop. */
+  /**
+   * Changes the hop. Longer: the window already due keeps its end, the ones after it use the new
+   * hop. Shorter: the window due is pulled in to the new hop after the last one cut (at once if
+   * that is past), so that a reading that leans synthetic after a long confident hop gets its
+   * second opinion 2 s later, not 8 s (streams.ts hopNow).
+   */
   setHopLength(hopLength: number): void {
     if (!Number.isInteger(hopLength) || hopLength < 1) throw new RangeError(`hopLength must be a positive integer, got ${hopLength}`);
+    // The end of the last window cut (emitted or skipped), if there was one.
+    const last = this.nextEnd - this.hop;
     this.hop = hopLength;
+    if (last >= this.windowLength) this.nextEnd = Math.min(this.nextEnd, Math.max(this.total, last + hopLength));
   }
 
   get samplesIn(): number {
