@@ -65,7 +65,15 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
   // The app's handler goes in before socket.io attaches, so engine.io takes /socket.io/ for itself
   // and hands everything else on. Added after, it answered long-polling requests with a 404 before
   // socket.io did (and socket.io's own reply then threw ERR_HTTP_HEADERS_SENT).
-  const http = createServer((req, res) => onRequest(req, res));
+  const http = createServer((req, res) => {
+    try {
+      onRequest(req, res);
+    } catch (err) {
+      // A request no handler could parse (`GET //`: not a URL) gets an answer, not a hang.
+      log.warn('request failed', { url: String(req.url).slice(0, 200), err: (err as Error).message });
+      if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request\n');
+    }
+  });
   const io: TypedIoServer = new IoServer(http, { maxHttpBufferSize: MAX_MESSAGE_BYTES, serveClient: false });
   const registry = new RoomRegistry(engine, { maxParticipants: config.maxParticipants, persistentRooms: config.rooms });
   // The /analyzer namespace has its own event types; the hub types it itself.

@@ -131,7 +131,8 @@ export class DashboardServer {
       reply({ ok: true });
     });
     socket.onAny((event: string) => {
-      if (!Object.hasOwn(DashboardMessages, event)) socket.emit('error', { code: ErrorCode.BadRequest, message: `Unknown event "${String(event).slice(0, 64)}".` });
+      // Rate-limited like the known events: a flood of unknown ones gets no reply per event.
+      if (!Object.hasOwn(DashboardMessages, event) && socket.data.limiter.take()) socket.emit('error', { code: ErrorCode.BadRequest, message: `Unknown event "${String(event).slice(0, 64)}".` });
     });
   }
 

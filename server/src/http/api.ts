@@ -118,7 +118,13 @@ export function api(opts: ApiOptions): (req: IncomingMessage, res: ServerRespons
 async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const m = /^\/api\/calls\/([^/]+)\/(record|record\.html|records|invites)$/.exec(url.pathname);
   if (!m) throw new HttpError(404, ErrorCode.BadRequest, 'No such API endpoint.');
-  const room = RoomIdSchema.safeParse(decodeURIComponent(m[1]!));
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(m[1]!);
+  } catch {
+    throw new HttpError(400, ErrorCode.BadRequest, 'Not a valid room id.');
+  }
+  const room = RoomIdSchema.safeParse(decoded);
   if (!room.success) throw new HttpError(400, ErrorCode.BadRequest, 'Not a valid room id.');
   const what = m[2]!;
 
@@ -142,17 +148,21 @@ async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerRespons
   if (!isPrivileged(claims.role)) throw new HttpError(403, ErrorCode.Forbidden, 'Case records are for clinicians, agents and supervisors only.');
   if (claims.room !== room.data && claims.room !== ALL_ROOMS) throw new HttpError(403, ErrorCode.Forbidden, `This link is for another room, not "${room.data}".`);
 
+  // A link to one room reads the records of the calls its holder took part in, not every sitting
+  // ever held in that room (another clinician's patients); the dashboard's all-calls link reads all.
+  const mayRead = (id: number): boolean => claims.room === ALL_ROOMS || opts.audit.callParticipants(id).some((p) => p.participantId === claims.sub);
   if (what === 'records') {
-    send(res, 200, { room: room.data, calls: opts.audit.callsInRoom(room.data) });
+    send(res, 200, { room: room.data, calls: opts.audit.callsInRoom(room.data, claims.room === ALL_ROOMS ? 20 : 200).filter((c) => mayRead(c.id)).slice(0, 20) });
     return;
   }
   let callId: number | undefined;
   const asked = url.searchParams.get('call');
   if (asked !== null) {
     callId = /^\d{1,12}$/.test(asked) ? Number(asked) : NaN;
-    if (!Number.isFinite(callId) || opts.audit.call(callId)?.room !== room.data) throw new HttpError(404, ErrorCode.BadRequest, `No call ${asked.slice(0, 20)} in room "${room.data}".`);
+    if (!Number.isFinite(callId) || opts.audit.call(callId)?.room !== room.data || !mayRead(callId)) throw new HttpError(404, ErrorCode.BadRequest, `No call ${asked.slice(0, 20)} in room "${room.data}".`);
   } else {
-    callId = opts.liveCallId(room.data) ?? opts.audit.callsInRoom(room.data, 1)[0]?.id;
+    const live = opts.liveCallId(room.data);
+    callId = live !== undefined && mayRead(live) ? live : opts.audit.callsInRoom(room.data, claims.room === ALL_ROOMS ? 1 : 200).find((c) => mayRead(c.id))?.id;
   }
   const record = callId === undefined ? undefined : buildCaseRecord(opts.audit, callId);
   if (!record) throw new HttpError(404, ErrorCode.BadRequest, `No call has been held in room "${room.data}".`);

@@ -120,7 +120,10 @@ export class SignalingServer {
       return {};
     });
     this.handle(socket, 'media.layers', (s, p) => {
-      this.session(s).participant.peer.setVideoLayer(p.participantId, p.maxTemporalLayer ?? undefined);
+      const { room, participant } = this.session(s);
+      // Only for someone in the call: the peer keeps one entry per id for the whole call. Not an
+      // error otherwise: a client rejoining replays its choices, some for people who have left.
+      if (room.get(p.participantId)) participant.peer.setVideoLayer(p.participantId, p.maxTemporalLayer ?? undefined);
       return {};
     });
     this.handle(socket, 'leave', (s) => {
@@ -156,7 +159,9 @@ export class SignalingServer {
       return { challenge: this.opts.challenges.start(room, participant, p.participantId) };
     });
     socket.onAny((event: string) => {
-      if (!Object.hasOwn(ClientMessages, event)) {
+      // Unknown events count against the same limit as known ones: a flood of them is answered
+      // until the limit, then dropped, never by one error reply each.
+      if (!Object.hasOwn(ClientMessages, event) && socket.data.limiter.take()) {
         socket.emit('error', { code: ErrorCode.BadRequest, message: `Unknown event "${String(event).slice(0, 64)}".` });
       }
     });
