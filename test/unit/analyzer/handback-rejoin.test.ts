@@ -31,38 +31,8 @@ const { loadRiskConfig } = await import('../../../server/src/analyzer/fusion/Ris
 const { Metrics } = await import('../../../server/src/metrics/Metrics.ts');
 
 describe('a call that comes back to the same worker', () => {
-  it('resumes the ALERT the server hands back again when the worker rejoins (its state from the old session still there)', async () => {
-    vi.useFakeTimers();
-    const subjects = new Subjects(loadRiskConfig());
-    const events = new EventEmitter();
-    // As Analyzer.ts:86.
-    events.on('left', (room: string) => subjects.forget(room));
-    const watcher = new CallWatcher({ config: { serverUrl: 'http://x', token: 't' } as never, metrics: new Metrics(), events: events as never, subjects, onSample: () => {} });
-    const publisher = new RiskPublisher({ watcher, subjects, events: events as never, control: () => undefined });
-
-    watcher.follow(['r1']);
-    sessions[0]!.emit('state', 'joined');
-    sessions[0]!.emit('participants', [{ id: 'p1', role: 'patient', video: true }]);
-    subjects.get('r1', 'p1');
-    // The worker stalled: the server sent rooms [] ... then, its heartbeats back and no other worker
-    // live, resume (the ALERT the RiskDesk kept) and rooms [r1], in that order (AnalyzerHub.apply).
-    watcher.follow([]);
-    subjects.resume('r1', [{ participantId: 'p1', state: 'ALERT', risk: 0.9, since: Date.now() - 60_000, raisedBy: ['face-deepfake'] }]);
-    watcher.follow(['r1']);
-    // The old session's leave is acked; the publisher ticks; the watcher rejoins after its pause.
-    sessions[0]!.leaveDone();
-    await Promise.resolve();
-    publisher.publish();
-    vi.advanceTimersByTime(2500);
-    // The server hands the states back again as the worker joins (before its join is answered).
-    subjects.resume('r1', [{ participantId: 'p1', state: 'ALERT', risk: 0.9, since: Date.now() - 60_000, raisedBy: ['face-deepfake'] }]);
-    sessions.at(-1)!.emit('state', 'joined');
-    sessions.at(-1)!.emit('participants', [{ id: 'p1', role: 'patient', video: true }]);
-    const state = subjects.get('r1', 'p1').fusion.state;
-    vi.useRealTimers();
-    expect(state).toBe('ALERT');
-  });
-  it('resumes the ALERT the server hands back again when the worker rejoins (no state yet)', async () => {
+  /** The stall, the give-back and the rejoin; returns the participant's state on the rejoined session. */
+  async function comeBack(stateFromOldSession: boolean): Promise<string> {
     vi.useFakeTimers();
     const first = sessions.length;
     const subjects = new Subjects(loadRiskConfig());
@@ -71,14 +41,16 @@ describe('a call that comes back to the same worker', () => {
     events.on('left', (room: string) => subjects.forget(room));
     const watcher = new CallWatcher({ config: { serverUrl: 'http://x', token: 't' } as never, metrics: new Metrics(), events: events as never, subjects, onSample: () => {} });
     const publisher = new RiskPublisher({ watcher, subjects, events: events as never, control: () => undefined });
+    const alert = () => [{ participantId: 'p1', state: 'ALERT' as const, risk: 0.9, since: Date.now() - 60_000, raisedBy: ['face-deepfake'] }];
 
     watcher.follow(['r1']);
     sessions[first]!.emit('state', 'joined');
     sessions[first]!.emit('participants', [{ id: 'p1', role: 'patient', video: true }]);
+    if (stateFromOldSession) subjects.get('r1', 'p1');
     // The worker stalled: the server sent rooms [] ... then, its heartbeats back and no other worker
     // live, resume (the ALERT the RiskDesk kept) and rooms [r1], in that order (AnalyzerHub.apply).
     watcher.follow([]);
-    subjects.resume('r1', [{ participantId: 'p1', state: 'ALERT', risk: 0.9, since: Date.now() - 60_000, raisedBy: ['face-deepfake'] }]);
+    subjects.resume('r1', alert());
     watcher.follow(['r1']);
     // The old session's leave is acked; the publisher ticks; the watcher rejoins after its pause.
     sessions[first]!.leaveDone();
@@ -86,11 +58,19 @@ describe('a call that comes back to the same worker', () => {
     publisher.publish();
     vi.advanceTimersByTime(2500);
     // The server hands the states back again as the worker joins (before its join is answered).
-    subjects.resume('r1', [{ participantId: 'p1', state: 'ALERT', risk: 0.9, since: Date.now() - 60_000, raisedBy: ['face-deepfake'] }]);
+    subjects.resume('r1', alert());
     sessions.at(-1)!.emit('state', 'joined');
     sessions.at(-1)!.emit('participants', [{ id: 'p1', role: 'patient', video: true }]);
     const state = subjects.get('r1', 'p1').fusion.state;
     vi.useRealTimers();
-    expect(state).toBe('ALERT');
+    return state;
+  }
+
+  it('resumes the ALERT the server hands back again when the worker rejoins (its state from the old session still there)', async () => {
+    expect(await comeBack(true)).toBe('ALERT');
+  });
+
+  it('resumes the ALERT the server hands back again when the worker rejoins (no state yet)', async () => {
+    expect(await comeBack(false)).toBe('ALERT');
   });
 });
