@@ -352,6 +352,8 @@ export class RiskFusion {
   private degraded(now: number): DegradedDetector[] {
     const out: DegradedDetector[] = [];
     for (const l of this.sampling.values()) l.prune(now);
+    // Several detectors share an input and a span (the face classifiers' 10 s of video): once each.
+    const seen = new Map<string, ReturnType<SamplingLedger['achieved']>>();
     for (const [id, need] of NEEDS) {
       const cfg = this.config.detectors[id];
       const l = this.sampling.get(need.input);
@@ -359,7 +361,10 @@ export class RiskFusion {
       const needed = need.perSecond === 'window' ? (cfg.minSamples * 1000) / cfg.windowMs : need.perSecond;
       // "Enough readings in its window" is judged over that window (up to MAX_SPAN_MS): the voice's
       // one window in 20 s is not starved by a 10 s stretch without one.
-      const a = l.achieved(now, need.perSecond === 'window' ? Math.min(MAX_SPAN_MS, Math.max(RATE_WINDOW_MS, cfg.windowMs)) : RATE_WINDOW_MS);
+      const span = need.perSecond === 'window' ? Math.min(MAX_SPAN_MS, Math.max(RATE_WINDOW_MS, cfg.windowMs)) : RATE_WINDOW_MS;
+      const key = `${need.input}/${span}`;
+      if (!seen.has(key)) seen.set(key, l.achieved(now, span));
+      const a = seen.get(key);
       const got = a?.rate;
       if (l.target < needed) continue;
       // Frames and face frames both come from the video.
