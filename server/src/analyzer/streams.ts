@@ -7,6 +7,7 @@
 import type { I420Frame } from '../headless/wrtc.ts';
 import { AudioResampler, type PcmBlock } from './sampling/AudioResampler.ts';
 import { AudioWindower, type AudioWindow } from './sampling/AudioWindower.ts';
+import { DcBlocker } from './sampling/DcBlocker.ts';
 import { BoundedQueue } from './sampling/BoundedQueue.ts';
 import { FrameSampler } from './sampling/FrameSampler.ts';
 import { landmarkSampler } from './pipeline.ts';
@@ -214,6 +215,8 @@ export class AudioStream {
   readonly id: StreamId;
   readonly key: string;
   readonly resampler = new AudioResampler();
+  /** The microphone's DC offset out before anything measures the audio (DcBlocker.ts). */
+  private readonly dcBlocker = new DcBlocker();
   readonly windower: AudioWindower;
   readonly queue: BoundedQueue<TimedWindow>;
   blocksIn = 0;
@@ -306,7 +309,7 @@ export class AudioStream {
     this.blocksIn++;
     let pcm16k: Float32Array;
     try {
-      pcm16k = this.resampler.process(block);
+      pcm16k = this.dcBlocker.process(this.resampler.process(block));
     } catch {
       this.blocksRejected++;
       return false;

@@ -16,6 +16,7 @@ import { DETECTORS, listens, readsLandmarks, watchesFace } from '../analyzer/det
 import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
 import { analyseFace, followLandmarks, fuseSubject, landmarkSampler, newSubjectAnalysis, observeLandmarks, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
 import { AudioWindower, type AudioWindow } from '../analyzer/sampling/AudioWindower.ts';
+import { DcBlocker } from '../analyzer/sampling/DcBlocker.ts';
 import { FrameSampler } from '../analyzer/sampling/FrameSampler.ts';
 import type { I420Frame } from '../headless/wrtc.ts';
 import { FaceFollower } from '../analyzer/vision/FaceFollower.ts';
@@ -269,6 +270,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   const follower = new FaceFollower();
   let faceSeen = false;
   const windower = new AudioWindower({ hopLength: Math.round(settings.audioHopSeconds * RATE) });
+  const dcBlocker = new DcBlocker();
   const video = { sampledFrames: 0, boostedFrames: 0, quality: {} as Partial<Record<QualityReason, number>> };
   const fusionInputs = recordFusion(subject.fusion, T0);
   const tracker = new FusedTracker(subject.fusion.state);
@@ -301,7 +303,8 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   const audioBlock = async (): Promise<void> => {
     const a = audio!;
     const end = Math.min(audioPos + BLOCK, a.length);
-    const block = a.subarray(audioPos, end);
+    // As the analyzer (AudioStream.offer): the DC offset out first. A copy: the clip's samples stay as decoded.
+    const block = dcBlocker.process(a.slice(audioPos, end));
     audioPos = end;
     let sum = 0;
     for (let i = 0; i < block.length; i++) sum += block[i]! * block[i]!;

@@ -903,6 +903,31 @@ describe('speech-likeness on real and synthetic speech', () => {
     }
   });
 
+  it('a microphone DC offset changes nothing: the analyzer’s audio path takes it out before the voice gate', () => {
+    // Before the DC blocker, 0.1 of offset (-20 dBFS) sat in the gate's noise floor and LibriSpeech
+    // at -30 dBFS never rose 12 dB above it: every window of a real caller was skipped as silence.
+    const { name, x } = libri[0]!;
+    const stream = (pcm: Float32Array): AudioWindow[] => {
+      const s = new AudioStream({ room: 'r', participantId: 'p', kind: 'audio' }, { hopSeconds: 2, queueCapacity: 64 });
+      const out: AudioWindow[] = [];
+      const int16 = Int16Array.from(pcm, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768))));
+      for (let at = 0; at + 160 <= int16.length; at += 160) {
+        s.offer({ samples: int16.subarray(at, at + 160), sampleRate: 16000, channelCount: 1 }, at / 16);
+        for (let w = s.queue.take(); w; w = s.queue.take()) out.push({ ...w, samples: w.samples.slice() });
+      }
+      return out;
+    };
+    const clean = stream(x);
+    const offset = stream(x.map((v) => v * 0.5 + 0.1));
+    expect(clean.length, name).toBeGreaterThan(0);
+    expect(offset.length, name).toBe(clean.length);
+    for (const [i, w] of offset.entries()) {
+      expect(Math.abs(w.voicedFraction - clean[i]!.voicedFraction), `${name} window ${i}`).toBeLessThan(0.05);
+      // What reaches the voice model has no offset left.
+      expect(Math.abs(w.samples.reduce((a, v) => a + v, 0) / w.samples.length), `${name} window ${i}`).toBeLessThan(0.002);
+    }
+  });
+
   it.skipIf(!existsSync(alsaDir))('keeps the alsa-utils voice prompts (a human voice, 48 kHz wav)', async () => {
     const files = readdirSync(alsaDir).filter((f) => f.endsWith('.wav') && f !== 'Noise.wav');
     expect(files.length).toBeGreaterThan(0);
