@@ -1,4 +1,12 @@
-/** Reads the room and token from a join link: /room/<room>?token=<token>. */
+/**
+ * Reads the room and token from a join link: /room/<room>?token=<token>, then takes the token out
+ * of the address bar (takeJoinLink).
+ *
+ * Why take it out: a token left in the address bar is on screen for anyone the caller shares their
+ * screen with or hands the laptop to, in the browser's history and synced tabs, and in any URL the
+ * person copies from there. It is kept in sessionStorage for this tab and this path instead, so a
+ * reload still joins and nothing outlives the tab.
+ */
 import { ROLES, type Role } from '../../../server/src/protocol/roles.ts';
 
 export interface JoinLink {
@@ -9,11 +17,18 @@ export interface JoinLink {
   name?: string;
 }
 
-export function parseJoinLink(loc: Location): JoinLink | undefined {
+/** The link's parts from a location (pathname and search), or undefined when it is not a join link. */
+export function parseJoinLink(loc: Pick<Location, 'pathname' | 'search'>): JoinLink | undefined {
   const m = /^\/room\/([^/]+)\/?$/.exec(loc.pathname);
   const token = new URLSearchParams(loc.search).get('token');
   if (!m?.[1] || !token) return undefined;
-  const link: JoinLink = { room: decodeURIComponent(m[1]), token };
+  let room: string;
+  try {
+    room = decodeURIComponent(m[1]);
+  } catch {
+    return undefined;
+  }
+  const link: JoinLink = { room, token };
   try {
     const body = token.split('.')[0] ?? '';
     const json = JSON.parse(atob(body.replace(/-/g, '+').replace(/_/g, '/'))) as { role?: string; name?: string };
@@ -23,4 +38,53 @@ export function parseJoinLink(loc: Location): JoinLink | undefined {
     // An unreadable token is reported by the server with a proper reason.
   }
   return link;
+}
+
+/** What takeToken needs of the window (a test passes its own). */
+export interface TokenPage {
+  location: Pick<Location, 'pathname' | 'search' | 'hash'>;
+  history: Pick<History, 'replaceState' | 'state'>;
+  sessionStorage: Pick<Storage, 'getItem' | 'setItem'>;
+}
+
+const storageKey = (pathname: string) => `dfs:token:${pathname.replace(/\/$/, '')}`;
+const taken = new WeakMap<object, { search: string }>();
+
+/**
+ * The page's location with its token, for parseJoinLink, once the token is out of the address bar:
+ * a `token` query parameter is moved into sessionStorage (keyed by path) and removed from the URL
+ * with history.replaceState; with none, the token this tab stored for this path is used. Idempotent
+ * per page: every caller gets the same answer. Storage that throws (privacy modes) only costs the
+ * reload.
+ */
+export function takeToken(page: TokenPage = window): { pathname: string; search: string } {
+  const { pathname, search, hash } = page.location;
+  const done = taken.get(page);
+  if (done) return { pathname, search: done.search };
+  const params = new URLSearchParams(search);
+  let token = params.get('token');
+  if (token) {
+    try {
+      page.sessionStorage.setItem(storageKey(pathname), token);
+    } catch {
+      // No storage: the token still works for this page load.
+    }
+    params.delete('token');
+    const rest = params.toString();
+    page.history.replaceState(page.history.state, '', `${pathname}${rest ? `?${rest}` : ''}${hash}`);
+  } else {
+    try {
+      token = page.sessionStorage.getItem(storageKey(pathname));
+    } catch {
+      token = null;
+    }
+  }
+  const result = { search: token ? `?token=${encodeURIComponent(token)}` : '' };
+  taken.set(page, result);
+  return { pathname, search: result.search };
+}
+
+/** The join link of this page (token taken out of the address bar; see takeToken). */
+export function currentJoinLink(page: TokenPage = window): JoinLink | undefined {
+  return parseJoinLink(takeToken(page));
 }
