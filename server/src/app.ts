@@ -70,7 +70,8 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
       onRequest(req, res);
     } catch (err) {
       // A request no handler could parse (`GET //`: not a URL) gets an answer, not a hang.
-      log.warn('request failed', { url: String(req.url).slice(0, 200), err: (err as Error).message });
+      // The path only: join links, dashboards and case-record downloads carry a token in the query.
+      log.warn('request failed', { path: String(req.url).split(/[?#]/, 1)[0]!.slice(0, 200), err: (err as Error).message });
       if (!res.headersSent) res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request\n');
     }
   });

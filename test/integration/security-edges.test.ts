@@ -59,6 +59,22 @@ describe('HTTP edges', () => {
     expect(uncaught.length - before).toBe(0);
   });
 
+  it('a token in the query of a request that fails is not written to the log', async () => {
+    const lines: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      lines.push(String(chunk));
+      return write(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      expect(await raw('//a:99999?token=SECRET-TOKEN-123')).toMatch(/^HTTP\/1\.1 400/);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(lines.some((l) => l.includes('request failed'))).toBe(true);
+    expect(lines.join('')).not.toContain('SECRET-TOKEN-123');
+  });
+
   it('a malformed percent-escape in an /api/ room id is a 400, not a 500', async () => {
     const r = await fetch(`${server.url}/api/calls/%E0%A4%A/records`, { headers: { authorization: `Bearer ${server.token('demo', 'clinician')}` } });
     expect(r.status).toBe(400);
