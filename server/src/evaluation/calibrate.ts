@@ -64,6 +64,9 @@ export interface CrossValidated {
   timeToAlertMedianS: number | null;
   fakesAlerted: number;
   timedFakes: number;
+  /** Clips the AUC is over: those fusion judged (a primary detector in view at some tick); the others are left out of it. */
+  judgedReal: number;
+  judgedFake: number;
 }
 
 export interface CalibrationResult {
@@ -192,7 +195,7 @@ const ALERT_FLOOR = 0.2;
  * The most sensitive thresholds meeting the targets on these clips, each replayed with its own
  * weights: ALERT first (SUSPICIOUS at the base ratio below it), then SUSPICIOUS under that ALERT.
  */
-function chooseThresholds(
+export function chooseThresholds(
   items: readonly { s: Sample; w: Record<string, number> }[],
   base: RiskConfig,
   target: { alert: number; suspicious: number },
@@ -215,8 +218,11 @@ function chooseThresholds(
   let suspEnter = r3(alertEnter * sRatio);
   const below = GRID.filter((g) => g <= alertEnter - 0.05);
   let suspMet = below.length === 0 && rate(thresholdsAt(base.thresholds, alertEnter, suspEnter), 'suspiciousEntries') <= target.suspicious + 1e-9;
+  // A lower SUSPICIOUS starts the way up to ALERT earlier (RiskFusion's upward hold runs across
+  // steps), so a candidate must also keep false ALERTs within the target ALERT was chosen for.
   for (const s of below) {
-    if (rate(thresholdsAt(base.thresholds, alertEnter, s), 'suspiciousEntries') <= target.suspicious + 1e-9) {
+    const th = thresholdsAt(base.thresholds, alertEnter, s);
+    if (rate(th, 'suspiciousEntries') <= target.suspicious + 1e-9 && (!alertMet || rate(th, 'alertEntries') <= target.alert + 1e-9)) {
       suspEnter = s;
       suspMet = true;
     } else break;
@@ -242,6 +248,8 @@ function crossValidated(rows: readonly { s: Sample; r: Replay }[]): CrossValidat
     timeToAlertMedianS: median(times),
     fakesAlerted: times.length,
     timedFakes: fake.length,
+    judgedReal: rs.length,
+    judgedFake: fs.length,
   };
 }
 
@@ -251,6 +259,8 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
   const target = { alert: options.targetAlertsPerMin ?? 0.2, suspicious: options.targetSuspiciousPerMin ?? 1 };
   const notes: string[] = [];
   const played = clips.filter((c) => !c.error);
+  const errored = clips.filter((c) => c.error);
+  if (errored.length) notes.push(`${errored.length} clip(s) could not be played and are left out: ${errored.slice(0, 3).map((c) => `${c.id} (${c.error})`).join('; ')}${errored.length > 3 ? '; ...' : ''}.`);
   const noTimeline = played.filter((c) => !c.timeline);
   if (played.length && noTimeline.length === played.length) {
     throw new CalibrationError('the evaluation report has no per-second fusion timelines (written by an older npm run eval): run npm run eval -- --json FILE again, or calibrate with --data');
@@ -285,9 +295,13 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
     const train = samples.filter((s) => !held.includes(s.group));
     const test = samples.filter((s) => held.includes(s.group));
     if (!train.some((s) => s.fake) || !train.some((s) => !s.fake)) {
-      throw new CalibrationError(`leaving out ${held.join(', ')} leaves only ${train.some((s) => s.fake) ? 'fake' : 'real'} clips to fit on: each class must span at least two groups`);
+      const missing = [train.some((s) => !s.fake) ? '' : 'real', train.some((s) => s.fake) ? '' : 'fake'].filter(Boolean).map((c) => `no ${c}`).join(' and ');
+      throw new CalibrationError(`leaving out ${held.join(', ')} leaves ${missing} clips to fit on: each class must span at least two groups`);
     }
-    const w = { ...baseWeights, ...fitWeights(train, ids, ridge) };
+    // Only detectors the training groups show are fitted: whether a detector is in view on the
+    // held-out groups is theirs to know, not the fit's (one it never saw keeps its weight).
+    const trainIds = ids.filter((d) => train.some((s) => s.x[d] !== undefined));
+    const w = { ...baseWeights, ...fitWeights(train, trainIds, ridge) };
     const { thresholds } = chooseThresholds(train.map((s) => ({ s, w })), base, target);
     const rows = test.map((s) => ({ s, w, r: replayClip(s.timeline, base, w, thresholds) }));
     oof.push(...rows);
@@ -317,7 +331,7 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
   const nReal = samples.filter((s) => !s.fake).length;
   const nFake = samples.length - nReal;
   const where = `${options.source.data}${options.source.fromJson ? ` (per-clip results from ${options.source.fromJson})` : ''}: ${nReal} real / ${nFake} fake clips in ${names.length} groups by /${patternOf(options.groupBy)}/, ${date.slice(0, 10)}`;
-  const cvText = `cross-validated over ${k} folds of whole groups (weights and thresholds fitted without the held-out groups): fused AUC ${cv.auc ?? 'n/a'}${cv.aucCi ? ` [${cv.aucCi.lo}, ${cv.aucCi.hi}]` : ''}, ${cv.falseAlertsPerMin ?? 'n/a'} false ALERTs/min over ${cv.realMinutes} min of real clips`;
+  const cvText = `cross-validated over ${k} folds of whole groups (weights and thresholds fitted without the held-out groups): fused AUC ${cv.auc ?? 'n/a'}${cv.aucCi ? ` [${cv.aucCi.lo}, ${cv.aucCi.hi}]` : ''} over the ${cv.judgedReal} of ${nReal} real and ${cv.judgedFake} of ${nFake} fake clips fusion judged, ${cv.falseAlertsPerMin ?? 'n/a'} false ALERTs/min over ${cv.realMinutes} min of real clips`;
   const numbers: Record<string, string> = {};
   const detectors = structuredClone(base.detectors);
   const weights: CalibrationResult['weights'] = {};
@@ -348,14 +362,14 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
       groupBy: patternOf(options.groupBy),
       groups: names.length,
       folds: k,
-      clips: { real: nReal, fake: nFake, leftOut: played.length - usable.length },
+      clips: { real: nReal, fake: nFake, leftOut: clips.length - usable.length },
       method: 'noisy-OR maximum likelihood weights (per-clip peak of confidence x score per detector, ridge towards 0); thresholds from replays through RiskFusion at a target false-alarm rate',
       target: { falseAlertsPerMin: target.alert, falseSuspiciousPerMin: target.suspicious },
       crossValidated: cv,
       numbers,
     },
   };
-  return { config, weights, thresholds: chosen.thresholds, crossValidated: cv, before, folds: foldReports, groups: names.length, clips: { real: nReal, fake: nFake, leftOut: played.length - usable.length }, targetMet: chosen.met, notes };
+  return { config, weights, thresholds: chosen.thresholds, crossValidated: cv, before, folds: foldReports, groups: names.length, clips: { real: nReal, fake: nFake, leftOut: clips.length - usable.length }, targetMet: chosen.met, notes };
 }
 
 function classesOf(clips: readonly { label: string }[]): 'real' | 'fake' | 'both' {
@@ -425,6 +439,8 @@ export function calibrationMarkdown(r: CalibrationResult, out: string): string {
     `Calibrated on ${r.clips.real} real / ${r.clips.fake} fake clips in ${r.groups} groups, ${r.folds.length} folds of whole groups${r.clips.leftOut ? ` (${r.clips.leftOut} left out)` : ''}. Wrote ${out}.`,
     '',
     `**Cross-validated by group: fused AUC ${f(cv.auc)}${cv.aucCi ? ` [${cv.aucCi.lo.toFixed(2)}, ${cv.aucCi.hi.toFixed(2)}]` : ''}, false ALERTs/min on reals ${f(cv.falseAlertsPerMin, 2)} (over ${cv.realMinutes} min), ${cv.fakesAlerted} of ${cv.timedFakes} fakes reached ALERT.**`,
+    '',
+    `AUC over ${cv.judgedReal} of ${r.clips.real} real and ${cv.judgedFake} of ${r.clips.fake} fake clips: the ones fusion judged (a primary detector in view); the others never had a verdict and are not in it.`,
     '',
     '| fusion | AUC [95% CI] | false ALERTs/min | false SUSPICIOUS/min | time to ALERT, median s (alerted/fakes) |',
     '| --- | --- | ---: | ---: | --- |',

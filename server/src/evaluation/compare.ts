@@ -41,7 +41,15 @@ export function compareMarkdown(a: EvaluationReport, b: EvaluationReport, names:
   const lines = [
     `Compare A = ${names.a} (${A.data.clips} clips: ${A.data.real} real, ${A.data.fake} fake; ${A.data.root}) with B = ${names.b} (${B.data.clips} clips: ${B.data.real} real, ${B.data.fake} fake; ${B.data.root}).`,
   ];
-  if (A.data.root !== B.data.root || A.data.clips !== B.data.clips) lines.push('', '**Warning: A and B were not run on the same clips; the deltas mix a change of data with a change of code.**');
+  // The same clips: same folder, and (when both reports list them) the same played clip ids, not just as many.
+  const played = (r: EvaluationReport) => (Array.isArray(r.clips) && r.clips.length ? r.clips.filter((c) => !c.error).map((c) => c.id).sort().join('\n') : null);
+  const [pa, pb] = [played(A), played(B)];
+  if (A.data.root !== B.data.root || A.data.clips !== B.data.clips || (pa !== null && pb !== null && pa !== pb)) lines.push('', '**Warning: A and B were not run on the same clips; the deltas mix a change of data with a change of code.**');
+  const sa = (A.settings ?? {}) as unknown as Record<string, unknown>;
+  const sb = (B.settings ?? {}) as unknown as Record<string, unknown>;
+  const show = (v: unknown) => (v === undefined ? 'n/a' : JSON.stringify(v));
+  const changed = [...new Set([...Object.keys(sa), ...Object.keys(sb)])].filter((k) => JSON.stringify(sa[k]) !== JSON.stringify(sb[k])).map((k) => `${k} ${show(sa[k])} → ${show(sb[k])}`);
+  if (changed.length) lines.push('', `**Warning: A and B were run with different settings (${changed.join(', ')}); the deltas mix a change of settings with a change of code.**`);
   lines.push(
     '',
     'Fused: the clip reached ALERT; a detector: its window view reached 0.5. Judged: clips it had a score for, of those it applies to. Δ = B − A.',

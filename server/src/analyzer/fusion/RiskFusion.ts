@@ -160,6 +160,8 @@ export const RiskConfigSchema = z.strictObject({
         timeToAlertMedianS: z.number().nullable(),
         fakesAlerted: z.number().int(),
         timedFakes: z.number().int(),
+        judgedReal: z.number().int().optional(),
+        judgedFake: z.number().int().optional(),
       }),
       /** "detectors.face-deepfake.weight", "thresholds.alert.enter"...: where each fitted number came from. */
       numbers: z.record(z.string(), z.string()),
