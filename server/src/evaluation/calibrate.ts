@@ -427,6 +427,14 @@ export function checkLabelsAndGroups(clips: readonly { id: string; label: 'real'
   if (groups.size < 2) {
     throw new CalibrationError(`only one group (${[...groups.keys()][0]}) by --group-by /${patternOf(groupBy)}/: validation must leave whole groups out, so it needs at least two identities or sources`);
   }
+  // A class in one group is left out whole by the fold that holds that group out: nothing of it to
+  // fit on there. Said here, before a folder is played, not after.
+  for (const cls of ['real', 'fake'] as const) {
+    const holding = [...groups].filter(([, members]) => members.some((c) => c.label === cls)).map(([g]) => g);
+    if (holding.length < 2) {
+      throw new CalibrationError(`every ${cls} clip is in one group (${holding[0]}) by --group-by /${patternOf(groupBy)}/: the fold that leaves it out has no ${cls} clip to fit on, so each class must span at least two groups`);
+    }
+  }
 }
 
 /** The calibration report in markdown: before/after, cross-validated, per fold, and the fitted numbers. */

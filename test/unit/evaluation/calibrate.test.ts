@@ -160,8 +160,9 @@ describe('calibrate building blocks', () => {
     expect(() => checkLabelsAndGroups([c('real/caller_1_a', 'real'), c('real/caller_2_a', 'real')], GROUP_BY)).toThrow(/need real and fake clips, found 2 real and 0 fake/);
     expect(() => checkLabelsAndGroups([c('real/caller_1_a', 'real'), c('fake/caller_1_b', 'fake')], GROUP_BY)).toThrow(/only one group \(1\)/);
     expect(() => checkLabelsAndGroups([c('real/caller_1_a', 'real'), c('fake/caller_2_b', 'fake'), c('fake/x', 'fake')], GROUP_BY)).toThrow(/1 clip\(s\) match no group .* \(e\.g\. fake\/x\)/);
-    expect(() => checkLabelsAndGroups([c('real/caller_1_a', 'real'), c('fake/caller_2_b', 'fake')], GROUP_BY)).not.toThrow();
-    // Each class must span two groups, or a fold has nothing to fit one side on.
+    expect(() => checkLabelsAndGroups([c('real/caller_1_a', 'real'), c('fake/caller_1_b', 'fake'), c('real/caller_2_a', 'real'), c('fake/caller_2_b', 'fake')], GROUP_BY)).not.toThrow();
+    // Each class must span two groups, or a fold has nothing to fit one side on: said before a folder is played.
+    expect(() => checkLabelsAndGroups([c('real/caller_1_a', 'real'), c('fake/caller_2_b', 'fake'), c('fake/caller_3_b', 'fake')], GROUP_BY)).toThrow(/every real clip is in one group \(1\)/);
     const split = dataset(2).map((x) => ({ ...x, id: x.label === 'real' ? x.id.replace(/caller_\d/, 'caller_0') : x.id.replace(/caller_\d/, 'caller_1') }));
     expect(() => calibrate(split, { base, groupBy: GROUP_BY, source })).toThrow(CalibrationError);
   });

@@ -88,9 +88,10 @@ describe('review: calibrate', () => {
 
   it('says plainly why a split with each class in a single group cannot be calibrated', () => {
     // Reals all from caller 0, fakes all from caller 1: the only fold holds out both, leaving
-    // nothing to fit on. The error must not claim there are real clips left.
+    // nothing to fit on. The error said "leaves only real clips" (there were none); now the check
+    // before playing names the class that sits in one group.
     const split = dataset(2).map((x) => ({ ...x, id: x.label === 'real' ? x.id.replace(/caller_\d/, 'caller_0') : x.id.replace(/caller_\d/, 'caller_1') }));
-    expect(() => calibrate(split, { base, groupBy: GROUP_BY, source })).toThrow(/leaves no real and no fake clips to fit on: each class must span at least two groups/);
+    expect(() => calibrate(split, { base, groupBy: GROUP_BY, source })).toThrow(/every real clip is in one group \(0\) .* each class must span at least two groups/);
   });
 
   it('says how many clips could not be played instead of dropping them silently', () => {
