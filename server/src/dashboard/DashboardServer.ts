@@ -114,7 +114,10 @@ export class DashboardServer {
     const snapshot = this.opts.registry.list().map((r) => this.summary(r));
     this.recordShown(socket, snapshot);
     socket.emit('snapshot', snapshot);
-    socket.on('alert.ack', (payload: unknown, ack: unknown) => {
+    socket.on('alert.ack', (...args: unknown[]) => {
+      // The ack is the last argument, with or without a payload before it (see SignalingServer.handle).
+      const ack = typeof args.at(-1) === 'function' ? args.pop() : undefined;
+      const payload = args[0];
       const reply = (r: { ok: true } | { ok: false; error: { code: string; message: string } }) => {
         if (typeof ack === 'function') ack(r);
         else if (!r.ok) socket.emit('error', r.error);

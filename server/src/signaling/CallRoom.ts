@@ -137,13 +137,28 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
     this.emit('updated', p);
   }
 
-  remove(p: Participant): void {
+  remove(p: Participant, opts: { replaced?: boolean } = {}): void {
     if (this.participants.get(p.id) !== p) return;
     this.participants.delete(p.id);
     p.peer.close();
     this.broadcastFrom(p, 'participant.left', { id: p.id });
     this.emit('left', p);
-    if (this.people === 0) this.emit('empty');
+    if (this.people === 0 && !opts.replaced) this.emit('empty');
+  }
+
+  /**
+   * A new session of someone already here (a reload, a rejoin after a media failure): the old one
+   * goes and the new one comes without the call counting as empty in between, which closed a call
+   * whose only person rejoined.
+   */
+  replace(previous: Participant, req: JoinRequest): Participant {
+    this.remove(previous, { replaced: true });
+    try {
+      return this.add(req);
+    } catch (err) {
+      if (this.people === 0) this.emit('empty');
+      throw err;
+    }
   }
 
   private broadcastFrom<E extends 'participant.joined' | 'participant.updated' | 'participant.left'>(

@@ -22,7 +22,7 @@ import {
 import { canPublish, isHost, isPrivileged } from '../protocol/roles.ts';
 import { ALL_ROOMS } from '../protocol/dashboard.ts';
 import { PeerClosedError, SdpError } from '../sfu/engine.ts';
-import { infoOf, type CallRoom, type Participant } from './CallRoom.ts';
+import { infoOf, type CallRoom, type JoinRequest, type Participant } from './CallRoom.ts';
 import { ClientError, handshakeRefusal } from '../errors.ts';
 import { ConnectionCap } from './ConnectionCap.ts';
 import { RateLimiter } from './RateLimiter.ts';
@@ -171,7 +171,11 @@ export class SignalingServer {
   /** Wraps a handler with rate limiting, schema validation, authorisation errors and the ack. */
   private handle<E extends ClientEvent>(socket: IoSocket, event: E, handler: Handler<E>): void {
     const schema = ClientMessages[event];
-    const listener = async (payload: unknown, ack: unknown) => {
+    const listener = async (...args: unknown[]) => {
+      // The ack is the last argument: an event sent with an ack and no payload (room.close, leave)
+      // must have that ack answered, not an 'error' event while its sender waits.
+      const ack = typeof args.at(-1) === 'function' ? args.pop() : undefined;
+      const payload = args[0];
       const reply = (result: Ack<object>) => {
         if (typeof ack === 'function') (ack as (r: Ack<object>) => void)(result);
         else if (!result.ok) socket.emit('error', result.error);
@@ -208,6 +212,9 @@ export class SignalingServer {
   private session(socket: IoSocket): { room: CallRoom; participant: Participant } {
     const session = socket.data.session;
     if (!session || session.room.closed) throw new ClientError(ErrorCode.NotJoined, 'Join a call first.');
+    // Replaced by the same identity from another connection: this session is over, and must not
+    // act in the call (its media.state was broadcast as the live session's).
+    if (session.room.get(session.participant.id) !== session.participant) throw new ClientError(ErrorCode.NotJoined, 'This session was replaced by another window; join again to take over.');
     return session;
   }
 
@@ -222,34 +229,41 @@ export class SignalingServer {
     if (who.kind === 'user' && who.room !== payload.room && who.room !== ALL_ROOMS) {
       throw new ClientError(ErrorCode.TokenWrongRoom, `This join link is for another call, not "${payload.room}".`);
     }
-    // A rejoin from this socket (e.g. after a media failure) starts a fresh session.
-    this.endSession(socket);
+    // A rejoin from this socket (e.g. after a media failure) starts a fresh session: one in another
+    // call ends here; one in this call is replaced below, so the call is never empty meanwhile.
+    const own = socket.data.session;
+    if (own && (own.room.closed || own.room.id !== payload.room)) this.endSession(socket);
     const id = who.kind === 'user' ? who.sub : `${who.sub}:${payload.room}`;
     const role = who.kind === 'user' ? who.role : 'analyzer';
     let room: CallRoom | undefined;
-    if (who.kind === 'user') {
-      try {
-        room = this.opts.registry.admit(payload.room, id, who.role, who.roomType);
-      } catch (err) {
-        if (err instanceof ClientError && err.code === ErrorCode.RoomNotFound) void socket.join(waitingFor(payload.room));
-        throw err;
+    try {
+      if (who.kind === 'user') {
+        try {
+          room = this.opts.registry.admit(payload.room, id, who.role, who.roomType);
+        } catch (err) {
+          if (err instanceof ClientError && err.code === ErrorCode.RoomNotFound) void socket.join(waitingFor(payload.room));
+          throw err;
+        }
+        void socket.leave(waitingFor(payload.room));
+      } else {
+        // The analyzer follows calls; it never opens one.
+        room = this.opts.registry.get(payload.room);
+        if (!room) throw new ClientError(ErrorCode.RoomNotFound, `No call "${payload.room}" is open.`);
+        // One worker per call: another analyzer joining would analyse the call twice.
+        if (!this.opts.analyzerMayJoin(who.sub, payload.room)) throw new ClientError(ErrorCode.Forbidden, `The call "${payload.room}" is another analyzer's.`);
       }
-      void socket.leave(waitingFor(payload.room));
-    } else {
-      // The analyzer follows calls; it never opens one.
-      room = this.opts.registry.get(payload.room);
-      if (!room) throw new ClientError(ErrorCode.RoomNotFound, `No call "${payload.room}" is open.`);
-      // One worker per call: another analyzer joining would analyse the call twice.
-      if (!this.opts.analyzerMayJoin(who.sub, payload.room)) throw new ClientError(ErrorCode.Forbidden, `The call "${payload.room}" is another analyzer's.`);
+    } catch (err) {
+      // A rejoin refused (e.g. the call is now another analyzer's) leaves nothing of the old session.
+      this.endSession(socket);
+      throw err;
     }
     const previous = room.get(id);
-    if (previous) {
-      // Same identity from another connection (a reload, or a reconnect that beat our disconnect).
-      previous.channel.emit('session.replaced');
-      room.remove(previous);
-    }
+    // Same identity from another connection (a reload, or a reconnect that beat our disconnect).
+    if (previous && previous.channel !== socket) previous.channel.emit('session.replaced');
     const name = who.kind === 'user' ? who.name : 'Analyzer';
-    const participant = room.add({ id, name, role, channel: socket });
+    const request: JoinRequest = { id, name, role, channel: socket };
+    delete socket.data.session;
+    const participant = previous ? room.replace(previous, request) : room.add(request);
     // No listener on the room per join (one per join, never removed, held every participant and its
     // socket: the heap grew without bound). A session whose call ended is told by room.closed.
     socket.data.session = { room, participant };

@@ -43,6 +43,9 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
   private readonly awaitingKeyframe = new Set<TrackForwarder>();
   private offerOutstanding = false;
   private renegotiationPending = false;
+  /** A publish offer is being answered / one has been: a session publishes once. */
+  private publishing = false;
+  private publishAnswered = false;
   private closedFlag = false;
   private readonly closeSignal = new AbortController();
   private readonly peerConfig: Partial<PeerConfig>;
@@ -96,6 +99,20 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
   async publish(offerSdp: string): Promise<string> {
     if (!this.canPublish) throw new SdpError('This participant is receive-only and cannot publish.');
     checkPublishOffer(offerSdp);
+    // Once per session, as on mediasoup: a later offer with fresh m-sections added tracks that every
+    // subscriber received, without bound (checkPublishOffer sees one offer at a time).
+    if (this.publishing || this.publishAnswered) throw new SdpError('This participant already publishes; rejoin to publish again.');
+    this.publishing = true;
+    try {
+      const answer = await this.publishOnce(offerSdp);
+      this.publishAnswered = true;
+      return answer;
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  private async publishOnce(offerSdp: string): Promise<string> {
     if (!this.publishPc) {
       const pc = new RTCPeerConnection(this.peerConfig);
       this.publishPc = pc;
