@@ -108,6 +108,8 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
     const last = plan[plan.length - 1]!;
     const clock = this.opts.clock ?? systemClock;
     const observe = { room: room.id, participantId, challengeId: challenge.id };
+    // The call the check belongs to, taken now: when the call ends, its record is gone before the check ends.
+    const callAtStart = this.opts.callIdOf(room.id);
     challenge.on('prompt', (p) => room.get(participantId)?.channel.emit('challenge.prompt', p));
     challenge.on('update', (v) => {
       room.toPrivileged('challenge.update', v);
@@ -118,7 +120,7 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
       this.hub.unobserve(observe);
       if (v.state !== 'RUNNING') this.hub.sendChallengeResult({ room: room.id, participantId, result: v.state, reasons: v.reasons, requestedBy: v.requestedBy });
       room.get(participantId)?.channel.emit('challenge.done', { challengeId: challenge.id });
-      const callId = this.opts.callIdOf(room.id);
+      const callId = callAtStart ?? this.opts.callIdOf(room.id);
       if (callId !== undefined) this.audit.challengeFinished(callId, v);
       log.info('challenge finished', { room: room.id, participant: participantId, result: v.state, steps: v.steps.map((s) => `${s.action}:${s.state}`).join(','), reasons: v.reasons.join(' | ') });
     });

@@ -136,7 +136,8 @@ export class StepUpPolicy {
     const when = STEP_UP[type];
     const s = this.state(room, u.participantId);
     const risky = when === 'alert' ? u.state === 'ALERT' : RISKY.has(u.state);
-    if (!risky) s.episodeChecked = false;
+    // The episode lasts while the caller stays raised: an ALERT dipping to SUSPICIOUS is the same one.
+    if (!RISKY.has(u.state)) s.episodeChecked = false;
     if (when === 'join') {
       if (s.joinPending && faceSeen(u) && this.attempt(room, u.participantId, s, 'join', type)) s.joinPending = false;
     } else if ((when === 'suspicious' || when === 'alert') && risky && !s.episodeChecked) {
@@ -173,6 +174,8 @@ export function attachStepUp(policy: StepUpPolicy, registry: Pick<RoomRegistry, 
     for (const p of room.all()) if (analysed(p.role)) policy.joined(room.id, p.id);
     room.on('joined', (p) => analysed(p.role) && policy.joined(room.id, p.id));
     room.on('left', (p) => analysed(p.role) && policy.left(room.id, p.id));
+    // A room from ROOMS never closes: its call ends when the last person leaves (as RiskDesk and the audit count it).
+    room.on('empty', () => policy.closed(room.id));
     room.once('close', () => policy.closed(room.id));
   };
   for (const room of registry.list()) follow(room);

@@ -37,6 +37,8 @@
  *   over a real face read fake to MesoNet, which would turn any SUSPICIOUS into ALERT.
  * - A verdict (CLEAR or worse) needs a primary detector (registry.ts says which: face deepfake,
  *   presentation attack, synthetic voice, a liveness check's verdict); the others only add to it.
+ *   A passed check is no signal (it proves the movements, not the face), and a check's verdicts
+ *   count by the most suspicious in its window, never averaged: a pass does not dilute a failure.
  * - With no usable signal, CLEAR or ANALYZING become INSUFFICIENT_SIGNAL; SUSPICIOUS and ALERT
  *   hold (hiding the face must not clear an alert).
  * - SUSPICIOUS and ALERT remember the detectors that raised them (the fewest top contributors
@@ -60,6 +62,8 @@ import type { QualityReason } from '../vision/quality.ts';
 
 import type { DegradedDetector, RiskHandBack, RiskState } from '../../protocol/messages.ts';
 import { NO_VIDEO_GAP, QUALITY_GAPS } from '../../protocol/riskGaps.ts';
+/** Detectors whose readings are verdicts of a check (a pass scores 0), not measurements of the face or voice. */
+const VERDICTS: ReadonlySet<DetectorId> = new Set<DetectorId>(['liveness-check']);
 /** The primary detectors whose evidence the analyzer produces itself (not the liveness check's). */
 const HEARD_PRIMARY: readonly DetectorId[] = DETECTORS.filter((d) => d.primary && d.kind !== 'external').map((d) => d.id);
 
@@ -457,6 +461,11 @@ export class RiskFusion {
     while (list.length && list[0]!.at < now - cfg.windowMs) list.shift();
     const judged = list.filter((e) => e.score !== undefined && e.confidence > 0);
     if (judged.length < cfg.minSamples) return undefined;
+    if (VERDICTS.has(id)) {
+      // A check's verdicts are not averaged: a pass lowers nothing, not even an earlier failure.
+      const worst = judged.reduce((a, e) => (e.score! >= a.score! ? e : a));
+      return { detector: id, text: worst.reason, contribution: cfg.weight * worst.confidence * worst.score!, score: worst.score!, confidence: worst.confidence };
+    }
     let cs = 0;
     let c = 0;
     for (const e of judged) {
@@ -554,7 +563,8 @@ export class RiskFusion {
     }
     reasons.sort((a, b) => b.contribution - a.contribution);
     const risk = 1 - reasons.reduce((p, r) => p * (1 - r.contribution), 1);
-    const hasSignal = reasons.some((r) => PRIMARY.has(r.detector));
+    // A passed check is no signal: it proves the caller moved, not what the face is (LivenessCheck.ts).
+    const hasSignal = reasons.some((r) => PRIMARY.has(r.detector) && !(VERDICTS.has(r.detector) && r.score === 0));
     const degraded = this.degraded(now);
     this.trackOnset(hasSignal, risk, onsetStart, now);
     this.trackEscalation(hasSignal, 1 - escalationKeep, escalationStart, now);

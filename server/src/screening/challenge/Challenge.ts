@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { INSTRUCTIONS, OCCLUDING_ACTIONS, type ChallengePrompt, type ChallengeSample, type ChallengeTrigger, type ChallengeView } from '../../protocol/challenge.ts';
-import { baselineOf, judgeDetectors, judgeStep, judgeStress, verdict, type StepJudgement } from './judge.ts';
+import { baselineOf, judgeDetectors, judgeStep, judgeStress, unscoredStress, verdict, type StepJudgement } from './judge.ts';
 import type { PlannedStep } from './plan.ts';
 
 export interface Clock {
@@ -218,7 +218,9 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
     if (j.state === 'passed') {
       // The caller visibly made a movement swaps break on: a classifier breaking down on its frames fails the step.
       const broke = judgeStress(step.action, base, inWindow);
+      const unscored = unscoredStress(step.action, base, inWindow);
       if (broke.length) j = { state: 'failed', reason: broke.join(' ') };
+      else if (unscored) j = { state: 'inconclusive', reason: `${j.reason} ${unscored}` };
     }
     this.judged[i] = j;
     Object.assign(this.view.steps[i]!, { state: j.state, reason: j.reason });

@@ -263,6 +263,19 @@ export function judgeStress(action: ChallengeAction, base: Baseline, samples: re
 }
 
 /**
+ * A stress movement the caller made but no face classifier or cue scored (the models did not
+ * load, or every run failed): the turn tested nothing, so the step cannot pass on it. Returns the
+ * reason, or undefined when at least minFrames of the movement's frames were scored.
+ */
+export function unscoredStress(action: ChallengeAction, base: Baseline, samples: readonly ChallengeSample[]): string | undefined {
+  if (!STRESS_ACTIONS.includes(action)) return undefined;
+  const frames = movementFrames(action, base, samples);
+  const scored = frames.filter((s) => Object.keys(scoresOf(s)).length > 0).length;
+  if (scored >= JUDGE.minFrames) return undefined;
+  return `No face classifier scored the face during the movement (${scored} of ${frames.length} frames), so it could not show whether the face holds up.`;
+}
+
+/**
  * How the face classifiers (and per-frame face cues) behaved while the face moved, over every
  * step. Real-time face swaps are trained on frontal faces and blend poorly over hands and turned
  * heads, so their artefacts show up exactly when a challenge asks for those.
