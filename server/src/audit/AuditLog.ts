@@ -97,7 +97,13 @@ export interface AuditLogOptions {
 const LAST_ACTIVITY = `MAX(c.opened_at,
   COALESCE((SELECT MAX(MAX(joined_at, COALESCE(left_at, 0))) FROM participants WHERE call_id = c.id), 0),
   COALESCE((SELECT MAX(at) FROM risk_states WHERE call_id = c.id), 0),
-  COALESCE((SELECT MAX(at) FROM alerts WHERE call_id = c.id), 0))`;
+  COALESCE((SELECT MAX(at) FROM alerts WHERE call_id = c.id), 0),
+  COALESCE((SELECT MAX(k.at) FROM alert_acks k JOIN alerts a ON a.id = k.alert_id WHERE a.call_id = c.id), 0),
+  COALESCE((SELECT MAX(v.shown_at) FROM alert_views v JOIN alerts a ON a.id = v.alert_id WHERE a.call_id = c.id), 0),
+  COALESCE((SELECT MAX(ended_at) FROM challenges WHERE call_id = c.id), 0))`;
+
+/** How long a write waits on another connection's lock before it fails (SQLITE_BUSY). */
+const BUSY_TIMEOUT_MS = 500;
 
 /** /healthz probes at most this often (each probe writes one row). */
 const HEALTH_PROBE_MS = 1000;
@@ -149,7 +155,9 @@ export class AuditLog {
       chmodSync(path, 0o600);
       for (const side of [`${path}-wal`, `${path}-shm`]) if (existsSync(side)) chmodSync(side, 0o600);
     }
-    this.db = new DatabaseSync(path);
+    // A write that meets another connection's lock (a checkpoint, an admin's sqlite3 shell) waits
+    // for it a moment rather than failing at once and losing the record.
+    this.db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
     this.db.exec('PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;');
     this.db.exec(SCHEMA);
     for (const m of MIGRATIONS) {
@@ -179,6 +187,7 @@ export class AuditLog {
            ORDER BY rowid DESC LIMIT 1)`,
       ),
       leave: p('UPDATE participants SET left_at = ? WHERE call_id = ? AND participant_id = ? AND left_at IS NULL'),
+      leaveAll: p('UPDATE participants SET left_at = ? WHERE call_id = ? AND left_at IS NULL'),
       state: p('INSERT INTO risk_states (call_id, participant_id, state, risk, reasons, at) VALUES (?, ?, ?, ?, ?, ?)'),
       alert: p('INSERT INTO alerts (id, call_id, participant_id, risk, reasons, at) VALUES (?, ?, ?, ?, ?, ?)'),
       shown: p('INSERT OR IGNORE INTO alert_views (alert_id, viewer_id, viewer_role, shown_at) VALUES (?, ?, ?, ?)'),
@@ -231,8 +240,9 @@ export class AuditLog {
     return Number(this.stmt.openCall!.run(room, at).lastInsertRowid);
   }
 
+  /** Closes the call; whoever was still in it (the call ended under them) left then. */
   closeCall(callId: number, at = Date.now()): void {
-    this.stmt.closeCall!.run(at, callId);
+    if (Number(this.stmt.closeCall!.run(at, callId).changes) > 0) this.stmt.leaveAll!.run(at, callId);
   }
 
   /** A rejoin within the window reopens the row the participant left (rejoins + 1); otherwise a new row. */

@@ -75,7 +75,12 @@ export class DashboardServer {
     const follow = (room: CallRoom) => {
       for (const e of ['joined', 'left', 'updated'] as const) room.on(e, (p) => p.role !== 'analyzer' && this.changed(room.id));
       room.on('joined', (p) => p.role !== 'analyzer' && !this.startedAt.has(room.id) && this.startedAt.set(room.id, Date.now()));
-      room.on('left', () => room.all().every((p) => p.role === 'analyzer') && this.startedAt.delete(room.id));
+      room.on('left', () => {
+        if (!room.all().every((p) => p.role === 'analyzer')) return;
+        // Everyone left: the next sitting (a room that stays open) is another call, with no check yet.
+        this.startedAt.delete(room.id);
+        this.lastChallenge.delete(room.id);
+      });
       room.once('close', () => {
         clearTimeout(this.pending.get(room.id));
         this.pending.delete(room.id);

@@ -121,7 +121,12 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
       if (v.state !== 'RUNNING') this.hub.sendChallengeResult({ room: room.id, participantId, result: v.state, reasons: v.reasons, requestedBy: v.requestedBy });
       room.get(participantId)?.channel.emit('challenge.done', { challengeId: challenge.id });
       const callId = callAtStart ?? this.opts.callIdOf(room.id);
-      if (callId !== undefined) this.audit.challengeFinished(callId, v);
+      try {
+        if (callId !== undefined) this.audit.challengeFinished(callId, v);
+      } catch (err) {
+        // Logged (and /healthz reports the database), never thrown into the call's timers.
+        log.error('audit write failed', { what: 'check verdict', room: room.id, error: err instanceof Error ? err.message : String(err) });
+      }
       log.info('challenge finished', { room: room.id, participant: participantId, result: v.state, steps: v.steps.map((s) => `${s.action}:${s.state}`).join(','), reasons: v.reasons.join(' | ') });
     });
     // Long enough for the longest wait for a baseline (Challenge's default) and the last step.
