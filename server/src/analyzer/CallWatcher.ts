@@ -218,7 +218,9 @@ export class CallWatcher {
           if (s.oversizedFrames++ === 0) log.warn('video frames above the maximum size dropped', { room, participant: t.participantId, size: `${frame.width}x${frame.height}`, max: `${max.width}x${max.height}` });
           return;
         }
+        const refused = s.malformedFrames;
         if (s.offer(frame, performance.now())) onSample();
+        else if (refused === 0 && s.malformedFrames === 1) log.warn('video frames whose buffer does not match their size dropped', { room, participant: t.participantId, size: `${frame.width}x${frame.height}`, bytes: frame.data?.length });
       }));
     } else {
       const s = new AudioStream(id, { hopSeconds: config.audioHopSeconds, clearHopSeconds: config.audioClearHopSeconds, confidentHopSeconds: config.audioConfidentHopSeconds, queueCapacity: config.queueCapacity });

@@ -142,6 +142,14 @@ export class Scheduler {
         if (inflight.size >= this.deps.maxBatch) await Promise.race(inflight);
       } catch (err) {
         log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
+        // A sample face detection failed on is lost like one a classifier failed on (classify):
+        // fusion counts it, so a detector that keeps failing reads "analysis degraded", not a
+        // camera with nothing to judge left to the voice alone.
+        if (this.deps.watcher.isAnalysed(s.id)) {
+          const fusion = this.deps.subjects.get(s.id.room, s.id.participantId).fusion;
+          fusion.dropped('video', Date.now());
+          if (s.faceSeen) fusion.dropped('face-frames', Date.now());
+        }
       }
     }
   }

@@ -96,6 +96,12 @@ export class VideoStream {
   lastFrameAt: number;
   /** Decoded frames dropped for being above the maximum size (CallWatcher). */
   oversizedFrames = 0;
+  /**
+   * Frames refused because their buffer cannot hold the I420 picture their size says (or the size
+   * is not a positive integer): never queued, and like an oversized frame no sign of live video,
+   * so a stream of them is a stall (VIDEO_STALL_MS), not a camera the analyzer seems to judge.
+   */
+  malformedFrames = 0;
   /** The temporal layer last asked of the SFU; undefined: its default for the analyzer (0). */
   layer: number | undefined;
   private rateSince = Number.NaN;
@@ -185,6 +191,10 @@ export class VideoStream {
 
   /** Called for every decoded frame; keeps it only when the sampler wants it. Returns whether it did. */
   offer(frame: I420Frame, now: number): boolean {
+    if (!wellFormed(frame)) {
+      this.malformedFrames++;
+      return false;
+    }
     this.framesIn++;
     this.lastFrameAt = now;
     if (Number.isNaN(this.rateSince)) this.rateSince = now;
@@ -198,6 +208,13 @@ export class VideoStream {
     this.landmarkQueue.push({ frame, arrivedAt: now });
     return true;
   }
+}
+
+/** Whether the frame's buffer holds the I420 picture its size says (image.ts i420Source reads it so). */
+function wellFormed(frame: I420Frame): boolean {
+  const { width: w, height: h, data } = frame;
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1 || !data) return false;
+  return data.length >= w * h + 2 * ((w + 1) >> 1) * ((h + 1) >> 1);
 }
 
 export type TimedWindow = AudioWindow & { arrivedAt: number };

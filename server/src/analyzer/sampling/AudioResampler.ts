@@ -31,6 +31,11 @@ interface Design {
 }
 
 const designs = new Map<string, Design>();
+/**
+ * Designs kept, least recently used first out. A table can be 0.3-11 MB (up to 1000 phases at an
+ * odd rate): a stream whose rate changed to a new one on every block grew the cache for ever.
+ */
+const MAX_DESIGNS = 8;
 
 /**
  * Streaming converter of interleaved Int16 PCM at any common rate (48, 44.1, 32, 24, 16, 8 kHz...)
@@ -177,7 +182,11 @@ function designFor(inRate: number, outRate: number, transitionHz: number, stopba
   if (!Number.isInteger(inRate) || inRate < 1000 || inRate > 384000) throw new RangeError(`unsupported sample rate ${inRate}`);
   const key = `${inRate}:${outRate}:${transitionHz}:${stopbandDb}`;
   const cached = designs.get(key);
-  if (cached) return cached;
+  if (cached) {
+    designs.delete(key);
+    designs.set(key, cached);
+    return cached;
+  }
   const g = gcd(inRate, outRate);
   const up = outRate / g;
   const down = inRate / g;
@@ -215,6 +224,10 @@ function designFor(inRate: number, outRate: number, transitionHz: number, stopba
     design = { up, down, taps, coeffs };
   }
   designs.set(key, design);
+  for (const k of designs.keys()) {
+    if (designs.size <= MAX_DESIGNS) break;
+    designs.delete(k);
+  }
   return design;
 }
 

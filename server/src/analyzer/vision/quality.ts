@@ -34,9 +34,26 @@ export function assessQuality(src: ImageSource, faces: readonly Detection[], opt
     return { reason: luma < minLuma ? 'too-dark' : 'no-face', faceCount: 0, meanLuma: luma, lumaRegion: 'frame', faceSize: null };
   }
   const luma = meanLuma(src, largest);
-  const faceSize = Math.min(largest.width, largest.height);
+  // The face as the frame holds it: a box partly outside counts by its visible part, and a box
+  // the frame does not hold at all (wholly outside, or NaN/Infinity from the model) is no face.
+  const visible = clip(largest, src.width, src.height);
+  if (faces.length === 1 && (!visible || Number.isNaN(luma))) {
+    const frameLuma = meanLuma(src);
+    return { reason: frameLuma < minLuma ? 'too-dark' : 'no-face', faceCount: 0, meanLuma: frameLuma, lumaRegion: 'frame', faceSize: null };
+  }
+  const faceSize = visible ? Math.min(visible.width, visible.height) : 0;
   const reason: QualityReason = faces.length > 1 ? 'multiple-faces' : luma < minLuma ? 'too-dark' : faceSize < minFaceSize ? 'too-small' : 'ok';
   return { reason, faceCount: faces.length, meanLuma: luma, lumaRegion: 'face', faceSize };
+}
+
+/** The part of `b` inside a width x height frame; undefined when none is (or the box is not finite). */
+function clip(b: Box, width: number, height: number): Box | undefined {
+  if (![b.x, b.y, b.width, b.height].every(Number.isFinite)) return undefined;
+  const x0 = Math.max(0, b.x);
+  const y0 = Math.max(0, b.y);
+  const x1 = Math.min(width, b.x + b.width);
+  const y1 = Math.min(height, b.y + b.height);
+  return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : undefined;
 }
 
 function area(b: Box): number {
