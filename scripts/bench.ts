@@ -63,7 +63,7 @@ try {
       'alert-runs': { type: 'string', default: '5' },
       'alert-real': { type: 'string', default: '10' },
       'alert-timeout': { type: 'string', default: '90' },
-      'alert-clip': { type: 'string', default: 'fake' },
+      'alert-clip': { type: 'string', default: 'fake-tts' },
       providers: { type: 'string', default: 'cpu' },
       batches: { type: 'string', default: '1,8,32' },
       'inference-seconds': { type: 'string', default: '2' },

@@ -4,12 +4,12 @@
  * speech, in this process). Each run: the caller joins a fresh call with the real clip; once the
  * analyzer has judged it CLEAR (and at least `realSeconds` have passed) it switches to the fake
  * clip; the clock stops when a supervisor's socket, joined to the call, receives `risk.alert`.
- * Both times are kept: the first raised state (SUSPICIOUS or ALERT) and the alert. The fake clip is
- * a MesoNet-domain crop with a real voice, which the shipped fusion takes to SUSPICIOUS and no
- * further (MesoNet alone never raises ALERT: risk-config.json); the server process inherits the
- * environment, so `ANALYZER_RISK_CONFIG=FILE npm run bench -- --only alert` times the alert under
- * another fusion (BENCHMARKS.md: MesoNet decisive, as before 2 Dec 2026), and `--alert-clip
- * fake-tts` switches to the same face with a synthetic voice, which two detectors agree on.
+ * Both times are kept: the first raised state (SUSPICIOUS or ALERT) and the alert. The fake clip
+ * (default `fake-tts`) is a MesoNet-domain crop with a synthetic voice, which two detectors agree
+ * on; `--alert-clip fake` is the same face with a real voice, which the shipped fusion raises to
+ * nothing since 3 Dec 2026 (MesoNet alone never warns: risk-config.json). The server process
+ * inherits the environment, so `ANALYZER_RISK_CONFIG=FILE npm run bench -- --only alert` times the
+ * alert under another fusion (BENCHMARKS.md: MesoNet decisive, as before 2 Dec 2026).
  */
 import { io, type Socket } from 'socket.io-client';
 import type { InferenceRuntime } from '../../server/src/analyzer/inference/InferenceRuntime.ts';
@@ -26,7 +26,7 @@ export interface AlertOptions {
   realSeconds: number;
   /** Give up on a run after this long without an alert. */
   timeoutSeconds: number;
-  /** The clip switched to (default `fake`: the face-swap crop, which the shipped fusion takes to SUSPICIOUS only). */
+  /** The clip switched to (default `fake-tts`: the face-swap crop with a synthetic voice; `fake`, with a real voice, raises nothing with the shipped fusion). */
   clip?: ClipName;
   say: (msg: string) => void;
 }
@@ -77,7 +77,7 @@ export async function benchAlert(o: AlertOptions): Promise<AlertResult> {
   const server = await startServer({ ANALYZER: 'embedded', ROOMS: rooms.join(',') });
   const library = new ClipLibrary(o.runtime);
   // Prepared once, so switching costs no decoding or face detection.
-  const fakeClip = o.clip ?? 'fake';
+  const fakeClip = o.clip ?? 'fake-tts';
   await Promise.all([library.load('real'), library.load(fakeClip)]);
   const runs: AlertRun[] = [];
   try {

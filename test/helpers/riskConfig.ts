@@ -18,11 +18,27 @@ import { loadRiskConfig, type RiskConfig } from '../../server/src/analyzer/fusio
 
 export const DECISIVE_FACE_WEIGHT = 0.95;
 
-/** The shipped configuration, MesoNet decisive. */
+/**
+ * The seam cue's weight beside a decisive MesoNet: its value then (0.15 until 3 Dec 2026). At the
+ * shipped 0.3 next to MesoNet at 0.95, the e2e real caller (a still photo on a virtual camera, at
+ * fused risk ~0.43 under MesoNet decisive) would sit on the SUSPICIOUS entry, as it did at 0.35
+ * (risk-config.json, face-blend's source); the shipped fusion, with MesoNet at 0.4, reads it lower.
+ */
+export const DECISIVE_SEAM_WEIGHT = 0.15;
+
+/** The shipped configuration, MesoNet decisive (and the seam cue at its weight of that time). */
 export function faceDecisiveConfig(): RiskConfig {
   const c = loadRiskConfig();
   const face = c.detectors['face-deepfake']!;
-  return { ...c, detectors: { ...c.detectors, 'face-deepfake': { ...face, weight: DECISIVE_FACE_WEIGHT, source: `Tests of the alert path (test/helpers/riskConfig.ts). ${face.source}` } } };
+  const seam = c.detectors['face-blend']!;
+  return {
+    ...c,
+    detectors: {
+      ...c.detectors,
+      'face-deepfake': { ...face, weight: DECISIVE_FACE_WEIGHT, source: `Tests of the alert path (test/helpers/riskConfig.ts). ${face.source}` },
+      'face-blend': { ...seam, weight: DECISIVE_SEAM_WEIGHT, source: `Tests of the alert path (test/helpers/riskConfig.ts). ${seam.source}` },
+    },
+  };
 }
 
 let file: string | undefined;

@@ -6,9 +6,9 @@
  * production engine (mediasoup where its worker runs; media-forwarding covers both).
  *
  * The deepfake here is a MesoNet-domain crop, the only one these machines can put on camera, and
- * the shipped fusion lets MesoNet alone raise SUSPICIOUS, never ALERT (risk-config.json): so the
- * delivery tests run the analyzer with MesoNet decisive (ANALYZER_RISK_CONFIG; helpers/riskConfig.ts),
- * and the last test shows what the shipped weights make of the same caller.
+ * the shipped fusion lets MesoNet alone raise nothing (risk-config.json: a warning needs a second
+ * detector): so the delivery tests run the analyzer with MesoNet decisive (ANALYZER_RISK_CONFIG;
+ * helpers/riskConfig.ts), and the last tests show what the shipped weights make of the same caller.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Analyzer } from '../../server/src/analyzer/Analyzer.ts';
@@ -188,7 +188,7 @@ describe('risk delivery with the shipped fusion', () => {
     return shipped;
   }
 
-  it('the same deepfake crop alone reaches SUSPICIOUS with its reason, and never ALERT', async () => {
+  it('the same deepfake crop alone raises nothing: MesoNet is its top reason, and a warning needs a second detector', async () => {
     const shipped = await shippedFusionServer();
     const doctor = watcher('clinician', 'doc-s', 'demo', shipped);
     await doctor.peer.join();
@@ -196,18 +196,19 @@ describe('risk delivery with the shipped fusion', () => {
     const caller = new HeadlessParticipant({ url: shipped.url, room: 'demo', token: shipped.token('demo', 'patient', 'Caller', { sub: 'caller' }), tracks: [video.track] });
     await caller.join();
     cleanup.push(() => video.stop(), () => caller.leave());
-    await waitFor('SUSPICIOUS at the clinician', () => doctor.updates.some((u) => u.state === 'SUSPICIOUS'), 40000);
-    // Longer than the decisive configuration takes to go on to ALERT (its 3 s hold, then some).
+    const mine = () => doctor.updates.filter((u) => u.participantId === 'caller');
+    await waitFor('a verdict at the clinician', () => mine().some((u) => u.state === 'CLEAR'), 40000);
+    // Longer than the decisive configuration takes to reach ALERT (its 3 s hold, then some).
     await new Promise((r) => setTimeout(r, 10000));
-    const mine = doctor.updates.filter((u) => u.participantId === 'caller');
-    expect(mine.map((u) => u.state)).not.toContain('ALERT');
-    expect(mine.at(-1)).toMatchObject({ state: 'SUSPICIOUS', raisedBy: ['face-deepfake'] });
-    expect(mine.at(-1)!.reasons[0]!.detector).toBe('face-deepfake');
+    expect(mine().map((u) => u.state)).not.toContain('SUSPICIOUS');
+    expect(mine().map((u) => u.state)).not.toContain('ALERT');
+    expect(mine().at(-1)!.reasons[0]!.detector).toBe('face-deepfake');
+    expect(mine().at(-1)!.risk).toBeGreaterThan(0.3);
     expect(doctor.alerts).toEqual([]);
   });
 
   it('the same face with a synthetic voice, switched to mid-call, goes on to ALERT with the shipped weights, raised by both', async () => {
-    // The face raises SUSPICIOUS; the voice model, a second opinion, escalates it (RiskFusion).
+    // Neither alone would: the face and the voice together raise SUSPICIOUS, then ALERT (RiskFusion).
     // The simulator's stills and voices, published as they are (no animation: this test shares
     // one process with the server, the analyzer and other test files, so the caller stays cheap).
     const shipped = await shippedFusionServer();
@@ -232,6 +233,7 @@ describe('risk delivery with the shipped fusion', () => {
     expect(states.indexOf('SUSPICIOUS')).toBeGreaterThan(states.lastIndexOf('CLEAR'));
     expect(states.indexOf('ALERT')).toBeGreaterThan(states.indexOf('SUSPICIOUS'));
     await waitFor('the ALERT update', () => mine().at(-1)?.state === 'ALERT', 5_000);
-    expect([...(mine().at(-1)!.raisedBy ?? [])].sort()).toEqual(['face-deepfake', 'synthetic-voice']);
+    // Both, and whichever other cues agreed on the way (the seam, the voice's pitch).
+    expect(mine().at(-1)!.raisedBy).toEqual(expect.arrayContaining(['face-deepfake', 'synthetic-voice']));
   }, 150_000);
 });

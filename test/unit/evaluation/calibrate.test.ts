@@ -139,8 +139,8 @@ describe('calibrate building blocks', () => {
     expect(hot.firstAlertS).toBeGreaterThanOrEqual(decisive.holdMs.enter / 1000);
     expect(hot.maxRisk).toBeCloseTo(decisive.detectors['face-deepfake']!.weight * 0.95, 5);
     expect(replayClip(steady(0.1), decisive, {}, decisive.thresholds)).toMatchObject({ alertEntries: 0, suspiciousEntries: 0, firstAlertS: null });
-    // The shipped weight: SUSPICIOUS, never ALERT. Weight 0: the same face can never raise anything.
-    expect(replayClip(steady(0.95), base, {}, base.thresholds)).toMatchObject({ alertEntries: 0, suspiciousEntries: 1 });
+    // The shipped weight: MesoNet alone raises nothing. Weight 0: the same face adds no risk at all.
+    expect(replayClip(steady(0.95), base, {}, base.thresholds)).toMatchObject({ alertEntries: 0, suspiciousEntries: 0 });
     expect(replayClip(steady(0.95), decisive, { 'face-deepfake': 0 }, decisive.thresholds)).toMatchObject({ alertEntries: 0, maxRisk: 0 });
   });
 
