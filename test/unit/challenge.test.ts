@@ -211,6 +211,13 @@ describe('detectors during the movements, and the verdict', () => {
     const ignored = verdict([missed('turn-left'), missed('smile'), missed('cover-face')], base, all, []);
     expect(ignored).toMatchObject({ state: 'INCONCLUSIVE', askAgain: true });
     expect(ignored.reasons[0]).toMatch(/did not make 3 of the 3 movements.*proves nothing.*ask again/);
+    // Turned only a little (the face still tracked): judged, but no strain on a swap, so no PASSED.
+    const short = (action: ChallengeAction) => ({ action, state: 'passed' as const, reason: 'Turned left by 13° (short of a profile view, 45°).', short: true });
+    const small = verdict([short('turn-left'), pass('smile'), pass('look-up')], base, all, []);
+    expect(small).toMatchObject({ state: 'INCONCLUSIVE', askAgain: true });
+    expect(small.reasons[0]).toMatch(/^Turned left by 13° \(short of a profile view, 45°\): live face swaps break on a profile view.*turn further/);
+    // ...and a breakdown on that small turn still fails it.
+    expect(verdict([short('turn-left'), pass('smile'), pass('look-up')], base, all, ['score rose']).state).toBe('FAILED');
     // Smiled and looked up but skipped the turn: the swap was never put under strain.
     expect(verdict([pass('smile'), pass('look-up'), missed('turn-right')], base, all, [])).toMatchObject({ state: 'INCONCLUSIVE', askAgain: true });
     expect(verdict([pass('smile'), pass('look-up'), inc('turn-right')], base, all, [])).toMatchObject({ state: 'INCONCLUSIVE', askAgain: true, reasons: [expect.stringMatching(/head turn/), 'unsure'] });
@@ -245,11 +252,11 @@ describe('Challenge state machine', () => {
     return { c, clock, prompts, updates, ends };
   }
 
-  /** A participant doing what each instruction asks, from 500 ms after it appears. */
+  /** A participant doing what each instruction asks, from 500 ms after it appears (turns to a profile view). */
   const compliant = (t: number): ChallengeSample => {
     const step = plan.find((s) => t >= s.promptAt + 500 && t <= s.promptAt + s.durationMs);
-    if (step?.action === 'turn-left') return face(0, { yaw: 20 });
-    if (step?.action === 'turn-right') return face(0, { yaw: -25 });
+    if (step?.action === 'turn-left') return face(0, { yaw: 50 });
+    if (step?.action === 'turn-right') return face(0, { yaw: -55 });
     if (step?.action === 'look-up') return face(0, { pitch: 15 });
     return face(0);
   };

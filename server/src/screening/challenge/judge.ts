@@ -36,7 +36,8 @@ export const JUDGE = {
   /**
    * A turn this far from the baseline is a profile view, the pose live swaps break on; the
    * instruction asks for as far as the caller can. A smaller turn still counts as the movement
-   * (and its frames are judged), and the reason says it fell short.
+   * (its frames are judged, so a breakdown on it still FAILS), but it cannot carry a PASSED: the
+   * check ends INCONCLUSIVE, "ask to turn further" (a 13° turn strains no swapper).
    */
   profileDeg: 45,
   lookUpDeg: 8,
@@ -75,6 +76,11 @@ export interface StepJudgement {
   reason: string;
   /** Inconclusive because the caller did not make the movement (not for lack of frames or face). */
   noMovement?: boolean;
+  /**
+   * A turn made (its frames judged) that stopped short of a profile view, the face still tracked:
+   * no stress on a swap, so it cannot carry a PASSED (see verdict).
+   */
+  short?: boolean;
 }
 
 /**
@@ -205,7 +211,7 @@ export function judgeStep(action: ChallengeAction, base: Baseline, samples: read
       const firstTurned = samples.findIndex((s) => hasFace(s) && sign * (s.yaw! - base.yaw!) >= JUDGE.turnDeg);
       const lost = samples.slice(firstTurned).filter((s) => !s.face).length;
       if (lost >= JUDGE.minFrames) return { state: 'passed', reason: `Turned ${side} by ${deg(toward)} and on, past where the face could be tracked (${lost} frames): close to a profile view.` };
-      return { state: 'passed', reason: `Turned ${side} by ${deg(toward)} (short of a profile view, ${JUDGE.profileDeg}°).` };
+      return { state: 'passed', reason: `Turned ${side} by ${deg(toward)} (short of a profile view, ${JUDGE.profileDeg}°).`, short: true };
     }
     // Left and right are easily confused in a mirrored self-view: the wrong way is not evidence of anything.
     if (away >= JUDGE.turnDeg) return noMovement(`Turned the other way (${deg(away)} to the ${side === 'left' ? 'right' : 'left'}) instead of ${side}.`);
@@ -315,7 +321,10 @@ export function verdict(steps: ReadonlyArray<StepJudgement & { action: Challenge
     return { state: 'FAILED', reasons: [...new Set([...failed.map((s) => s.reason), ...findings])] };
   }
   const stressAsked = steps.some((s) => STRESS_ACTIONS.includes(s.action));
-  const stressDone = passed.some((s) => STRESS_ACTIONS.includes(s.action));
+  // The stress is a turn to a profile view (or past where the face is tracked): a turn of 13°
+  // strains no swapper, so a check whose only turn stopped there is no evidence the face is real.
+  const stressDone = passed.some((s) => STRESS_ACTIONS.includes(s.action) && !s.short);
+  const shortTurns = passed.filter((s) => STRESS_ACTIONS.includes(s.action) && s.short);
   if (passed.length >= Math.min(2, steps.length) && (stressDone || !stressAsked)) {
     return { state: 'PASSED', reasons: [`${passed.length} of ${steps.length} movements were made as asked and the face classifiers held steady${stressDone ? ' through the turn' : ''}.`] };
   }
@@ -324,6 +333,14 @@ export function verdict(steps: ReadonlyArray<StepJudgement & { action: Challenge
   if (missed.length) {
     const lead = `The caller did not make ${missed.length} of the ${steps.length} movements asked for. On its own that proves nothing (they may not have seen, heard or understood the instruction): explain the movements and ask again.`;
     return { state: 'INCONCLUSIVE', reasons: [lead, ...rest], askAgain: true };
+  }
+  if (stressAsked && !stressDone && shortTurns.length && passed.length >= Math.min(2, steps.length)) {
+    const how = shortTurns.map((s) => s.reason.replace(/\.$/, '')).join('; ');
+    return {
+      state: 'INCONCLUSIVE',
+      reasons: [`${how}: live face swaps break on a profile view, not on a small turn. Ask the caller to turn further, as far as they can, until one ear faces the camera.`, ...rest],
+      askAgain: true,
+    };
   }
   if (stressAsked && !stressDone && passed.length >= Math.min(2, steps.length)) {
     return { state: 'INCONCLUSIVE', reasons: ['The head turn, the movement a face swap fails on, could not be judged: ask again.', ...rest], askAgain: true };
