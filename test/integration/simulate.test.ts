@@ -74,13 +74,12 @@ describe('simulated caller clips', () => {
     const baseline = new Float32Array(SIGNATURE_CELLS);
     expect(lowerFaceSignature(i420Source(frame), neutralFace.box, baseline)).toBe(true);
     const neutral = await read(animator, {}, baseline);
-    const moved = async (motion: ChallengeAction, amount = 1) => read(animator, { motion, amount }, baseline);
-    // Turns are measured just before the face fades out at their far end (FaceAnimator's header).
-    const left = await moved('turn-left', 0.88);
-    const right = await moved('turn-right', 0.88);
-    // ...and at the far end the detector loses the face, which stands in for a profile view.
-    expect((await moved('turn-left')).faces).toBe(0);
-    expect((await moved('turn-right')).faces).toBe(0);
+    const moved = async (motion: ChallengeAction, away = 0) => read(animator, { motion, amount: 1, away }, baseline);
+    const left = await moved('turn-left');
+    const right = await moved('turn-right');
+    // A turn gone on past tracking: the detector loses the face, which stands in for a profile view.
+    expect((await moved('turn-left', 1)).faces).toBe(0);
+    expect((await moved('turn-right', 1)).faces).toBe(0);
     const up = await moved('look-up');
     const covered = await moved('cover-face');
     console.log({ neutral, left, right, up, covered });

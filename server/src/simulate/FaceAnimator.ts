@@ -6,10 +6,10 @@
  * What it can and cannot prove: the warps move the face's features the way a real head movement
  * moves them in the image (the nose travels toward one cheek when the head turns, the mouth
  * corners widen in a smile), which is what landmark-based pose checks read. They are not 3D: no
- * ear comes into view, and a profile view is impossible; so at the far end of a turn (the last
- * tenth of it) the face fades into a dark, featureless head, which stands in for a head turned
- * past where a face detector follows it (the check counts that as close to a profile view, as a
- * real turn that far is). Good for exercising the pipeline and the challenge logic; not a
+ * ear comes into view, and a profile view is impossible; so a turn held for a moment can go on
+ * "past tracking" (`away`): the face fades into a dark, featureless head, which stands in for a
+ * head turned past where a face detector follows it (the check counts that as close to a profile
+ * view, as a real turn that far is). Good for exercising the pipeline and the challenge logic; not a
  * benchmark of how well real head turns are recognised.
  *
  * Per frame it does one inverse-mapped bilinear resample of the I420 planes into a caller-owned
@@ -36,6 +36,8 @@ export interface AnimatorPose {
   amount?: number;
   /** 0..1: how closed the eyes are. */
   blink?: number;
+  /** 0..1, turns only: how far the head has gone on past tracking (the face fades out; see the header). */
+  away?: number;
 }
 
 export interface AnimatorOptions {
@@ -45,8 +47,6 @@ export interface AnimatorOptions {
 
 /** How far a full turn rotates the head model. */
 const TURN_RADIANS = 0.85;
-/** Beyond this much of a turn the face fades out (see the header): the head turned past tracking. */
-const PAST_TRACKING = 0.9;
 /** The colour the face fades to (Y, U, V): dark hair. */
 const HEAD_AWAY = [38, 126, 130] as const;
 
@@ -144,8 +144,8 @@ export class FaceAnimator {
     const mouth = this.mouthBump;
     const cx = w / 2;
     const cy = h / 2;
-    // At the far end of a turn, how far the face has faded out (0 before PAST_TRACKING, 1 at the end).
-    const turningAway = motion === 'turn-left' || motion === 'turn-right' ? Math.max(0, (amount - PAST_TRACKING) / (1 - PAST_TRACKING)) : 0;
+    // A turn gone on past tracking: how far the face has faded out.
+    const turningAway = motion === 'turn-left' || motion === 'turn-right' ? Math.max(0, Math.min(1, pose.away ?? 0)) : 0;
     // Hand over the lower face: an ellipse rising from below the chin.
     const hand: Bump | undefined = motion === 'cover-face' ? { cx: face.cx, cy: this.layout.mouth.y + fh * (0.1 + 0.5 * (1 - amount)), rx: fw * 0.7, ry: fh * 0.42 } : undefined;
     // Output-space bounds of everything local (face, hand), with margin for zoom and drift.

@@ -35,6 +35,8 @@ interface Movement {
 /** How a person answers an instruction: notice it, move, hold, and relax before the time is up. */
 const REACTION_MS = [450, 800] as const;
 const RAMP_MS = 350;
+/** How long a turn is held in full, in view, before it goes on past tracking (see pose). */
+const TURN_SEEN_MS = 300;
 
 export class SimulatedCaller extends EventEmitter<{ prompt: [ChallengePrompt, boolean]; clip: [ClipName] }> {
   readonly participant: HeadlessParticipant;
@@ -121,6 +123,11 @@ export class SimulatedCaller extends EventEmitter<{ prompt: [ChallengePrompt, bo
       else {
         pose.motion = m.prompt.action;
         pose.amount = Math.min(1, (now - m.start) / RAMP_MS, (m.end - now) / RAMP_MS);
+        // A turn, once held in full for a moment, goes on past where a detector follows the face
+        // (as a real head turned toward profile does), and comes back with the turn.
+        if (m.prompt.action === 'turn-left' || m.prompt.action === 'turn-right') {
+          pose.away = Math.max(0, Math.min(1, (now - m.start - RAMP_MS - TURN_SEEN_MS) / RAMP_MS, pose.amount));
+        }
       }
     }
     // Blinks: about 150 ms, every 2.5-5.5 s, as people do.
