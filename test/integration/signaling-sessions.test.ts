@@ -1,5 +1,5 @@
 /**
- * Signaling holes found in review (s16), each with a test that failed before its fix: a second
+ * Signaling holes found in a review (3 Dec 2026), each with a test that failed before its fix: a second
  * join by the only person in a call (a reload racing its disconnect, or a rejoin after a media
  * failure) closed the call; a session replaced by another connection kept acting in the call; an
  * event sent with only an ack never had it answered; the embedded engine took any number of

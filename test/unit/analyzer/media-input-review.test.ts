@@ -1,5 +1,5 @@
 /**
- * Review of the analyzer's media input and per-frame vision (s16 review-media): bad input from
+ * Review of the analyzer's media input and per-frame vision (3 Dec 2026): bad input from
  * one client must be counted and reported, never read as a judgement, and memory stays bounded.
  */
 import { setFlagsFromString } from 'node:v8';
