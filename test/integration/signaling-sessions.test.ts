@@ -78,6 +78,16 @@ describe('the same identity joining again', () => {
     expect(server.app.risk.callId('r-restart')).toBe(callId);
   });
 
+  it('in a room that stays open (ROOMS), the sole person reloading is the same call in the audit and on the dashboard, not a second sitting', async () => {
+    await joined('demo', 'clinician', 'dr-persist');
+    await waitFor('call open in audit', () => server.app.risk.callId('demo') !== undefined);
+    const callId = server.app.risk.callId('demo');
+    const again = await open('demo', 'clinician', 'dr-persist');
+    expect((await ask(again, 'join', { room: 'demo' })).ok).toBe(true);
+    expect(server.app.risk.callId('demo')).toBe(callId);
+    expect(server.app.audit.call(callId!)?.closedAt ?? null).toBeNull();
+  });
+
   it('a session replaced by another connection can no longer act in the call (it would overwrite the live session\'s state for everyone)', async () => {
     const host = await joined('demo', 'clinician', 'dr-replaced');
     const old = await joined('demo', 'patient', 'pat-replaced');

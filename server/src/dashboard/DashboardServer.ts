@@ -21,7 +21,7 @@ import {
 } from '../protocol/dashboard.ts';
 import { ErrorCode, RISK_SEVERITY, type RiskState } from '../protocol/messages.ts';
 import { isPrivileged } from '../protocol/roles.ts';
-import { infoOf, type CallRoom } from '../signaling/CallRoom.ts';
+import { infoOf, type CallRoom, type Participant } from '../signaling/CallRoom.ts';
 import { ConnectionCap } from '../signaling/ConnectionCap.ts';
 import { RateLimiter } from '../signaling/RateLimiter.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
@@ -73,10 +73,10 @@ export class DashboardServer {
     this.nsp.on('connection', (socket) => this.onConnection(socket as DashboardSocket));
 
     const follow = (room: CallRoom) => {
-      for (const e of ['joined', 'left', 'updated'] as const) room.on(e, (p) => p.role !== 'analyzer' && this.changed(room.id));
+      for (const e of ['joined', 'left', 'updated'] as const) room.on(e, (p: Participant) => p.role !== 'analyzer' && this.changed(room.id));
       room.on('joined', (p) => p.role !== 'analyzer' && !this.startedAt.has(room.id) && this.startedAt.set(room.id, Date.now()));
-      room.on('left', () => {
-        if (!room.all().every((p) => p.role === 'analyzer')) return;
+      room.on('left', (_p, how) => {
+        if (how?.replaced || !room.all().every((p) => p.role === 'analyzer')) return;
         // Everyone left: the next sitting (a room that stays open) is another call, with no check yet.
         this.startedAt.delete(room.id);
         this.lastChallenge.delete(room.id);

@@ -112,14 +112,15 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
         }
       }
     });
-    room.on('left', (p) => {
+    room.on('left', (p, how) => {
       const callId = rec.callId;
       if (p.role !== 'analyzer' && callId !== undefined) this.record('leave', () => this.audit.participantLeft(callId, p.id));
       const last = rec.latest.get(p.id);
       // A rejoin by the same identity removes the old session first: the raised state is kept.
       if (last && (last.state === 'SUSPICIOUS' || last.state === 'ALERT')) rec.held.set(p.id, last);
       rec.latest.delete(p.id);
-      if (room.persistent && room.people === 0 && callId !== undefined) {
+      // A reload (the same identity's new session taking this one's place) is the same sitting.
+      if (room.persistent && room.people === 0 && !how?.replaced && callId !== undefined) {
         this.record('close call', () => this.audit.closeCall(callId));
         rec.lastCallId = rec.callId;
         rec.callId = undefined;

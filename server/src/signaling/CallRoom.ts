@@ -47,7 +47,12 @@ export interface JoinRequest {
   channel: ParticipantChannel;
 }
 
-export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Participant]; left: [Participant]; updated: [Participant] }> {
+/** How a participant left: `replaced` when the same identity's new session takes its place (a reload). */
+export interface LeaveInfo {
+  replaced: boolean;
+}
+
+export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Participant]; left: [Participant, LeaveInfo]; updated: [Participant] }> {
   readonly id: string;
   /** Rooms from configuration stay open while empty; rooms a host opened are disposed when empty. */
   readonly persistent: boolean;
@@ -142,7 +147,7 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
     this.participants.delete(p.id);
     p.peer.close();
     this.broadcastFrom(p, 'participant.left', { id: p.id });
-    this.emit('left', p);
+    this.emit('left', p, { replaced: opts.replaced === true });
     if (this.people === 0 && !opts.replaced) this.emit('empty');
   }
 
