@@ -32,6 +32,10 @@ export class DashboardController {
   private readonly seenAlerts = new Set<string>();
   private readonly seededRooms = new Set<string>();
   private readonly lastVideo = new Map<string, boolean>();
+  /** Acknowledgements sent and not yet answered, by alert id: each is sent once. */
+  private readonly acking = new Set<string>();
+  /** The first snapshot is what was there when the page opened; a later one follows a reconnect. */
+  private opened = false;
 
   constructor(token: string) {
     this.token = token;
@@ -52,33 +56,54 @@ export class DashboardController {
       }
     });
     s.on('snapshot', (calls) => {
-      // What is already there is not news.
-      for (const c of calls) if (c.lastAlert) this.seenAlerts.add(c.lastAlert.id);
+      // What is already there when the page opens is not news; after a reconnect, what came meanwhile is.
+      if (!this.opened) for (const c of calls) if (c.lastAlert) this.seenAlerts.add(c.lastAlert.id);
+      this.opened = true;
+      const before = this.calls;
+      // A call that ended while the connection was down: ended, as if its call.closed had come.
+      const live = new Set(calls.map((c) => c.room));
+      for (const room of Object.keys(before)) if (!live.has(room)) this.closed(room);
       this.calls = Object.fromEntries(calls.map((c) => [c.room, c]));
-      for (const c of calls) this.follow(c);
+      for (const c of calls) {
+        this.follow(c);
+        this.noticeAlerts(c, before[c.room]);
+      }
     });
     s.on('call', (c) => {
+      const before = this.calls[c.room];
       this.calls = { ...this.calls, [c.room]: c };
       this.follow(c);
-      const a = c.lastAlert;
-      if (a && !this.seenAlerts.has(a.id)) {
-        this.seenAlerts.add(a.id);
-        if (!a.acked) this.newAlert(c);
-      }
+      this.noticeAlerts(c, before);
     });
-    s.on('call.closed', ({ room }) => {
-      const c = this.calls[room];
-      if (c && c.participants.length + c.alerts > 0) {
-        this.ended = [{ room, title: callTitle(c), ...(c.callId !== undefined ? { callId: c.callId } : {}), endedAt: Date.now(), alerts: c.alerts }, ...this.ended].slice(0, 10);
-      }
-      const { [room]: _gone, ...rest } = this.calls;
-      this.calls = rest;
-      const { [room]: _t, ...restT } = this.timelines;
-      this.timelines = restT;
-      this.seededRooms.delete(room);
-      for (const k of [...this.lastVideo.keys()]) if (k.startsWith(`${room}/`)) this.lastVideo.delete(k);
-    });
+    s.on('call.closed', ({ room }) => this.closed(room));
     s.on('error', (e) => (this.notice = e.message));
+  }
+
+  /**
+   * A new alert in this summary: its lastAlert not seen before, or, while an older alert still waits
+   * (lastAlert is the oldest unacknowledged one), more alerts to acknowledge than before.
+   */
+  private noticeAlerts(c: CallSummary, before: CallSummary | undefined): void {
+    const a = c.lastAlert;
+    if (a && !this.seenAlerts.has(a.id)) {
+      this.seenAlerts.add(a.id);
+      if (!a.acked) this.newAlert(c);
+    } else if (a && !a.acked && before && c.unacknowledged > before.unacknowledged) {
+      this.newAlert(c, true);
+    }
+  }
+
+  private closed(room: string): void {
+    const c = this.calls[room];
+    if (c && c.participants.length + c.alerts > 0) {
+      this.ended = [{ room, title: callTitle(c), ...(c.callId !== undefined ? { callId: c.callId } : {}), endedAt: Date.now(), alerts: c.alerts }, ...this.ended].slice(0, 10);
+    }
+    const { [room]: _gone, ...rest } = this.calls;
+    this.calls = rest;
+    const { [room]: _t, ...restT } = this.timelines;
+    this.timelines = restT;
+    this.seededRooms.delete(room);
+    for (const k of [...this.lastVideo.keys()]) if (k.startsWith(`${room}/`)) this.lastVideo.delete(k);
   }
 
   /** Grows the room's timelines from a summary; the first time, fetches what came before. */
@@ -121,15 +146,20 @@ export class DashboardController {
     }
   }
 
-  private newAlert(c: CallSummary): void {
+  /** `another`: an alert newer than the summary's lastAlert (told by the caller in ALERT now, and the count). */
+  private newAlert(c: CallSummary, another = false): void {
     const a = c.lastAlert!;
-    const text = `${a.participantName}: ${a.reasons[0]?.text ?? 'high risk'}`;
-    this.announced = [...this.announced.slice(-19), { room: c.room, alertId: a.id, text }];
+    const who = another ? c.participants.find((p) => p.risk?.state === 'ALERT') : undefined;
+    const text = another
+      ? `${who ? `${who.name}: ${who.risk?.reasons[0]?.text ?? 'high risk'}` : callTitle(c)} (${c.unacknowledged} alerts to acknowledge)`
+      : `${a.participantName}: ${a.reasons[0]?.text ?? 'high risk'}`;
+    const alertId = another ? `${c.room}#${c.alerts}` : a.id;
+    this.announced = [...this.announced.slice(-19), { room: c.room, alertId, text }];
     if (!this.alertMe) return;
     playChime();
     try {
       if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
-        const n = new Notification(`Alert in ${callTitle(c)}`, { body: text, tag: a.id });
+        const n = new Notification(`Alert in ${callTitle(c)}`, { body: text, tag: alertId });
         n.onclick = () => window.focus();
       }
     } catch (err) {
@@ -153,10 +183,17 @@ export class DashboardController {
     if (on) playChime();
   }
 
+  /** Sent once: a second press while the first is unanswered sends nothing (nor a second note). */
   async acknowledge(room: string, alertId: string, note: string): Promise<void> {
-    const res = await this.socket.timeout(10000).emitWithAck('alert.ack', { room, alertId, ...(note.trim() ? { note: note.trim() } : {}) }).catch(() => undefined);
-    if (!res) this.notice = 'No answer from the server; try again.';
-    else if (!res.ok) this.notice = res.error.message;
+    if (this.acking.has(alertId)) return;
+    this.acking.add(alertId);
+    try {
+      const res = await this.socket.timeout(10000).emitWithAck('alert.ack', { room, alertId, ...(note.trim() ? { note: note.trim() } : {}) }).catch(() => undefined);
+      if (!res) this.notice = 'No answer from the server; try again.';
+      else if (!res.ok) this.notice = res.error.message;
+    } finally {
+      this.acking.delete(alertId);
+    }
   }
 
   /** The call page as a silent observer (the dashboard token admits a supervisor to any call). */

@@ -2,7 +2,7 @@
 import { io } from 'socket.io-client';
 import { isPrivileged } from '../../../server/src/protocol/roles.ts';
 import { collectIntegrityReport } from './integrity.ts';
-import { keepPresent, toastAfterAck } from './callRisk.ts';
+import { keepAlerts, keepPresent, toastAfterAck } from './callRisk.ts';
 import { playChime } from './chime.ts';
 import { CallSession, type MediaStats, type RemoteTrack, type SessionState } from '../../../server/src/protocol/CallSession.ts';
 import type { ChallengePrompt, ChallengeView } from '../../../server/src/protocol/challenge.ts';
@@ -67,10 +67,12 @@ export class CallController {
       this.riskEvents++;
       // A rejoin replays the call's alerts (the server sends them to every privileged joiner): once each.
       if (this.alerts.some((x) => x.id === a.id)) return;
-      this.alerts = [a, ...this.alerts].sort((x, y) => y.at - x.at).slice(0, 50);
+      this.alerts = keepAlerts<(typeof this.alerts)[number]>([a, ...this.alerts].sort((x, y) => y.at - x.at), 50);
       if (!this.toast || this.toast.at <= a.at) this.toast = a;
-      // No chime for an old alert replayed to someone joining late (it may be acknowledged already).
-      if (Date.now() - a.at < 30_000) playChime();
+      // No chime for an old alert replayed to someone joining late (it may be acknowledged already):
+      // the server replays them before it answers the join, so a live alert is one that arrives once
+      // joined. Not by the alert's age: the server's clock and this browser's may disagree.
+      if (s.info) playChime();
     });
     s.on('alert-acked', ({ alertId, by, note }) => {
       this.alerts = this.alerts.map((a) => (a.id === alertId ? { ...a, ackedBy: by, ...(note ? { note } : {}) } : a));

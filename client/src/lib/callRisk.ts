@@ -25,3 +25,14 @@ export function toastAfterAck<A extends { id: string; at: number; ackedBy?: stri
   if (toast?.id !== ackedId) return toast;
   return alerts.filter((a) => a.id !== ackedId && a.ackedBy === undefined).sort((x, y) => y.at - x.at)[0];
 }
+
+/**
+ * The alert list (newest first) cut to `max`, dropping only acknowledged alerts, the oldest first:
+ * an unacknowledged alert never leaves the list before it is acknowledged (the server keeps them
+ * too: RiskDesk MAX_ALERTS_PER_CALL).
+ */
+export function keepAlerts<A extends { ackedBy?: string }>(newestFirst: A[], max: number): A[] {
+  if (newestFirst.length <= max) return newestFirst;
+  let room = max - newestFirst.filter((a) => a.ackedBy === undefined).length;
+  return newestFirst.filter((a) => a.ackedBy === undefined || room-- > 0);
+}

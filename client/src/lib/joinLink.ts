@@ -31,7 +31,9 @@ export function parseJoinLink(loc: Pick<Location, 'pathname' | 'search'>): JoinL
   const link: JoinLink = { room, token };
   try {
     const body = token.split('.')[0] ?? '';
-    const json = JSON.parse(atob(body.replace(/-/g, '+').replace(/_/g, '/'))) as { role?: string; name?: string };
+    // The claims are UTF-8 JSON (auth/token.ts): atob gives bytes, not text ("José" would read "JosÃ©").
+    const bytes = Uint8Array.from(atob(body.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+    const json = JSON.parse(new TextDecoder().decode(bytes)) as { role?: string; name?: string };
     if (json.role && (ROLES as readonly string[]).includes(json.role)) link.role = json.role as Role;
     if (typeof json.name === 'string') link.name = json.name;
   } catch {

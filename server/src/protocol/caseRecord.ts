@@ -74,7 +74,8 @@ export interface CaseRecord {
 
 /** "45 s", "12 min 3 s", "1 h 5 min". */
 export function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
+  // Never negative: a browser clock a little behind the server's must not read "-1 h -1 min".
+  const s = Math.max(0, Math.round(ms / 1000));
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const sec = s % 60;
