@@ -187,11 +187,13 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
                   token: () => issueServiceToken(config.tokenSecret, { ttlSeconds: SERVICE_TOKEN_TTL_S, sub }),
                   env: { ANALYZER_CORES: process.env.ANALYZER_CORES || cores },
                   name: sub,
+                  ...(config.analyzer.memoryLimitMb > 0 ? { memoryLimitMb: config.analyzer.memoryLimitMb } : {}),
                 }),
               );
             }
             app.analyzer = analyzers[0];
             hub.on('stalled', (sub) => analyzers.find((a) => a.name === sub)?.kill('no heartbeat'));
+            hub.on('connected', (sub) => analyzers.find((a) => a.name === sub)?.ready());
             for (const a of analyzers) a.start();
           }
           resolveUrl(config.publicUrl ?? `http://localhost:${port}`);

@@ -83,6 +83,7 @@ const EnvSchema = z
     ANALYZER_WORKERS: z.coerce.number().int().min(0).max(256).optional(),
     /** An analyzer silent for this long is considered stalled (and, if embedded, restarted). */
     ANALYZER_STALL_MS: z.coerce.number().int().min(1000).default(10_000),
+    ANALYZER_MEMORY_LIMIT_MB: z.coerce.number().int().min(0).default(4096),
     /** The audit log (SQLite); ':memory:' keeps it in memory. Default: DATA_DIR/audit.sqlite. */
     AUDIT_DB: z.string().optional(),
     /** Days a closed call stays in the audit log (with its people, states, alerts and checks); 0 keeps everything. */
@@ -139,7 +140,8 @@ export interface ServerConfig {
   /** Used when the engine is (or, on auto, becomes) mediasoup. */
   mediasoup: { workers: number; workerBin?: string };
   /** workers: embedded worker processes (0 unless mode is embedded). */
-  analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number; workers: number };
+  /** memoryLimitMb: an embedded worker whose resident memory passes it is killed and restarted (0: no limit). */
+  analyzer: { mode: 'embedded' | 'external' | 'off'; stallMs: number; workers: number; memoryLimitMb: number };
   metricsToken?: string;
   auditDb: string;
   /** Days a closed call is kept in the audit log; 0: forever. */
@@ -223,6 +225,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfi
     analyzer: {
       mode: e.ANALYZER,
       stallMs: e.ANALYZER_STALL_MS,
+      memoryLimitMb: e.ANALYZER_MEMORY_LIMIT_MB,
       workers: e.ANALYZER === 'embedded' ? (e.ANALYZER_WORKERS ?? defaultAnalyzerWorkers()) : 0,
     },
     auditDb: e.AUDIT_DB ?? resolve(e.DATA_DIR, 'audit.sqlite'),

@@ -46,6 +46,8 @@ export interface HubOptions {
 
 export class AnalyzerHub extends EventEmitter<{
   status: [AnalysisStatus];
+  /** A worker joined the pool (its service token's subject): the supervisor knows it is past start-up. */
+  connected: [string];
   /** A worker stopped sending heartbeats (its service token's subject): the supervisor kills it. */
   stalled: [string];
   risk: [string, RiskUpdate];
@@ -94,6 +96,7 @@ export class AnalyzerHub extends EventEmitter<{
       const worker = this.pool.add(socket.id, sub, Date.now());
       this.sockets.set(socket.id, socket);
       log.info('analyzer connected', { analyzer: worker.name, workers: this.pool.liveCount() });
+      this.emit('connected', sub);
       // Armed once the handlers below are in place (its 'disconnect' takes the worker out of the pool).
       let cancelExpiry = () => {};
       // Always a first list, even an empty one: the worker knows it is in the pool.

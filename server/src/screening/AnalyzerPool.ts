@@ -183,7 +183,9 @@ export class AnalyzerPool {
   }
 
   private effectiveLoad(w: PoolWorker): number {
-    return (w.load?.load ?? 0) + w.pending;
+    // Only calls it still has: one that closed or moved since costs nothing (a worker that reports no
+    // load never resets `pending`, which would otherwise count every call it ever had).
+    return (w.load?.load ?? 0) + Math.min(w.pending, w.rooms.size * LOAD_PER_NEW_CALL);
   }
 
   private give(w: PoolWorker, room: string, change: PoolChange, from?: PoolWorker): void {

@@ -12,6 +12,7 @@
  * finds an orphan from its previous life in its calls.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../log.ts';
 import { TELEMETRY_ENV } from '../analyzer/inference/telemetry.ts';
@@ -51,6 +52,27 @@ export interface AnalyzerProcessOptions {
   renewMs?: number;
   /** The script to run (default: analyzer/main.ts; tests run a stand-in). */
   entry?: string;
+  /**
+   * A child that has not joined the pool (ready()) this long after it started is hung (a model load
+   * or a GPU init that never returns): killed and restarted. Default 120 s. Once it has joined, the
+   * hub's stall detection (no heartbeat) watches it.
+   */
+  readyTimeoutMs?: number;
+  /** A child whose resident memory passes this (MB) is leaking: killed and restarted. Default: no limit. */
+  memoryLimitMb?: number;
+  /** How often its memory is checked, ms (default 5000). */
+  memoryCheckMs?: number;
+}
+
+/** A process's resident memory in MB (Linux /proc), or undefined where it cannot be read. */
+function residentMb(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
 }
 
 export class AnalyzerProcess {
@@ -60,6 +82,8 @@ export class AnalyzerProcess {
   private backoffMs = 500;
   private restartTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  private readyTimer: NodeJS.Timeout | undefined;
+  private memoryTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private readonly opts: AnalyzerProcessOptions;
 
@@ -87,14 +111,35 @@ export class AnalyzerProcess {
     const child = spawn(process.execPath, [this.opts.entry ?? ENTRY], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child = child;
     log.info('analyzer started', { analyzer: this.name, pid: child.pid });
+    let gone = false;
     // Whatever the child does with the channel, a write to a dead one must not throw here.
-    child.on('error', (err) => log.warn('analyzer channel error', { analyzer: this.name, err: err.message }));
+    child.on('error', (err) => {
+      log.warn('analyzer channel error', { analyzer: this.name, err: err.message });
+      // A spawn that failed (EAGAIN, EMFILE, ENOENT) has no pid and never emits 'exit': it is an exit.
+      if (child.pid === undefined) onExit(null, null);
+    });
     this.sendToken(child);
     this.renewTimer = setInterval(() => this.sendToken(child), this.opts.renewMs ?? (SERVICE_TOKEN_TTL_S * 1000) / 3);
     this.renewTimer.unref();
-    child.once('exit', (code, signal) => {
+    const readyMs = this.opts.readyTimeoutMs ?? 120_000;
+    this.readyTimer = setTimeout(() => this.kill(`not connected to the server ${readyMs} ms after it started`), readyMs);
+    this.readyTimer.unref();
+    const limitMb = this.opts.memoryLimitMb;
+    if (limitMb) {
+      this.memoryTimer = setInterval(() => {
+        const mb = residentMb(child.pid);
+        if (mb !== undefined && mb > limitMb) this.kill(`resident memory ${Math.round(mb)} MB over its limit of ${limitMb} MB`);
+      }, this.opts.memoryCheckMs ?? 5000);
+      this.memoryTimer.unref();
+    }
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (gone) return;
+      gone = true;
       clearInterval(this.renewTimer);
+      clearTimeout(this.readyTimer);
+      clearInterval(this.memoryTimer);
       this.child = undefined;
+      child.emit('gone');
       if (this.stopped) return;
       // A process that ran a while earns a fresh backoff; one that dies at once backs off more.
       if (Date.now() - this.startedAt > 30_000) this.backoffMs = 500;
@@ -104,7 +149,8 @@ export class AnalyzerProcess {
         this.start();
       }, this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
-    });
+    };
+    child.once('exit', onExit);
   }
 
   private sendToken(child: ChildProcess): void {
@@ -113,6 +159,11 @@ export class AnalyzerProcess {
     child.send(message, (err) => {
       if (err) log.warn('cannot hand the analyzer its token', { analyzer: this.name, err: err.message });
     });
+  }
+
+  /** The child joined the pool: it is past start-up (from here the hub's stall detection watches it). */
+  ready(): void {
+    clearTimeout(this.readyTimer);
   }
 
   /** The hub saw no heartbeat: kill the stuck process; the exit handler restarts it. */
@@ -126,10 +177,12 @@ export class AnalyzerProcess {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     clearInterval(this.renewTimer);
+    clearTimeout(this.readyTimer);
+    clearInterval(this.memoryTimer);
     const child = this.child;
     if (!child) return Promise.resolve();
     return new Promise((resolve) => {
-      child.once('exit', () => resolve());
+      child.once('gone', () => resolve());
       child.kill('SIGTERM');
       setTimeout(() => child.kill('SIGKILL'), 3000).unref();
     });
