@@ -28,6 +28,9 @@ export async function createEngine(config: ServerConfig): Promise<SfuEngine> {
     engine = await startMediasoup(config);
   } catch (err) {
     const why = (err as Error).message;
+    // Its worker ran: the listen address or ports are misconfigured, which no install fixes and
+    // which the embedded engine would not fix either.
+    if ((err as Error).name === 'ListenError') throw new ConfigError(`SFU_ENGINE=${wanted}: ${why}.`);
     if (wanted === 'mediasoup') {
       throw new ConfigError(`SFU_ENGINE=mediasoup, but its worker could not start (${why}): ${MEDIASOUP_HELP}.`);
     }

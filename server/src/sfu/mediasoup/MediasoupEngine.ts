@@ -86,7 +86,13 @@ export class MediasoupEngine implements SfuEngine {
       ...(this.opts.workerBin ? { workerBin: this.opts.workerBin } : {}),
     });
     try {
-      const server = await worker.createWebRtcServer({ listenInfos: [listenInfo(this.opts.rtc)] });
+      let server: ms.WebRtcServer;
+      try {
+        server = await worker.createWebRtcServer({ listenInfos: [listenInfo(this.opts.rtc)] });
+      } catch (err) {
+        // The worker runs: the address or the ports it was given are what is wrong.
+        throw new ListenError(listenHelp(this.opts, err as Error), { cause: err });
+      }
       const slot: WorkerSlot = { index, worker, server, rooms: new Set() };
       worker.once('died', (err) => this.workerDied(slot, err));
       return slot;
@@ -182,6 +188,21 @@ export class MediasoupEngine implements SfuEngine {
   }
 }
 
+/** The worker started but could not open its socket: RTC_LISTEN_IP or the port range is wrong, not the install. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+function listenHelp(opts: MediasoupOptions, err: Error): string {
+  const { listenIp, portRange } = opts.rtc;
+  const where = `RTC_LISTEN_IP=${listenIp ?? '(unset: all interfaces)'}` + (portRange ? `, RTC_MIN_PORT..RTC_MAX_PORT=${portRange[0]}..${portRange[1]}` : '');
+  return (
+    `a mediasoup worker started but could not open its UDP port (${err.message}; ${where}): ` +
+    'RTC_LISTEN_IP must be an address of this host (or unset, for all interfaces), and ' +
+    `RTC_MIN_PORT..RTC_MAX_PORT must hold a free port for each of the MEDIASOUP_WORKERS=${opts.workers} workers`
+  );
+}
+
 /**
  * One socket per worker: the configured listen address (all interfaces by default) and, as the
  * address in candidates, RTC_ANNOUNCED_IP, else the listen address, else loopback (a demo on one
@@ -206,6 +227,8 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
   private readonly tracks = new Set<PublishedTrack>();
   /** The router and its worker's WebRtcServer; replaced when the worker dies. */
   private placement: Promise<{ router: ms.Router; server: ms.WebRtcServer }>;
+  /** A placement is in progress: engine.place() itself moves on from a worker that dies meanwhile. */
+  private placing = false;
   private closedFlag = false;
   /** The size cap's keyframe check (undefined: no cap); its DirectTransport, made on the first video. */
   private readonly inspector: KeyframeInspector | undefined;
@@ -237,10 +260,14 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
   }
 
   private place(): Promise<{ router: ms.Router; server: ms.WebRtcServer }> {
+    this.placing = true;
     const p = this.engine.place(this).then((placed) => {
       if (this.closedFlag) placed.router.close();
       return placed;
     });
+    void p.finally(() => {
+      if (this.placement === p) this.placing = false;
+    }).catch(() => undefined);
     p.catch((err: unknown) => log.error('could not place a room', { room: this.id, err: (err as Error).message }));
     return p;
   }
@@ -291,7 +318,8 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
     if (this.closedFlag) return;
     this.tracks.clear();
     this.direct = undefined;
-    this.placement = this.place();
+    // A second placement would leave one of the two routers open for ever.
+    if (!this.placing) this.placement = this.place();
     const peers = [...this.peers.values()];
     log.warn('room moves to another worker; its participants rejoin', { room: this.id, peers: peers.length });
     for (const peer of peers) peer.lost();

@@ -138,6 +138,11 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       initialAvailableOutgoingBitrate: 1_000_000,
       appData: { peer: this.id, target },
     });
+    // The caller's guard gave up on this request when the peer closed: nothing else will close it.
+    if (this.closedFlag || this.lostFlag) {
+      transport.close();
+      throw new PeerClosedError('peer closed');
+    }
     transport.on('dtlsstatechange', (state) => {
       if (state !== 'failed' || this.closedFlag || this.lostFlag) return;
       log.warn('DTLS failed; the client is told to rejoin', { peer: this.id, target });
@@ -246,11 +251,12 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       const { router, server } = await this.guard(this.room.router());
       if (!this.recvTransport) {
         const transport = await this.guard(this.createTransport(router, server, 'subscribe'));
-        if (this.closedFlag) {
+        try {
+          await this.guard(transport.setMinOutgoingBitrate(MIN_OUTGOING_BITRATE));
+        } catch (err) {
           transport.close();
-          return;
+          throw err;
         }
-        await this.guard(transport.setMinOutgoingBitrate(MIN_OUTGOING_BITRATE));
         this.recvTransport = transport;
         this.recvSdp = new RemoteSdp({
           iceParameters: transport.iceParameters,
@@ -274,6 +280,11 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       }
       sub.consumer = consumer;
       consumer.once('producerclose', () => this.unsubscribeFrom(t));
+      // A layer choice made while the consumer was being created found no consumer to apply to.
+      const now = this.layerFor(t.publisherId);
+      if (t.kind === 'video' && now !== layer) {
+        consumer.setPreferredLayers({ spatialLayer: 0, temporalLayer: Math.min(now ?? TOP_TEMPORAL_LAYER, TOP_TEMPORAL_LAYER) }).catch(() => undefined);
+      }
       sub.mid = consumer.rtpParameters.mid ?? '';
       this.recvSdp!.receive({
         mid: sub.mid,
@@ -305,7 +316,8 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       const c = sub.consumer;
       if (!c || c.closed || c.producerId !== producerId) continue;
       if (!this.room.released(producerId)) {
-        if (!c.paused) c.pause().catch(() => undefined);
+        // Even when it reads paused: a resume may be in flight, and the worker takes requests in order.
+        c.pause().catch(() => undefined);
       } else if (c.paused && sub.answered) {
         void this.resume(c);
       }
