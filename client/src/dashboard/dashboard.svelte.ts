@@ -36,6 +36,12 @@ export class DashboardController {
   private readonly acking = new Set<string>();
   /** The first snapshot is what was there when the page opened; a later one follows a reconnect. */
   private opened = false;
+  /**
+   * Per room: alerts announced as "another" (newer than the summary's lastAlert, so unknown by id),
+   * not yet seen as its lastAlert. Once the older one is acknowledged such an alert becomes the
+   * lastAlert: announced already, it is not news again.
+   */
+  private readonly announcedAhead = new Map<string, number>();
 
   constructor(token: string) {
     this.token = token;
@@ -85,12 +91,18 @@ export class DashboardController {
    */
   private noticeAlerts(c: CallSummary, before: CallSummary | undefined): void {
     const a = c.lastAlert;
+    const ahead = this.announcedAhead.get(c.room) ?? 0;
     if (a && !this.seenAlerts.has(a.id)) {
       this.seenAlerts.add(a.id);
-      if (!a.acked) this.newAlert(c);
+      if (!a.acked && ahead > 0) this.announcedAhead.set(c.room, ahead - 1);
+      else if (!a.acked) this.newAlert(c);
     } else if (a && !a.acked && before && c.unacknowledged > before.unacknowledged) {
+      this.announcedAhead.set(c.room, ahead + c.unacknowledged - before.unacknowledged);
       this.newAlert(c, true);
     }
+    // Those still ahead are unacknowledged alerts other than lastAlert: never more than those.
+    const most = Math.max(0, c.unacknowledged - (a && !a.acked ? 1 : 0));
+    if ((this.announcedAhead.get(c.room) ?? 0) > most) this.announcedAhead.set(c.room, most);
   }
 
   private closed(room: string): void {
@@ -103,6 +115,7 @@ export class DashboardController {
     const { [room]: _t, ...restT } = this.timelines;
     this.timelines = restT;
     this.seededRooms.delete(room);
+    this.announcedAhead.delete(room);
     for (const k of [...this.lastVideo.keys()]) if (k.startsWith(`${room}/`)) this.lastVideo.delete(k);
   }
 

@@ -194,6 +194,22 @@ describe('dashboard: new alerts', () => {
     expect(board.announced).toHaveLength(2);
   });
 
+  it('acknowledging the first alert does not announce the second a second time', async () => {
+    const { board, socket } = dashboard();
+    socket.fire('snapshot', []);
+    const a1 = dAlert('a1', SERVER_NOW);
+    socket.fire('call', summary('r1', { lastAlert: a1, alerts: 1, unacknowledged: 1 }));
+    socket.fire('call', summary('r1', { lastAlert: a1, alerts: 2, unacknowledged: 2 }));
+    expect(board.announced).toHaveLength(2);
+    // a1 acknowledged: the summary's lastAlert is now a2 (the oldest unacknowledged), announced already.
+    socket.fire('call', summary('r1', { lastAlert: dAlert('a2', SERVER_NOW + 5000), alerts: 2, unacknowledged: 1 }));
+    expect(board.announced).toHaveLength(2);
+    // A third alert after both were acknowledged is news.
+    socket.fire('call', summary('r1', { lastAlert: dAlert('a2', SERVER_NOW + 5000, { by: 'Sup', at: SERVER_NOW + 6000 } as never), alerts: 2, unacknowledged: 0 }));
+    socket.fire('call', summary('r1', { lastAlert: dAlert('a3', SERVER_NOW + 9000), alerts: 3, unacknowledged: 1 }));
+    expect(board.announced.map((x) => x.alertId)).toEqual(['a1', 'r1#2', 'a3']);
+  });
+
   it('an alert raised while the dashboard was reconnecting is announced once it is back', async () => {
     const { board, socket } = dashboard();
     socket.fire('snapshot', [summary('r1')]);
