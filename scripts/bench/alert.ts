@@ -6,8 +6,9 @@
  * clip; the clock stops when a supervisor's socket, joined to the call, receives `risk.alert`.
  * Both times are kept: the first raised state (SUSPICIOUS or ALERT) and the alert. The fake clip
  * (default `fake-tts`) is a MesoNet-domain crop with a synthetic voice, which two detectors agree
- * on; `--alert-clip fake` is the same face with a real voice, which the shipped fusion raises to
- * nothing since 3 Dec 2026 (MesoNet alone never warns: risk-config.json). The server process
+ * on; `--alert-clip fake` is the same face with a real voice, which the shipped fusion never takes
+ * to ALERT (MesoNet alone never warns since 3 Dec 2026: risk-config.json; in the simulator another
+ * face cue agrees and it is raised to SUSPICIOUS, BENCHMARKS.md). The server process
  * inherits the environment, so `ANALYZER_RISK_CONFIG=FILE npm run bench -- --only alert` times the
  * alert under another fusion (BENCHMARKS.md: MesoNet decisive, as before 2 Dec 2026).
  */
@@ -26,7 +27,7 @@ export interface AlertOptions {
   realSeconds: number;
   /** Give up on a run after this long without an alert. */
   timeoutSeconds: number;
-  /** The clip switched to (default `fake-tts`: the face-swap crop with a synthetic voice; `fake`, with a real voice, raises nothing with the shipped fusion). */
+  /** The clip switched to (default `fake-tts`: the face-swap crop with a synthetic voice; `fake`, with a real voice, reaches no ALERT with the shipped fusion). */
   clip?: ClipName;
   say: (msg: string) => void;
 }

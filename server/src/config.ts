@@ -83,7 +83,7 @@ const EnvSchema = z
     ANALYZER_WORKERS: z.coerce.number().int().min(0).max(256).optional(),
     /** An analyzer silent for this long is considered stalled (and, if embedded, restarted). */
     ANALYZER_STALL_MS: z.coerce.number().int().min(1000).default(10_000),
-    ANALYZER_MEMORY_LIMIT_MB: z.coerce.number().int().min(0).default(4096),
+    ANALYZER_MEMORY_LIMIT_MB: z.coerce.number().int().min(0).default(8192),
     /** The audit log (SQLite); ':memory:' keeps it in memory. Default: DATA_DIR/audit.sqlite. */
     AUDIT_DB: z.string().optional(),
     /** Days a closed call stays in the audit log (with its people, states, alerts and checks); 0 keeps everything. */

@@ -55,7 +55,7 @@ export const CLIPS: Record<ClipName, ClipSpec> = {
     photo: 'faces/mesonet/df/df00204.jpg',
     look: 'camera',
     voice: 'tts',
-    about: 'the face-swap crop with a synthetic voice: two detectors agree, so the shipped fusion goes on to ALERT (the face alone raises nothing)',
+    about: 'the face-swap crop with a synthetic voice: two detectors agree, so the shipped fusion goes on to ALERT (the face alone reaches SUSPICIOUS at most, and only where another face cue agrees with MesoNet)',
   },
 };
 

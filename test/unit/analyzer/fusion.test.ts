@@ -4,7 +4,7 @@ import { livenessEvidence } from '../../../server/src/analyzer/detectors/Livenes
 import { loadRiskConfig, RiskFusion, type RiskStateName } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
 import { faceDecisiveConfig } from '../../helpers/riskConfig.ts';
 
-/** The shipped configuration: MesoNet alone raises SUSPICIOUS at most. */
+/** The shipped configuration: MesoNet alone raises nothing (a warning needs a second cue). */
 const config = loadRiskConfig();
 /**
  * For the mechanics (onset, holds, hysteresis, raisers, restore): the same with MesoNet able to

@@ -304,7 +304,7 @@ export function judgeDetectors(base: Baseline, moving: readonly ChallengeSample[
 export interface Verdict {
   state: ChallengeResult;
   reasons: string[];
-  /** INCONCLUSIVE because the caller did not do the movements: ask again. */
+  /** INCONCLUSIVE because the caller did not do the movements, or turned too little: ask again. */
   askAgain?: boolean;
 }
 
