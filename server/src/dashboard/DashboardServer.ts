@@ -75,9 +75,8 @@ export class DashboardServer {
     const follow = (room: CallRoom) => {
       for (const e of ['joined', 'left', 'updated'] as const) room.on(e, (p: Participant) => p.role !== 'analyzer' && this.changed(room.id));
       room.on('joined', (p) => p.role !== 'analyzer' && !this.startedAt.has(room.id) && this.startedAt.set(room.id, Date.now()));
-      room.on('left', (_p, how) => {
-        if (how?.replaced || !room.all().every((p) => p.role === 'analyzer')) return;
-        // Everyone left: the next sitting (a room that stays open) is another call, with no check yet.
+      room.on('empty', () => {
+        // Everyone left (not a reload): the next sitting (a room that stays open) is another call, with no check yet.
         this.startedAt.delete(room.id);
         this.lastChallenge.delete(room.id);
       });

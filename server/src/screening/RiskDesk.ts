@@ -112,15 +112,19 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
         }
       }
     });
-    room.on('left', (p, how) => {
+    room.on('left', (p) => {
       const callId = rec.callId;
       if (p.role !== 'analyzer' && callId !== undefined) this.record('leave', () => this.audit.participantLeft(callId, p.id));
       const last = rec.latest.get(p.id);
       // A rejoin by the same identity removes the old session first: the raised state is kept.
       if (last && (last.state === 'SUSPICIOUS' || last.state === 'ALERT')) rec.held.set(p.id, last);
       rec.latest.delete(p.id);
-      // A reload (the same identity's new session taking this one's place) is the same sitting.
-      if (room.persistent && room.people === 0 && !how?.replaced && callId !== undefined) {
+    });
+    // Everyone left (the room says so after the last 'left'; never for a reload, where the same
+    // identity's new session takes the old one's place, unless that new session then fails).
+    room.on('empty', () => {
+      const callId = rec.callId;
+      if (room.persistent && callId !== undefined) {
         this.record('close call', () => this.audit.closeCall(callId));
         rec.lastCallId = rec.callId;
         rec.callId = undefined;

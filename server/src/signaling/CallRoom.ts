@@ -47,12 +47,12 @@ export interface JoinRequest {
   channel: ParticipantChannel;
 }
 
-/** How a participant left: `replaced` when the same identity's new session takes its place (a reload). */
-export interface LeaveInfo {
-  replaced: boolean;
-}
-
-export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Participant]; left: [Participant, LeaveInfo]; updated: [Participant] }> {
+/**
+ * Events: `left` for every participant who goes; `empty` once the last person (analyzers aside) has
+ * gone, but not when the same identity's new session takes the old one's place (a reload: the
+ * same sitting), unless that new session then fails to join.
+ */
+export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Participant]; left: [Participant]; updated: [Participant] }> {
   readonly id: string;
   /** Rooms from configuration stay open while empty; rooms a host opened are disposed when empty. */
   readonly persistent: boolean;
@@ -147,7 +147,7 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
     this.participants.delete(p.id);
     p.peer.close();
     this.broadcastFrom(p, 'participant.left', { id: p.id });
-    this.emit('left', p, { replaced: opts.replaced === true });
+    this.emit('left', p);
     if (this.people === 0 && !opts.replaced) this.emit('empty');
   }
 
