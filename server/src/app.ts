@@ -104,6 +104,7 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
     risk,
     challenges,
     maxConnectionsPerToken: config.maxConnectionsPerToken,
+    metrics,
   });
   // The dashboard namespace has its own event types; it types them itself.
   const dashboard = new DashboardServer(io as never, { tokenSecret: config.tokenSecret, registry, risk, challenges, maxConnectionsPerToken: config.maxConnectionsPerToken });

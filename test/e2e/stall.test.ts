@@ -4,7 +4,8 @@
  * and says the caller's video is not reaching the analysis server, not CLEAR on the voice alone;
  * when frames come back, CLEAR. The caller is a headless wrtc participant (its frames can be held
  * while its track stays live); server, SFU and the embedded analyzer process are the product's.
- * A screenshot of the panel goes to test-artifacts/stall/ for CI to keep.
+ * While stalled, the analyzer asks the server to refresh the video (media.refresh). A screenshot
+ * of the panel goes to test-artifacts/stall/ for CI to keep.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeadlessParticipant } from '../../server/src/headless/HeadlessParticipant.ts';
@@ -57,6 +58,10 @@ describe('a stalled video on the clinician page', () => {
     const subject = doctor.locator('[data-testid="risk-subject"][data-participant="pat"]');
     expect(await subject.locator('[data-testid="risk-reason"][data-detector="face-deepfake"]').count()).toBe(0);
     await screenshot(doctor, 'stall', 'clinician-degraded');
+    // The analyzer asks the server to get the video going again (media.refresh: a keyframe request
+    // to the caller), every few seconds while it stays stalled.
+    const refreshes = async () => Number(/^dfs_video_refresh_requests_total\{role="analyzer"\} (\d+)/m.exec(await (await fetch(`${server.url.replace('localhost', '127.0.0.1')}/metrics`)).text())?.[1] ?? 0);
+    await waitFor('the analyzer asking for the stalled video', async () => (await refreshes()) >= 1, 10_000, 250);
 
     // Frames again: the face is judged and the all-clear comes back.
     video.held = false;

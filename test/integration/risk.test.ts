@@ -208,7 +208,7 @@ describe('risk delivery with the shipped fusion', () => {
   });
 
   it('the same face with a synthetic voice, switched to mid-call, goes on to ALERT with the shipped weights, raised by both', async () => {
-    // Neither alone would: the face and the voice together raise SUSPICIOUS, then ALERT (RiskFusion).
+    // Neither alone would: the face and the voice together raise ALERT (RiskFusion).
     // The simulator's stills and voices, published as they are (no animation: this test shares
     // one process with the server, the analyzer and other test files, so the caller stays cheap).
     const shipped = await shippedFusionServer();
@@ -229,10 +229,16 @@ describe('risk delivery with the shipped fusion', () => {
     face = fake.frame.data;
     voice.play(fake.pcm);
     await waitFor('ALERT at the clinician', () => doctor.alerts.some((a) => a.participantId === 'switcher'), 45_000);
-    const states = mine().map((u) => u.state);
-    expect(states.indexOf('SUSPICIOUS')).toBeGreaterThan(states.lastIndexOf('CLEAR'));
-    expect(states.indexOf('ALERT')).toBeGreaterThan(states.indexOf('SUSPICIOUS'));
+    // The alert and the state update travel as separate events: wait for the update too.
     await waitFor('the ALERT update', () => mine().at(-1)?.state === 'ALERT', 5_000);
+    // After the last CLEAR, only raised states: SUSPICIOUS on the way when the face and the voice
+    // pass its entry first, or straight to ALERT when their onsets both held at once (RiskFusion's
+    // onset takes the highest level that has held 3 s); which one depends on where the voice's
+    // windows fall against the face frames, so the test accepts both.
+    const states = mine().map((u) => u.state);
+    const after = states.slice(states.lastIndexOf('CLEAR') + 1);
+    expect(after).toContain('ALERT');
+    expect(after.every((s) => s === 'SUSPICIOUS' || s === 'ALERT')).toBe(true);
     // Both, and whichever other cues agreed on the way (the seam, the voice's pitch).
     expect(mine().at(-1)!.raisedBy).toEqual(expect.arrayContaining(['face-deepfake', 'synthetic-voice']));
   }, 150_000);

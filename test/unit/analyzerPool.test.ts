@@ -47,6 +47,23 @@ describe('AnalyzerPool', () => {
     expect(pool.get('a')!.rooms.size).toBeGreaterThan(0);
   });
 
+  it('does not take workers for stalled over a time the server itself did not run', () => {
+    const pool = new AnalyzerPool({ stallMs: STALL });
+    pool.add('a', 'w1', 0);
+    const open = busy('r1');
+    pool.reconcile(open, 0);
+    pool.heartbeat('a', load(0.1), 900);
+    pool.reconcile(open, 1000);
+    // The server's next step comes 15 s late (its machine paused): w1's heartbeats of that time
+    // are still unread in the socket, so w1 keeps its call.
+    const late = pool.reconcile(open, 16_000);
+    expect(late.stalled).toEqual([]);
+    expect(pool.ownerOf('r1')?.name).toBe('w1');
+    // The silence counts again once the server runs: w1 is stalled by STALL after that.
+    expect(pool.reconcile(open, 17_000).stalled).toEqual([]);
+    expect(pool.reconcile(open, 16_000 + STALL).stalled.map((w) => w.name)).toEqual(['w1']);
+  });
+
   it('moves a lost or stalled worker\'s calls to a live one, and counts the moves', () => {
     const pool = new AnalyzerPool({ stallMs: STALL });
     pool.add('a', 'w1', 0);
@@ -65,6 +82,11 @@ describe('AnalyzerPool', () => {
     pool.heartbeat('b', load(0.1), 200);
     pool.reconcile(open, 300);
     expect(pool.get('c')!.rooms.size).toBe(0);
+    // The hub's one-second steps, w3 heartbeating and w2 not.
+    for (let t = 1300; t < 3300; t += 1000) {
+      pool.heartbeat('c', load(0.1), t);
+      expect(pool.reconcile(open, t).stalled).toEqual([]);
+    }
     pool.heartbeat('c', load(0.1), 3300);
     const change = pool.reconcile(open, 3300);
     expect(change.stalled.map((w) => w.name)).toEqual(['w2']);

@@ -14,7 +14,7 @@ import type { AnalyzerConfig } from './config.ts';
 import type { AnalyzerEmitter } from './events.ts';
 import { observeSpeech } from './pipeline.ts';
 import { DEFAULT_MAX_VIDEO_SIZE, exceedsVideoSize } from '../sfu/vp8.ts';
-import { AudioStream, chooseTemporalLayer, VideoStream, type StreamId } from './streams.ts';
+import { AudioStream, chooseTemporalLayer, STALL_REFRESH_MS, VideoStream, type StreamId } from './streams.ts';
 import type { Subjects } from './subjects.ts';
 
 const log = logger('analyzer');
@@ -105,6 +105,36 @@ export class CallWatcher {
   videoStalledFor(room: string, participantId: string): number | undefined {
     const s = this.video.get(`${room}/${participantId}/video`);
     return s?.stalledFor(performance.now(), this.rooms.get(room)?.cameraOnSince.get(participantId));
+  }
+
+  /**
+   * A participant's video is stalled (videoStalledFor): asks the server, every STALL_REFRESH_MS,
+   * to refresh it ('media.refresh'), and logs what this end received, so that a stall that does
+   * not heal says whether packets stopped arriving or the decoder stopped decoding.
+   */
+  refreshStalledVideo(room: string, participantId: string, stalledForMs: number): void {
+    const s = this.video.get(`${room}/${participantId}/video`);
+    const session = this.rooms.get(room)?.session;
+    const now = performance.now();
+    if (!s || !session || now - s.refreshedAt < STALL_REFRESH_MS) return;
+    s.refreshedAt = now;
+    void session
+      .stats()
+      .then((st) => {
+        const inbound = st.inbound.find((i) => i.participantId === participantId && i.kind === 'video');
+        log.warn('video stalled; asking the server to refresh it', {
+          room,
+          participant: participantId,
+          stalledMs: Math.round(stalledForMs),
+          packets: inbound?.packets ?? 'none',
+          framesDecoded: inbound?.framesDecoded ?? 'none',
+          framesIn: s.framesIn,
+          malformed: s.malformedFrames,
+          oversized: s.oversizedFrames,
+        });
+      })
+      .catch(() => undefined);
+    session.refreshVideo(participantId).catch((err: unknown) => log.warn('could not ask for a video refresh', { room, participant: participantId, err: (err as Error).message }));
   }
 
   /** A participant is (or stops being) CLEAR: its voice windows may be further apart. */

@@ -53,7 +53,9 @@ export class RiskPublisher {
       s.fusion.setSamplingTarget('video', v ? v.targetFps : 0);
       s.fusion.setSamplingTarget('audio', a ? a.targetPerSecond : 0);
       s.fusion.setSamplingTarget('face-frames', v ? v.faceFramesTarget(performance.now()) : 0);
-      s.fusion.setVideoStalled(watcher.videoStalledFor(s.room, s.participantId));
+      const stalled = watcher.videoStalledFor(s.room, s.participantId);
+      s.fusion.setVideoStalled(stalled);
+      if (stalled !== undefined) watcher.refreshStalledVideo(s.room, s.participantId, stalled);
       const { snapshot: snap, windowEvidence } = fuseSubject(s, now);
       if (s.observing) noteCues(s.observing, windowEvidence);
       if (s.observing && now > s.observing.until) delete s.observing;

@@ -78,6 +78,15 @@ const RATE_WINDOW_MS = 1500;
  */
 export const VIDEO_STALL_MS = 5000;
 
+/**
+ * While a video is stalled, the analyzer asks the server this often to refresh it (a keyframe
+ * request to the publisher, and a log line at each end that says where the video stops): a
+ * decoder that lost its reference frames, or a consumer that stopped forwarding, would otherwise
+ * wait for a keyframe that a steady camera may not send for minutes, and the call reads "analysis
+ * degraded" all that time (seen in CI, 3 Dec 2026: never came back within 40 s).
+ */
+export const STALL_REFRESH_MS = 5000;
+
 export class VideoStream {
   readonly id: StreamId;
   readonly key: string;
@@ -102,6 +111,8 @@ export class VideoStream {
    * so a stream of them is a stall (VIDEO_STALL_MS), not a camera the analyzer seems to judge.
    */
   malformedFrames = 0;
+  /** When the server was last asked to refresh this stalled video (performance.now()): see STALL_REFRESH_MS. */
+  refreshedAt = Number.NEGATIVE_INFINITY;
   /** The temporal layer last asked of the SFU; undefined: its default for the analyzer (0). */
   layer: number | undefined;
   private rateSince = Number.NaN;

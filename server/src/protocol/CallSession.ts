@@ -498,6 +498,16 @@ export class CallSession extends Emitter<SessionEvents> {
     if (!res.ok) throw new ProtocolFailure(res.error);
   }
 
+  /**
+   * Receivers: one publisher's video has stopped arriving although their camera is on. The server
+   * asks the publisher for a keyframe and logs where the video stops ('media.refresh').
+   */
+  async refreshVideo(participantId: string): Promise<void> {
+    if (this.stateValue !== 'joined') return;
+    const res = await this.request('media.refresh', { participantId });
+    if (!res.ok) throw new ProtocolFailure(res.error);
+  }
+
   async acknowledgeAlert(alertId: string, note?: string): Promise<void> {
     const res = await this.request('alert.ack', { alertId, ...(note ? { note } : {}) });
     if (!res.ok) throw new ProtocolFailure(res.error);

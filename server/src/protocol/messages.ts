@@ -129,6 +129,12 @@ export const ClientMessages = {
    * null = this receiver's default). The analyzer raises it while it boosts a stream.
    */
   'media.layers': z.strictObject({ participantId: z.string().min(1).max(128), maxTemporalLayer: z.number().int().min(0).max(3).nullable() }),
+  /**
+   * Receivers: one publisher's video has stopped arriving although their camera is on (the
+   * analyzer's stall check). The server asks that publisher for a keyframe, at most once per
+   * MEDIA_REFRESH_INTERVAL_MS for each receiver and publisher, and logs where the video stops.
+   */
+  'media.refresh': z.strictObject({ participantId: z.string().min(1).max(128) }),
   leave: z.strictObject({}),
   'room.close': z.strictObject({}),
   /** Privileged: I have seen this alert (optionally with a note for the audit log). */
@@ -236,6 +242,7 @@ export interface ClientAcks {
   ice: Ack;
   'media.state': Ack;
   'media.layers': Ack;
+  'media.refresh': Ack;
   leave: Ack;
   'room.close': Ack;
   'alert.ack': Ack;

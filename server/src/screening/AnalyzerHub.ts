@@ -26,7 +26,7 @@ import {
 import type { AnalysisStatus, IntegrityReport, RiskHandBack, RiskUpdate } from '../protocol/messages.ts';
 import type { ChallengeSample } from '../protocol/challenge.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
-import { AnalyzerPool, type PoolChange, type PoolWorker } from './AnalyzerPool.ts';
+import { AnalyzerPool, RECONCILE_EVERY_MS, type PoolChange, type PoolWorker } from './AnalyzerPool.ts';
 
 const log = logger('analysis');
 
@@ -169,7 +169,7 @@ export class AnalyzerHub extends EventEmitter<{
     });
     opts.registry.on('opened', () => this.evaluate());
     opts.registry.on('closed', () => this.evaluate());
-    this.timer = setInterval(() => this.evaluate(), 1000);
+    this.timer = setInterval(() => this.evaluate(), RECONCILE_EVERY_MS);
     this.timer.unref();
   }
 

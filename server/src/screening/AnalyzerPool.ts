@@ -19,6 +19,11 @@
 
 import type { WorkerLoad } from '../protocol/analyzerChannel.ts';
 
+/** The hub reconciles at least this often (AnalyzerHub's timer). */
+export const RECONCILE_EVERY_MS = 1000;
+/** A reconcile this much later than RECONCILE_EVERY_MS means the server itself did not run. */
+const SERVER_PAUSE_MS = 1000;
+
 /** Load a call adds to a worker until its next heartbeat says how much it really costs. */
 const LOAD_PER_NEW_CALL = 0.1;
 /** Loads closer than this count as equal, and the worker with fewer calls wins. */
@@ -67,6 +72,7 @@ export class AnalyzerPool {
   moves = 0;
   /** Calls whose worker was lost, not yet given to another. */
   private readonly orphaned = new Set<string>();
+  private lastReconcile: number | undefined;
 
   constructor(opts: { stallMs: number }) {
     this.stallMs = opts.stallMs;
@@ -130,6 +136,14 @@ export class AnalyzerPool {
    */
   reconcile(rooms: RoomInfo[], now: number): PoolChange {
     const change: PoolChange = { changed: new Set(), assigned: [], stalled: [], released: [] };
+    // Time the server itself did not run (its process or machine paused, its event loop blocked)
+    // does not count against the workers: the heartbeats sent meanwhile wait unread in its socket
+    // buffers, and timers run before I/O, so without this a pause longer than stallMs (15 s of a
+    // whole machine, seen in CI on 3 Dec 2026) ends with every worker taken for stalled and killed
+    // the moment the server runs again, and a liveness check under way with it.
+    const late = this.lastReconcile === undefined ? 0 : now - this.lastReconcile - RECONCILE_EVERY_MS;
+    if (late >= SERVER_PAUSE_MS) for (const w of this.workers.values()) w.lastSeen = Math.min(now, w.lastSeen + late);
+    this.lastReconcile = now;
     const open = new Map(rooms.map((r) => [r.id, r]));
     for (const room of this.orphaned) if (!open.has(room)) this.orphaned.delete(room);
     for (const w of this.workers.values()) {

@@ -42,6 +42,13 @@ export interface SfuPeer extends EventEmitter<SfuPeerEvents> {
    * spatialLayer: 0, temporalLayer }).
    */
   setVideoLayer(publisherId: string, maxTemporalLayer: number | undefined): void;
+  /**
+   * The receiver says one publisher's video has stopped reaching it (the analyzer's stall check):
+   * ask the publisher for a keyframe, as the receiver's own PLI would (a hidden peer's waits for
+   * the next cover keyframe where those run), resume a consumer left paused that may flow, and log
+   * this peer's forwarding state for that video, so that a stall says where it is.
+   */
+  refreshVideo(publisherId: string): void;
   close(): void;
 }
 

@@ -26,11 +26,15 @@ import { infoOf, type CallRoom, type JoinRequest, type Participant } from './Cal
 import { ClientError, handshakeRefusal } from '../errors.ts';
 import { ConnectionCap } from './ConnectionCap.ts';
 import { RateLimiter } from './RateLimiter.ts';
+import type { Metrics } from '../metrics/Metrics.ts';
 import type { RoomRegistry } from './RoomRegistry.ts';
 import type { RiskDesk } from '../screening/RiskDesk.ts';
 import type { ChallengeDesk } from '../screening/ChallengeDesk.ts';
 
 const log = logger('signaling');
+
+/** media.refresh: at most one keyframe request per receiver and publisher in this long. */
+export const MEDIA_REFRESH_INTERVAL_MS = 4000;
 
 /** The socket.io room of the sockets waiting for a call to open. */
 const waitingFor = (room: string) => `waiting:${room}`;
@@ -44,6 +48,8 @@ export interface SocketData {
   principal: Principal;
   limiter: RateLimiter;
   session?: { room: CallRoom; participant: Participant };
+  /** media.refresh: when this connection last had each publisher asked for a keyframe. */
+  refreshed?: Map<string, number>;
 }
 
 export type IoServer = Server<ClientEvents, ServerEvents, Record<string, never>, SocketData>;
@@ -66,6 +72,8 @@ export interface SignalingOptions {
   challenges: Pick<ChallengeDesk, 'start'>;
   /** Open connections one join link may hold (by participant id); the analyzer's service token is not capped. */
   maxConnectionsPerToken?: number;
+  /** The server's metrics (dfs_video_refresh_requests_total); default: none kept. */
+  metrics?: Pick<Metrics, 'inc'>;
 }
 
 export class SignalingServer {
@@ -124,6 +132,18 @@ export class SignalingServer {
       // Only for someone in the call: the peer keeps one entry per id for the whole call. Not an
       // error otherwise: a client rejoining replays its choices, some for people who have left.
       if (room.get(p.participantId)) participant.peer.setVideoLayer(p.participantId, p.maxTemporalLayer ?? undefined);
+      return {};
+    });
+    this.handle(socket, 'media.refresh', (s, p) => {
+      const { room, participant } = this.session(s);
+      // A keyframe request reaches the publisher: one per receiver and publisher per interval, so
+      // that no client can make a publisher's encoder send keyframe after keyframe.
+      const now = Date.now();
+      const refreshed = (s.data.refreshed ??= new Map());
+      if (!room.get(p.participantId) || now - (refreshed.get(p.participantId) ?? -Infinity) < MEDIA_REFRESH_INTERVAL_MS) return {};
+      refreshed.set(p.participantId, now);
+      this.opts.metrics?.inc('dfs_video_refresh_requests_total', "Receivers' reports of a publisher's video stalled (media.refresh) that asked for a keyframe.", { role: participant.role });
+      participant.peer.refreshVideo(p.participantId);
       return {};
     });
     this.handle(socket, 'leave', (s) => {

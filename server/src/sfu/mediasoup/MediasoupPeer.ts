@@ -82,6 +82,11 @@ interface Subscription {
   mid: string | undefined;
   /** The client has answered an offer with this consumer in it: it may be resumed. */
   answered?: boolean;
+  /**
+   * refreshHold paused it for the size check. Its release resumes it on this, not on
+   * consumer.paused, which reads false until the worker has answered a pause still in flight.
+   */
+  held?: boolean;
 }
 
 export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
@@ -317,10 +322,42 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       if (!c || c.closed || c.producerId !== producerId) continue;
       if (!this.room.released(producerId)) {
         // Even when it reads paused: a resume may be in flight, and the worker takes requests in order.
+        sub.held = true;
         c.pause().catch(() => undefined);
-      } else if (c.paused && sub.answered) {
+      } else if ((c.paused || sub.held) && sub.answered) {
+        sub.held = false;
         void this.resume(c);
       }
+    }
+  }
+
+  refreshVideo(publisherId: string): void {
+    if (this.closedFlag || this.lostFlag) return;
+    for (const [t, sub] of this.subs) {
+      const c = sub.consumer;
+      if (t.publisherId !== publisherId || t.kind !== 'video' || !c || c.closed) continue;
+      const released = this.room.released(c.producerId);
+      const state = { paused: c.paused, producerPaused: c.producerPaused, answered: sub.answered ?? false, released };
+      void c
+        .getStats()
+        .then((stats) => {
+          const layers = (l: ms.ConsumerLayers | undefined) => (l ? `${l.spatialLayer}.${l.temporalLayer ?? '-'}` : 'none');
+          log.info('a receiver reports this video stalled; asking for a keyframe', {
+            peer: this.id,
+            publisher: publisherId,
+            consumer: c.id,
+            ...state,
+            layers: layers(c.currentLayers),
+            preferred: layers(c.preferredLayers),
+            sent: stats.find((st) => st.type === 'outbound-rtp')?.packetCount ?? 0,
+            score: c.score.score,
+            producerScore: c.score.producerScore,
+          });
+        })
+        .catch(() => undefined);
+      // Paused with nothing holding it back (a resume that never came): resuming asks for a keyframe.
+      if (c.paused && sub.answered && released) void this.resume(c);
+      else if (!c.paused) c.requestKeyFrame().catch(() => undefined);
     }
   }
 

@@ -20,6 +20,9 @@ import {
   checkPublishOffer,
 } from '../sdp.ts';
 import { TrackForwarder, type ForwarderOptions } from './TrackForwarder.ts';
+import { logger } from '../../log.ts';
+
+const log = logger('sfu');
 
 interface Subscription {
   forwarder: TrackForwarder;
@@ -175,6 +178,14 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     else this.layerOverrides.set(publisherId, maxTemporalLayer);
     for (const [f, sub] of this.subscriptions) {
       if (f.publisherId === publisherId && f.kind === 'video') f.setMaxTemporalLayer(sub.transceiver.sender, this.layerFor(publisherId));
+    }
+  }
+
+  refreshVideo(publisherId: string): void {
+    for (const [f, sub] of this.subscriptions) {
+      if (f.publisherId !== publisherId || f.kind !== 'video') continue;
+      log.info('a receiver reports this video stalled; asking for a keyframe', { peer: this.id, publisher: publisherId, ...(f.sinkLayers(sub.transceiver.sender) ?? {}) });
+      f.requestKeyframe(this.hidden);
     }
   }
 
