@@ -113,6 +113,24 @@ describe.each(ENGINES)('frames the analyzer decodes (%s)', (engine) => {
     expect(boosted).toBeGreaterThan(1.5 * base);
   }, 60_000);
 
+  it('receives only the analysed side: a clinician\'s video never reaches the analyzer to be decoded', async () => {
+    const { server, decoded } = await layeredCall(engine, { baseFps: BASE_FPS, boostedFps: 6 }, new SyntheticVideo({ width: 320, height: 240, fps: PUBLISHER_FPS, paint: moving }));
+    const docVideo = new SyntheticVideo({ width: 320, height: 240, fps: PUBLISHER_FPS, paint: moving });
+    const doctor = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'clinician', 'doc', { sub: 'doc' }), tracks: [docVideo.track], temporalLayers: true });
+    cleanup.push(() => docVideo.stop());
+    await doctor.join();
+    cleanup.push(() => doctor.leave());
+    // The supervisor receives both: the clinician's video is there to forward.
+    const supervisor = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'supervisor', 'sup', { sub: 'sup' }) });
+    await supervisor.join();
+    cleanup.push(() => supervisor.leave());
+    await supervisor.waitForTrack('doc', 'video');
+    await waitFor('the analyzer decoding the patient', () => decoded() > 3, 15000);
+    const room = server.app.registry.get('demo')!;
+    const peer = room.all().find((p) => p.role === 'analyzer')!.peer as unknown as { videoLayers(): Array<{ publisherId: string }> };
+    expect(peer.videoLayers().map((l) => l.publisherId)).toEqual(['pat']);
+  }, 60_000);
+
   it('with a face, settles on the layer that brings the landmark detectors 7.5 fps, not every frame of a 15 fps camera', async () => {
     // A live selfie at half size, 320x240 (small enough for @roamhq/wrtc to send L1T3), at 15 fps.
     const face = toI420(halfSize(loadJpeg('faces/silentface/image_T1.jpg')));

@@ -70,6 +70,12 @@ export interface PeerOptions {
    * causes no keyframe request of its own (see README.md, "Hidden subscribers and keyframes").
    */
   hidden?: boolean | undefined;
+  /**
+   * Which publishers' tracks this peer receives; default: everyone's. The analyzer only receives
+   * the analysed side: a clinician's video it never judges would still be decoded by its
+   * receiver, a video decoder's work per call for nothing.
+   */
+  receives?: ((publisherId: string) => boolean) | undefined;
 }
 
 export interface SfuRoom extends EventEmitter<SfuRoomEvents> {

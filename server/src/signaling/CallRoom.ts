@@ -104,15 +104,22 @@ export class CallRoom extends EventEmitter<{ close: []; empty: []; joined: [Part
     for (const p of this.participants.values()) if (isPrivileged(p.role)) p.channel.emit(event, ...args);
   }
 
+  /** Whether a participant in the call is on the analysed side (a patient, a customer). */
+  private analysed(id: string): boolean {
+    const p = this.participants.get(id);
+    return p !== undefined && p.role !== 'analyzer' && !isPrivileged(p.role);
+  }
+
   /** The previous session of the same identity must have been removed first. */
   add(req: JoinRequest): Participant {
     if (this.participants.has(req.id)) throw new Error(`participant ${req.id} is already in room ${this.id}`);
     // The analyzer samples a few frames a second: it gets the base temporal layer only (see
-    // sfu/vp8.ts) and asks for more per stream ('media.layers') while it boosts one.
+    // sfu/vp8.ts) and asks for more per stream ('media.layers') while it boosts one. It judges
+    // the analysed side only, so that is all it receives.
     const peer = this.sfu.createPeer({
       id: req.id,
       canPublish: canPublish(req.role),
-      ...(req.role === 'analyzer' ? { maxTemporalLayer: 0 } : {}),
+      ...(req.role === 'analyzer' ? { maxTemporalLayer: 0, receives: (id: string) => this.analysed(id) } : {}),
       // Invisible to analysed participants: its arrival must not show up as a keyframe request.
       ...(req.role === 'supervisor' ? { hidden: true } : {}),
     });

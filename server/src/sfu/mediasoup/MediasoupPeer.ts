@@ -95,6 +95,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
   private readonly room: PeerRoom;
   private readonly onPublished: (t: PublishedTrack) => void;
   private readonly defaultLayer: number | undefined;
+  private readonly receives: ((publisherId: string) => boolean) | undefined;
   private readonly layerOverrides = new Map<string, number | undefined>();
   private closedFlag = false;
   /** Its worker died: nothing more happens here; the client rejoins onto a new peer. */
@@ -121,6 +122,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     this.id = opts.id;
     this.canPublish = opts.canPublish;
     this.defaultLayer = opts.maxTemporalLayer;
+    this.receives = opts.receives;
     this.room = room;
     this.onPublished = onPublished;
     setMaxListeners(0, this.closeSignal.signal);
@@ -249,7 +251,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
   }
 
   subscribeTo(t: PublishedTrack): void {
-    if (this.closedFlag || this.lostFlag || t.producer.closed || this.subs.has(t)) return;
+    if (this.closedFlag || this.lostFlag || t.producer.closed || this.subs.has(t) || this.receives?.(t.publisherId) === false) return;
     const sub: Subscription = { consumer: undefined, mid: undefined };
     this.subs.set(t, sub);
     this.enqueue(async () => {

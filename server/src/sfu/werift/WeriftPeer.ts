@@ -58,6 +58,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
   private readonly defaultLayer: number | undefined;
   /** A supervisor: its keyframe needs wait for the cover cadence (TrackForwarder.requestKeyframe). */
   private readonly hidden: boolean;
+  private readonly receives: ((publisherId: string) => boolean) | undefined;
   /** Per-publisher temporal-layer caps set by setVideoLayer(). */
   private readonly layerOverrides = new Map<string, number | undefined>();
 
@@ -73,6 +74,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
     this.canPublish = opts.canPublish;
     this.defaultLayer = opts.maxTemporalLayer;
     this.hidden = opts.hidden ?? false;
+    this.receives = opts.receives;
     this.peerConfig = peerConfig;
     this.announcedIp = announcedIp;
     this.onPublished = onPublished;
@@ -145,7 +147,7 @@ export class WeriftPeer extends EventEmitter<SfuPeerEvents> implements SfuPeer {
   }
 
   subscribeTo(f: TrackForwarder): void {
-    if (this.closedFlag || f.closed || this.subscriptions.has(f)) return;
+    if (this.closedFlag || f.closed || this.subscriptions.has(f) || this.receives?.(f.publisherId) === false) return;
     if (!this.subscribePc) {
       this.subscribePc = new RTCPeerConnection(this.peerConfig);
       this.watchConnection(this.subscribePc, 'subscribe');
