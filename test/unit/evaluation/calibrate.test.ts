@@ -14,7 +14,8 @@ import { RiskConfigSchema, loadRiskConfig } from '../../../server/src/analyzer/f
 import { faceDecisiveConfig } from '../../helpers/riskConfig.ts';
 import { CalibrationError, calibrate, checkLabelsAndGroups, fitWeights, makeFolds, replayClip } from '../../../server/src/evaluation/calibrate.ts';
 import { summarise } from '../../../server/src/evaluation/report.ts';
-import { EVALUATED_DETECTORS, type ClipResult } from '../../../server/src/evaluation/runner.ts';
+import type { ClipResult } from '../../../server/src/evaluation/runner.ts';
+import { clip, dataset } from '../../helpers/calibrationClips.ts';
 import { seededRandom } from '../../helpers/random.ts';
 
 const run = promisify(execFile);
@@ -23,50 +24,6 @@ const tmp = mkdtempSync(join(tmpdir(), 'dfs-calibrate-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const GROUP_BY = /caller_(\d+)_/;
-
-/**
- * A timed clip of `seconds` with a fusion timeline: face-deepfake's view separates fakes (0.5-0.9)
- * from reals (0.05-0.4, with a rare spike on reals); presentation-attack misleads (higher on reals,
- * as MesoNet on some real webcams), so the hand-set weight 0.9 hurts and a fit should drop it.
- */
-function clip(id: string, label: 'real' | 'fake', random: () => number, seconds = 40): ClipResult {
-  const timeline: NonNullable<ClipResult['timeline']> = [];
-  const level = label === 'fake' ? 0.5 + 0.4 * random() : 0.05 + 0.35 * random();
-  for (let t = 1; t <= seconds; t++) {
-    const views: Record<string, [number, number]> = {};
-    if (t >= 3) {
-      const spike = label === 'real' && random() < 0.01 ? 0.4 : 0;
-      views['face-deepfake'] = [Math.min(1, level + 0.1 * (random() - 0.5) + spike), 0.9];
-      views['presentation-attack'] = [label === 'real' ? 0.3 + 0.5 * random() : 0.3 * random(), 0.9];
-    }
-    timeline.push({ t, views });
-  }
-  const none = { applicable: false, available: true, attempts: 0, abstained: 0, score: null, windowMax: null, firstFlagS: null, flagEntries: 0, abstainReasons: {} };
-  return {
-    id,
-    label,
-    kind: 'video',
-    timed: true,
-    durationS: seconds,
-    simulatedS: seconds,
-    detectors: Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, { ...none, applicable: d === 'face-deepfake' || d === 'presentation-attack', score: d === 'face-deepfake' ? level : null }])) as ClipResult['detectors'],
-    fused: { judged: true, maxRisk: level, finalState: 'CLEAR', finalRisk: level, firstSuspiciousS: null, firstAlertS: null, suspiciousEntries: 0, alertEntries: 0, stateSeconds: {} },
-    timeline,
-    elapsedMs: 1,
-  };
-}
-
-function dataset(groups = 6, perClass = 3, seed = 11): ClipResult[] {
-  const random = seededRandom(seed);
-  const clips: ClipResult[] = [];
-  for (let g = 0; g < groups; g++) {
-    for (let i = 0; i < perClass; i++) {
-      clips.push(clip(`real/caller_${g}_${i}.mp4`, 'real', random));
-      clips.push(clip(`fake/caller_${g}_${i}.mp4`, 'fake', random));
-    }
-  }
-  return clips;
-}
 
 const base = loadRiskConfig();
 const source = { data: '/clinic/calls' };
