@@ -4,7 +4,8 @@
  * time-outs and cancellation on a fake clock.
  */
 import { describe, expect, it } from 'vitest';
-import { Challenge, type Clock } from '../../server/src/screening/challenge/Challenge.ts';
+import { Challenge } from '../../server/src/screening/challenge/Challenge.ts';
+import { FakeClock } from '../helpers/fakeClock.ts';
 import { baselineOf, JUDGE, judgeDetectors, judgeStep, judgeStress, verdict } from '../../server/src/screening/challenge/judge.ts';
 import { drawPlan, type PlannedStep } from '../../server/src/screening/challenge/plan.ts';
 import { noteCues } from '../../server/src/analyzer/challengeCues.ts';
@@ -13,38 +14,6 @@ import { CHALLENGE_ACTIONS, ChallengeSampleSchema, STRESS_ACTIONS, type Challeng
 import { seededRandom } from '../helpers/random.ts';
 
 const seeded = seededRandom;
-
-class FakeClock implements Clock {
-  t = 1_000_000;
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  private next = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers = this.timers.filter((x) => x.id !== h);
-  }
-  /** Advances time, firing due timers in order. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = end;
-  }
-  get pending(): number {
-    return this.timers.length;
-  }
-}
 
 const face = (at: number, over: Partial<ChallengeSample> = {}): ChallengeSample => ({ at, face: true, yaw: -3, pitch: -2, mouth: 0.55, presence: 1, occlusion: 0.1, deepfake: 0.2, spoof: 0.1, ...over });
 

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { DetectorId, Evidence } from '../../server/src/analyzer/detectors/Detector.ts';
 import { livenessEvidence } from '../../server/src/analyzer/detectors/LivenessCheck.ts';
 import { loadRiskConfig, RiskFusion, type RiskStateName } from '../../server/src/analyzer/fusion/RiskFusion.ts';
-import { Challenge, type Clock } from '../../server/src/screening/challenge/Challenge.ts';
+import { Challenge } from '../../server/src/screening/challenge/Challenge.ts';
+import { FakeClock } from '../helpers/fakeClock.ts';
 import type { PlannedStep } from '../../server/src/screening/challenge/plan.ts';
 import { attachStepUp, StepUpPolicy, type RoomType } from '../../server/src/screening/StepUp.ts';
 import type { ChallengeSample, ChallengeView } from '../../server/src/protocol/challenge.ts';
@@ -56,34 +57,6 @@ describe('review: a liveness check verdict in fusion', () => {
     expect(run(fresh, 0, 30_000, undefined)).toBe('INSUFFICIENT_SIGNAL');
   });
 });
-
-class FakeClock implements Clock {
-  t = 1_000_000;
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
-  private next = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.timers = this.timers.filter((x) => x.id !== h);
-  }
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = due.at;
-      due.fn();
-    }
-    this.t = end;
-  }
-}
 
 describe('review: the check judges the face classifiers', () => {
   const plan: PlannedStep[] = [
