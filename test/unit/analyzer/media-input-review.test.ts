@@ -40,47 +40,55 @@ describe('assessQuality: a face box the frame does not hold is no usable face', 
   });
 });
 
+/**
+ * 40 s of a camera whose frames come from `frame`, analysed by the real Scheduler with a face
+ * detector `detect` and face classifiers that read every face real, beside a natural voice judged
+ * every 2 s; the fused states seen from 15 s on (what RiskPublisher does each second).
+ */
+async function statesWithNaturalVoice(detect: () => Promise<unknown[]>, frame: () => unknown): Promise<Set<string>> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
+  const config = loadRiskConfig();
+  const subjects = new Subjects(config);
+  const id = { room: 'r', participantId: 'p', kind: 'video' as const };
+  const s = new VideoStream(id, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 0 }, performance.now());
+  s.onDropped = (input) => subjects.get('r', 'p').fusion.dropped(input, Date.now());
+  const watcher = { video: new Map([[s.key, s]]), audio: new Map(), isAnalysed: () => true };
+  const real = (detector: DetectorId): FrameDetector => ({
+    id: detector,
+    analyse: async (sample: FaceSample) => ({ detector, at: sample.at, score: 0.05, confidence: 1, reason: 'real' }),
+  });
+  const models = { face: { detect }, frame: [real('face-deepfake'), real('presentation-attack')], batchers: [] };
+  const metrics = { histogram: () => ({ add: () => undefined }), inc: () => undefined };
+  const sched = new Scheduler({ watcher, subjects, challenges: {}, events: { emit: () => true }, metrics, models: () => models, maxBatch: 8 } as never);
+  sched.start();
+  const fusion = subjects.get('r', 'p').fusion;
+  const cameraOnSince = performance.now();
+  const states = new Set<string>();
+  for (let ms = 0; ms <= 40_000; ms += 100) {
+    if (s.offer(frame() as never, performance.now())) sched.wake();
+    await vi.advanceTimersByTimeAsync(100);
+    if ((ms + 100) % 1000 === 0) {
+      const now = Date.now();
+      fusion.setSamplingTarget('video', s.targetFps);
+      fusion.setSamplingTarget('audio', 0.5);
+      fusion.setVideoStalled(s.stalledFor(performance.now(), cameraOnSince));
+      if ((ms + 100) % 2000 === 0) {
+        fusion.add({ detector: 'synthetic-voice', at: now, score: 0.05, confidence: 1, reason: 'natural' } as Evidence);
+        fusion.sampled('audio', now);
+      }
+      const st = fusion.update(now).state;
+      if (ms >= 15_000) states.add(st);
+    }
+  }
+  sched.stop();
+  return states;
+}
+
 describe('malformed video frames (size not matching the buffer)', () => {
   it('a camera whose every frame is shorter than its size says, with a natural voice, never reads CLEAR: the refused frames are a stall', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
-    const config = loadRiskConfig();
-    const subjects = new Subjects(config);
-    const id = { room: 'r', participantId: 'p', kind: 'video' as const };
-    const s = new VideoStream(id, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 0 }, performance.now());
-    s.onDropped = (input) => subjects.get('r', 'p').fusion.dropped(input, Date.now());
-    const watcher = { video: new Map([[s.key, s]]), audio: new Map(), isAnalysed: () => true };
-    const real = (detector: DetectorId): FrameDetector => ({
-      id: detector,
-      analyse: async (sample: FaceSample) => ({ detector, at: sample.at, score: 0.05, confidence: 1, reason: 'real' }),
-    });
     const faceDet = { box: { x: 30, y: 30, width: 100, height: 100 }, score: 0.9, keypoints: [] };
-    const models = { face: { detect: async () => [faceDet] }, frame: [real('face-deepfake'), real('presentation-attack')], batchers: [] };
-    const metrics = { histogram: () => ({ add: () => undefined }), inc: () => undefined };
-    const sched = new Scheduler({ watcher, subjects, challenges: {}, events: { emit: () => true }, metrics, models: () => models, maxBatch: 8 } as never);
-    sched.start();
-    const fusion = subjects.get('r', 'p').fusion;
-    const cameraOnSince = performance.now();
-    const states = new Set<string>();
     // 640x480 claimed, 1000 bytes held (a decoder or client that lies about its size).
-    const bad = () => ({ width: 640, height: 480, data: new Uint8Array(1000) });
-    for (let ms = 0; ms <= 40_000; ms += 100) {
-      if (s.offer(bad() as never, performance.now())) sched.wake();
-      await vi.advanceTimersByTimeAsync(100);
-      if ((ms + 100) % 1000 === 0) {
-        const now = Date.now();
-        // What RiskPublisher does each second, and a natural voice judged every 2 s.
-        fusion.setSamplingTarget('video', s.targetFps);
-        fusion.setSamplingTarget('audio', 0.5);
-        fusion.setVideoStalled(s.stalledFor(performance.now(), cameraOnSince));
-        if ((ms + 100) % 2000 === 0) {
-          fusion.add({ detector: 'synthetic-voice', at: now, score: 0.05, confidence: 1, reason: 'natural' } as Evidence);
-          fusion.sampled('audio', now);
-        }
-        if (ms >= 15_000) states.add(fusion.update(now).state);
-        else fusion.update(now);
-      }
-    }
-    sched.stop();
+    const states = await statesWithNaturalVoice(async () => [faceDet], () => ({ width: 640, height: 480, data: new Uint8Array(1000) }));
     expect([...states]).not.toContain('CLEAR');
   });
 });
@@ -115,44 +123,12 @@ describe('AudioResampler designs stay bounded', () => {
 
 describe('a face detector that fails on every frame', () => {
   it('with a natural voice never reads CLEAR: the lost frames are counted (analysis degraded), as a failing classifier is', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
-    const config = loadRiskConfig();
-    const subjects = new Subjects(config);
-    const id = { room: 'r', participantId: 'p', kind: 'video' as const };
-    const s = new VideoStream(id, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 0 }, performance.now());
-    s.onDropped = (input) => subjects.get('r', 'p').fusion.dropped(input, Date.now());
-    const watcher = { video: new Map([[s.key, s]]), audio: new Map(), isAnalysed: () => true };
-    const real = (detector: DetectorId): FrameDetector => ({
-      id: detector,
-      analyse: async (sample: FaceSample) => ({ detector, at: sample.at, score: 0.05, confidence: 1, reason: 'real' }),
-    });
-    // BlazeFace's runner failing (onnxruntime error, outputs not recognised...).
-    const models = { face: { detect: async () => Promise.reject(new Error('BlazeFace outputs not recognised')) }, frame: [real('face-deepfake'), real('presentation-attack')], batchers: [] };
-    const metrics = { histogram: () => ({ add: () => undefined }), inc: () => undefined };
-    const sched = new Scheduler({ watcher, subjects, challenges: {}, events: { emit: () => true }, metrics, models: () => models, maxBatch: 8 } as never);
-    sched.start();
-    const fusion = subjects.get('r', 'p').fusion;
-    const cameraOnSince = performance.now();
-    const states = new Set<string>();
     const w = 160, h = 160;
-    const frame = () => ({ width: w, height: h, data: new Uint8Array(w * h * 1.5).fill(128) });
-    for (let ms = 0; ms <= 40_000; ms += 100) {
-      if (s.offer(frame() as never, performance.now())) sched.wake();
-      await vi.advanceTimersByTimeAsync(100);
-      if ((ms + 100) % 1000 === 0) {
-        const now = Date.now();
-        fusion.setSamplingTarget('video', s.targetFps);
-        fusion.setSamplingTarget('audio', 0.5);
-        fusion.setVideoStalled(s.stalledFor(performance.now(), cameraOnSince));
-        if ((ms + 100) % 2000 === 0) {
-          fusion.add({ detector: 'synthetic-voice', at: now, score: 0.05, confidence: 1, reason: 'natural' } as Evidence);
-          fusion.sampled('audio', now);
-        }
-        const st = fusion.update(now).state;
-        if (ms >= 15_000) states.add(st);
-      }
-    }
-    sched.stop();
+    // BlazeFace's runner failing (onnxruntime error, outputs not recognised...).
+    const states = await statesWithNaturalVoice(
+      async () => Promise.reject(new Error('BlazeFace outputs not recognised')),
+      () => ({ width: w, height: h, data: new Uint8Array(w * h * 1.5).fill(128) }),
+    );
     expect([...states]).not.toContain('CLEAR');
   });
 });
