@@ -8,16 +8,16 @@
  *  - only the host of a room may create an invite link, and the link it gets joins that room as
  *    the analysed participant.
  */
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaseRecord } from '../../server/src/audit/CaseRecord.ts';
-import { issueServiceToken, issueToken, verifyToken } from '../../server/src/auth/token.ts';
+import { issueToken, verifyToken } from '../../server/src/auth/token.ts';
 import type { ChallengeView } from '../../server/src/protocol/challenge.ts';
 import { ALL_ROOMS } from '../../server/src/protocol/dashboard.ts';
 import type { RiskState, RiskUpdate } from '../../server/src/protocol/messages.ts';
 import { joinThroughUi, launchChromium, openJoinLink } from '../helpers/browser.ts';
 import { screenshot } from '../helpers/pageChecks.ts';
-import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
+import { ask, connected, rawSocket, scriptedAnalyzer } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -27,13 +27,11 @@ const assigned = new Set<string>();
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'external', ROOMS: 'demo', ANALYZER_STALL_MS: '5000' });
-  analyzer = io(`${server.url}/analyzer`, { auth: { token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }) }, transports: ['websocket'], reconnection: false, forceNew: true });
+  analyzer = scriptedAnalyzer(server.url, server.config.tokenSecret);
   analyzer.on('rooms', (rooms: string[]) => {
     for (const r of rooms) assigned.add(r);
   });
   await connected(analyzer);
-  const beat = setInterval(() => analyzer.emit('heartbeat', { metrics: '' }), 200);
-  analyzer.on('disconnect', () => clearInterval(beat));
   await waitFor('analysis available', () => server.app.hub.status.available, 10_000);
 }, 30_000);
 

@@ -12,15 +12,15 @@
  *  - opted in, a new alert chimes, raises a browser notification and is announced (aria-live).
  */
 import type { Browser, Page } from 'playwright-core';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueServiceToken, issueToken } from '../../server/src/auth/token.ts';
+import { issueToken } from '../../server/src/auth/token.ts';
 import { dashboardLink } from '../../server/src/http/joinLink.ts';
 import { ALL_ROOMS } from '../../server/src/protocol/dashboard.ts';
 import type { RiskState, RiskUpdate } from '../../server/src/protocol/messages.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { layoutProblems, screenshot, seriousAxeViolations, VIEWPORTS } from '../helpers/pageChecks.ts';
-import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
+import { ask, connected, rawSocket, scriptedAnalyzer } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -31,11 +31,9 @@ const assigned = new Set<string>();
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'external', ROOMS: 'ward-1', ANALYZER_STALL_MS: '5000' });
-  analyzer = io(`${server.url}/analyzer`, { auth: { token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }) }, transports: ['websocket'], reconnection: false, forceNew: true });
+  analyzer = scriptedAnalyzer(server.url, server.config.tokenSecret);
   analyzer.on('rooms', (rooms: string[]) => rooms.forEach((r) => assigned.add(r)));
   await connected(analyzer);
-  const beat = setInterval(() => analyzer.emit('heartbeat', { metrics: '' }), 200);
-  analyzer.on('disconnect', () => clearInterval(beat));
   await waitFor('analysis available', () => server.app.hub.status.available, 10_000);
   chromium = await launchChromium();
 }, 60_000);

@@ -1,9 +1,24 @@
 /** A bare socket.io client for speaking the protocol wrongly on purpose. */
 import { io, type Socket } from 'socket.io-client';
+import { issueServiceToken } from '../../server/src/auth/token.ts';
 import type { ConnectErrorData, ProtocolError } from '../../server/src/protocol/messages.ts';
 
 export function rawSocket(url: string, token: unknown): Socket {
   return io(url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+}
+
+/**
+ * An analyzer scripted over the server's real /analyzer channel (no media, no models): a service
+ * token, and once connected a heartbeat every 200 ms until it disconnects, so the pool counts it
+ * live. Listeners added before `connected(s)` see its first messages ('rooms').
+ */
+export function scriptedAnalyzer(url: string, tokenSecret: string): Socket {
+  const s = io(`${url}/analyzer`, { auth: { token: issueServiceToken(tokenSecret, { ttlSeconds: 600 }) }, transports: ['websocket'], reconnection: false, forceNew: true });
+  s.once('connect', () => {
+    const beat = setInterval(() => s.emit('heartbeat', { metrics: '' }), 200);
+    s.once('disconnect', () => clearInterval(beat));
+  });
+  return s;
 }
 
 export function connected(s: Socket): Promise<void> {

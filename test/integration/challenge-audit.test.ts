@@ -2,11 +2,10 @@
  * Review of the liveness check through the real server (scripted analyzer, no media): a check
  * cut short by the host ending the call must still reach the audit log.
  */
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueServiceToken } from '../../server/src/auth/token.ts';
 import type { ChallengeView } from '../../server/src/protocol/challenge.ts';
-import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
+import { ask, connected, rawSocket, scriptedAnalyzer } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -15,10 +14,8 @@ const sockets: Socket[] = [];
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'external', ROOM_TYPE_DEFAULT: 'off' });
-  analyzer = io(`${server.url}/analyzer`, { auth: { token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }) }, transports: ['websocket'], reconnection: false, forceNew: true });
+  analyzer = scriptedAnalyzer(server.url, server.config.tokenSecret);
   await connected(analyzer);
-  const beat = setInterval(() => analyzer.emit('heartbeat', { metrics: '' }), 200);
-  analyzer.on('disconnect', () => clearInterval(beat));
   await waitFor('analysis available', () => server.app.hub.status.available, 10_000);
 }, 30_000);
 

@@ -7,13 +7,12 @@
  * classifier breaks down during the turns, as a live face swap does. Seconds of CPU, not minutes:
  * the detection itself is covered by the models' own tests.
  */
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueServiceToken } from '../../server/src/auth/token.ts';
 import type { ChallengeAction, ChallengePrompt, ChallengeSample, ChallengeView } from '../../server/src/protocol/challenge.ts';
 import type { RiskState, RiskUpdate } from '../../server/src/protocol/messages.ts';
 import type { RoomType } from '../../server/src/protocol/roles.ts';
-import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
+import { ask, connected, rawSocket, scriptedAnalyzer } from '../helpers/rawClient.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 let server: TestServer;
@@ -24,10 +23,8 @@ const callers = new Map<string, { prompt?: ChallengePrompt & { until: number }; 
 
 beforeAll(async () => {
   server = await startTestServer({ ANALYZER: 'external', ROOM_TYPES: 'kyc-*=kyc,tele-*=telehealth,quiet-*=off', ROOM_TYPE_DEFAULT: 'off', ANALYZER_STALL_MS: '5000' });
-  analyzer = io(`${server.url}/analyzer`, { auth: { token: issueServiceToken(server.config.tokenSecret, { ttlSeconds: 600 }) }, transports: ['websocket'], reconnection: false, forceNew: true });
+  analyzer = scriptedAnalyzer(server.url, server.config.tokenSecret);
   await connected(analyzer);
-  const beat = setInterval(() => analyzer.emit('heartbeat', { metrics: '' }), 200);
-  analyzer.on('disconnect', () => clearInterval(beat));
   const observing = new Map<string, NodeJS.Timeout>();
   analyzer.on('observe', (o: { room: string; participantId: string; challengeId: string }) => {
     const timer = setInterval(() => analyzer.emit('challenge.sample', { room: o.room, participantId: o.participantId, challengeId: o.challengeId, sample: frame(o.participantId) }), 150);
