@@ -2,9 +2,8 @@
  * Review of the analyzer's media input and per-frame vision (3 Dec 2026): bad input from
  * one client must be counted and reported, never read as a judgement, and memory stays bounded.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { collectGarbage } from '../../helpers/gc.ts';
 import type { DetectorId, Evidence, FaceSample, FrameDetector } from '../../../server/src/analyzer/detectors/Detector.ts';
 import { loadRiskConfig } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
 import { Scheduler } from '../../../server/src/analyzer/Scheduler.ts';
@@ -95,16 +94,8 @@ describe('malformed video frames (size not matching the buffer)', () => {
 
 describe('AudioResampler designs stay bounded', () => {
   it('a stream whose sample rate changes every block, through rates the resampler accepts, keeps memory bounded', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = (globalThis.gc ?? runInNewContext('gc')) as () => void;
-    const collect = async () => {
-      for (let i = 0; i < 2; i++) {
-        await new Promise((r) => setImmediate(r));
-        gc();
-      }
-    };
     const s = new AudioStream({ room: 'r', participantId: 'p', kind: 'audio' }, { hopSeconds: 2, queueCapacity: 2 });
-    await collect();
+    await collectGarbage();
     const before = process.memoryUsage().arrayBuffers;
     // Multiples of 16 Hz that share only 16 with 16 kHz: each reduces to 1000/M, each its own
     // polyphase table of 0.3-1 MB, cached for ever (keyed by rate).
@@ -114,7 +105,7 @@ describe('AudioResampler designs stay bounded', () => {
       s.offer({ samples: new Int16Array(Math.round(rate / 100)), sampleRate: rate, channelCount: 1 }, offered * 10);
       offered++;
     }
-    await collect();
+    await collectGarbage();
     const grown = process.memoryUsage().arrayBuffers - before;
     expect(s.blocksRejected).toBe(0);
     expect(grown).toBeLessThan(32 * 1024 * 1024);

@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { collectGarbage } from '../../helpers/gc.ts';
 import { decodeAudio, fitToLength } from '../../../server/src/analyzer/audio/decode.ts';
 import { synthesize, TTS_SENTENCES, voiceLabel, type TtsVoice } from '../../../server/src/analyzer/audio/tts.ts';
 import { AudioResampler, type PcmBlock } from '../../../server/src/analyzer/sampling/AudioResampler.ts';
@@ -152,22 +151,13 @@ describe('BoundedQueue', () => {
   });
 
   it('does not retain dropped items (heap check with a forced GC)', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = (globalThis.gc ?? runInNewContext('gc')) as () => void;
-    // A WeakRef keeps its target alive until the current task ends, hence the setImmediate.
-    const collect = async () => {
-      for (let i = 0; i < 2; i++) {
-        await new Promise((r) => setImmediate(r));
-        gc();
-      }
-    };
     const q = new BoundedQueue<Uint8Array>(8);
     const first = new WeakRef(new Uint8Array(64 * 1024));
     q.push(first.deref()!);
-    await collect();
+    await collectGarbage();
     const before = process.memoryUsage().arrayBuffers;
     for (let i = 0; i < 2000; i++) q.push(new Uint8Array(64 * 1024)); // 128 MB pushed
-    await collect();
+    await collectGarbage();
     const grown = process.memoryUsage().arrayBuffers - before;
     expect(first.deref()).toBeUndefined();
     expect(grown).toBeLessThan(16 * 1024 * 1024); // 8 held items are 0.5 MB
