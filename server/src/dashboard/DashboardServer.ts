@@ -24,6 +24,7 @@ import { isPrivileged } from '../protocol/roles.ts';
 import { infoOf, type CallRoom, type Participant } from '../signaling/CallRoom.ts';
 import { ConnectionCap } from '../signaling/ConnectionCap.ts';
 import { RateLimiter } from '../signaling/RateLimiter.ts';
+import { eventArgs } from '../signaling/ackArgs.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 
 const log = logger('dashboard');
@@ -119,13 +120,7 @@ export class DashboardServer {
     this.recordShown(socket, snapshot);
     socket.emit('snapshot', snapshot);
     socket.on('alert.ack', (...args: unknown[]) => {
-      // The ack is the last argument, with or without a payload before it (see SignalingServer.handle).
-      const ack = typeof args.at(-1) === 'function' ? args.pop() : undefined;
-      const payload = args[0];
-      const reply = (r: { ok: true } | { ok: false; error: { code: string; message: string } }) => {
-        if (typeof ack === 'function') ack(r);
-        else if (!r.ok) socket.emit('error', r.error);
-      };
+      const { payload, reply } = eventArgs<{ ok: true } | { ok: false; error: { code: string; message: string } }>(args, socket);
       if (!socket.data.limiter.take()) return reply({ ok: false, error: { code: ErrorCode.RateLimited, message: 'Too many messages; slow down.' } });
       const parsed = DashboardMessages['alert.ack'].safeParse(payload);
       if (!parsed.success) {

@@ -27,6 +27,7 @@ import { ClientError, handshakeRefusal } from '../errors.ts';
 import { ConnectionCap } from './ConnectionCap.ts';
 import { RateLimiter } from './RateLimiter.ts';
 import type { Metrics } from '../metrics/Metrics.ts';
+import { eventArgs } from './ackArgs.ts';
 import type { RoomRegistry } from './RoomRegistry.ts';
 import type { RiskDesk } from '../screening/RiskDesk.ts';
 import type { ChallengeDesk } from '../screening/ChallengeDesk.ts';
@@ -192,14 +193,7 @@ export class SignalingServer {
   private handle<E extends ClientEvent>(socket: IoSocket, event: E, handler: Handler<E>): void {
     const schema = ClientMessages[event];
     const listener = async (...args: unknown[]) => {
-      // The ack is the last argument: an event sent with an ack and no payload (room.close, leave)
-      // must have that ack answered, not an 'error' event while its sender waits.
-      const ack = typeof args.at(-1) === 'function' ? args.pop() : undefined;
-      const payload = args[0];
-      const reply = (result: Ack<object>) => {
-        if (typeof ack === 'function') (ack as (r: Ack<object>) => void)(result);
-        else if (!result.ok) socket.emit('error', result.error);
-      };
+      const { payload, reply } = eventArgs<Ack<object>>(args, socket);
       try {
         if (!socket.data.limiter.take()) throw new ClientError(ErrorCode.RateLimited, 'Too many messages; slow down.');
         const parsed = schema.safeParse(payload);
