@@ -28,6 +28,20 @@ import type { RiskAlert, RiskUpdate } from '../protocol/messages.ts';
 
 const log = logger('audit');
 
+/**
+ * An audit write from a call's event handlers or timers (RiskDesk, ChallengeDesk). One that fails
+ * (disk full, database locked or corrupt) is logged, and /healthz reports the database, but it is
+ * never thrown into the call: people still join, and alerts still reach the clinician.
+ */
+export function recordSafely<T>(what: string, write: () => T): T | undefined {
+  try {
+    return write();
+  } catch (err) {
+    log.error('audit write failed', { what, error: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  }
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS calls (
   id INTEGER PRIMARY KEY, room TEXT NOT NULL, opened_at INTEGER NOT NULL, closed_at INTEGER

@@ -13,7 +13,7 @@ import { ErrorCode } from '../protocol/messages.ts';
 import { isPrivileged } from '../protocol/roles.ts';
 import type { CallRoom, Participant } from '../signaling/CallRoom.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
-import type { AuditLog } from '../audit/AuditLog.ts';
+import { recordSafely, type AuditLog } from '../audit/AuditLog.ts';
 import type { AnalyzerHub } from './AnalyzerHub.ts';
 import { Challenge, systemClock, type Clock } from './challenge/Challenge.ts';
 import { cryptoRandom, drawPlan, type PlanOptions, type Random } from './challenge/plan.ts';
@@ -121,12 +121,7 @@ export class ChallengeDesk extends EventEmitter<{ update: [room: string, challen
       if (v.state !== 'RUNNING') this.hub.sendChallengeResult({ room: room.id, participantId, result: v.state, reasons: v.reasons, requestedBy: v.requestedBy });
       room.get(participantId)?.channel.emit('challenge.done', { challengeId: challenge.id });
       const callId = callAtStart ?? this.opts.callIdOf(room.id);
-      try {
-        if (callId !== undefined) this.audit.challengeFinished(callId, v);
-      } catch (err) {
-        // Logged (and /healthz reports the database), never thrown into the call's timers.
-        log.error('audit write failed', { what: 'check verdict', room: room.id, error: err instanceof Error ? err.message : String(err) });
-      }
+      if (callId !== undefined) recordSafely(`check verdict in ${room.id}`, () => this.audit.challengeFinished(callId, v));
       log.info('challenge finished', { room: room.id, participant: participantId, result: v.state, steps: v.steps.map((s) => `${s.action}:${s.state}`).join(','), reasons: v.reasons.join(' | ') });
     });
     // Long enough for the longest wait for a baseline (Challenge's default) and the last step.

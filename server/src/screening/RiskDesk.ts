@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { AuditLog } from '../audit/AuditLog.ts';
+import { recordSafely, type AuditLog } from '../audit/AuditLog.ts';
 import { logger } from '../log.ts';
 import type { MetricJson } from '../metrics/merge.ts';
 import { Metrics } from '../metrics/Metrics.ts';
@@ -95,9 +95,9 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     this.calls.set(room.id, rec);
     room.on('joined', (p) => {
       if (p.role === 'analyzer') return;
-      rec.callId ??= this.record('open call', () => this.audit.openCall(room.id));
+      rec.callId ??= recordSafely('open call', () => this.audit.openCall(room.id));
       const callId = rec.callId;
-      if (callId !== undefined) this.record('join', () => this.audit.participantJoined(callId, p));
+      if (callId !== undefined) recordSafely('join', () => this.audit.participantJoined(callId, p));
       // Back in the call while raised: the analyzer resumes the raised state (see `held`).
       if (rec.held.has(p.id)) this.hub.resume(room.id);
       // A privileged participant arriving mid-call (or rejoining after a dropped connection) sees
@@ -108,13 +108,13 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
         for (const { acked, ...alert } of rec.alerts.values()) {
           p.channel.emit('risk.alert', alert);
           if (acked) p.channel.emit('risk.alert.acked', { alertId: alert.id, by: acked.by, ...(acked.note ? { note: acked.note } : {}) });
-          else this.record('alert shown', () => this.audit.alertShown(alert.id, p));
+          else recordSafely('alert shown', () => this.audit.alertShown(alert.id, p));
         }
       }
     });
     room.on('left', (p) => {
       const callId = rec.callId;
-      if (p.role !== 'analyzer' && callId !== undefined) this.record('leave', () => this.audit.participantLeft(callId, p.id));
+      if (p.role !== 'analyzer' && callId !== undefined) recordSafely('leave', () => this.audit.participantLeft(callId, p.id));
       const last = rec.latest.get(p.id);
       // A rejoin by the same identity removes the old session first: the raised state is kept.
       if (last && (last.state === 'SUSPICIOUS' || last.state === 'ALERT')) rec.held.set(p.id, last);
@@ -125,7 +125,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     room.on('empty', () => {
       const callId = rec.callId;
       if (room.persistent && callId !== undefined) {
-        this.record('close call', () => this.audit.closeCall(callId));
+        recordSafely('close call', () => this.audit.closeCall(callId));
         rec.lastCallId = rec.callId;
         rec.callId = undefined;
         // The next sitting in this room is another call: its people see none of this one's
@@ -137,7 +137,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     });
     room.once('close', () => {
       const callId = rec.callId;
-      if (callId !== undefined) this.record('close call', () => this.audit.closeCall(callId));
+      if (callId !== undefined) recordSafely('close call', () => this.audit.closeCall(callId));
       if (this.calls.get(room.id) === rec) this.calls.delete(room.id);
     });
   }
@@ -156,7 +156,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
       const callId = rec.callId;
       // On the server's clock, like everything else the call records: an analyzer on another host
       // may run ahead or behind, and the record's order must not depend on it.
-      if (callId !== undefined) this.record('state change', () => this.audit.stateChanged(callId, { ...u, at: Date.now() }));
+      if (callId !== undefined) recordSafely('state change', () => this.audit.stateChanged(callId, { ...u, at: Date.now() }));
       log.info('risk state', {
         room: roomId,
         participant: u.participantId,
@@ -210,7 +210,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     // Raised now, on the server's clock (see onRisk), not at the analyzer's stamp.
     const alert: RiskAlert = { id: randomUUID(), participantId: subject.id, participantName: subject.name, risk: u.risk, reasons: u.reasons, at: Date.now() };
     const callId = rec.callId;
-    if (callId !== undefined) this.record('alert', () => this.audit.alertRaised(callId, alert));
+    if (callId !== undefined) recordSafely('alert', () => this.audit.alertRaised(callId, alert));
     rec.alerts.set(alert.id, alert);
     rec.episode.set(subject.id, alert.id);
     if (rec.alerts.size > MAX_ALERTS_PER_CALL) {
@@ -222,13 +222,13 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     }
     rec.room.toPrivileged('risk.alert', alert);
     this.emit('alert', rec.room.id, alert);
-    for (const p of rec.room.all()) if (isPrivileged(p.role)) this.record('alert shown', () => this.audit.alertShown(alert.id, p));
+    for (const p of rec.room.all()) if (isPrivileged(p.role)) recordSafely('alert shown', () => this.audit.alertShown(alert.id, p));
     log.warn('ALERT', { room: rec.room.id, participant: subject.id, risk: u.risk.toFixed(2), top: u.reasons[0]?.text ?? '' });
   }
 
   /** An alert reached someone outside the call's room (a supervisor's dashboard): recorded as shown to them. */
   shown(alertId: string, viewer: { id: string; role: string }): void {
-    this.record('alert shown', () => this.audit.alertShown(alertId, viewer));
+    recordSafely('alert shown', () => this.audit.alertShown(alertId, viewer));
   }
 
   /** A privileged participant (or a supervisor on the dashboard) acknowledged an alert of this call. */
@@ -236,25 +236,11 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     const rec = this.calls.get(roomId);
     const alert = rec?.alerts.get(alertId);
     if (!rec || !alert) return false;
-    this.record('acknowledgement', () => this.audit.alertAcknowledged(alertId, by, note));
+    recordSafely('acknowledgement', () => this.audit.alertAcknowledged(alertId, by, note));
     alert.acked ??= { by: by.name, at: Date.now(), ...(note ? { note } : {}) };
     rec.room.toPrivileged('risk.alert.acked', { alertId, by: by.name, ...(note ? { note } : {}) });
     this.emit('acked', roomId, alert);
     return true;
-  }
-
-  /**
-   * An audit write. One that fails (disk full, database locked or corrupt) is logged, and /healthz
-   * reports the database, but it is never thrown into the call: people still join, and alerts
-   * still reach the clinician.
-   */
-  private record<T>(what: string, write: () => T): T | undefined {
-    try {
-      return write();
-    } catch (err) {
-      log.error('audit write failed', { what, error: err instanceof Error ? err.message : String(err) });
-      return undefined;
-    }
   }
 
   /** Current risk of each analysed participant of a call. */
