@@ -8,6 +8,7 @@ import type { I420Frame } from '../headless/wrtc.ts';
 import { AudioResampler, type PcmBlock } from './sampling/AudioResampler.ts';
 import { AudioWindower, type AudioWindow } from './sampling/AudioWindower.ts';
 import { DcBlocker } from './sampling/DcBlocker.ts';
+import { i420Bytes } from './vision/image.ts';
 import { BoundedQueue } from './sampling/BoundedQueue.ts';
 import { FrameSampler } from './sampling/FrameSampler.ts';
 import { landmarkSampler } from './pipeline.ts';
@@ -221,11 +222,11 @@ export class VideoStream {
   }
 }
 
-/** Whether the frame's buffer holds the I420 picture its size says (image.ts i420Source reads it so). */
+/** Whether the frame's buffer holds the I420 picture its size says (as image.ts i420Source reads it). */
 function wellFormed(frame: I420Frame): boolean {
   const { width: w, height: h, data } = frame;
   if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1 || !data) return false;
-  return data.length >= w * h + 2 * ((w + 1) >> 1) * ((h + 1) >> 1);
+  return data.length >= i420Bytes(w, h);
 }
 
 export type TimedWindow = AudioWindow & { arrivedAt: number };

@@ -50,8 +50,13 @@ export const NORM_UNIT = { scale: 1 / 255, offset: 0 } as const;
 export const NORM_SIGNED = { scale: 2 / 255, offset: -1 } as const;
 export const NORM_RAW = { scale: 1, offset: 0 } as const;
 
+/** Bytes an I420 picture of this size takes (the chroma planes at half size, rounded up). */
+export function i420Bytes(width: number, height: number): number {
+  return width * height + 2 * chromaWidth(width) * chromaHeight(height);
+}
+
 export function i420Source(frame: I420Frame): ImageSource {
-  const need = frame.width * frame.height + 2 * chromaWidth(frame.width) * chromaHeight(frame.height);
+  const need = i420Bytes(frame.width, frame.height);
   if (frame.data.length < need) throw new Error(`I420 frame ${frame.width}x${frame.height} needs ${need} bytes, has ${frame.data.length}`);
   return { format: 'i420', width: frame.width, height: frame.height, data: frame.data };
 }
