@@ -288,10 +288,7 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       sub.consumer = consumer;
       consumer.once('producerclose', () => this.unsubscribeFrom(t));
       // A layer choice made while the consumer was being created found no consumer to apply to.
-      const now = this.layerFor(t.publisherId);
-      if (t.kind === 'video' && now !== layer) {
-        consumer.setPreferredLayers({ spatialLayer: 0, temporalLayer: Math.min(now ?? TOP_TEMPORAL_LAYER, TOP_TEMPORAL_LAYER) }).catch(() => undefined);
-      }
+      if (t.kind === 'video' && this.layerFor(t.publisherId) !== layer) consumer.setPreferredLayers(this.preferredLayersFor(t.publisherId)).catch(() => undefined);
       sub.mid = consumer.rtpParameters.mid ?? '';
       this.recvSdp!.receive({
         mid: sub.mid,
@@ -367,14 +364,19 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     return this.layerOverrides.has(publisherId) ? this.layerOverrides.get(publisherId) : this.defaultLayer;
   }
 
+  /** The preferred layers to ask of a consumer of this publisher's video now. */
+  private preferredLayersFor(publisherId: string): { spatialLayer: number; temporalLayer: number } {
+    return { spatialLayer: 0, temporalLayer: Math.min(this.layerFor(publisherId) ?? TOP_TEMPORAL_LAYER, TOP_TEMPORAL_LAYER) };
+  }
+
   setVideoLayer(publisherId: string, maxTemporalLayer: number | undefined): void {
     if (maxTemporalLayer === undefined) this.layerOverrides.delete(publisherId);
     else this.layerOverrides.set(publisherId, maxTemporalLayer);
-    const layer = Math.min(this.layerFor(publisherId) ?? TOP_TEMPORAL_LAYER, TOP_TEMPORAL_LAYER);
+    const layers = this.preferredLayersFor(publisherId);
     for (const [t, sub] of this.subs) {
       if (t.publisherId !== publisherId || t.kind !== 'video' || !sub.consumer || sub.consumer.closed) continue;
       // mediasoup goes down at once and up at the next keyframe or layer-sync frame, asking for one.
-      sub.consumer.setPreferredLayers({ spatialLayer: 0, temporalLayer: layer }).catch(() => undefined);
+      sub.consumer.setPreferredLayers(layers).catch(() => undefined);
     }
   }
 
