@@ -142,14 +142,10 @@ export class Scheduler {
         if (inflight.size >= this.deps.maxBatch) await Promise.race(inflight);
       } catch (err) {
         log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
-        // A sample face detection failed on is lost like one a classifier failed on (classify):
-        // fusion counts it, so a detector that keeps failing reads "analysis degraded", not a
-        // camera with nothing to judge left to the voice alone.
-        if (this.deps.watcher.isAnalysed(s.id)) {
-          const fusion = this.deps.subjects.get(s.id.room, s.id.participantId).fusion;
-          fusion.dropped('video', Date.now());
-          if (s.faceSeen) fusion.dropped('face-frames', Date.now());
-        }
+        // A sample face detection failed on is lost like one a classifier failed on (classify),
+        // so a detector that keeps failing reads "analysis degraded", not a camera with nothing
+        // to judge left to the voice alone.
+        this.lostSample(s);
       }
     }
   }
@@ -235,12 +231,16 @@ export class Scheduler {
     } catch (err) {
       if ((err as Error).name !== 'BatcherFullError') log.error('frame analysis failed', { stream: s.key, err: (err as Error).message });
       // Lost either way (a full batch, or a model that failed): fusion counts it (analysis degraded).
-      if (watcher.isAnalysed(s.id)) {
-        const fusion = subjects.get(s.id.room, s.id.participantId).fusion;
-        fusion.dropped('video', Date.now());
-        if (s.faceSeen) fusion.dropped('face-frames', Date.now());
-      }
+      this.lostSample(s);
     }
+  }
+
+  /** A video sample lost before it was judged: fusion counts it (and a face frame while a face is in view). */
+  private lostSample(s: VideoStream): void {
+    if (!this.deps.watcher.isAnalysed(s.id)) return;
+    const fusion = this.deps.subjects.get(s.id.room, s.id.participantId).fusion;
+    fusion.dropped('video', Date.now());
+    if (s.faceSeen) fusion.dropped('face-frames', Date.now());
   }
 
   private async audioLoop(): Promise<void> {
