@@ -57,6 +57,7 @@ const EnvSchema = z
      * then ask at once, like everyone). werift engine.
      */
     RTC_KEYFRAME_INTERVAL_S: z.coerce.number().min(0).max(600).default(5),
+    RTC_CONNECT_TIMEOUT_S: z.coerce.number().min(1).max(600).default(30),
     /**
      * Addresses the SFU may send ICE checks to when a participant names them as candidates
      * (sfu/candidates.ts): public, loopback, private, link-local, CIDRs or addresses, comma separated.
@@ -123,6 +124,8 @@ export interface RtcConfig {
   coverKeyframeMs?: number;
   /** Which candidates a participant names that the SFU may check (undefined: all). */
   candidatePolicy?: CandidatePolicy;
+  /** mediasoup: a media connection not up (DTLS connected) this long after it was made is restarted. */
+  connectTimeoutMs?: number;
 }
 
 export interface ServerConfig {
@@ -218,6 +221,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfi
       maxVideoSize: parseVideoSize(e.RTC_MAX_VIDEO_SIZE)!,
       candidatePolicy,
       coverKeyframeMs: Math.round(e.RTC_KEYFRAME_INTERVAL_S * 1000),
+      connectTimeoutMs: Math.round(e.RTC_CONNECT_TIMEOUT_S * 1000),
     },
     iceServers,
     sfuEngine: e.SFU_ENGINE,

@@ -65,8 +65,9 @@ describe('configuration', () => {
     expect(c.metricsToken).toBeUndefined();
     expect(c.analyzer.workers).toBe(defaultAnalyzerWorkers());
     expect(c.publicUrl).toBeUndefined();
-    // Defaults: video up to 1920x1080 is forwarded; ICE checks go to public and loopback candidates.
-    expect(c.rtc).toEqual({ maxVideoSize: { width: 1920, height: 1080 }, candidatePolicy: expect.objectContaining({ text: 'public,loopback' }), coverKeyframeMs: 5000 });
+    // Defaults: video up to 1920x1080 is forwarded; ICE checks go to public and loopback candidates;
+    // a media connection not up within 30 s is restarted.
+    expect(c.rtc).toEqual({ maxVideoSize: { width: 1920, height: 1080 }, candidatePolicy: expect.objectContaining({ text: 'public,loopback' }), coverKeyframeMs: 5000, connectTimeoutMs: 30_000 });
     expect(c.rtc.candidatePolicy!.allows('169.254.169.254')).toBe(false);
     expect(c.iceServers).toEqual([]);
     expect(c.rooms).toEqual(['demo']);

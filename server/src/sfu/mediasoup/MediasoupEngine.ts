@@ -102,6 +102,11 @@ export class MediasoupEngine implements SfuEngine {
     }
   }
 
+  /** RTC_CONNECT_TIMEOUT_S: a transport not connected this long after it was made is restarted. */
+  get connectTimeoutMs(): number | undefined {
+    return this.opts.rtc.connectTimeoutMs;
+  }
+
   /** RTC_MAX_VIDEO_SIZE: video above it is held back (KeyframeInspector). */
   get maxVideoSize(): VideoSize | undefined {
     return this.opts.rtc.maxVideoSize;
@@ -246,6 +251,10 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
         for (const peer of this.peers.values()) peer.refreshHold(producerId);
       });
     }
+  }
+
+  get connectTimeoutMs(): number | undefined {
+    return this.engine.connectTimeoutMs;
   }
 
   /** Whether subscribers may receive this producer now (the size cap's keyframe check). */

@@ -74,6 +74,8 @@ export interface PeerRoom {
   router(): Promise<{ router: ms.Router; server: ms.WebRtcServer }>;
   /** Whether a producer's media may go to subscribers now (false: held by the size check). */
   released(producerId: string): boolean;
+  /** RTC_CONNECT_TIMEOUT_S: how long a new transport may take to connect (undefined: no limit). */
+  readonly connectTimeoutMs?: number | undefined;
 }
 
 interface Subscription {
@@ -155,6 +157,18 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
       log.warn('DTLS failed; the client is told to rejoin', { peer: this.id, target });
       this.emit('media-failed', target);
     });
+    // A client that never completes ICE and DTLS (gone, blocked by a firewall, or never meaning
+    // to) would hold this transport, and a seat in the call, for as long as its socket stays.
+    const limit = this.room.connectTimeoutMs;
+    if (limit) {
+      const timer = setTimeout(() => {
+        if (transport.closed || transport.dtlsState === 'connected' || this.closedFlag || this.lostFlag) return;
+        log.warn('media connection not up in time; the client is told to rejoin', { peer: this.id, target, ice: transport.iceState, dtls: transport.dtlsState, limitMs: limit });
+        this.emit('media-failed', target);
+      }, limit);
+      timer.unref();
+      transport.observer.once('close', () => clearTimeout(timer));
+    }
     return transport;
   }
 
