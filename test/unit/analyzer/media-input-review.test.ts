@@ -39,6 +39,41 @@ describe('assessQuality: a face box the frame does not hold is no usable face', 
   });
 });
 
+describe('BlazeFace: a box the picture does not hold is no face, whatever faces come with it', () => {
+  it('drops a NaN box and a box wholly outside the frame, and keeps the real face beside them', async () => {
+    // The model's four outputs: per anchor a logit, and 16 regressors (box centre and size, six
+    // keypoints) in 128-px input units relative to the anchor's cell centre.
+    const scores0 = new Float32Array(512).fill(-10);
+    const scores1 = new Float32Array(384).fill(-10);
+    const boxes0 = new Float32Array(512 * 16);
+    const boxes1 = new Float32Array(384 * 16);
+    const anchor = (a: number, cx: number, cy: number, w: number, h: number) => {
+      scores0[a] = 5;
+      boxes0.set([cx, cy, w, h], a * 16);
+    };
+    anchor(272, 0, 0, 30, 30); // the centre cell: a face in the middle of the picture
+    anchor(200, Number.NaN, Number.NaN, Number.NaN, Number.NaN); // a model that output NaN
+    anchor(400, 5000, 5000, 20, 20); // far outside the picture
+    const { Tensor } = await import('onnxruntime-node');
+    const runner = {
+      inputNames: ['input'],
+      outputNames: ['s0', 's1', 'b0', 'b1'],
+      run: async () => ({
+        s0: new Tensor('float32', scores0, [1, 512, 1]),
+        s1: new Tensor('float32', scores1, [1, 384, 1]),
+        b0: new Tensor('float32', boxes0, [1, 512, 16]),
+        b1: new Tensor('float32', boxes1, [1, 384, 16]),
+      }),
+    };
+    const { BlazeFace } = await import('../../../server/src/analyzer/vision/BlazeFace.ts');
+    const faces = await new BlazeFace(runner as never).detect(grey(640, 480));
+    expect(faces).toHaveLength(1);
+    expect(faces[0]!.box.x).toBeGreaterThan(200);
+    expect(faces[0]!.box.x + faces[0]!.box.width).toBeLessThan(440);
+    expect(assessQuality(grey(640, 480), faces).faceCount).toBe(1);
+  });
+});
+
 /**
  * 40 s of a camera whose frames come from `frame`, analysed by the real Scheduler with a face
  * detector `detect` and face classifiers that read every face real, beside a natural voice judged

@@ -102,8 +102,13 @@ export class BlazeFace {
         for (let k = 0; k < KEYPOINTS; k++) {
           keypoints.push({ x: ox + (ax + r[o + 4 + 2 * k]! / SIZE) * side, y: oy + (ay + r[o + 5 + 2 * k]! / SIZE) * side });
         }
+        const box = { x: ox + (cx - w / 2) * side, y: oy + (cy - hh / 2) * side, width: w * side, height: hh * side };
+        // A box the picture does not hold (non-finite regressors, no size, or wholly outside the
+        // frame) is no face: dropped here, so that the Scheduler, the evaluation runner and the
+        // liveness observer never weigh it, whatever other faces come with it.
+        if (!inPicture(box, src.width, src.height)) continue;
         found.push({
-          box: { x: ox + (cx - w / 2) * side, y: oy + (cy - hh / 2) * side, width: w * side, height: hh * side },
+          box,
           score: 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, logit)))),
           keypoints,
         });
@@ -111,6 +116,12 @@ export class BlazeFace {
     });
     return weightedNms(found, this.iouThreshold, this.maxFaces);
   }
+}
+
+/** Whether a box is finite, has a size, and lies at least partly inside a width x height picture. */
+function inPicture(b: { x: number; y: number; width: number; height: number }, width: number, height: number): boolean {
+  if (![b.x, b.y, b.width, b.height].every(Number.isFinite) || b.width <= 0 || b.height <= 0) return false;
+  return b.x < width && b.y < height && b.x + b.width > 0 && b.y + b.height > 0;
 }
 
 /** Finds the score and regressor tensors of each head by shape: output names vary between conversions. */
