@@ -60,6 +60,12 @@ export class Announcer {
     this.said.delete(key);
   }
 
+  /** Forget everyone not in `present` (people who left): their pending announcement is never said. */
+  retain(present: Iterable<string>): void {
+    const keep = new Set(present);
+    for (const key of new Set([...this.said.keys(), ...this.waiting.keys()])) if (!keep.has(key)) this.forget(key);
+  }
+
   dispose(): void {
     for (const w of this.waiting.values()) this.clearTimer(w.timer);
     this.waiting.clear();

@@ -21,6 +21,23 @@ function fakeClock() {
 }
 
 describe('announcer', () => {
+  it('never says a waiting change of someone who has left', () => {
+    const clock = fakeClock();
+    const said: string[] = [];
+    const a = new Announcer((t) => said.push(t), { gapMs: 8000, ...clock });
+    a.update('pat', 'ANALYZING', 'Pat: Analysing');
+    a.update('sam', 'ANALYZING', 'Sam: Analysing');
+    clock.advance(1000);
+    a.update('pat', 'CLEAR', 'Pat: Looks real');
+    a.update('sam', 'CLEAR', 'Sam: Looks real');
+    a.retain(['sam']); // Pat left
+    clock.advance(8000);
+    expect(said).toEqual(['Pat: Analysing', 'Sam: Analysing', 'Sam: Looks real']);
+    // Pat back later is announced afresh, at once.
+    a.update('pat', 'CLEAR', 'Pat: Looks real');
+    expect(said.at(-1)).toBe('Pat: Looks real');
+  });
+
   it('says the first state at once, then at most one change per gap, the latest one', () => {
     const clock = fakeClock();
     const said: string[] = [];
