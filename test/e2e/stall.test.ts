@@ -59,7 +59,7 @@ describe('a stalled video on the clinician page', () => {
     expect(await subject.locator('[data-testid="risk-reason"][data-detector="face-deepfake"]').count()).toBe(0);
     await screenshot(doctor, 'stall', 'clinician-degraded');
     // The analyzer asks the server to get the video going again (media.refresh: a keyframe request
-    // to the caller), every few seconds while it stays stalled.
+    // to the caller), at once, then at doubling intervals while it stays stalled.
     const refreshes = async () => Number(/^dfs_video_refresh_requests_total\{role="analyzer"\} (\d+)/m.exec(await (await fetch(`${server.url.replace('localhost', '127.0.0.1')}/metrics`)).text())?.[1] ?? 0);
     await waitFor('the analyzer asking for the stalled video', async () => (await refreshes()) >= 1, 10_000, 250);
 

@@ -14,7 +14,7 @@ import type { AnalyzerConfig } from './config.ts';
 import type { AnalyzerEmitter } from './events.ts';
 import { observeSpeech } from './pipeline.ts';
 import { DEFAULT_MAX_VIDEO_SIZE, exceedsVideoSize } from '../sfu/vp8.ts';
-import { AudioStream, chooseTemporalLayer, STALL_REFRESH_MS, VideoStream, type StreamId } from './streams.ts';
+import { AudioStream, chooseTemporalLayer, VideoStream, type StreamId } from './streams.ts';
 import type { Subjects } from './subjects.ts';
 
 const log = logger('analyzer');
@@ -108,16 +108,15 @@ export class CallWatcher {
   }
 
   /**
-   * A participant's video is stalled (videoStalledFor): asks the server, every STALL_REFRESH_MS,
-   * to refresh it ('media.refresh'), and logs what this end received, so that a stall that does
+   * A participant's video is stalled (videoStalledFor): asks the server to refresh it
+   * ('media.refresh'; how often: streams.ts STALL_REFRESH_MS), and logs what this end received, so that a stall that does
    * not heal says whether packets stopped arriving or the decoder stopped decoding.
    */
   refreshStalledVideo(room: string, participantId: string, stalledForMs: number): void {
     const s = this.video.get(`${room}/${participantId}/video`);
     const session = this.rooms.get(room)?.session;
     const now = performance.now();
-    if (!s || !session || now - s.refreshedAt < STALL_REFRESH_MS) return;
-    s.refreshedAt = now;
+    if (!s || !session || !s.refreshDue(now)) return;
     void session
       .stats()
       .then((st) => {

@@ -80,13 +80,15 @@ const RATE_WINDOW_MS = 1500;
 export const VIDEO_STALL_MS = 5000;
 
 /**
- * While a video is stalled, the analyzer asks the server this often to refresh it (a keyframe
- * request to the publisher, and a log line at each end that says where the video stops): a
- * decoder that lost its reference frames, or a consumer that stopped forwarding, would otherwise
- * wait for a keyframe that a steady camera may not send for minutes, and the call reads "analysis
- * degraded" all that time (seen in CI, 3 Dec 2026: never came back within 40 s).
+ * While a video is stalled, the analyzer asks the server to refresh it (a keyframe request to the
+ * publisher, and a log line at each end that says where the video stops): a decoder that lost its
+ * reference frames, or a consumer that stopped forwarding, would otherwise wait for a keyframe
+ * that a steady camera may not send for minutes, and the call reads "analysis degraded" all that
+ * time (seen in CI, 3 Dec 2026: never came back within 40 s). At once, then at doubling intervals
+ * up to STALL_REFRESH_MAX_MS: a camera frozen for good is not asked (nor logged) every 5 s.
  */
 export const STALL_REFRESH_MS = 5000;
+export const STALL_REFRESH_MAX_MS = 60_000;
 
 export class VideoStream {
   readonly id: StreamId;
@@ -114,6 +116,16 @@ export class VideoStream {
   malformedFrames = 0;
   /** When the server was last asked to refresh this stalled video (performance.now()): see STALL_REFRESH_MS. */
   refreshedAt = Number.NEGATIVE_INFINITY;
+  /** Refreshes asked for since the last frame (the interval doubles with each). */
+  refreshes = 0;
+
+  /** Whether it is time to ask the server to refresh this stalled video again; counts the ask. */
+  refreshDue(now: number): boolean {
+    if (now - this.refreshedAt < Math.min(STALL_REFRESH_MS * 2 ** Math.max(0, this.refreshes - 1), STALL_REFRESH_MAX_MS)) return false;
+    this.refreshedAt = now;
+    this.refreshes++;
+    return true;
+  }
   /** The temporal layer last asked of the SFU; undefined: its default for the analyzer (0). */
   layer: number | undefined;
   private rateSince = Number.NaN;
@@ -209,6 +221,7 @@ export class VideoStream {
     }
     this.framesIn++;
     this.lastFrameAt = now;
+    this.refreshes = 0;
     if (Number.isNaN(this.rateSince)) this.rateSince = now;
     else this.rateFrames++;
     const landmarks = this.landmarkSampler?.offer(now) ?? false;

@@ -568,6 +568,17 @@ describe('per-stream sampling in the analyzer', () => {
     expect(s.stalledFor(65_000, 60_000)).toBe(5000);
   });
 
+  it('video: a stalled stream asks for a refresh at once, then at doubling intervals up to a minute, and afresh after frames return', () => {
+    const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4 }, 0);
+    const asked: number[] = [];
+    for (let t = 5000; t <= 200_000; t += 1000) if (s.refreshDue(t)) asked.push(t);
+    expect(asked).toEqual([5000, 10_000, 20_000, 40_000, 80_000, 140_000, 200_000]);
+    // Frames came back, then stalled again: asked at once.
+    s.offer({ width: 2, height: 2, data: new Uint8Array(6) }, 201_000);
+    expect(s.refreshDue(206_000)).toBe(true);
+    expect(s.refreshDue(207_000)).toBe(false);
+  });
+
   it('video: the face frames it means to take are the landmark cadence capped by what arrives, and none without a face', () => {
     const frame = { width: 2, height: 2, data: new Uint8Array(6) };
     const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 8 }, 0);
