@@ -103,6 +103,31 @@ describe('risk desk', () => {
       .toEqual({ replayedToDoc2: [], unacknowledged: 0, attention: 'CLEAR', alertsOfCall2InAudit: 0 });
   });
 
+  it('a new sitting whose call the audit log cannot open is no call, not the previous sitting\'s', () => {
+    const r = rig(['north']);
+    r.join('north', 'doc', 'clinician');
+    r.join('north', 'pat', 'patient');
+    const call1 = r.desk.callId('north');
+    expect(call1).toBeDefined();
+    const room = r.registry.get('north')!;
+    room.remove(room.get('pat')!);
+    room.remove(room.get('doc')!);
+    // Between sittings the room's call is the one just closed (a check ending as the last person leaves lands there).
+    expect(r.desk.callId('north')).toBe(call1);
+    const openCall = r.audit.openCall.bind(r.audit);
+    r.audit.openCall = () => {
+      throw new Error('disk full');
+    };
+    r.join('north', 'doc2', 'clinician');
+    expect(r.desk.callId('north')).toBeUndefined();
+    // The audit log is back: the next join opens the sitting's own call.
+    r.audit.openCall = openCall;
+    r.join('north', 'pat2', 'patient');
+    const call2 = r.desk.callId('north');
+    expect(call2).toBeDefined();
+    expect(call2).not.toBe(call1);
+  });
+
   it('an unacknowledged alert is never dropped: it can still be acknowledged and keeps the call at ALERT', () => {
     const r = rig();
     r.join('r1', 'doc', 'clinician');

@@ -95,7 +95,12 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     this.calls.set(room.id, rec);
     room.on('joined', (p) => {
       if (p.role === 'analyzer') return;
-      rec.callId ??= recordSafely('open call', () => this.audit.openCall(room.id));
+      if (rec.callId === undefined) {
+        // A new sitting: the last one's call is not this room's call any more, even when the audit
+        // log cannot open this one (its checks and case record must not land in the last call).
+        rec.lastCallId = undefined;
+        rec.callId = recordSafely('open call', () => this.audit.openCall(room.id));
+      }
       const callId = rec.callId;
       if (callId !== undefined) recordSafely('join', () => this.audit.participantJoined(callId, p));
       // Back in the call while raised: the analyzer resumes the raised state (see `held`).
