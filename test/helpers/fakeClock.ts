@@ -1,4 +1,4 @@
-/** A clock for the liveness check (screening/challenge/Challenge.ts Clock) that moves only when told. */
+/** A clock that moves only when told (the shape of screening/challenge/Challenge.ts Clock): the liveness and announcer tests. */
 import type { Clock } from '../../server/src/screening/challenge/Challenge.ts';
 
 export class FakeClock implements Clock {

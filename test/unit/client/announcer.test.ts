@@ -1,30 +1,19 @@
 /** Screen-reader announcements of state changes: said, but not every flicker. */
 import { describe, expect, it } from 'vitest';
 import { Announcer } from '../../../client/src/lib/announcer.ts';
+import { FakeClock } from '../../helpers/fakeClock.ts';
 
-function fakeClock() {
-  let t = 0;
-  const timers: Array<{ at: number; fn: () => void; live: boolean }> = [];
-  return {
-    now: () => t,
-    setTimeout: (fn: () => void, ms: number) => {
-      const h = { at: t + ms, fn, live: true };
-      timers.push(h);
-      return h;
-    },
-    clearTimeout: (h: unknown) => void ((h as { live: boolean }).live = false),
-    advance(ms: number) {
-      t += ms;
-      for (const h of timers) if (h.live && h.at <= t) (h.live = false), h.fn();
-    },
-  };
+/** An announcer on a clock that moves only when told, and what it said. */
+function rig() {
+  const clock = new FakeClock();
+  const said: string[] = [];
+  const a = new Announcer((t) => said.push(t), { gapMs: 8000, now: () => clock.now(), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h) });
+  return { clock, said, a };
 }
 
 describe('announcer', () => {
   it('never says a waiting change of someone who has left', () => {
-    const clock = fakeClock();
-    const said: string[] = [];
-    const a = new Announcer((t) => said.push(t), { gapMs: 8000, ...clock });
+    const { clock, said, a } = rig();
     a.update('pat', 'ANALYZING', 'Pat: Analysing');
     a.update('sam', 'ANALYZING', 'Sam: Analysing');
     clock.advance(1000);
@@ -39,9 +28,7 @@ describe('announcer', () => {
   });
 
   it('says the first state at once, then at most one change per gap, the latest one', () => {
-    const clock = fakeClock();
-    const said: string[] = [];
-    const a = new Announcer((t) => said.push(t), { gapMs: 8000, ...clock });
+    const { clock, said, a } = rig();
     a.update('pat', 'ANALYZING', 'Pat: Analysing');
     a.update('pat', 'ANALYZING', 'Pat: Analysing');
     expect(said).toEqual(['Pat: Analysing']);
@@ -62,9 +49,7 @@ describe('announcer', () => {
   });
 
   it('says ALERT at once, whatever was said just before; participants are throttled apart', () => {
-    const clock = fakeClock();
-    const said: string[] = [];
-    const a = new Announcer((t) => said.push(t), { gapMs: 8000, ...clock });
+    const { clock, said, a } = rig();
     a.update('pat', 'CLEAR', 'Pat: Looks real');
     a.update('sam', 'CLEAR', 'Sam: Looks real');
     clock.advance(500);
