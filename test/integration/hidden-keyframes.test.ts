@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMedia.ts';
+import { pliCount } from '../helpers/pliCount.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const COVER_S = 3;
@@ -23,17 +24,6 @@ afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
   await server.close();
 });
-
-/** The publisher's count of keyframe requests received (what its browser's stats would show). */
-async function pliCount(p: HeadlessParticipant): Promise<number> {
-  const pc = (p.session as unknown as { publishPc?: RTCPeerConnection }).publishPc;
-  if (!pc) return 0;
-  let n = 0;
-  (await pc.getStats()).forEach((r: { type: string; kind?: string; pliCount?: number }) => {
-    if (r.type === 'outbound-rtp' && r.kind === 'video') n += r.pliCount ?? 0;
-  });
-  return n;
-}
 
 async function framesFrom(viewer: HeadlessParticipant, publisherId: string): Promise<() => number> {
   const t = await viewer.waitForTrack(publisherId, 'video');

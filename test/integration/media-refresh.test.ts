@@ -9,6 +9,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMedia.ts';
+import { pliCount } from '../helpers/pliCount.ts';
 import { ENGINES, startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
 const cleanup: Array<() => unknown> = [];
@@ -18,16 +19,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Keyframe requests the publisher has received (what its browser's stats would show). */
-async function pliCount(p: HeadlessParticipant): Promise<number> {
-  const pc = (p.session as unknown as { publishPc?: RTCPeerConnection }).publishPc;
-  let n = 0;
-  (await pc?.getStats())?.forEach((r: { type: string; kind?: string; pliCount?: number }) => {
-    if (r.type === 'outbound-rtp' && r.kind === 'video') n += r.pliCount ?? 0;
-  });
-  return n;
-}
 
 async function refreshCount(server: TestServer): Promise<number> {
   const text = await (await fetch(`${server.url.replace('localhost', '127.0.0.1')}/metrics`)).text();
