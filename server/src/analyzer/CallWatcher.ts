@@ -109,8 +109,9 @@ export class CallWatcher {
 
   /**
    * A participant's video is stalled (videoStalledFor): asks the server to refresh it
-   * ('media.refresh'; how often: streams.ts STALL_REFRESH_MS), and logs what this end received, so that a stall that does
-   * not heal says whether packets stopped arriving or the decoder stopped decoding.
+   * ('media.refresh'; how often: streams.ts STALL_REFRESH_MS), and logs what this end received,
+   * so that a stall that does not heal says whether packets stopped arriving or the decoder
+   * stopped decoding.
    */
   refreshStalledVideo(room: string, participantId: string, stalledForMs: number): void {
     const s = this.video.get(`${room}/${participantId}/video`);

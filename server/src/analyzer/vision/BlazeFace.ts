@@ -9,6 +9,7 @@ import { Tensor } from 'onnxruntime-node';
 import type { ModelRunner } from '../inference/ModelRunner.ts';
 import { letterboxRegion, NORM_SIGNED, sampleCrop, tensorSize, type ImageSource, type TensorSpec } from './image.ts';
 import { weightedNms, type Detection } from './nms.ts';
+import { visiblePart } from './quality.ts';
 
 /** Indices into `FaceDetection.keypoints` (order checked on real photos); right/left are the subject's: right eye = viewer's left. */
 export const FaceKeypoint = { rightEye: 0, leftEye: 1, nose: 2, mouth: 3, rightEar: 4, leftEar: 5 } as const;
@@ -106,7 +107,7 @@ export class BlazeFace {
         // A box the picture does not hold (non-finite regressors, no size, or wholly outside the
         // frame) is no face: dropped here, so that the Scheduler, the evaluation runner and the
         // liveness observer never weigh it, whatever other faces come with it.
-        if (!inPicture(box, src.width, src.height)) continue;
+        if (!visiblePart(box, src.width, src.height)) continue;
         found.push({
           box,
           score: 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, logit)))),
@@ -116,12 +117,6 @@ export class BlazeFace {
     });
     return weightedNms(found, this.iouThreshold, this.maxFaces);
   }
-}
-
-/** Whether a box is finite, has a size, and lies at least partly inside a width x height picture. */
-function inPicture(b: { x: number; y: number; width: number; height: number }, width: number, height: number): boolean {
-  if (![b.x, b.y, b.width, b.height].every(Number.isFinite) || b.width <= 0 || b.height <= 0) return false;
-  return b.x < width && b.y < height && b.x + b.width > 0 && b.y + b.height > 0;
 }
 
 /** Finds the score and regressor tensors of each head by shape: output names vary between conversions. */

@@ -36,7 +36,7 @@ export function assessQuality(src: ImageSource, faces: readonly Detection[], opt
   const luma = meanLuma(src, largest);
   // The face as the frame holds it: a box partly outside counts by its visible part, and a box
   // the frame does not hold at all (wholly outside, or NaN/Infinity from the model) is no face.
-  const visible = clip(largest, src.width, src.height);
+  const visible = visiblePart(largest, src.width, src.height);
   if (faces.length === 1 && (!visible || Number.isNaN(luma))) {
     const frameLuma = meanLuma(src);
     return { reason: frameLuma < minLuma ? 'too-dark' : 'no-face', faceCount: 0, meanLuma: frameLuma, lumaRegion: 'frame', faceSize: null };
@@ -47,7 +47,7 @@ export function assessQuality(src: ImageSource, faces: readonly Detection[], opt
 }
 
 /** The part of `b` inside a width x height frame; undefined when none is (or the box is not finite). */
-function clip(b: Box, width: number, height: number): Box | undefined {
+export function visiblePart(b: Box, width: number, height: number): Box | undefined {
   if (![b.x, b.y, b.width, b.height].every(Number.isFinite)) return undefined;
   const x0 = Math.max(0, b.x);
   const y0 = Math.max(0, b.y);
