@@ -95,6 +95,46 @@ describe('analyzer hub', () => {
     expect(hub.status.available).toBe(true);
   });
 
+  it('a worker flooding heartbeats has the excess dropped unread and counted, and stays live on the beats let through', async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const { hub, connect, open } = harness();
+    const stalled: string[] = [];
+    hub.on('stalled', (sub) => stalled.push(sub));
+    const s = connect(issueServiceToken(SECRET, { ttlSeconds: 3600, sub: 'loop' }));
+    open('r1');
+    const read = vi.spyOn(hub.pool, 'heartbeat');
+    // 1000 beats a second for 3 stall periods: a worker stuck in a loop.
+    for (let t = 0; t < 3 * STALL_MS; t += 10) {
+      vi.advanceTimersByTime(10);
+      for (let i = 0; i < 10; i++) s.fire('heartbeat', { metrics: [], load: LOAD });
+    }
+    const seconds = (3 * STALL_MS) / 1000;
+    expect(read.mock.calls.length).toBeGreaterThanOrEqual(10 * seconds);
+    expect(read.mock.calls.length).toBeLessThanOrEqual(20 + 10 * seconds + 1);
+    expect(stalled).toEqual([]);
+    expect(hub.pool.ownerOf('r1')?.name).toBe('loop');
+    const own = (await hub.analyzerMetrics())[0]!;
+    const dropped = own.metrics.find((x) => x.name === 'dfs_analyzer_heartbeats_dropped_total');
+    expect(dropped?.values[0]?.value).toBe(10 * 100 * seconds - read.mock.calls.length);
+  });
+
+  it('a worker beating at the fastest setting (every 100 ms, in bursts after a pause) loses no heartbeat', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const { hub, connect } = harness();
+    const s = connect(issueServiceToken(SECRET, { ttlSeconds: 3600, sub: 'fast' }));
+    const read = vi.spyOn(hub.pool, 'heartbeat');
+    let sent = 0;
+    for (let t = 0; t < 5000; t += 100) {
+      vi.advanceTimersByTime(100);
+      s.fire('heartbeat', { metrics: [], load: LOAD });
+      sent++;
+    }
+    // A 2 s pause (a VM snapshot, a GC), then its 20 queued beats at once.
+    vi.advanceTimersByTime(2000);
+    for (let i = 0; i < 20; i++, sent++) s.fire('heartbeat', { metrics: [], load: LOAD });
+    expect(read).toHaveBeenCalledTimes(sent);
+  });
+
   it('a worker whose service token expires is disconnected, and its calls go to a worker that can still join them', () => {
     vi.useFakeTimers({ now: 1_000_000_000 });
     const { hub, connect, open } = harness();

@@ -25,6 +25,7 @@ import {
 } from '../protocol/analyzerChannel.ts';
 import type { AnalysisStatus, IntegrityReport, RiskHandBack, RiskUpdate } from '../protocol/messages.ts';
 import type { ChallengeSample } from '../protocol/challenge.ts';
+import { RateLimiter } from '../signaling/RateLimiter.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 import { AnalyzerPool, RECONCILE_EVERY_MS, type PoolChange, type PoolWorker } from './AnalyzerPool.ts';
 
@@ -34,6 +35,9 @@ type WorkerSocket = Socket<AnalyzerToServer, ServerToAnalyzer>;
 
 /** Marks a worker whose metrics did not parse (warned about once). */
 const BAD_METRICS: MetricsPart['metrics'] = Object.freeze([]);
+/** Heartbeats a worker may send per second, and in a burst (a paused worker's queued beats arriving at once). */
+const HEARTBEATS_PER_SECOND = 10;
+const HEARTBEAT_BURST = 20;
 
 export interface HubOptions {
   tokenSecret: string;
@@ -64,6 +68,8 @@ export class AnalyzerHub extends EventEmitter<{
   /** Challenges being observed, so that a call's next worker picks up one that is running. */
   private readonly observing = new Map<string, ObserveRequest>();
   private handBackOf: (room: string) => RiskHandBack[] = () => [];
+  /** Heartbeats dropped by the per-worker rate limit (see the connection handler). */
+  private droppedBeats = 0;
 
   constructor(io: Server, opts: HubOptions) {
     super();
@@ -102,7 +108,19 @@ export class AnalyzerHub extends EventEmitter<{
       // Always a first list, even an empty one: the worker knows it is in the pool.
       socket.emit('rooms', []);
       let warnedBadLoad = false;
+      // A worker beats every ANALYZER_HEARTBEAT_MS, 100 ms at the least: ten a second. Each beat
+      // parses the worker's metrics and re-evaluates the pool, so a worker beating faster (a bug, a
+      // loop, a leaked token) would take the server's event loop from the calls. The excess is
+      // dropped unread, counted and said once; the beats let through keep the worker live.
+      const beats = new RateLimiter(HEARTBEAT_BURST, HEARTBEATS_PER_SECOND);
+      let warnedFlood = false;
       socket.on('heartbeat', (msg) => {
+        if (!beats.take()) {
+          this.droppedBeats++;
+          if (!warnedFlood) log.warn('analyzer sends heartbeats faster than ten a second; the excess is dropped', { analyzer: worker.name });
+          warnedFlood = true;
+          return;
+        }
         const parsed = parseMessage(AnalyzerMessages.heartbeat, msg);
         if (!parsed.ok) {
           // Not a heartbeat at all: the worker will be taken for stalled, so say why, once.
@@ -254,6 +272,7 @@ export class AnalyzerHub extends EventEmitter<{
     }
     const unassigned = this.opts.registry.list().filter((r) => !this.pool.ownerOf(r.id)).length;
     m.set('dfs_analyzer_rooms_unassigned', 'Open calls no live analyzer worker watches.', {}, unassigned);
+    m.setCounter('dfs_analyzer_heartbeats_dropped_total', 'Heartbeats dropped unread because a worker sent more than ten a second.', {}, this.droppedBeats);
     m.setCounter('dfs_analyzer_room_moves_total', 'Calls moved to another worker because theirs stalled or left.', {}, this.pool.moves);
     const parts = workers.filter((w) => w.live && this.workerMetrics.has(w.id)).map((w) => ({ labels: { worker: w.name }, metrics: this.workerMetrics.get(w.id)! }));
     return [{ labels: {}, metrics: await m.json() }, ...parts];
