@@ -132,3 +132,24 @@ describe('audit log', () => {
     expect(audit.health(5000)).toMatchObject({ ok: false, error: expect.stringMatching(/cannot be written/) });
   });
 });
+
+describe('audit log: who reads which calls', () => {
+  it("a room's calls, filtered in SQL to those a participant joined: an early sitting stays readable behind 300 later ones, another's never shows", () => {
+    const log = fresh().open();
+    const mine = log.openCall('clinic', 1000);
+    log.participantJoined(mine, { id: 'dr-a', role: 'clinician', name: 'Dr A' }, 1000);
+    for (let i = 0; i < 300; i++) {
+      const other = log.openCall('clinic', 2000 + i);
+      log.participantJoined(other, { id: 'dr-b', role: 'clinician', name: 'Dr B' }, 2000 + i);
+    }
+    log.openCall('elsewhere', 9000);
+    expect(log.callsInRoom('clinic', 20, 'dr-a').map((c) => c.id)).toEqual([mine]);
+    expect(log.callsInRoom('clinic', 20, 'dr-b')).toHaveLength(20);
+    expect(log.callsInRoom('clinic', 20, 'dr-b').map((c) => c.id)).not.toContain(mine);
+    expect(log.callsInRoom('clinic', 1)).toHaveLength(1);
+    expect(log.callsInRoom('clinic', 1)[0]!.id).not.toBe(mine);
+    expect(log.callsInRoom('clinic', 1, 'nobody')).toEqual([]);
+    expect(log.tookPart(mine, 'dr-a')).toBe(true);
+    expect(log.tookPart(mine, 'dr-b')).toBe(false);
+  });
+});

@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS alert_acks (
 CREATE TRIGGER IF NOT EXISTS alert_acks_append_only BEFORE UPDATE ON alert_acks
   BEGIN SELECT RAISE(ABORT, 'acknowledgements are append-only'); END;
 CREATE INDEX IF NOT EXISTS risk_states_call ON risk_states(call_id, participant_id, at);
+CREATE INDEX IF NOT EXISTS participants_call ON participants(call_id, participant_id);
+CREATE INDEX IF NOT EXISTS calls_room ON calls(room, id);
 CREATE INDEX IF NOT EXISTS alert_acks_alert ON alert_acks(alert_id, at);
 CREATE TABLE IF NOT EXISTS health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
 `;
@@ -376,13 +378,24 @@ export class AuditLog {
   }
 
   /** The calls held in a room, newest first (at most `limit`). */
-  callsInRoom(room: string, limit = 20): Array<{ id: number; room: string; openedAt: number; closedAt: number | null }> {
-    return (this.db.prepare('SELECT id, room, opened_at, closed_at FROM calls WHERE room = ? ORDER BY id DESC LIMIT ?').all(room, limit) as Array<Record<string, unknown>>).map((r) => ({
+  callsInRoom(room: string, limit = 20, participantId?: string): Array<{ id: number; room: string; openedAt: number; closedAt: number | null }> {
+    const rows =
+      participantId === undefined
+        ? this.db.prepare('SELECT id, room, opened_at, closed_at FROM calls WHERE room = ? ORDER BY id DESC LIMIT ?').all(room, limit)
+        : this.db
+            .prepare('SELECT id, room, opened_at, closed_at FROM calls c WHERE room = ? AND EXISTS (SELECT 1 FROM participants p WHERE p.call_id = c.id AND p.participant_id = ?) ORDER BY id DESC LIMIT ?')
+            .all(room, participantId, limit);
+    return (rows as Array<Record<string, unknown>>).map((r) => ({
       id: Number(r.id),
       room: String(r.room),
       openedAt: Number(r.opened_at),
       closedAt: r.closed_at === null ? null : Number(r.closed_at),
     }));
+  }
+
+  /** Whether this participant joined this call. */
+  tookPart(callId: number, participantId: string): boolean {
+    return this.db.prepare('SELECT 1 FROM participants WHERE call_id = ? AND participant_id = ? LIMIT 1').get(callId, participantId) !== undefined;
   }
 
   /** Everyone who joined a call (a rejoin is a second row), in order of joining. */

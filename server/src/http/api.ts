@@ -150,9 +150,11 @@ async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerRespons
 
   // A link to one room reads the records of the calls its holder took part in, not every sitting
   // ever held in that room (another clinician's patients); the dashboard's all-calls link reads all.
-  const mayRead = (id: number): boolean => claims.room === ALL_ROOMS || opts.audit.callParticipants(id).some((p) => p.participantId === claims.sub);
+  // One query each, in SQL (not one per call): a busy room has thousands of sittings.
+  const reader = claims.room === ALL_ROOMS ? undefined : claims.sub;
+  const mayRead = (id: number): boolean => reader === undefined || opts.audit.tookPart(id, reader);
   if (what === 'records') {
-    send(res, 200, { room: room.data, calls: opts.audit.callsInRoom(room.data, claims.room === ALL_ROOMS ? 20 : 200).filter((c) => mayRead(c.id)).slice(0, 20) });
+    send(res, 200, { room: room.data, calls: opts.audit.callsInRoom(room.data, 20, reader) });
     return;
   }
   let callId: number | undefined;
@@ -162,7 +164,7 @@ async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerRespons
     if (!Number.isFinite(callId) || opts.audit.call(callId)?.room !== room.data || !mayRead(callId)) throw new HttpError(404, ErrorCode.BadRequest, `No call ${asked.slice(0, 20)} in room "${room.data}".`);
   } else {
     const live = opts.liveCallId(room.data);
-    callId = live !== undefined && mayRead(live) ? live : opts.audit.callsInRoom(room.data, claims.room === ALL_ROOMS ? 1 : 200).find((c) => mayRead(c.id))?.id;
+    callId = live !== undefined && mayRead(live) ? live : opts.audit.callsInRoom(room.data, 1, reader)[0]?.id;
   }
   const record = callId === undefined ? undefined : buildCaseRecord(opts.audit, callId);
   if (!record) throw new HttpError(404, ErrorCode.BadRequest, `No call has been held in room "${room.data}".`);
