@@ -792,3 +792,22 @@ describe('risk fusion: the second opinion that escalated', () => {
     expect(r.gaps.join(' ')).toMatch(/synthetic-voice/);
   });
 });
+
+describe('fusion: readings that arrive out of order', () => {
+  it('a reading that arrives late, stamped before the window, never counts in it (it is slotted in by time and leaves with its window)', () => {
+    const f = new RiskFusion(config, 0);
+    // MesoNet and the seam agree on a real face for 10 s...
+    for (let t = 500; t <= 10_000; t += 500) {
+      f.add(ev('face-deepfake', t, 0.05));
+      f.add(ev('face-blend', t, 0.05));
+    }
+    // ...then a reading stamped at 0.3 s (a frame from an old batch) arrives at 12 s, reading fake.
+    f.add(ev('face-deepfake', 300, 0.99));
+    f.add(ev('face-deepfake', 10_500, 0.05));
+    const s = f.update(12_000);
+    const meso = s.reasons.find((r) => r.detector === 'face-deepfake')!;
+    // In the window (2-12 s) only the 0.05 readings: the 0.99 one is 11.7 s old.
+    expect(meso.score).toBeCloseTo(0.05, 5);
+    expect(meso.onset).toBeUndefined();
+  });
+});

@@ -311,7 +311,13 @@ export class RiskFusion {
   add(e: Evidence): void {
     let list = this.evidence.get(e.detector);
     if (!list) this.evidence.set(e.detector, (list = []));
-    list.push(e);
+    // Kept in time order: the window drops its oldest from the front and the onset reads its last
+    // few from the back. Readings usually arrive in order; one that finished late (a frame from an
+    // earlier batch, a queued speech window) is slotted in where it belongs, not after newer ones,
+    // where it would outlive its window and pass for the latest reading.
+    let i = list.length;
+    while (i > 0 && list[i - 1]!.at > e.at) i--;
+    list.splice(i, 0, e);
     // Bounded: old readings leave the window at the next update anyway; cap bursts too.
     if (list.length > 512) list.splice(0, list.length - 512);
   }
