@@ -136,6 +136,19 @@ describe('screens for what went wrong', () => {
     await context.close();
   });
 
+  it('a second link opened in the same tab, which differs only in its fragment, is the one used (the page loads again)', async () => {
+    const page = await (await browser.newContext()).newPage();
+    const good = server.token('demo', 'patient', 'Second Link');
+    await page.goto(joinLink(server.url, 'demo', good.slice(0, -3) + 'AAA'));
+    await page.getByTestId('error').waitFor({ timeout: 10000 });
+    // The address bar now reads /room/demo: the good link changes only the fragment.
+    expect(new URL(page.url()).hash).toBe('');
+    await page.goto(joinLink(server.url, 'demo', good));
+    await page.getByTestId('join').waitFor({ timeout: 10000 });
+    expect(new URL(page.url()).hash).toBe('');
+    await page.context().close();
+  });
+
   it('a link without a token shows the error screen at once', async () => {
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${server.url}/room/demo`);

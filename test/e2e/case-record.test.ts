@@ -205,9 +205,9 @@ describe('invite links', () => {
     const res = await invite(room, host, { name: 'Pat Lee', ttlSeconds: 3600 });
     expect(res.status).toBe(201);
     const made = (await res.json()) as { url: string; path: string; role: string; expiresAt: number };
-    expect(made).toMatchObject({ role: 'patient', path: expect.stringMatching(new RegExp(`^/room/${room}\\?token=`)) });
+    expect(made).toMatchObject({ role: 'patient', path: expect.stringMatching(new RegExp(`^/room/${room}#token=`)) });
     expect(made.expiresAt - Date.now()).toBeGreaterThan(3500_000);
-    const token = new URL(made.url).searchParams.get('token')!;
+    const token = new URLSearchParams(new URL(made.url).hash.slice(1)).get('token')!;
     expect(verifyToken(server.config.tokenSecret, token)).toMatchObject({ room, role: 'patient', name: 'Pat Lee' });
     // An agent's invite is for a customer.
     const agent = await (await invite('desk-1', server.token('desk-1', 'agent', 'Ag'), { name: 'Cus Tomer' })).json();
@@ -230,8 +230,8 @@ describe('invite links', () => {
       await invite.getByTestId('invite-name').fill('Pat Lee');
       await invite.getByTestId('invite-create').click();
       const url = await invite.getByTestId('invite-url').inputValue({ timeout: 10_000 });
-      expect(url).toMatch(new RegExp(`^${server.url}/room/${room}\\?token=`));
-      const token = new URL(url).searchParams.get('token')!;
+      expect(url).toMatch(new RegExp(`^${server.url}/room/${room}#token=`));
+      const token = new URLSearchParams(new URL(url).hash.slice(1)).get('token')!;
       expect(verifyToken(server.config.tokenSecret, token)).toMatchObject({ room, role: 'patient', name: 'Pat Lee' });
       await invite.getByTestId('invite-copy').click();
       await page.locator('[data-testid="invite-status"]', { hasText: 'Copied' }).waitFor({ timeout: 5000 });

@@ -133,8 +133,8 @@ describe('credentials at start', () => {
 
     const demo = startServer({}, ['--demo-links']);
     await untilOutput(demo, /npm run simulate/);
-    expect(demo.stdout()).toMatch(/\/room\/demo\?token=/);
-    expect(demo.stdout()).toMatch(/\/dashboard\?token=/);
+    expect(demo.stdout()).toMatch(/\/room\/demo#token=/);
+    expect(demo.stdout()).toMatch(/\/dashboard#token=/);
     demo.child.kill('SIGTERM');
     expect((await demo.exited).code).toBe(0);
   }, START_TIMEOUT_MS);

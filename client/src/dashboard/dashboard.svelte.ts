@@ -211,7 +211,7 @@ export class DashboardController {
 
   /** The call page as a silent observer (the dashboard token admits a supervisor to any call). */
   observeLink(room: string): string {
-    return `/room/${encodeURIComponent(room)}?token=${encodeURIComponent(this.token)}`;
+    return `/room/${encodeURIComponent(room)}#token=${encodeURIComponent(this.token)}`;
   }
 
   /** The call's case record: a printable page, or the JSON as a download. */

@@ -1,6 +1,9 @@
 /**
- * Reads the room and token from a join link: /room/<room>?token=<token>, then takes the token out
- * of the address bar (takeJoinLink).
+ * Reads the room and token from a join link: /room/<room>#token=<token>, then takes the token out
+ * of the address bar (takeToken). Links made before 3 Dec 2026 carry it as ?token=<token>: read too.
+ *
+ * Why a fragment: the part after # never leaves the browser, so the token is not in the request
+ * line that a reverse proxy, a CDN or a corporate web filter logs for every page load.
  *
  * Why take it out: a token left in the address bar is on screen for anyone the caller shares their
  * screen with or hands the laptop to, in the browser's history and synced tabs, and in any URL the
@@ -54,8 +57,9 @@ const taken = new WeakMap<object, { search: string }>();
 
 /**
  * The page's location with its token, for parseJoinLink, once the token is out of the address bar:
- * a `token` query parameter is moved into sessionStorage (keyed by path) and removed from the URL
- * with history.replaceState; with none, the token this tab stored for this path is used. Idempotent
+ * a `token` in the fragment (or, from older links, the query) is moved into sessionStorage (keyed by
+ * path) and removed from the URL with history.replaceState; with none, the token this tab stored
+ * for this path is used. Idempotent
  * per page: every caller gets the same answer. Storage that throws (privacy modes) only costs the
  * reload.
  */
@@ -64,7 +68,9 @@ export function takeToken(page: TokenPage = window): { pathname: string; search:
   const done = taken.get(page);
   if (done) return { pathname, search: done.search };
   const params = new URLSearchParams(search);
-  let token = params.get('token');
+  // A fragment of key=value pairs (#token=...); any other fragment (#x) is left as it is.
+  const fragment = /^#[^#]*=/.test(hash) ? new URLSearchParams(hash.slice(1)) : undefined;
+  let token = fragment?.get('token') || params.get('token');
   if (token) {
     try {
       page.sessionStorage.setItem(storageKey(pathname), token);
@@ -72,8 +78,10 @@ export function takeToken(page: TokenPage = window): { pathname: string; search:
       // No storage: the token still works for this page load.
     }
     params.delete('token');
+    fragment?.delete('token');
     const rest = params.toString();
-    page.history.replaceState(page.history.state, '', `${pathname}${rest ? `?${rest}` : ''}${hash}`);
+    const restHash = fragment ? (fragment.size ? `#${fragment.toString()}` : '') : hash;
+    page.history.replaceState(page.history.state, '', `${pathname}${rest ? `?${rest}` : ''}${restHash}`);
   } else {
     try {
       token = page.sessionStorage.getItem(storageKey(pathname));

@@ -62,3 +62,27 @@ describe('join link: the token leaves the address bar', () => {
     expect(parseJoinLink({ pathname: '/room/demo', search: '' })).toBeUndefined();
   });
 });
+
+describe('join link: the token in the fragment, which never reaches the server', () => {
+  it('reads #token=, then the URL shows no token; a reload in the same tab still joins', () => {
+    const store = new Map<string, string>();
+    const p = page(`/room/demo?lang=fr#token=${encodeURIComponent(TOKEN)}`, store);
+    expect(currentJoinLink(p)).toEqual({ room: 'demo', token: TOKEN, role: 'patient', name: 'Ann' });
+    expect(p.url()).toBe('/room/demo?lang=fr');
+    expect(currentJoinLink(page(p.url(), store))?.token).toBe(TOKEN);
+  });
+
+  it('a fragment token wins over a query one (a link pasted onto an old one), and other fragment keys stay', () => {
+    const p = page('/dashboard?token=old#view=alerts&token=new');
+    expect(new URLSearchParams(takeToken(p).search).get('token')).toBe('new');
+    expect(p.url()).toBe('/dashboard#view=alerts');
+  });
+
+  it('the server makes links of that shape, and the client reads them back', async () => {
+    const { joinLink, dashboardLink } = await import('../../../server/src/http/joinLink.ts');
+    const link = new URL(joinLink('https://shield.example/', 'ward 7', TOKEN));
+    expect(link.search).toBe('');
+    expect(currentJoinLink(page(`${link.pathname}${link.search}${link.hash}`))).toEqual({ room: 'ward 7', token: TOKEN, role: 'patient', name: 'Ann' });
+    expect(new URL(dashboardLink('https://shield.example', 'abc')).hash).toBe('#token=abc');
+  });
+});
