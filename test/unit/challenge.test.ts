@@ -230,6 +230,24 @@ describe('Challenge state machine', () => {
     return face(0);
   };
 
+  it('schedules no negative delay when the clock moves between its own readings (a busy loop: 1 ms per reading)', () => {
+    const clock = new FakeClock();
+    const delays: number[] = [];
+    const ticking = {
+      now: () => ++clock.t,
+      setTimeout: (fn: () => void, ms: number) => {
+        delays.push(ms);
+        return clock.setTimeout(fn, ms);
+      },
+      clearTimeout: (h: unknown) => clock.clearTimeout(h),
+    };
+    const c = new Challenge({ id: 'c2', participantId: 'p', participantName: 'Pat', requestedBy: 'Dr', plan, clock: ticking, graceMs: 1000, reactionMs: 300, lateMs: 500, baselineWaitMs: 0 });
+    c.start();
+    for (let t = 0; t < 20000 && c.running; t += 150) clock.advance(150);
+    expect(delays.length).toBeGreaterThan(plan.length);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(0);
+  });
+
   it('tells the viewer how long is left: until the verdict, and for the step on screen', () => {
     const { updates, ends } = run(compliant);
     // The update sent as step 2 appears (t = 6000): 3000 ms left for it, and the verdict due at 14500.

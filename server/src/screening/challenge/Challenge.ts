@@ -133,8 +133,11 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
       this.after(250, () => this.begin());
       return;
     }
-    this.offset = clock.now() - planned;
-    const now = clock.now() - this.view.startedAt;
+    // One reading of the clock for both: two could differ by a millisecond or more (a GC, a busy
+    // loop), and the first prompt's delay (0 by construction) would come out negative.
+    const at = clock.now();
+    this.offset = at - planned;
+    const now = at - this.view.startedAt;
     plan.forEach((step, i) => {
       this.after(step.promptAt + this.offset - now, () => this.prompt(i));
       const timer = this.after(this.window(i)[1] - this.view.startedAt - now + graceMs, () => this.judgeThrough(i));
@@ -174,10 +177,13 @@ export class Challenge extends EventEmitter<{ prompt: [ChallengePrompt]; update:
   }
 
   private after(ms: number, fn: () => void): unknown {
-    const h = this.opts.clock.setTimeout(() => {
-      this.timers.delete(h);
-      if (this.running) fn();
-    }, ms);
+    const h = this.opts.clock.setTimeout(
+      () => {
+        this.timers.delete(h);
+        if (this.running) fn();
+      },
+      Math.max(0, ms),
+    );
     this.timers.add(h);
     return h;
   }
