@@ -10,6 +10,7 @@ import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/He
 import { SyntheticVideo } from '../../server/src/headless/syntheticMedia.ts';
 import type { AnalyzerConfig } from '../../server/src/analyzer/config.ts';
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
+import { livePainter } from '../helpers/callerMedia.ts';
 import type { ImageSource } from '../../server/src/analyzer/vision/image.ts';
 import { loadJpeg, toI420 } from '../helpers/images.ts';
 import { ENGINES, startTestServer, waitFor } from '../helpers/server.ts';
@@ -134,7 +135,7 @@ describe.each(ENGINES)('frames the analyzer decodes (%s)', (engine) => {
   it('with a face, settles on the layer that brings the landmark detectors 7.5 fps, not every frame of a 15 fps camera', async () => {
     // A live selfie at half size, 320x240 (small enough for @roamhq/wrtc to send L1T3), at 15 fps.
     const face = toI420(halfSize(loadJpeg('faces/silentface/image_T1.jpg')));
-    const video = new SyntheticVideo({ width: face.width, height: face.height, fps: 15, paint: (f) => f.data.set(face.data) });
+    const video = new SyntheticVideo({ width: face.width, height: face.height, fps: 15, paint: livePainter(face.data, face.width, face.height) });
     // Landmarks at 8 fps while a face is present (the default): blink, pulse and jitter need >= 6.
     const { server, decoded } = await layeredCall(engine, { baseFps: 2, boostedFps: 6, landmarkFps: 8 }, video, { models: true });
     // A supervisor receives every layer: what the camera really delivered through the SFU.

@@ -13,6 +13,7 @@ import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/He
 import { LoopedAudio, SyntheticAudio, SyntheticVideo, type FramePainter } from '../../server/src/headless/syntheticMedia.ts';
 import type { I420Frame } from '../../server/src/headless/wrtc.ts';
 import type { AnalysisStatus, RiskUpdate } from '../../server/src/protocol/messages.ts';
+import { QUALITY_GAPS } from '../../server/src/protocol/riskGaps.ts';
 import { faceStill, realVoice } from '../helpers/callerMedia.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/server.ts';
 
@@ -262,6 +263,27 @@ describe('analyzer', () => {
     // Frames again: the face is judged and the all-clear comes back.
     frozen.video.held = false;
     await waitFor('the frozen caller CLEAR again', () => last.get('frozen')?.state === 'CLEAR' && last.get('frozen')!.degraded === undefined, 20_000);
+  }, 120_000);
+
+  it('a still image sent as video (the same frame every time) is not vouched for: the face checks stop judging it and it reads INSUFFICIENT_SIGNAL, saying why; a live camera on the same face stays CLEAR', async () => {
+    const server = await startTestServer({ ANALYZER: 'external' });
+    cleanup.push(() => server.close());
+    const analyzer = inProcessAnalyzer(server);
+    await analyzer.loadModels();
+    const last = new Map<string, RiskUpdate>();
+    analyzer.on('risk', (_room, u) => last.set(u.participantId, u));
+    analyzer.start();
+    const caller = (sub: string, frozen: boolean) => {
+      const video = new SyntheticVideo(faceStill(undefined, { frozen }));
+      const peer = new HeadlessParticipant({ url: server.url, room: 'demo', token: server.token('demo', 'patient', sub, { sub }), tracks: [video.track] });
+      cleanup.push(() => video.stop(), () => peer.leave());
+      return peer;
+    };
+    await Promise.all([caller('photo', true).join(), caller('live', false).join()]);
+    await waitFor('the photo INSUFFICIENT_SIGNAL, for its frozen picture', () => last.get('photo')?.state === 'INSUFFICIENT_SIGNAL' && last.get('photo')!.gaps.includes(QUALITY_GAPS.frozen), 60_000);
+    expect(last.get('photo')!.reasons.map((r) => r.detector)).not.toContain('face-deepfake');
+    expect(last.get('live')?.state).toBe('CLEAR');
+    expect(last.get('live')!.gaps).not.toContain(QUALITY_GAPS.frozen);
   }, 120_000);
 
   it('face frames count for the window detectors: none degraded while the mesh keeps up; pulse and landmark jitter degraded (not the state) when it cannot', async () => {

@@ -20,6 +20,7 @@ import { nonstandard } from '../../server/src/headless/wrtc.ts';
 import { ErrorCode, type RiskAlert, type RiskUpdate } from '../../server/src/protocol/messages.ts';
 import { ClipLibrary } from '../../server/src/simulate/clips.ts';
 import { inProcessAnalyzer } from '../helpers/analyzer.ts';
+import { livePainter } from '../helpers/callerMedia.ts';
 import { loadJpeg } from '../helpers/images.ts';
 import { faceDecisiveConfigFile } from '../helpers/riskConfig.ts';
 import { ask, connected, rawSocket } from '../helpers/rawClient.ts';
@@ -51,7 +52,7 @@ function stillVideo(file: string): SyntheticVideo {
   for (let y = 0; y < h; y++) rgba.set(src.data.subarray(y * src.width * 4, (y * src.width + w) * 4), y * w * 4);
   const i420 = new Uint8Array((w * h * 3) / 2);
   nonstandard.rgbaToI420({ width: w, height: h, data: rgba }, { width: w, height: h, data: i420 });
-  return new SyntheticVideo({ width: w, height: h, fps: 15, paint: (f) => f.data.set(i420) });
+  return new SyntheticVideo({ width: w, height: h, fps: 15, paint: livePainter(i420, w, h) });
 }
 
 function watcher(role: 'clinician' | 'supervisor' | 'patient', sub: string, room = 'demo', on: TestServer = server) {
@@ -218,15 +219,17 @@ describe('risk delivery with the shipped fusion', () => {
     cleanup.push(() => runtime.close());
     const library = new ClipLibrary(runtime);
     const [real, fake] = [await library.load('real'), await library.load('fake-tts')];
-    let face = real.frame.data;
-    const video = new SyntheticVideo({ width: real.frame.width, height: real.frame.height, fps: 10, paint: (f) => f.data.set(face) });
+    const [w, h] = [real.frame.width, real.frame.height];
+    const faces = { real: livePainter(real.frame.data, w, h), fake: livePainter(fake.frame.data, w, h) };
+    let face = faces.real;
+    const video = new SyntheticVideo({ width: w, height: h, fps: 10, paint: (f, i) => face(f, i) });
     const voice = new LoopedAudio(real.pcm);
     const caller = new HeadlessParticipant({ url: shipped.url, room: 'demo', token: shipped.token('demo', 'patient', 'Caller', { sub: 'switcher' }), tracks: [video.track, voice.track] });
     await caller.join();
     cleanup.push(() => video.stop(), () => voice.stop(), () => caller.leave());
     const mine = () => doctor.updates.filter((u) => u.participantId === 'switcher');
     await waitFor('CLEAR on the real face and voice', () => mine().at(-1)?.state === 'CLEAR', 45_000);
-    face = fake.frame.data;
+    face = faces.fake;
     voice.play(fake.pcm);
     await waitFor('ALERT at the clinician', () => doctor.alerts.some((a) => a.participantId === 'switcher'), 45_000);
     // The alert and the state update travel as separate events: wait for the update too.

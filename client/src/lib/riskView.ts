@@ -124,6 +124,7 @@ const QUALITY_NOTICE: Record<QualityGap, { cause: string; action: string }> = {
   'too-dark': { cause: 'The picture is too dark to see the face.', action: 'Ask them to face the light or turn a light on.' },
   'too-small': { cause: 'The face is too far from the camera.', action: 'Ask them to come closer to the camera.' },
   'multiple-faces': { cause: 'More than one face is in view.', action: 'Ask for only the caller to be in view.' },
+  frozen: { cause: "The caller's picture has not changed for several seconds: a still image, or a frozen camera.", action: 'Ask them to move or to turn the camera off and on again; a liveness check tells a still image from a person.' },
 };
 
 /**

@@ -280,6 +280,6 @@ export class CallWatcher {
       for (const kind of ['audio', 'video']) metrics.remove(name, { stream: key, kind });
     }
     metrics.remove('dfs_analyzer_audio_windows_no_speech_total', { stream: key });
-    for (const reason of ['ok', 'no-face', 'multiple-faces', 'too-dark', 'too-small']) metrics.remove('dfs_analyzer_frame_quality_total', { stream: key, reason });
+    for (const reason of ['ok', 'no-face', 'multiple-faces', 'too-dark', 'too-small', 'frozen']) metrics.remove('dfs_analyzer_frame_quality_total', { stream: key, reason });
   }
 }

@@ -181,7 +181,11 @@ export class Scheduler {
     const src = i420Source(item.frame);
     const face = this.deps.models().face;
     const faces = face ? await face.detect(src) : [];
-    return { src, faces, quality: assessQuality(src, faces), tracks: s.tracker.update(faces, item.arrivedAt) };
+    let quality = assessQuality(src, faces);
+    // A picture that stopped changing is no live face, however real it looks (FrozenPicture.ts).
+    // Every sampled frame is observed, usable or not, so that the span is the stream's.
+    if (sampled && s.frozen.observe(src, item.arrivedAt) && quality.reason === 'ok') quality = { ...quality, reason: 'frozen' };
+    return { src, faces, quality, tracks: s.tracker.update(faces, item.arrivedAt) };
   }
 
   private async classify(s: VideoStream, item: SampledFrame, d: Detection): Promise<void> {
@@ -213,7 +217,7 @@ export class Scheduler {
       if (subject?.observing) this.deps.challenges.sample(subject, Date.now() - latencyMs, d, landmarks, deepfake, spoof);
       this.lag.add(latencyMs);
       this.lagHistogram.add(latencyMs);
-      metrics.inc('dfs_analyzer_frame_quality_total', 'Analysed frames by what they allowed: ok, no-face, multiple-faces, too-dark, too-small.', {
+      metrics.inc('dfs_analyzer_frame_quality_total', 'Analysed frames by what they allowed: ok, no-face, multiple-faces, too-dark, too-small, frozen.', {
         stream: s.key,
         reason: d.quality.reason,
       });

@@ -8,6 +8,7 @@ import type { I420Frame } from '../headless/wrtc.ts';
 import { AudioResampler, type PcmBlock } from './sampling/AudioResampler.ts';
 import { AudioWindower, type AudioWindow } from './sampling/AudioWindower.ts';
 import { DcBlocker } from './sampling/DcBlocker.ts';
+import { FrozenPicture } from './vision/FrozenPicture.ts';
 import { i420Bytes } from './vision/image.ts';
 import { BoundedQueue } from './sampling/BoundedQueue.ts';
 import { FrameSampler } from './sampling/FrameSampler.ts';
@@ -96,6 +97,8 @@ export class VideoStream {
   readonly sampler: FrameSampler;
   readonly queue: BoundedQueue<SampledFrame>;
   readonly tracker = new FaceTracker();
+  /** Whether the picture has stopped changing (a still sent as video): its frames are then not judged. */
+  readonly frozen = new FrozenPicture();
   /** Carries the face between the classifiers' samples by its landmarks (FaceFollower's header). */
   readonly follower = new FaceFollower();
   /** Landmarks-only frames between the classifiers' samples (pipeline.ts observeLandmarks). */

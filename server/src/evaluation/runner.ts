@@ -17,6 +17,7 @@ import type { RiskConfig, RiskStateName } from '../analyzer/fusion/RiskFusion.ts
 import { analyseFace, followLandmarks, fuseSubject, landmarkSampler, newSubjectAnalysis, observeLandmarks, observeSpeech, type AnalyzerModels } from '../analyzer/pipeline.ts';
 import { AudioWindower, type AudioWindow } from '../analyzer/sampling/AudioWindower.ts';
 import { DcBlocker } from '../analyzer/sampling/DcBlocker.ts';
+import { FrozenPicture } from '../analyzer/vision/FrozenPicture.ts';
 import { FrameSampler } from '../analyzer/sampling/FrameSampler.ts';
 import type { I420Frame } from '../headless/wrtc.ts';
 import { FaceFollower } from '../analyzer/vision/FaceFollower.ts';
@@ -177,6 +178,7 @@ const QUALITY_REASON: Record<Exclude<QualityReason, 'ok'>, string> = {
   'multiple-faces': 'several faces in the frame',
   'too-dark': 'too dark',
   'too-small': 'face too small',
+  frozen: 'the picture stopped changing',
 };
 
 interface FrameSource {
@@ -268,6 +270,10 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   // As the analyzer: landmark frames between the classifiers' samples while a face is present.
   const landmarkFrames = landmarkSampler(settings.landmarkFps ?? 0, settings.boostedFps);
   const follower = new FaceFollower();
+  // A still image is the evaluation's stand-in for a live camera showing that face, held for
+  // stillSeconds only so that fusion gets its readings: never called frozen. Videos and sequences
+  // are what a camera sends, and are judged as the live analyzer judges them.
+  const frozen = clip.kind === 'image' ? undefined : new FrozenPicture();
   let faceSeen = false;
   const windower = new AudioWindower({ hopLength: Math.round(settings.audioHopSeconds * RATE) });
   const dcBlocker = new DcBlocker();
@@ -368,7 +374,9 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
         const at = T0 + f.ts;
         const src = i420Source(await f.get());
         const faces = models.face ? await models.face.detect(src) : [];
-        const quality = assessQuality(src, faces);
+        let quality = assessQuality(src, faces);
+        // As the live analyzer (Scheduler.detect): a picture that stopped changing is not judged.
+        if (frozen?.observe(src, f.ts) && quality.reason === 'ok') quality = { ...quality, reason: 'frozen' };
         faceSeen = quality.reason === 'ok' && faces[0] !== undefined;
         if (!faceSeen) follower.reset();
         subject.fusion.addQuality(at, quality.reason);

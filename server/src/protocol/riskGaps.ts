@@ -9,6 +9,7 @@ export const QUALITY_GAPS = {
   'multiple-faces': 'Several faces are visible; the analysis needs exactly one.',
   'too-dark': 'The picture is too dark to analyse the face.',
   'too-small': 'The face is too small (too far from the camera) to analyse.',
+  frozen: 'The picture has not changed for several seconds (a still image, or a frozen camera): the face cannot be judged as live.',
 } as const;
 export type QualityGap = keyof typeof QUALITY_GAPS;
 

@@ -102,6 +102,10 @@ describe('reasons in plain words', () => {
     expect(n.action).toMatch(/face the light/);
     expect(n.details).toEqual(gaps);
     expect(signalNotice(u({ state: 'INSUFFICIENT_SIGNAL', gaps: [QUALITY_GAPS['no-face']] }))!.action).toMatch(/face the camera/);
+    // A picture that stopped changing: a still image or a frozen camera, and how to tell which.
+    const still = signalNotice(u({ state: 'INSUFFICIENT_SIGNAL', gaps: [QUALITY_GAPS.frozen] }))!;
+    expect(still.cause).toMatch(/has not changed .* still image, or a frozen camera/);
+    expect(still.action).toMatch(/liveness check/);
     expect(signalNotice(u({ state: 'INSUFFICIENT_SIGNAL', gaps: ['Too little speech.'] }))!.action).toMatch(/good light/);
     const degraded = signalNotice(u({ state: 'DEGRADED', degraded: [{ detector: 'face-deepfake', reason: 'Analysis degraded: 0.2 frames a second.', achieved: 0.2, needed: 0.3 }] }))!;
     expect(degraded.cause).toMatch(/busy/);

@@ -5,7 +5,8 @@
 import { meanLuma, type ImageSource } from './image.ts';
 import type { Box, Detection } from './nms.ts';
 
-export type QualityReason = 'ok' | 'no-face' | 'multiple-faces' | 'too-dark' | 'too-small';
+/** 'frozen' is not assessQuality's: the picture has stopped changing (FrozenPicture.ts), decided over frames. */
+export type QualityReason = 'ok' | 'no-face' | 'multiple-faces' | 'too-dark' | 'too-small' | 'frozen';
 
 export interface QualityOptions {
   /** Mean full-range luma (0..255) below which the face, or the frame when no face is found, is too dark (default 40). */
