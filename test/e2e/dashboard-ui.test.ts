@@ -170,7 +170,19 @@ describe('supervisor dashboard page', () => {
     const notifications = () => page.evaluate(() => (window as unknown as { __notifications: Array<[string, string]> }).__notifications);
     const shown = await until('the notification', async () => { const n = await notifications(); return n.length ? n : undefined; }, 5000);
     expect(shown).toEqual([['Alert in Dr Ben Ito with Sam Roe', 'Sam Roe: The voice is synthetic speech.']]);
-    // Two unacknowledged alerts now; acknowledging one leaves the other first.
+    // A second episode in ward-1 (its caller was judged CLEAR in between): its card lists both
+    // alerts, oldest first, each acknowledged on its own; the newer one first here.
+    risk('ward-1', 'pat', 'ALERT', 0.9, 'The face shows the blending artefacts again.');
+    await waitFor('the second alert in ward-1', () => server.app.risk.alerts('ward-1').length === 2);
+    const pendingBoxes = ward1.locator('[data-testid="dashboard-alert"][data-acked="no"]');
+    await until('two alerts to acknowledge in ward-1', async () => (await pendingBoxes.count()) === 2, 10_000);
+    const older = await pendingBoxes.nth(0).getAttribute('data-alert');
+    expect(await pendingBoxes.nth(1).textContent()).toContain('blending artefacts again');
+    await pendingBoxes.nth(1).getByTestId('dashboard-ack').click();
+    await until('the newer acknowledged, the older still waiting', async () => (await pendingBoxes.count()) === 1 && (await pendingBoxes.nth(0).getAttribute('data-alert')) === older, 10_000);
+    expect(server.app.risk.alerts('ward-1').map((a) => !!a.acked)).toEqual([false, true]);
+    risk('ward-1', 'pat', 'CLEAR', 0.1, 'The face looks natural.');
+    // Two unacknowledged alerts now (ward-1's first, ward-2's); acknowledging one leaves the other first.
     await ward1.getByTestId('dashboard-ack').click();
     await ward1.locator('[data-testid="dashboard-alert"][data-acked="yes"]').waitFor({ timeout: 10_000 });
     await until('re-sorted', async () => (await rooms(page))[0] === 'ward-2', 5000);

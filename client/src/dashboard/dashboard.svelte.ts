@@ -6,7 +6,7 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type { CaseRecord } from '../../../server/src/protocol/caseRecord.ts';
-import type { CallSummary, DashboardClientEvents, DashboardServerEvents } from '../../../server/src/protocol/dashboard.ts';
+import type { CallSummary, DashboardAlert, DashboardClientEvents, DashboardServerEvents } from '../../../server/src/protocol/dashboard.ts';
 import type { ConnectErrorData, ProtocolError } from '../../../server/src/protocol/messages.ts';
 import { playChime } from '../lib/chime.ts';
 import { addMark, addPoint, EMPTY_TIMELINE, mergeTimelines, timelinesFromRecord, type Timeline } from '../lib/timeline.ts';
@@ -36,12 +36,6 @@ export class DashboardController {
   private readonly acking = new Set<string>();
   /** The first snapshot is what was there when the page opened; a later one follows a reconnect. */
   private opened = false;
-  /**
-   * Per room: alerts announced as "another" (newer than the summary's lastAlert, so unknown by id),
-   * not yet seen as its lastAlert. Once the older one is acknowledged such an alert becomes the
-   * lastAlert: announced already, it is not news again.
-   */
-  private readonly announcedAhead = new Map<string, number>();
 
   constructor(token: string) {
     this.token = token;
@@ -63,7 +57,7 @@ export class DashboardController {
     });
     s.on('snapshot', (calls) => {
       // What is already there when the page opens is not news; after a reconnect, what came meanwhile is.
-      if (!this.opened) for (const c of calls) if (c.lastAlert) this.seenAlerts.add(c.lastAlert.id);
+      if (!this.opened) for (const c of calls) for (const a of alertsOf(c)) this.seenAlerts.add(a.id);
       this.opened = true;
       const before = this.calls;
       // A call that ended while the connection was down: ended, as if its call.closed had come.
@@ -72,37 +66,26 @@ export class DashboardController {
       this.calls = Object.fromEntries(calls.map((c) => [c.room, c]));
       for (const c of calls) {
         this.follow(c);
-        this.noticeAlerts(c, before[c.room]);
+        this.noticeAlerts(c);
       }
     });
     s.on('call', (c) => {
-      const before = this.calls[c.room];
       this.calls = { ...this.calls, [c.room]: c };
       this.follow(c);
-      this.noticeAlerts(c, before);
+      this.noticeAlerts(c);
     });
     s.on('call.closed', ({ room }) => this.closed(room));
     s.on('error', (e) => (this.notice = e.message));
   }
 
-  /**
-   * A new alert in this summary: its lastAlert not seen before, or, while an older alert still waits
-   * (lastAlert is the oldest unacknowledged one), more alerts to acknowledge than before.
-   */
-  private noticeAlerts(c: CallSummary, before: CallSummary | undefined): void {
-    const a = c.lastAlert;
-    const ahead = this.announcedAhead.get(c.room) ?? 0;
-    if (a && !this.seenAlerts.has(a.id)) {
+  /** New alerts in this summary: unacknowledged ones whose id this page has not seen, each announced once. */
+  private noticeAlerts(c: CallSummary): void {
+    for (const a of alertsOf(c)) {
+      if (this.seenAlerts.has(a.id)) continue;
       this.seenAlerts.add(a.id);
-      if (!a.acked && ahead > 0) this.announcedAhead.set(c.room, ahead - 1);
-      else if (!a.acked) this.newAlert(c);
-    } else if (a && !a.acked && before && c.unacknowledged > before.unacknowledged) {
-      this.announcedAhead.set(c.room, ahead + c.unacknowledged - before.unacknowledged);
-      this.newAlert(c, true);
+      // One acknowledged before this page saw it (by another supervisor, while it reconnected) is not news.
+      if (!a.acked) this.newAlert(c, a);
     }
-    // Those still ahead are unacknowledged alerts other than lastAlert: never more than those.
-    const most = Math.max(0, c.unacknowledged - (a && !a.acked ? 1 : 0));
-    if ((this.announcedAhead.get(c.room) ?? 0) > most) this.announcedAhead.set(c.room, most);
   }
 
   private closed(room: string): void {
@@ -115,7 +98,6 @@ export class DashboardController {
     const { [room]: _t, ...restT } = this.timelines;
     this.timelines = restT;
     this.seededRooms.delete(room);
-    this.announcedAhead.delete(room);
     for (const k of [...this.lastVideo.keys()]) if (k.startsWith(`${room}/`)) this.lastVideo.delete(k);
   }
 
@@ -159,14 +141,10 @@ export class DashboardController {
     }
   }
 
-  /** `another`: an alert newer than the summary's lastAlert (told by the caller in ALERT now, and the count). */
-  private newAlert(c: CallSummary, another = false): void {
-    const a = c.lastAlert!;
-    const who = another ? c.participants.find((p) => p.risk?.state === 'ALERT') : undefined;
-    const text = another
-      ? `${who ? `${who.name}: ${who.risk?.reasons[0]?.text ?? 'high risk'}` : callTitle(c)} (${c.unacknowledged} alerts to acknowledge)`
-      : `${a.participantName}: ${a.reasons[0]?.text ?? 'high risk'}`;
-    const alertId = another ? `${c.room}#${c.alerts}` : a.id;
+  private newAlert(c: CallSummary, a: DashboardAlert): void {
+    const more = c.unacknowledged > 1 ? ` (${c.unacknowledged} alerts to acknowledge)` : '';
+    const text = `${a.participantName}: ${a.reasons[0]?.text ?? 'high risk'}${more}`;
+    const alertId = a.id;
     this.announced = [...this.announced.slice(-19), { room: c.room, alertId, text }];
     if (!this.alertMe) return;
     playChime();
@@ -232,4 +210,9 @@ export function callTitle(c: CallSummary): string {
   if (hosts.length && callers.length) return `${hosts.join(', ')} with ${callers.join(', ')}`;
   if (hosts.length || callers.length) return [...hosts, ...callers].join(', ');
   return c.room;
+}
+
+/** A summary's alerts by id: every unacknowledged one it lists, and the one its card leads with. */
+function alertsOf(c: CallSummary): DashboardAlert[] {
+  return [...(c.pending ?? []), ...(c.lastAlert && !c.pending?.some((a) => a.id === c.lastAlert!.id) ? [c.lastAlert] : [])];
 }

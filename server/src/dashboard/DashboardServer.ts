@@ -14,6 +14,7 @@ import type { ChallengeView } from '../protocol/challenge.ts';
 import {
   ALL_ROOMS,
   DashboardMessages,
+  MAX_PENDING_ALERTS,
   type CallSummary,
   type DashboardClientEvents,
   type DashboardParticipant,
@@ -156,10 +157,11 @@ export class DashboardServer {
   /** Every supervisor whose dashboard an alert is sent to is recorded in the audit log as shown it. */
   private recordShown(socket: DashboardSocket, calls: CallSummary[]): void {
     for (const c of calls) {
-      const alert = c.lastAlert;
-      if (!alert || socket.data.shown.has(alert.id)) continue;
-      socket.data.shown.add(alert.id);
-      this.opts.risk.shown(alert.id, { id: socket.data.claims.sub, role: socket.data.claims.role });
+      for (const alert of [...(c.pending ?? []), ...(c.lastAlert ? [c.lastAlert] : [])]) {
+        if (socket.data.shown.has(alert.id)) continue;
+        socket.data.shown.add(alert.id);
+        this.opts.risk.shown(alert.id, { id: socket.data.claims.sub, role: socket.data.claims.role });
+      }
     }
   }
 
@@ -185,7 +187,8 @@ export class DashboardServer {
     // newest (an earlier unacknowledged alert was out of reach once a later one was acknowledged).
     const last = alerts.find((a) => !a.acked) ?? alerts[alerts.length - 1];
     const challenge = this.lastChallenge.get(room.id);
-    const unacknowledged = alerts.filter((a) => !a.acked).length;
+    const pending = alerts.filter((a) => !a.acked);
+    const unacknowledged = pending.length;
     const callState: RiskState = analysed === 0 ? 'ANALYZING' : state;
     return {
       room: room.id,
@@ -196,6 +199,7 @@ export class DashboardServer {
       ...(this.startedAt.has(room.id) ? { startedAt: this.startedAt.get(room.id)! } : {}),
       attention: unacknowledged > 0 && SEVERITY.ALERT > SEVERITY[callState] ? 'ALERT' : callState,
       ...(last ? { lastAlert: last } : {}),
+      ...(pending.length ? { pending: pending.slice(0, MAX_PENDING_ALERTS) } : {}),
       alerts: alerts.length,
       unacknowledged,
       ...(challenge ? { challenge } : {}),

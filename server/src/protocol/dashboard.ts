@@ -18,6 +18,9 @@ export interface DashboardAlert extends RiskAlert {
   acked?: { by: string; note?: string; at: number };
 }
 
+/** How many unacknowledged alerts a call's summary lists (the count says how many in all). */
+export const MAX_PENDING_ALERTS = 20;
+
 export interface CallSummary {
   room: string;
   participants: DashboardParticipant[];
@@ -34,8 +37,13 @@ export interface CallSummary {
    * alert (ALERT until acknowledged, even when the caller has since been judged CLEAR).
    */
   attention: RiskState;
-  /** The alert to show and acknowledge: the call's oldest unacknowledged one, else its newest. */
+  /** The call's oldest unacknowledged alert, else its newest: the one its card leads with. */
   lastAlert?: DashboardAlert;
+  /**
+   * Every unacknowledged alert, oldest first (the first MAX_PENDING_ALERTS): each shown and
+   * acknowledged on its own, and an id not seen before is a new alert to announce.
+   */
+  pending?: DashboardAlert[];
   alerts: number;
   unacknowledged: number;
   /** The latest liveness check in this call. */

@@ -182,45 +182,53 @@ function dashboard() {
   return { board, socket };
 }
 
+/** A call's summary with these alerts, as the server builds it (DashboardServer.summary). */
+const withAlerts = (room: string, alerts: DashboardAlert[]): CallSummary => {
+  const pending = alerts.filter((a) => !a.acked);
+  const last = pending[0] ?? alerts.at(-1);
+  return summary(room, { ...(last ? { lastAlert: last } : {}), ...(pending.length ? { pending } : {}), alerts: alerts.length, unacknowledged: pending.length });
+};
+const acked = (a: DashboardAlert): DashboardAlert => ({ ...a, acked: { by: 'Sup', at: a.at + 1000 } as never });
+
 describe('dashboard: new alerts', () => {
-  it('a second alert in a call whose first is still unacknowledged is announced too', async () => {
+  it('a second alert in a call whose first is still unacknowledged is announced too, by its own id and text', async () => {
     const { board, socket } = dashboard();
     socket.fire('snapshot', []);
     const a1 = dAlert('a1', SERVER_NOW);
-    socket.fire('call', summary('r1', { lastAlert: a1, alerts: 1, unacknowledged: 1 }));
+    socket.fire('call', withAlerts('r1', [a1]));
     expect(board.announced.map((x) => x.alertId)).toEqual(['a1']);
-    // A second alert (another episode); the summary's lastAlert stays the oldest unacknowledged (a1).
-    socket.fire('call', summary('r1', { lastAlert: a1, alerts: 2, unacknowledged: 2 }));
-    expect(board.announced).toHaveLength(2);
+    // A second alert (another episode) while a1 waits: the summary lists both.
+    const a2 = { ...dAlert('a2', SERVER_NOW + 5000), reasons: [{ detector: 'synthetic-voice' as const, text: 'the voice is synthetic', contribution: 0.5, score: 0.9 }] };
+    socket.fire('call', withAlerts('r1', [a1, a2]));
+    expect(board.announced.map((x) => x.alertId)).toEqual(['a1', 'a2']);
+    expect(board.announced[1]!.text).toBe('Ann: the voice is synthetic (2 alerts to acknowledge)');
   });
 
-  it('acknowledging the first alert does not announce the second a second time', async () => {
+  it('acknowledging alerts, in any order, announces nothing again; a later alert is news', async () => {
     const { board, socket } = dashboard();
     socket.fire('snapshot', []);
-    const a1 = dAlert('a1', SERVER_NOW);
-    socket.fire('call', summary('r1', { lastAlert: a1, alerts: 1, unacknowledged: 1 }));
-    socket.fire('call', summary('r1', { lastAlert: a1, alerts: 2, unacknowledged: 2 }));
-    expect(board.announced).toHaveLength(2);
-    // a1 acknowledged: the summary's lastAlert is now a2 (the oldest unacknowledged), announced already.
-    socket.fire('call', summary('r1', { lastAlert: dAlert('a2', SERVER_NOW + 5000), alerts: 2, unacknowledged: 1 }));
-    expect(board.announced).toHaveLength(2);
-    // A third alert after both were acknowledged is news.
-    socket.fire('call', summary('r1', { lastAlert: dAlert('a2', SERVER_NOW + 5000, { by: 'Sup', at: SERVER_NOW + 6000 } as never), alerts: 2, unacknowledged: 0 }));
-    socket.fire('call', summary('r1', { lastAlert: dAlert('a3', SERVER_NOW + 9000), alerts: 3, unacknowledged: 1 }));
-    expect(board.announced.map((x) => x.alertId)).toEqual(['a1', 'r1#2', 'a3']);
+    const [a1, a2] = [dAlert('a1', SERVER_NOW), dAlert('a2', SERVER_NOW + 5000)];
+    socket.fire('call', withAlerts('r1', [a1]));
+    socket.fire('call', withAlerts('r1', [a1, a2]));
+    // The newer one acknowledged first, then the older.
+    socket.fire('call', withAlerts('r1', [a1, acked(a2)]));
+    socket.fire('call', withAlerts('r1', [acked(a1), acked(a2)]));
+    expect(board.announced.map((x) => x.alertId)).toEqual(['a1', 'a2']);
+    socket.fire('call', withAlerts('r1', [acked(a1), acked(a2), dAlert('a3', SERVER_NOW + 9000)]));
+    expect(board.announced.map((x) => x.alertId)).toEqual(['a1', 'a2', 'a3']);
   });
 
-  it('an alert raised while the dashboard was reconnecting is announced once it is back', async () => {
+  it('an alert raised while the dashboard was reconnecting is announced once it is back; one already acknowledged meanwhile is not', async () => {
     const { board, socket } = dashboard();
     socket.fire('snapshot', [summary('r1')]);
-    // Network drop; meanwhile an alert is raised; the reconnect brings a fresh snapshot.
+    // Network drop; meanwhile two alerts are raised and another supervisor acknowledges one.
     socket.fire('disconnect', 'transport close');
     socket.fire('connect');
-    socket.fire('snapshot', [summary('r1', { lastAlert: dAlert('during-drop', SERVER_NOW), alerts: 1, unacknowledged: 1 })]);
+    socket.fire('snapshot', [withAlerts('r1', [acked(dAlert('handled', SERVER_NOW - 2000)), dAlert('during-drop', SERVER_NOW)])]);
     expect(board.announced.map((x) => x.alertId)).toEqual(['during-drop']);
-    // An alert that was already there when the page opened is still not news.
+    // Alerts already there when the page opened are not news.
     const again = dashboard();
-    again.socket.fire('snapshot', [summary('r1', { lastAlert: dAlert('old', SERVER_NOW), alerts: 1, unacknowledged: 1 })]);
+    again.socket.fire('snapshot', [withAlerts('r1', [dAlert('old', SERVER_NOW), dAlert('older', SERVER_NOW - 1000)])]);
     expect(again.board.announced).toEqual([]);
   });
 
