@@ -59,9 +59,8 @@ const taken = new WeakMap<object, { search: string }>();
  * The page's location with its token, for parseJoinLink, once the token is out of the address bar:
  * a `token` in the fragment (or, from older links, the query) is moved into sessionStorage (keyed by
  * path) and removed from the URL with history.replaceState; with none, the token this tab stored
- * for this path is used. Idempotent
- * per page: every caller gets the same answer. Storage that throws (privacy modes) only costs the
- * reload.
+ * for this path is used. Idempotent per page: every caller gets the same answer. Storage that
+ * throws (privacy modes) only costs the reload.
  */
 export function takeToken(page: TokenPage = window): { pathname: string; search: string } {
   const { pathname, search, hash } = page.location;
@@ -80,7 +79,8 @@ export function takeToken(page: TokenPage = window): { pathname: string; search:
     params.delete('token');
     fragment?.delete('token');
     const rest = params.toString();
-    const restHash = fragment ? (fragment.size ? `#${fragment.toString()}` : '') : hash;
+    const restFragment = fragment?.toString();
+    const restHash = fragment ? (restFragment ? `#${restFragment}` : '') : hash;
     page.history.replaceState(page.history.state, '', `${pathname}${rest ? `?${rest}` : ''}${restHash}`);
   } else {
     try {

@@ -76,12 +76,6 @@ export class FrozenPicture {
     return unchanged >= this.o.minUnchangedShare * this.seen.length;
   }
 
-  /** Forgets the picture (the track was replaced, or the stream restarted). */
-  reset(): void {
-    this.prev = undefined;
-    this.prevSize = '';
-    this.seen.length = 0;
-  }
 }
 
 /** Luma at GRID_W x GRID_H points spread over the frame (raw plane values for I420). */
