@@ -282,6 +282,9 @@ describe('analyzer', () => {
     await Promise.all([caller('photo', true).join(), caller('live', false).join()]);
     await waitFor('the photo INSUFFICIENT_SIGNAL, for its frozen picture', () => last.get('photo')?.state === 'INSUFFICIENT_SIGNAL' && last.get('photo')!.gaps.includes(QUALITY_GAPS.frozen), 60_000);
     expect(last.get('photo')!.reasons.map((r) => r.detector)).not.toContain('face-deepfake');
+    // The window detectors stop reading it too (landmark jitter's 16 s window drains): no pulse "found" on a photo.
+    await waitFor('no face detector judging the photo', () => last.get('photo')!.reasons.length === 0, 20_000);
+    expect(last.get('photo')!.state).toBe('INSUFFICIENT_SIGNAL');
     expect(last.get('live')?.state).toBe('CLEAR');
     expect(last.get('live')!.gaps).not.toContain(QUALITY_GAPS.frozen);
   }, 120_000);

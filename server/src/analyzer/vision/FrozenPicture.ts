@@ -44,6 +44,7 @@ export class FrozenPicture {
   private prevSize = '';
   /** Frames within the span compared with the one before (same size): when, and whether unchanged. */
   private readonly seen: { at: number; unchanged: boolean }[] = [];
+  private last = false;
 
   constructor(options: FrozenPictureOptions = {}) {
     this.o = { spanMs: 8000, minUnchangedShare: 0.75, maxDiff: 0.5, ...options };
@@ -64,7 +65,13 @@ export class FrozenPicture {
     [this.prev, this.next] = [this.next, this.prev ?? new Float32Array(GRID_W * GRID_H)];
     this.prevSize = size;
     while (this.seen.length && this.seen[0]!.at < at - this.o.spanMs) this.seen.shift();
-    return this.frozen(at);
+    this.last = this.frozen(at);
+    return this.last;
+  }
+
+  /** The verdict as of the last observed frame (for the frames between those observed). */
+  get isFrozen(): boolean {
+    return this.last;
   }
 
   /** Frozen as of `at`: the span is covered, with enough frames, mostly unchanged. */
