@@ -184,5 +184,14 @@ describe('dashboard namespace', () => {
     send(update('pat-e', 'ALERT', 0.9));
     await waitFor('second episode', () => board.calls.get('east')?.alerts === 2);
     expect(board.calls.get('east')!.attention).toBe('ALERT');
+    // A third episode while the second waits: both listed, oldest first, each recorded in the audit
+    // log as shown to this supervisor (before, only the oldest was: the newer one was never "shown").
+    send(update('pat-e', 'CLEAR', 0.05));
+    send(update('pat-e', 'ALERT', 0.9));
+    await waitFor('two alerts to acknowledge', () => board.calls.get('east')?.pending?.length === 2);
+    const pending = board.calls.get('east')!.pending!;
+    expect(pending[0]!.id).toBe(board.calls.get('east')!.lastAlert!.id);
+    expect(pending[0]!.at).toBeLessThanOrEqual(pending[1]!.at);
+    await waitFor('both recorded as shown', () => pending.every((a) => server.app.audit.alertViews(a.id).some((v) => v.viewerRole === 'supervisor')));
   });
 });
