@@ -16,6 +16,7 @@ import { observeSpeech } from './pipeline.ts';
 import { DEFAULT_MAX_VIDEO_SIZE, exceedsVideoSize } from '../sfu/vp8.ts';
 import { AudioStream, chooseTemporalLayer, VideoStream, type StreamId } from './streams.ts';
 import type { Subjects } from './subjects.ts';
+import { QUALITY_GAPS } from '../protocol/riskGaps.ts';
 
 const log = logger('analyzer');
 
@@ -280,6 +281,7 @@ export class CallWatcher {
       for (const kind of ['audio', 'video']) metrics.remove(name, { stream: key, kind });
     }
     metrics.remove('dfs_analyzer_audio_windows_no_speech_total', { stream: key });
-    for (const reason of ['ok', 'no-face', 'multiple-faces', 'too-dark', 'too-small', 'frozen']) metrics.remove('dfs_analyzer_frame_quality_total', { stream: key, reason });
+    // Every quality reason: 'ok' and those with a gap text (RiskFusion's QUALITY_TEXT makes the gaps cover every reason).
+    for (const reason of ['ok', ...Object.keys(QUALITY_GAPS)]) metrics.remove('dfs_analyzer_frame_quality_total', { stream: key, reason });
   }
 }
