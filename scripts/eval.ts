@@ -1,10 +1,10 @@
 /**
  * Offline evaluation of the analyzer's detectors and fusion on labelled clips:
  *   npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--group-by REGEX]
- *     [--tts N|auto] [--still-seconds 6] [--sequence-fps 25] [--max-per-class N] [--provider cpu] [--quiet]
+ *     [--tts N|auto] [--still-seconds 6] [--sequence-fps 25] [--max-per-class N] [--tail-s 4] [--provider cpu] [--quiet]
  *   npm run eval -- --from-json report.json [--group-by REGEX] [--md out.md]   (report again, no rerun)
  *   npm run eval -- --compare A.json B.json [--group-by REGEX]                 (before / after)
- *   npm run eval -- --refuse report.json [--risk-config FILE] [--json out.json]  (fusion again on recorded evidence)
+ *   npm run eval -- --refuse report.json [--risk-config FILE] [--tail-s S] [--json out.json]  (fusion again on recorded evidence)
  *   npm run eval -- --calls FACES.json VOICES.json [--group-by REGEX] [--risk-config FILE]  (faces under voices: calls.ts)
  * DIR defaults to DFS_DATA_DIR, else ../shared/data beside the checkout. Prints a markdown table
  * on stdout (progress on stderr). See server/src/evaluation/README.md.
@@ -17,10 +17,10 @@ import { parseArgs } from 'node:util';
 process.env.LOG_LEVEL ??= 'warn';
 
 const usage = `usage: npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--group-by REGEX] [--tts N|auto]
-       [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--provider cpu|webgpu|cuda] [--quiet]
+       [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--tail-s S] [--provider cpu|webgpu|cuda] [--quiet]
        npm run eval -- --from-json report.json [--group-by REGEX] [--json out.json] [--md out.md]
        npm run eval -- --compare A.json B.json [--group-by REGEX] [--md out.md]
-       npm run eval -- --refuse report.json [--risk-config FILE] [--group-by REGEX] [--json out.json] [--md out.md]
+       npm run eval -- --refuse report.json [--risk-config FILE] [--tail-s S] [--group-by REGEX] [--json out.json] [--md out.md]
        npm run eval -- --calls FACES.json VOICES.json [--group-by REGEX] [--risk-config FILE] [--json out.json] [--md out.md]`;
 
 let values;
@@ -43,6 +43,7 @@ try {
       'still-seconds': { type: 'string' },
       'sequence-fps': { type: 'string' },
       'max-per-class': { type: 'string' },
+      'tail-s': { type: 'string' },
       provider: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -55,6 +56,15 @@ try {
 if (values.help) {
   console.log(usage);
   process.exit(0);
+}
+// Seconds the call goes on after each clip with nothing new (evaluation/fusion.ts playTail); 0: none.
+let tailSeconds: number | undefined;
+if (values['tail-s'] !== undefined) {
+  tailSeconds = Number(values['tail-s']);
+  if (!(tailSeconds >= 0 && tailSeconds <= 60)) {
+    console.error(`--tail-s must be a number of seconds from 0 to 60, got "${values['tail-s']}"\n${usage}`);
+    process.exit(2);
+  }
 }
 const pair = values.compare || values.calls;
 if (pair ? positionals.length !== 2 : positionals.length > 0) {
@@ -107,7 +117,7 @@ if (values.refuse) {
   let report;
   try {
     const { config, name } = await riskConfigOption(values['risk-config']);
-    report = resummarise(refuseReport(readReport(values.refuse), config, name), groupBy);
+    report = resummarise(refuseReport(readReport(values.refuse), config, name, tailSeconds), groupBy);
   } catch (err) {
     console.error(`eval: ${(err as Error).message.split('\n')[0]}`);
     process.exit(2);
@@ -187,6 +197,7 @@ try {
     ...(stillSeconds ? { stillSeconds } : {}),
     ...(sequenceFps ? { sequenceFps } : {}),
     ...(maxPerClass ? { maxPerClass } : {}),
+    ...(tailSeconds !== undefined ? { tailSeconds } : {}),
     ...(groupBy ? { groupBy } : {}),
     ...(values.provider ? { provider: parseProvider(values.provider) } : {}),
     ...(values.quiet ? {} : { onProgress: (line: string) => process.stderr.write(line + '\n') }),

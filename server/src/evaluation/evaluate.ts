@@ -16,6 +16,7 @@ import type { ModelRunner } from '../analyzer/inference/ModelRunner.ts';
 import { ModelRegistry, defaultModelDirs } from '../analyzer/inference/ModelRegistry.ts';
 import type { ProviderName } from '../analyzer/inference/providers.ts';
 import { loadAnalyzerModels } from '../analyzer/pipeline.ts';
+import { DEFAULT_TAIL_S } from './fusion.ts';
 import { patternOf } from './groups.ts';
 import { discoverDataset, type Clip, type Dataset } from './dataset.ts';
 import { renderMarkdown, summarise, summariseGroups, type GroupSummary, type Summary } from './report.ts';
@@ -38,6 +39,8 @@ export interface EvaluationOptions {
   sequenceFps?: number;
   /** At most this many clips per label and kind, in discovery order (quick runs). */
   maxPerClass?: number;
+  /** Seconds the call goes on after each clip with nothing new (fusion.ts playTail; default 4: the 3 s hold and a tick). */
+  tailSeconds?: number;
   /** Execution provider (default ANALYZER_PROVIDER, else cpu). */
   provider?: ProviderName;
   riskConfig?: RiskConfig;
@@ -120,8 +123,10 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     audioHopSeconds: analyzerConfig.audioHopSeconds,
     stillSeconds: options.stillSeconds ?? 6,
     sequenceFps: options.sequenceFps ?? 25,
+    tailSeconds: options.tailSeconds ?? DEFAULT_TAIL_S,
   };
   if (!(settings.stillSeconds > 0)) throw new RangeError(`stillSeconds must be positive, got ${settings.stillSeconds}`);
+  if (!((settings.tailSeconds ?? 0) >= 0)) throw new RangeError(`tailSeconds must be 0 or more, got ${settings.tailSeconds}`);
   if (!(settings.sequenceFps > 0)) throw new RangeError(`sequenceFps must be positive, got ${settings.sequenceFps}`);
   const provider = options.provider ?? analyzerConfig.provider;
   const riskConfig = options.riskConfig ?? loadRiskConfig();
@@ -203,6 +208,9 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     );
   }
   notes.push(
+    settings.tailSeconds
+      ? `After each clip the call goes on for ${settings.tailSeconds} s with nothing new (--tail-s), so that a state the clip's last evidence earned, which a state's 3 s hold would show after the clip's end, is counted, on reals and fakes alike; the tail adds no risk and no minutes.`
+      : 'No tail after the clips (--tail-s 0): a state whose hold would end after a clip is not counted.',
     'Clip score = confidence-weighted mean of a detector\'s readings over the clip (fused: highest fused risk while fusion could judge). AUC/EER/TPR use the clips each detector judged; clips it never judged are counted as abstentions (first number), frames/windows/ticks it could not judge as the second. Time to detect: seconds until fusion entered ALERT (a detector: until its window view in fusion reached 0.5). False alarms/min: ALERT entries (a detector: crossings of 0.5) per minute of real video/audio. Client-integrity needs the caller\'s browser and is not evaluated offline.',
   );
 

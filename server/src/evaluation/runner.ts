@@ -24,7 +24,7 @@ import { FaceFollower } from '../analyzer/vision/FaceFollower.ts';
 import { i420Source } from '../analyzer/vision/image.ts';
 import { assessQuality, type QualityReason } from '../analyzer/vision/quality.ts';
 import type { Clip, ClipKind } from './dataset.ts';
-import { FusedTracker, recordFusion, type FusionInput } from './fusion.ts';
+import { FusedTracker, playTail, recordFusion, type FusionInput } from './fusion.ts';
 import { decodeImage, decodeVideo, probeMedia } from './media.ts';
 import { weightedMean } from './metrics.ts';
 
@@ -46,6 +46,8 @@ export interface RunSettings {
   stillSeconds: number;
   /** Frame rate of image sequences. */
   sequenceFps: number;
+  /** Seconds the call goes on after the clip with nothing new (fusion.ts playTail); absent in reports before it: 0. */
+  tailSeconds?: number;
 }
 
 export interface DetectorClipResult {
@@ -402,6 +404,11 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     const flushed = audio ? windower.flush((w) => last.push(w)) : false;
     await judgeWindows(last, endMs);
     if (lastTick < endMs || flushed) tick(Math.max(lastTick, endMs));
+    // The call goes on after the clip (fusion.ts playTail). Not recorded: the recorded inputs are
+    // the media's, and a replay plays the tail again (refuseReport).
+    const recorded = fusionInputs.length;
+    playTail(subject.fusion, tracker, T0, lastTick, endMs, (settings.tailSeconds ?? 0) * 1000);
+    fusionInputs.length = recorded;
     if (audio && models.voice && windower.windowsEmitted + windower.windowsSkippedNoSpeech === 0) {
       traces['synthetic-voice'].skipped(`Under ${(windower.minSpeechSamples / RATE).toFixed(1)} s of voiced speech in a clip shorter than one ${(windower.windowLength / RATE).toFixed(2)} s window`);
     }
