@@ -84,6 +84,8 @@ try {
   const out = values.write ? fileURLToPath(RISK_CONFIG_PATH) : resolve(values.out ?? 'risk-config.calibrated.json');
   const base = loadRiskConfig();
   let clips;
+  // The evaluation's tail after each clip (npm run eval --tail-s), replayed alike.
+  let tailSeconds: number | undefined;
   let source: { data: string; labelsFile?: string; fromJson?: string };
   if (values['from-json']) {
     const file = resolve(values['from-json']);
@@ -95,6 +97,7 @@ try {
     }
     if (!report || !Array.isArray(report.clips) || !report.data) fail(`${file} is not an evaluation report (npm run eval -- --json FILE writes one)`);
     clips = report.clips;
+    tailSeconds = report.settings?.tailSeconds;
     source = { data: report.data.root, ...(report.data.labelsFile ? { labelsFile: report.data.labelsFile } : {}), fromJson: file };
   } else {
     const { discoverDataset } = await import('../server/src/evaluation/dataset.ts');
@@ -114,6 +117,7 @@ try {
       ...(values.quiet ? {} : { onProgress: (line: string) => process.stderr.write(line + '\n') }),
     });
     clips = report.clips;
+    tailSeconds = report.settings.tailSeconds;
     source = { data, ...(report.data.labelsFile ? { labelsFile: report.data.labelsFile } : {}) };
   }
   const result = calibrate(clips, {
@@ -123,6 +127,7 @@ try {
     ...(targetAlerts !== undefined ? { targetAlertsPerMin: targetAlerts } : {}),
     ...(targetSusp !== undefined ? { targetSuspiciousPerMin: targetSusp } : {}),
     ...(folds ? { folds } : {}),
+    ...(tailSeconds ? { tailSeconds } : {}),
   });
   RiskConfigSchema.parse(result.config); // what the analyzer will load
   mkdirSync(dirname(out), { recursive: true });

@@ -48,6 +48,12 @@ export interface CalibrateOptions {
   folds?: number;
   /** L2 pull of each weight towards 0, in clips' worth of log-likelihood (default 1). */
   ridge?: number;
+  /**
+   * Seconds the call goes on after each clip (npm run eval's tail, fusion.ts playTail): the
+   * replay holds the clip's last views that long, for states only (default 0; the scripts pass the
+   * report's own `settings.tailSeconds`).
+   */
+  tailSeconds?: number;
   /** Where the clips came from, for provenance. */
   source: { data: string; labelsFile?: string; fromJson?: string };
   /** Date of the calibration (default now). */
@@ -109,21 +115,25 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
  * each tick's views become one reading each, in a fusion whose windows keep only that reading, so
  * every tick sees exactly the view the clip had; the state machine is the product's own, less the
  * onset view (a run of raw readings, which per-second views do not keep; `npm run eval -- --refuse`
- * replays the raw evidence).
+ * replays the raw evidence). Then `tailS` seconds of tail: the last tick's views held, once a
+ * second, counted for states but not for the clip's risk (as npm run eval's tail, whose windows
+ * keep the clip's last evidence).
  */
-export function replayClip(timeline: Sample['timeline'], base: RiskConfig, weights: Record<string, number>, thresholds: RiskConfig['thresholds']): Replay {
+export function replayClip(timeline: Sample['timeline'], base: RiskConfig, weights: Record<string, number>, thresholds: RiskConfig['thresholds'], tailS = 0): Replay {
   const detectors = Object.fromEntries(Object.entries(base.detectors).map(([id, d]) => [id, { ...d, weight: weights[id] ?? d.weight, windowMs: 1, minSamples: 1 }]));
   // Per-second views cannot show an onset (a run of raw readings), so the replay is the window path's.
   const fusion = new RiskFusion({ ...base, detectors: detectors as RiskConfig['detectors'], thresholds, onset: { ...base.onset, detectors: [] } }, T0);
   const out: Replay = { maxRisk: null, alertEntries: 0, suspiciousEntries: 0, firstAlertS: null };
   let prev: keyof typeof RANK = fusion.state;
-  for (const tick of timeline) {
+  const last = timeline.at(-1);
+  const tail = last ? Array.from({ length: Math.floor(tailS) }, (_, i) => ({ t: last.t + i + 1, views: last.views, tail: true })) : [];
+  for (const tick of [...timeline, ...tail]) {
     const at = T0 + tick.t * 1000;
     for (const [id, [score, confidence]] of Object.entries(tick.views)) {
       if (id in base.detectors) fusion.add({ detector: id as DetectorId, at, score, confidence, reason: '' });
     }
     const snap = fusion.update(at);
-    if (snap.reasons.some((r) => PRIMARY.has(r.detector))) out.maxRisk = Math.max(out.maxRisk ?? 0, snap.risk);
+    if (!('tail' in tick) && snap.reasons.some((r) => PRIMARY.has(r.detector))) out.maxRisk = Math.max(out.maxRisk ?? 0, snap.risk);
     const s = snap.state;
     if (RANK[s] >= 1 && RANK[prev] < 1) out.suspiciousEntries++;
     if (RANK[s] === 2 && RANK[prev] < 2) out.alertEntries++;
@@ -199,10 +209,11 @@ export function chooseThresholds(
   items: readonly { s: Sample; w: Record<string, number> }[],
   base: RiskConfig,
   target: { alert: number; suspicious: number },
+  tailS = 0,
 ): { thresholds: RiskConfig['thresholds']; met: { alert: boolean; suspicious: boolean } } {
   const reals = items.filter((i) => !i.s.fake);
   const minutes = reals.reduce((m, i) => m + i.s.durationS / 60, 0);
-  const rate = (th: RiskConfig['thresholds'], key: 'alertEntries' | 'suspiciousEntries') => reals.reduce((n, i) => n + replayClip(i.s.timeline, base, i.w, th)[key], 0) / minutes;
+  const rate = (th: RiskConfig['thresholds'], key: 'alertEntries' | 'suspiciousEntries') => reals.reduce((n, i) => n + replayClip(i.s.timeline, base, i.w, th, tailS)[key], 0) / minutes;
   const sRatio = base.thresholds.alert.enter > 0 ? base.thresholds.suspicious.enter / base.thresholds.alert.enter : 0.65;
   // False alarms fall as the threshold rises, not always strictly: take the lowest threshold from
   // which every higher one also meets the target.
@@ -256,6 +267,7 @@ function crossValidated(rows: readonly { s: Sample; r: Replay }[]): CrossValidat
 /** Fits weights and thresholds on `clips` (an evaluation's per-clip results); see the header. */
 export function calibrate(clips: readonly ClipResult[], options: CalibrateOptions): CalibrationResult {
   const base = options.base;
+  const tailS = options.tailSeconds ?? 0;
   const target = { alert: options.targetAlertsPerMin ?? 0.2, suspicious: options.targetSuspiciousPerMin ?? 1 };
   const notes: string[] = [];
   const played = clips.filter((c) => !c.error);
@@ -267,6 +279,7 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
   }
   const untimed = played.filter((c) => c.timeline && (!c.timed || !c.durationS));
   const usable = played.filter((c) => c.timeline && c.timed && c.durationS);
+  if (tailS > 0) notes.push(`As the evaluation that recorded these clips, each clip's last views are held for a ${tailS} s tail (the call going on), for states only: false alarms and ALERTs count a state the clip's end earned.`);
   if (untimed.length) notes.push(`${untimed.length} still image(s) left out: no time axis, so no false alarms per minute to calibrate on.`);
   checkLabelsAndGroups(usable, options.groupBy);
   const { groups } = groupClips(usable, options.groupBy);
@@ -302,8 +315,8 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
     // held-out groups is theirs to know, not the fit's (one it never saw keeps its weight).
     const trainIds = ids.filter((d) => train.some((s) => s.x[d] !== undefined));
     const w = { ...baseWeights, ...fitWeights(train, trainIds, ridge) };
-    const { thresholds } = chooseThresholds(train.map((s) => ({ s, w })), base, target);
-    const rows = test.map((s) => ({ s, w, r: replayClip(s.timeline, base, w, thresholds) }));
+    const { thresholds } = chooseThresholds(train.map((s) => ({ s, w })), base, target, tailS);
+    const rows = test.map((s) => ({ s, w, r: replayClip(s.timeline, base, w, thresholds, tailS) }));
     oof.push(...rows);
     const f = rows.filter((x) => x.s.fake).map((x) => x.r.maxRisk).filter((v): v is number => v !== null);
     const r = rows.filter((x) => !x.s.fake).map((x) => x.r.maxRisk).filter((v): v is number => v !== null);
@@ -321,10 +334,10 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
 
   // The configuration: weights on all the data, thresholds on the out-of-fold replays.
   const all = fitWeights(samples, ids, ridge);
-  const chosen = chooseThresholds(oof, base, target);
+  const chosen = chooseThresholds(oof, base, target, tailS);
   if (!chosen.met.alert) notes.push(`No ALERT threshold up to 0.99 keeps false ALERTs at or under ${target.alert}/min out of fold: set to 0.99, the shield cannot meet the target with these detectors on this data.`);
   if (!chosen.met.suspicious) notes.push(`No SUSPICIOUS threshold below ALERT keeps false SUSPICIOUS at or under ${target.suspicious}/min out of fold.`);
-  const before = crossValidated(samples.map((s) => ({ s, r: replayClip(s.timeline, base, baseWeights, base.thresholds) })));
+  const before = crossValidated(samples.map((s) => ({ s, r: replayClip(s.timeline, base, baseWeights, base.thresholds, tailS) })));
   const cv = crossValidated(oof);
 
   const date = (options.now ?? new Date()).toISOString();

@@ -101,6 +101,17 @@ describe('calibrate building blocks', () => {
     expect(replayClip(steady(0.95), decisive, { 'face-deepfake': 0 }, decisive.thresholds)).toMatchObject({ alertEntries: 0, maxRisk: 0 });
   });
 
+  it("with npm run eval's tail, a fake view that turns up in a clip's last seconds is held until its state shows; the clip's risk is its own", () => {
+    const decisive = faceDecisiveConfig();
+    const late = Array.from({ length: 8 }, (_, i) => ({ t: i + 1, views: { 'face-deepfake': [i >= 6 ? 0.95 : 0.1, 1] as [number, number] } }));
+    const plain = replayClip(late, decisive, {}, decisive.thresholds);
+    expect(plain).toMatchObject({ alertEntries: 0, suspiciousEntries: 0 });
+    const tailed = replayClip(late, decisive, {}, decisive.thresholds, 4);
+    expect(tailed.alertEntries).toBe(1);
+    expect(tailed.firstAlertS).toBeGreaterThan(8);
+    expect(tailed.maxRisk).toBe(plain.maxRisk);
+  });
+
   it('fits noisy-OR weights by maximum likelihood: a detector that predicts gets weight, one that does not gets none', () => {
     const random = seededRandom(5);
     const samples = Array.from({ length: 200 }, (_, i) => {
