@@ -47,6 +47,6 @@ describe('review: liveness check and the audit log', () => {
     const ended = await waitFor('check ended', () => ends.find((v) => v.id === started.id), 5000);
     expect(ended).toMatchObject({ state: 'INCONCLUSIVE', reasons: ['The call ended during the check.'] });
     await new Promise((r) => setTimeout(r, 200));
-    expect(server.app.audit.challenges(callId)).toMatchObject([{ id: started.id, result: 'INCONCLUSIVE', reasons: ['The call ended during the check.'] }]);
+    expect(server.app.audit.callChallenges(callId)).toMatchObject([{ id: started.id, result: 'INCONCLUSIVE', reasons: ['The call ended during the check.'] }]);
   });
 });

@@ -86,7 +86,7 @@ describe('liveness challenge', () => {
     const shown = caller.lines.filter((l) => l.includes('challenge ')).map((l) => /"(.*)"/.exec(l)?.[1]);
     expect(shown).toEqual(started.steps.map((s) => s.instruction));
     const callId = server.app.risk.callId('pass')!;
-    expect(server.app.audit.challenges(callId)).toMatchObject([{ id: started.id, participantId: caller.sub, requestedBy: 'Dr', result: 'PASSED' }]);
+    expect(server.app.audit.callChallenges(callId)).toMatchObject([{ id: started.id, participantId: caller.sub, requestedBy: 'Dr', result: 'PASSED' }]);
   });
 
   it('a caller who ignores the instructions is INCONCLUSIVE with "ask again", never FAILED or ALERT', { timeout: 150_000 }, async () => {
@@ -138,6 +138,6 @@ describe('liveness challenge', () => {
     const left = await verdictOf(doctor.views, again.id);
     expect(left).toMatchObject({ state: 'INCONCLUSIVE', reasons: [expect.stringMatching(/left the call/)] });
     const callId = server.app.risk.callId('rules')!;
-    expect(server.app.audit.challenges(callId).map((c) => c.result)).toEqual(['INCONCLUSIVE', 'INCONCLUSIVE']);
+    expect(server.app.audit.callChallenges(callId).map((c) => c.result)).toEqual(['INCONCLUSIVE', 'INCONCLUSIVE']);
   });
 });

@@ -113,7 +113,7 @@ describe('step-up by policy', () => {
     // Audited like a manual check; more CLEAR updates do not start another.
     risk('kyc-a', holds.pat, 'CLEAR');
     await new Promise((r) => setTimeout(r, 300));
-    expect(server.app.audit.challenges(server.app.risk.callId('kyc-a')!)).toMatchObject([{ id: a.id, requestedBy: 'the kyc room policy (at join)', result: 'PASSED' }]);
+    expect(server.app.audit.callChallenges(server.app.risk.callId('kyc-a')!)).toMatchObject([{ id: a.id, requestedBy: 'the kyc room policy (at join)', result: 'PASSED' }]);
     expect(server.app.challenges.active().filter((v) => v.participantId === holds.pat)).toEqual([]);
   });
 

@@ -356,17 +356,6 @@ export class AuditLog {
     this.stmt.challenge!.run(c.id, callId, c.participantId, c.requestedBy, JSON.stringify(steps), c.state, JSON.stringify(c.reasons), c.startedAt, c.endedAt ?? Date.now());
   }
 
-  challenges(callId: number): Array<{ id: string; participantId: string; requestedBy: string; result: string; reasons: string[]; steps: Array<{ action: string; state: string; reason?: string }> }> {
-    return (this.stmt.challenges!.all(callId) as Array<Record<string, unknown>>).map((r) => ({
-      id: String(r.id),
-      participantId: String(r.participant_id),
-      requestedBy: String(r.requested_by),
-      result: String(r.result),
-      reasons: JSON.parse(String(r.reasons)) as string[],
-      steps: JSON.parse(String(r.steps)) as Array<{ action: string; state: string; reason?: string }>,
-    }));
-  }
-
   // --- Case records (audit/CaseRecord.ts reads a whole call through these) ---
 
   /** A call's row, or undefined. closedReason: 'unclean-shutdown' when closed at the next start after a crash, else null. */
