@@ -84,7 +84,7 @@ export interface FusedClipResult {
   suspiciousEntries: number;
   /** Moves into ALERT: each raises an alert to the clinician. */
   alertEntries: number;
-  /** Simulated seconds spent in each state. */
+  /** Simulated seconds spent in each state, the tail after the clip included (fusion.ts playTail). */
   stateSeconds: Partial<Record<RiskStateName, number>>;
   /** The top reason at the clip's worst moment. */
   topReason?: string;
