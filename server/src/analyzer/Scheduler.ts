@@ -183,9 +183,10 @@ export class Scheduler {
     const faces = face ? await face.detect(src) : [];
     let quality = assessQuality(src, faces);
     // A picture that stopped changing is no live face, however real it looks (FrozenPicture.ts).
-    // Every sampled frame is observed, usable or not, so that the span is the stream's; a landmark
-    // frame between them takes the last verdict (the window detectors must not read a still either:
-    // a pulse "found" on a photo, its blinks "missing").
+    // Every sampled frame is observed, usable or not, so that the span is the stream's. The window
+    // detectors must not read a still either (a pulse "found" on a photo, its blinks "missing"):
+    // a frozen sample leaves no face seen, so the stream takes no landmark frames after it
+    // (VideoStream.faceSeen); one already queued takes the last verdict here.
     const frozen = sampled ? s.frozen.observe(src, item.arrivedAt) : s.frozen.isFrozen;
     if (frozen && quality.reason === 'ok') quality = { ...quality, reason: 'frozen' };
     return { src, faces, quality, tracks: s.tracker.update(faces, item.arrivedAt) };

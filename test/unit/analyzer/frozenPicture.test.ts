@@ -2,7 +2,12 @@
  * FrozenPicture (analyzer/vision/FrozenPicture.ts): a picture that stops changing is told from a
  * live camera's, whose every frame differs, within its span and not before.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { FaceObservation, FrameDetector } from '../../../server/src/analyzer/detectors/Detector.ts';
+import { loadRiskConfig } from '../../../server/src/analyzer/fusion/RiskFusion.ts';
+import { Scheduler } from '../../../server/src/analyzer/Scheduler.ts';
+import { VideoStream } from '../../../server/src/analyzer/streams.ts';
+import { Subjects } from '../../../server/src/analyzer/subjects.ts';
 import { FrozenPicture } from '../../../server/src/analyzer/vision/FrozenPicture.ts';
 import type { ImageSource } from '../../../server/src/analyzer/vision/image.ts';
 import { seededRandom } from '../../helpers/random.ts';
@@ -69,5 +74,50 @@ describe('FrozenPicture', () => {
     const live = new FrozenPicture();
     const sizes = (i: number): ImageSource => (i % 5 === 4 ? { ...small, data: small.data.map((v) => v + (i % 3)) } : frame(200 + i, 1.5));
     expect(feed(live, sizes, 60, 2).some(Boolean)).toBe(false);
+  });
+});
+
+describe('the analyzer (Scheduler) with a frozen picture', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('neither the classifiers nor the window detectors read a still once it is frozen, landmark frames between the samples included', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
+    const subjects = new Subjects(loadRiskConfig());
+    const s = new VideoStream({ room: 'r', participantId: 'p', kind: 'video' }, { baseFps: 2, boostedFps: 6, queueCapacity: 4, landmarkFps: 8 });
+    const watcher = { video: new Map([[s.key, s]]), audio: new Map(), isAnalysed: () => true };
+    const classified: number[] = [];
+    const classifier: FrameDetector = {
+      id: 'face-deepfake',
+      analyse: async (sample) => {
+        classified.push(Date.now());
+        return { detector: 'face-deepfake', at: sample.at, score: 0.1, confidence: 1, reason: 'real' };
+      },
+    };
+    const face = { box: { x: 30, y: 30, width: 100, height: 100 }, score: 0.9, keypoints: [] };
+    // No mesh result: every landmark frame detects the face (no follower), through Scheduler.detect.
+    const models = { face: { detect: async () => [face] }, landmarks: { locate: async () => undefined }, frame: [classifier], batchers: [] };
+    const observed: number[] = [];
+    subjects.get('r', 'p').windows.push({ id: 'pulse', observeFace: (o: FaceObservation) => observed.push(o.at), evaluate: () => undefined } as never);
+    const metrics = { histogram: () => ({ add: () => undefined }), inc: () => undefined };
+    const sched = new Scheduler({ watcher, subjects, challenges: { sample: () => undefined }, events: { emit: () => true }, metrics, models: () => models, maxBatch: 8 } as never);
+    sched.start();
+    const still = frame(1, 0);
+    const t0 = Date.now();
+    for (let ms = 0; ms <= 20_000; ms += 125) {
+      if (s.offer({ width: W, height: H, data: still.data } as never, performance.now())) sched.wake();
+      await vi.advanceTimersByTimeAsync(125);
+    }
+    sched.stop();
+    const early = (xs: number[]) => xs.filter((t) => t - t0 < 6000).length;
+    const late = (xs: number[]) => xs.filter((t) => t - t0 > 10_000).length;
+    // Before the span is covered the still is judged as any picture, landmark frames included
+    // (more observations than classified samples)...
+    expect(early(classified)).toBeGreaterThan(5);
+    expect(early(observed)).toBeGreaterThan(early(classified));
+    // ...and once it is frozen, nothing reads it: a frozen sample leaves no face seen, so the
+    // stream takes no landmark frames (Scheduler.detect's own check on them is for frames already
+    // queued; without it this still passes, without the frozen verdict on samples it fails).
+    expect(late(classified)).toBe(0);
+    expect(late(observed)).toBe(0);
   });
 });
