@@ -105,20 +105,20 @@ export class FusedTracker {
   }
 }
 
+/** The tail's default: the 3 s hold to enter a state (risk-config.json holdMs.enter) and one tick. */
+export const DEFAULT_TAIL_S = 4;
+
 /**
  * After a clip's media: the call goes on for `tailMs` with nothing new arriving, ticking once a
  * second as the analyzer does, so that a state the clip's evidence earned is shown. Why: a state
  * moves only after the risk has held for holdMs.enter (3 s), and the voice model judges a short
  * clip's speech at its very end (AudioWindower.flush), so a clip that ends there could never show
  * the SUSPICIOUS its last seconds earned, where a live call, which goes on, would (on dev/voice
- * 5 of 72 judged fakes had a fused risk past 0.45 and one of them was raised). The tail's ticks
- * move states (first SUSPICIOUS / ALERT, entries, time in each state) but not the clip's risk,
- * so AUCs are the media's own; reals get the same tail, so false alarms are counted alike, per
- * minute of media. `lastTickMs` is the last tick played; returns the last tail tick.
+ * 5 of 72 judged fakes had a fused risk past 0.45: one was raised without the tail, two with
+ * it). The tail's ticks move states (first SUSPICIOUS / ALERT, entries, time in each state) but
+ * not the clip's risk, so AUCs are the media's own; reals get the same tail, so false alarms are
+ * counted alike, per minute of media. `lastTickMs` is the last tick played; returns the last tail tick.
  */
-/** The tail's default: the 3 s hold to enter a state (risk-config.json holdMs.enter) and one tick. */
-export const DEFAULT_TAIL_S = 4;
-
 export function playTail(fusion: RiskFusion, tracker: FusedTracker, t0: number, lastTickMs: number, endMs: number, tailMs: number): number {
   let t = lastTickMs;
   for (let next = lastTickMs + 1000; next <= endMs + tailMs; next += 1000) {
