@@ -6,7 +6,7 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import type { CaseRecord } from '../../../server/src/protocol/caseRecord.ts';
-import type { CallSummary, DashboardAlert, DashboardClientEvents, DashboardServerEvents } from '../../../server/src/protocol/dashboard.ts';
+import { summaryAlerts, type CallSummary, type DashboardAlert, type DashboardClientEvents, type DashboardServerEvents } from '../../../server/src/protocol/dashboard.ts';
 import type { ConnectErrorData, ProtocolError } from '../../../server/src/protocol/messages.ts';
 import { playChime } from '../lib/chime.ts';
 import { addMark, addPoint, EMPTY_TIMELINE, mergeTimelines, timelinesFromRecord, type Timeline } from '../lib/timeline.ts';
@@ -57,7 +57,7 @@ export class DashboardController {
     });
     s.on('snapshot', (calls) => {
       // What is already there when the page opens is not news; after a reconnect, what came meanwhile is.
-      if (!this.opened) for (const c of calls) for (const a of alertsOf(c)) this.seenAlerts.add(a.id);
+      if (!this.opened) for (const c of calls) for (const a of summaryAlerts(c)) this.seenAlerts.add(a.id);
       this.opened = true;
       const before = this.calls;
       // A call that ended while the connection was down: ended, as if its call.closed had come.
@@ -80,7 +80,7 @@ export class DashboardController {
 
   /** New alerts in this summary: unacknowledged ones whose id this page has not seen, each announced once. */
   private noticeAlerts(c: CallSummary): void {
-    for (const a of alertsOf(c)) {
+    for (const a of summaryAlerts(c)) {
       if (this.seenAlerts.has(a.id)) continue;
       this.seenAlerts.add(a.id);
       // One acknowledged before this page saw it (by another supervisor, while it reconnected) is not news.
@@ -144,13 +144,12 @@ export class DashboardController {
   private newAlert(c: CallSummary, a: DashboardAlert): void {
     const more = c.unacknowledged > 1 ? ` (${c.unacknowledged} alerts to acknowledge)` : '';
     const text = `${a.participantName}: ${a.reasons[0]?.text ?? 'high risk'}${more}`;
-    const alertId = a.id;
-    this.announced = [...this.announced.slice(-19), { room: c.room, alertId, text }];
+    this.announced = [...this.announced.slice(-19), { room: c.room, alertId: a.id, text }];
     if (!this.alertMe) return;
     playChime();
     try {
       if (typeof Notification !== 'undefined' && Notification.permission === 'granted') {
-        const n = new Notification(`Alert in ${callTitle(c)}`, { body: text, tag: alertId });
+        const n = new Notification(`Alert in ${callTitle(c)}`, { body: text, tag: a.id });
         n.onclick = () => window.focus();
       }
     } catch (err) {
@@ -210,9 +209,4 @@ export function callTitle(c: CallSummary): string {
   if (hosts.length && callers.length) return `${hosts.join(', ')} with ${callers.join(', ')}`;
   if (hosts.length || callers.length) return [...hosts, ...callers].join(', ');
   return c.room;
-}
-
-/** A summary's alerts by id: every unacknowledged one it lists, and the one its card leads with. */
-function alertsOf(c: CallSummary): DashboardAlert[] {
-  return [...(c.pending ?? []), ...(c.lastAlert && !c.pending?.some((a) => a.id === c.lastAlert!.id) ? [c.lastAlert] : [])];
 }

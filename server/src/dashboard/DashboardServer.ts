@@ -15,6 +15,7 @@ import {
   ALL_ROOMS,
   DashboardMessages,
   MAX_PENDING_ALERTS,
+  summaryAlerts,
   type CallSummary,
   type DashboardClientEvents,
   type DashboardParticipant,
@@ -157,7 +158,7 @@ export class DashboardServer {
   /** Every supervisor whose dashboard an alert is sent to is recorded in the audit log as shown it. */
   private recordShown(socket: DashboardSocket, calls: CallSummary[]): void {
     for (const c of calls) {
-      for (const alert of [...(c.pending ?? []), ...(c.lastAlert ? [c.lastAlert] : [])]) {
+      for (const alert of summaryAlerts(c)) {
         if (socket.data.shown.has(alert.id)) continue;
         socket.data.shown.add(alert.id);
         this.opts.risk.shown(alert.id, { id: socket.data.claims.sub, role: socket.data.claims.role });

@@ -50,6 +50,17 @@ export interface CallSummary {
   challenge?: ChallengeView;
 }
 
+/**
+ * A summary's alerts by id: every unacknowledged one it lists, and the one its card leads with
+ * (the newest, acknowledged, once none is pending). What the dashboard announces and records as
+ * shown to a supervisor.
+ */
+export function summaryAlerts(c: Pick<CallSummary, 'pending' | 'lastAlert'>): DashboardAlert[] {
+  const pending = c.pending ?? [];
+  const last = c.lastAlert;
+  return last && !pending.some((a) => a.id === last.id) ? [...pending, last] : pending;
+}
+
 export const DashboardMessages = {
   'alert.ack': z.strictObject({ room: RoomIdSchema, alertId: z.string().min(1).max(64), note: z.string().max(500).optional() }),
 } as const;
