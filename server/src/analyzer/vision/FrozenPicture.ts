@@ -82,7 +82,6 @@ export class FrozenPicture {
     const unchanged = this.seen.reduce((n, s) => n + (s.unchanged ? 1 : 0), 0);
     return unchanged >= this.o.minUnchangedShare * this.seen.length;
   }
-
 }
 
 /** Luma at GRID_W x GRID_H points spread over the frame (raw plane values for I420). */
