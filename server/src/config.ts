@@ -59,6 +59,11 @@ const EnvSchema = z
     RTC_KEYFRAME_INTERVAL_S: z.coerce.number().min(0).max(600).default(5),
     RTC_CONNECT_TIMEOUT_S: z.coerce.number().min(1).max(600).default(30),
     /**
+     * mediasoup: also offer ICE over TCP (a passive TCP candidate beside each UDP one, UDP
+     * preferred), for clients whose network blocks UDP and who have no TURN relay. 0: UDP only.
+     */
+    RTC_ICE_TCP: z.enum(['0', '1', 'false', 'true']).default('1'),
+    /**
      * Addresses the SFU may send ICE checks to when a participant names them as candidates
      * (sfu/candidates.ts): public, loopback, private, link-local, CIDRs or addresses, comma separated.
      */
@@ -126,6 +131,8 @@ export interface RtcConfig {
   candidatePolicy?: CandidatePolicy;
   /** mediasoup: a media connection not up (DTLS connected) this long after it was made is restarted. */
   connectTimeoutMs?: number;
+  /** mediasoup: offer ICE over TCP beside UDP (UDP preferred); undefined: UDP only. */
+  iceTcp?: boolean;
 }
 
 export interface ServerConfig {
@@ -222,6 +229,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfi
       candidatePolicy,
       coverKeyframeMs: Math.round(e.RTC_KEYFRAME_INTERVAL_S * 1000),
       connectTimeoutMs: Math.round(e.RTC_CONNECT_TIMEOUT_S * 1000),
+      iceTcp: e.RTC_ICE_TCP === '1' || e.RTC_ICE_TCP === 'true',
     },
     iceServers,
     sfuEngine: e.SFU_ENGINE,

@@ -20,6 +20,8 @@ export interface HeadlessOptions {
   temporalLayers?: boolean;
   /** Wait for the host when the call is not open yet (CallSession's waitForHost). Default false. */
   waitForHost?: boolean;
+  /** Rewrites the SFU's descriptions before they are applied (CallSession's mungeRemote; tests). */
+  mungeRemote?: (sdp: string) => string;
 }
 
 export class HeadlessParticipant {
@@ -43,6 +45,7 @@ export class HeadlessParticipant {
       temporalLayers: false,
       ...(opts.temporalLayers ? { mungeOffer: withLegacyTemporalLayers } : {}),
       ...(opts.waitForHost ? { waitForHost: true } : {}),
+      ...(opts.mungeRemote ? { mungeRemote: opts.mungeRemote } : {}),
     });
   }
 

@@ -102,6 +102,11 @@ export interface CallSessionOptions {
   /** Rewrites the publish offer before it is applied (headless peers: see headless/vp8Layers.ts). */
   mungeOffer?: (sdp: string) => string;
   /**
+   * Rewrites the SFU's descriptions (the publish answer, each subscribe offer) before they are
+   * applied. Tests: keep only the TCP candidates, as a client whose network blocks UDP sees it.
+   */
+  mungeRemote?: (sdp: string) => string;
+  /**
    * A call that is not open (ROOM_NOT_FOUND: the host has not opened it, or not again after a
    * server restart) puts the session in 'waiting' and it joins as soon as the call opens (the
    * server says 'room.opened'; retries back off to WAIT_MAX_MS meanwhile), instead of failing.
@@ -382,7 +387,7 @@ export class CallSession extends Emitter<SessionEvents> {
     const res = await this.request('publish', { sdp: pc.localDescription?.sdp ?? offer.sdp ?? '' });
     if (gen !== this.generation) return;
     if (!res.ok) throw new ProtocolFailure(res.error);
-    await pc.setRemoteDescription({ type: 'answer', sdp: res.sdp });
+    await pc.setRemoteDescription({ type: 'answer', sdp: this.opts.mungeRemote ? this.opts.mungeRemote(res.sdp) : res.sdp });
     flush();
   }
 
@@ -405,7 +410,7 @@ export class CallSession extends Emitter<SessionEvents> {
       flush = created.flush;
     }
     const pc = this.subscribePc;
-    await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+    await pc.setRemoteDescription({ type: 'offer', sdp: this.opts.mungeRemote ? this.opts.mungeRemote(offer.sdp) : offer.sdp });
     this.syncRemoteTracks(pc, offer.tracks);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);

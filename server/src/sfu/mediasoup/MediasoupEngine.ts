@@ -5,7 +5,8 @@
  *
  * Placement: each room gets one router, on the live worker hosting the fewest routers. Every worker
  * has one WebRtcServer, so all of its transports share one UDP port inside RTC_MIN_PORT..RTC_MAX_PORT
- * (a firewall needs only as many ports as workers).
+ * (a firewall needs only as many ports as workers), and with RTC_ICE_TCP one TCP port: ICE over TCP
+ * for clients whose network blocks UDP and who have no TURN relay (UDP is preferred wherever it works).
  *
  * A worker that dies is logged and replaced; each of its rooms gets a router on a live worker and
  * every peer of those rooms emits 'media-failed', which signaling turns into 'media.restart': the
@@ -88,7 +89,7 @@ export class MediasoupEngine implements SfuEngine {
     try {
       let server: ms.WebRtcServer;
       try {
-        server = await worker.createWebRtcServer({ listenInfos: [listenInfo(this.opts.rtc)] });
+        server = await worker.createWebRtcServer({ listenInfos: listenInfos(this.opts.rtc) });
       } catch (err) {
         // The worker runs: the address or the ports it was given are what is wrong.
         throw new ListenError(listenHelp(this.opts, err as Error), { cause: err });
@@ -105,6 +106,11 @@ export class MediasoupEngine implements SfuEngine {
   /** RTC_CONNECT_TIMEOUT_S: a transport not connected this long after it was made is restarted. */
   get connectTimeoutMs(): number | undefined {
     return this.opts.rtc.connectTimeoutMs;
+  }
+
+  /** RTC_ICE_TCP: each worker's WebRtcServer listens on TCP as well as UDP. */
+  get iceTcp(): boolean {
+    return this.opts.rtc.iceTcp ?? false;
   }
 
   /** RTC_MAX_VIDEO_SIZE: video above it is held back (KeyframeInspector). */
@@ -202,27 +208,30 @@ function listenHelp(opts: MediasoupOptions, err: Error): string {
   const { listenIp, portRange } = opts.rtc;
   const where = `RTC_LISTEN_IP=${listenIp ?? '(unset: all interfaces)'}` + (portRange ? `, RTC_MIN_PORT..RTC_MAX_PORT=${portRange[0]}..${portRange[1]}` : '');
   return (
-    `a mediasoup worker started but could not open its UDP port (${err.message}; ${where}): ` +
+    `a mediasoup worker started but could not open its ${opts.rtc.iceTcp ? 'UDP or TCP port' : 'UDP port'} (${err.message}; ${where}): ` +
     'RTC_LISTEN_IP must be an address of this host (or unset, for all interfaces), and ' +
     `RTC_MIN_PORT..RTC_MAX_PORT must hold a free port for each of the MEDIASOUP_WORKERS=${opts.workers} workers`
   );
 }
 
 /**
- * One socket per worker: the configured listen address (all interfaces by default) and, as the
- * address in candidates, RTC_ANNOUNCED_IP, else the listen address, else loopback (a demo on one
- * machine; set RTC_ANNOUNCED_IP for anyone else to reach it, as with werift behind NAT).
+ * One UDP socket per worker, and with RTC_ICE_TCP one TCP listening socket: the configured listen
+ * address (all interfaces by default) and, as the address in candidates, RTC_ANNOUNCED_IP, else
+ * the listen address, else loopback (a demo on one machine; set RTC_ANNOUNCED_IP for anyone else
+ * to reach it, as with werift behind NAT). Each takes its own port from RTC_MIN_PORT..RTC_MAX_PORT
+ * (UDP and TCP ports are separate, so a firewall opens the range for both).
  */
-function listenInfo(rtc: RtcConfig): ms.TransportListenInfo {
+function listenInfos(rtc: RtcConfig): ms.TransportListenInfo[] {
   const ip = rtc.listenIp ?? '0.0.0.0';
   const wildcard = ip === '0.0.0.0' || ip === '::';
   const announced = rtc.announcedIp ?? (wildcard ? '127.0.0.1' : undefined);
-  return {
-    protocol: 'udp',
+  const info = (protocol: 'udp' | 'tcp'): ms.TransportListenInfo => ({
+    protocol,
     ip,
     ...(announced ? { announcedAddress: announced } : {}),
     ...(rtc.portRange ? { portRange: { min: rtc.portRange[0], max: rtc.portRange[1] } } : {}),
-  };
+  });
+  return rtc.iceTcp ? [info('udp'), info('tcp')] : [info('udp')];
 }
 
 export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoom {
@@ -255,6 +264,10 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
 
   get connectTimeoutMs(): number | undefined {
     return this.engine.connectTimeoutMs;
+  }
+
+  get iceTcp(): boolean {
+    return this.engine.iceTcp;
   }
 
   /** Whether subscribers may receive this producer now (the size cap's keyframe check). */

@@ -76,6 +76,8 @@ export interface PeerRoom {
   released(producerId: string): boolean;
   /** RTC_CONNECT_TIMEOUT_S: how long a new transport may take to connect (undefined: no limit). */
   readonly connectTimeoutMs?: number | undefined;
+  /** RTC_ICE_TCP: the worker's WebRtcServer listens on TCP too, so transports offer it (UDP preferred). */
+  readonly iceTcp: boolean;
 }
 
 interface Subscription {
@@ -143,7 +145,10 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     const transport = await router.createWebRtcTransport({
       webRtcServer: server,
       enableUdp: true,
-      enableTcp: false,
+      // A passive TCP candidate beside the UDP one, ranked below it: ICE picks TCP only when UDP
+      // checks fail (a network that blocks UDP, and no TURN relay).
+      enableTcp: this.room.iceTcp,
+      preferUdp: true,
       initialAvailableOutgoingBitrate: 1_000_000,
       appData: { peer: this.id, target },
     });
