@@ -210,7 +210,8 @@ function listenHelp(opts: MediasoupOptions, err: Error): string {
   return (
     `a mediasoup worker started but could not open its ${opts.rtc.iceTcp ? 'UDP or TCP port' : 'UDP port'} (${err.message}; ${where}): ` +
     'RTC_LISTEN_IP must be an address of this host (or unset, for all interfaces), and ' +
-    `RTC_MIN_PORT..RTC_MAX_PORT must hold a free port for each of the MEDIASOUP_WORKERS=${opts.workers} workers`
+    `RTC_MIN_PORT..RTC_MAX_PORT must hold a free port for each of the MEDIASOUP_WORKERS=${opts.workers} workers` +
+    (opts.rtc.iceTcp ? ', for UDP and for TCP (RTC_ICE_TCP=0: UDP only)' : '')
   );
 }
 
