@@ -146,6 +146,10 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
       metrics.setCounter('dfs_analyzer_restarts_total', 'Restarts of the embedded analyzer worker processes.', {}, analyzers.reduce((n, a) => n + a.restarts, 0));
       metrics.set('dfs_rooms', 'Open calls.', {}, registry.list().length);
       metrics.set('dfs_participants', 'People in calls (the analyzer excluded).', {}, registry.list().reduce((n, r) => n + r.people, 0));
+      const paths = engine.mediaConnections?.();
+      for (const [protocol, n] of Object.entries(paths ?? {})) {
+        metrics.set('dfs_media_connections', 'Media connections (mediasoup transports, the analyzer\'s included) with an ICE path, by its protocol: tcp when the caller\'s network blocks UDP (RTC_ICE_TCP).', { protocol }, n);
+      }
       void scrape(res);
       return;
     }

@@ -89,6 +89,11 @@ export interface SfuRoom extends EventEmitter<SfuRoomEvents> {
 export interface SfuEngine {
   readonly name: string;
   createRoom(id: string): SfuRoom;
+  /**
+   * Media connections whose ICE has chosen a path, by its transport protocol (metrics: how many
+   * callers need ICE over TCP). Engines that cannot tell leave it out.
+   */
+  mediaConnections?(): Record<'udp' | 'tcp', number>;
   close(): void;
 }
 

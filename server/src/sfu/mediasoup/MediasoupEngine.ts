@@ -123,6 +123,13 @@ export class MediasoupEngine implements SfuEngine {
     return this.slots.map((s) => s.worker.pid);
   }
 
+  /** Connected transports (ICE chose a path) by protocol, over every room. */
+  mediaConnections(): Record<'udp' | 'tcp', number> {
+    const n = { udp: 0, tcp: 0 };
+    for (const room of this.rooms) for (const t of room.transports()) if (t.iceSelectedTuple) n[t.iceSelectedTuple.protocol]++;
+    return n;
+  }
+
   /** Which worker slot hosts a room's router now; undefined while it is being placed. */
   workerOf(roomId: string): number | undefined {
     for (const s of this.slots) for (const r of s.rooms) if (r.id === roomId) return s.index;
@@ -269,6 +276,11 @@ export class MediasoupRoom extends EventEmitter<SfuRoomEvents> implements SfuRoo
 
   get iceTcp(): boolean {
     return this.engine.iceTcp;
+  }
+
+  /** Every open transport of the room's peers (publish and subscribe sides). */
+  transports(): ms.WebRtcTransport[] {
+    return [...this.peers.values()].flatMap((p) => p.transports());
   }
 
   /** Whether subscribers may receive this producer now (the size cap's keyframe check). */

@@ -136,6 +136,11 @@ export class MediasoupPeer extends EventEmitter<SfuPeerEvents> implements SfuPee
     return this.closedFlag;
   }
 
+  /** Its open transports: publish, subscribe, either or none. */
+  transports(): ms.WebRtcTransport[] {
+    return [this.sendTransport, this.recvTransport].filter((t): t is ms.WebRtcTransport => !!t && !t.closed);
+  }
+
   /** Never let a caller wait on a request that the peer's closing made moot. */
   private guard<T>(work: Promise<T>): Promise<T> {
     return untilPeerClosed(work, this.closedFlag, this.closeSignal.signal);
