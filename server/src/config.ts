@@ -60,9 +60,11 @@ const EnvSchema = z
     RTC_CONNECT_TIMEOUT_S: z.coerce.number().min(1).max(600).default(30),
     /**
      * mediasoup: also offer ICE over TCP (a passive TCP candidate beside each UDP one, UDP
-     * preferred), for clients whose network blocks UDP and who have no TURN relay. 0: UDP only.
+     * preferred), for clients whose network blocks UDP and who have no TURN relay. Off by default:
+     * the worker keeps every TCP connection anyone opens to it, unauthenticated or not, until the
+     * other side closes it (see README: cap connections per address at the firewall).
      */
-    RTC_ICE_TCP: z.enum(['0', '1', 'false', 'true']).default('1'),
+    RTC_ICE_TCP: z.enum(['0', '1', 'false', 'true']).default('0'),
     /**
      * Addresses the SFU may send ICE checks to when a participant names them as candidates
      * (sfu/candidates.ts): public, loopback, private, link-local, CIDRs or addresses, comma separated.

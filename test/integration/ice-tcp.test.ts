@@ -1,13 +1,13 @@
 /**
- * ICE over TCP on the mediasoup engine (RTC_ICE_TCP, on by default): a client whose network
+ * ICE over TCP on the mediasoup engine (RTC_ICE_TCP=1; off by default): a client whose network
  * blocks UDP, with no TURN relay, still gets its call. Each worker's WebRtcServer listens on TCP
  * as well, and every transport offers a passive TCP candidate ranked below the UDP one.
  *
  * The clients here act as if UDP were blocked: they drop every UDP candidate from the SFU's
  * descriptions (CallSession's mungeRemote), so ICE can only pair over TCP. A publisher and a
  * subscriber doing so still exchange decoded video, and the SFU counts both connections as TCP
- * (dfs_media_connections). With RTC_ICE_TCP=0 the descriptions carry no
- * TCP candidate, and the same client never connects (what it was before). What this cannot show:
+ * (dfs_media_connections). Without it (the default) the descriptions carry
+ * no TCP candidate, and the same client never connects. What this cannot show:
  * a real firewall, or a browser; Chromium's ICE agent is the same libwebrtc as @roamhq/wrtc's.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -47,7 +47,7 @@ describe.skipIf(!ENGINES.includes('mediasoup'))('ICE over TCP (mediasoup)', () =
   }
 
   it('a caller who can use only TCP candidates publishes, and one who can only use TCP receives, decoded video', async () => {
-    const server = await startTestServer({ SFU_ENGINE: 'mediasoup', MEDIASOUP_WORKERS: '1' });
+    const server = await startTestServer({ SFU_ENGINE: 'mediasoup', MEDIASOUP_WORKERS: '1', RTC_ICE_TCP: '1' });
     stops.push(() => server.close());
     const { patient, seen } = await call(server, 'demo');
     const t = await patient.waitForTrack('doc', 'video', 20000);
@@ -69,7 +69,7 @@ describe.skipIf(!ENGINES.includes('mediasoup'))('ICE over TCP (mediasoup)', () =
   });
 
   it('a caller who can use both keeps to UDP (TCP is only the fallback)', async () => {
-    const server = await startTestServer({ SFU_ENGINE: 'mediasoup', MEDIASOUP_WORKERS: '1' });
+    const server = await startTestServer({ SFU_ENGINE: 'mediasoup', MEDIASOUP_WORKERS: '1', RTC_ICE_TCP: '1' });
     stops.push(() => server.close());
     const { patient } = await call(server, 'demo', (sdp) => sdp);
     const t = await patient.waitForTrack('doc', 'video', 20000);
@@ -79,8 +79,8 @@ describe.skipIf(!ENGINES.includes('mediasoup'))('ICE over TCP (mediasoup)', () =
     expect((server.app.engine as MediasoupEngine).mediaConnections()).toEqual({ udp: 2, tcp: 0 });
   });
 
-  it('with RTC_ICE_TCP=0 the SFU offers UDP only, and a TCP-only caller gets no video', async () => {
-    const server = await startTestServer({ SFU_ENGINE: 'mediasoup', MEDIASOUP_WORKERS: '1', RTC_ICE_TCP: '0' });
+  it('by default the SFU offers UDP only, and a TCP-only caller gets no video', async () => {
+    const server = await startTestServer({ SFU_ENGINE: 'mediasoup', MEDIASOUP_WORKERS: '1' });
     stops.push(() => server.close());
     const { patient, seen } = await call(server, 'demo');
     await waitFor('the SFU descriptions', () => seen.length >= 1, 10000);

@@ -67,8 +67,8 @@ describe('configuration', () => {
     expect(c.analyzer.workers).toBe(defaultAnalyzerWorkers());
     expect(c.publicUrl).toBeUndefined();
     // Defaults: video up to 1920x1080 is forwarded; ICE checks go to public and loopback candidates;
-    // a media connection not up within 30 s is restarted; mediasoup offers ICE over TCP beside UDP.
-    expect(c.rtc).toEqual({ maxVideoSize: { width: 1920, height: 1080 }, candidatePolicy: expect.objectContaining({ text: 'public,loopback' }), coverKeyframeMs: 5000, connectTimeoutMs: 30_000, iceTcp: true });
+    // a media connection not up within 30 s is restarted; no ICE over TCP unless asked for.
+    expect(c.rtc).toEqual({ maxVideoSize: { width: 1920, height: 1080 }, candidatePolicy: expect.objectContaining({ text: 'public,loopback' }), coverKeyframeMs: 5000, connectTimeoutMs: 30_000, iceTcp: false });
     expect(c.rtc.candidatePolicy!.allows('169.254.169.254')).toBe(false);
     expect(c.iceServers).toEqual([]);
     expect(c.rooms).toEqual(['demo']);
@@ -128,9 +128,9 @@ describe('configuration', () => {
       RTC_MIN_PORT: '40000',
       RTC_MAX_PORT: '40100',
       ICE_SERVERS: '[{"urls":"turn:turn.example.org:3478","username":"u","credential":"p"}]',
-      RTC_ICE_TCP: '0',
+      RTC_ICE_TCP: '1',
     });
-    expect(c.rtc).toMatchObject({ listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100], iceTcp: false });
+    expect(c.rtc).toMatchObject({ listenIp: '10.0.0.5', announcedIp: '203.0.113.7', portRange: [40000, 40100], iceTcp: true });
     expect(() => loadConfig({ DATA_DIR: dataDir(), RTC_ICE_TCP: 'yes' })).toThrow(/RTC_ICE_TCP/);
     expect(c.iceServers[0]?.urls).toBe('turn:turn.example.org:3478');
   });

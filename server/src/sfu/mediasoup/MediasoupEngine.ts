@@ -5,8 +5,10 @@
  *
  * Placement: each room gets one router, on the live worker hosting the fewest routers. Every worker
  * has one WebRtcServer, so all of its transports share one UDP port inside RTC_MIN_PORT..RTC_MAX_PORT
- * (a firewall needs only as many ports as workers), and with RTC_ICE_TCP one TCP port: ICE over TCP
- * for clients whose network blocks UDP and who have no TURN relay (UDP is preferred wherever it works).
+ * (a firewall needs only as many ports as workers), and with RTC_ICE_TCP=1 one TCP port: ICE over
+ * TCP for clients whose network blocks UDP and who have no TURN relay (UDP is preferred wherever it
+ * works). Off by default: the worker holds every TCP connection opened to it, authenticated or not
+ * (sfu/README.md, "ICE over TCP").
  *
  * A worker that dies is logged and replaced; each of its rooms gets a router on a live worker and
  * every peer of those rooms emits 'media-failed', which signaling turns into 'media.restart': the
