@@ -19,7 +19,7 @@ import { loadAnalyzerModels } from '../analyzer/pipeline.ts';
 import { DEFAULT_TAIL_S } from './fusion.ts';
 import { patternOf } from './groups.ts';
 import { discoverDataset, type Clip, type Dataset } from './dataset.ts';
-import { renderMarkdown, summarise, summariseGroups, type GroupSummary, type Summary } from './report.ts';
+import { renderMarkdown, speechCoverage, summarise, summariseGroups, type GroupSummary, type Summary } from './report.ts';
 import { runClip, type ClipResult, type RunSettings } from './runner.ts';
 
 export interface EvaluationOptions {
@@ -253,6 +253,7 @@ export function reportMarkdown(r: EvaluationReport): string {
     summaries: r.summary,
     notes: r.notes,
     header,
+    speech: speechCoverage(r.clips ?? []),
     ...(r.groups && r.groupBy !== undefined ? { groups: { groupBy: r.groupBy, groups: r.groups, ungrouped: r.ungrouped ?? [] } } : {}),
   });
 }

@@ -11,6 +11,7 @@
  *   - false alarms per minute: on timed real clips, entries into ALERT (for a detector: its
  *     window view crossing up to 0.5) per minute of real video/audio.
  */
+import { DETECTORS } from '../analyzer/detectors/registry.ts';
 import { groupClips } from './groups.ts';
 import { bootstrapAucCi, eer, median, ratio, rocAuc, tprAtFpr, type Interval } from './metrics.ts';
 import { EVALUATED_DETECTORS, type ClipResult, type EvaluatedDetector } from './runner.ts';
@@ -204,16 +205,51 @@ const pct = (x: number | null | undefined): string => (x === null || x === undef
 /** "[0.41, 0.62]", or "" when there is no interval (an older report, an empty class). */
 export const ci = (c: Interval | null | undefined): string => (c ? ` [${c.lo.toFixed(2)}, ${c.hi.toFixed(2)}]` : '');
 
+/**
+ * How much of the speech the voice was judged on (issue 10: "abstention on clips with >= 2 s of
+ * speech is < 10%"): the clips whose voiced speech (the analyzer's own voice gate,
+ * `audio.speechS`) reaches `minSpeechS`, and how many of them each voice detector and fusion
+ * judged. A clip under it may be unjudged for want of speech, which is no fault of the detector;
+ * one over it that is unjudged was refused for another reason (band-limited, clipped, too quiet).
+ */
+export interface SpeechCoverage {
+  minSpeechS: number;
+  clips: number;
+  rows: { detector: EvaluatedDetector | 'fused'; judged: number }[];
+}
+
+/** The detectors that judge the voice alone: the voice model, and window detectors that only listen. */
+const VOICE_DETECTORS: readonly EvaluatedDetector[] = DETECTORS.filter(
+  (d) => d.evaluated && (d.kind === 'speech' || (d.kind === 'window' && d.needs.length > 0 && d.needs.every((n) => n === 'audio'))),
+).map((d) => d.id as EvaluatedDetector);
+
+/** Null when no clip has a measured amount of speech (reports from before speechS, or no audio). */
+export function speechCoverage(clips: readonly ClipResult[], minSpeechS = 2): SpeechCoverage | null {
+  const measured = clips.filter((c) => c.audio?.speechS !== undefined);
+  if (!measured.length) return null;
+  const enough = measured.filter((c) => c.audio!.speechS! >= minSpeechS);
+  return {
+    minSpeechS,
+    clips: enough.length,
+    rows: [
+      ...VOICE_DETECTORS.map((d) => ({ detector: d, judged: enough.filter((c) => c.detectors[d]?.score !== null && c.detectors[d]?.score !== undefined).length })),
+      { detector: 'fused' as const, judged: enough.filter((c) => c.fused.judged).length },
+    ],
+  };
+}
+
 export interface MarkdownInput {
   summaries: readonly Summary[];
   notes: readonly string[];
   header?: string;
+  /** Voice judged on the clips with enough speech (speechCoverage), when measured. */
+  speech?: SpeechCoverage | null;
   /** Per-group rows (--group-by): the regex, the groups and the clips it did not match. */
   groups?: { groupBy: string; groups: readonly GroupSummary[]; ungrouped: readonly string[] };
 }
 
 /** The summary as a markdown table, with a per-attack AUC table and the notes under it. */
-export function renderMarkdown({ summaries, notes, header, groups }: MarkdownInput): string {
+export function renderMarkdown({ summaries, notes, header, groups, speech }: MarkdownInput): string {
   const lines: string[] = [];
   if (header) lines.push(header, '');
   const head = headline(summaries);
@@ -246,6 +282,15 @@ export function renderMarkdown({ summaries, notes, header, groups }: MarkdownInp
       if (s.fake === 0 && s.detector !== 'fused') continue;
       lines.push(`| ${s.detector} | ${s.byAttack.map((a) => `${num(a.auc)} (${a.judgedFake})`).join(' | ')} |`);
     }
+  }
+  if (speech && speech.clips > 0) {
+    const abst = (j: number) => `${Math.round((100 * (speech.clips - j)) / speech.clips)}% abstained`;
+    lines.push(
+      '',
+      `Voice on the ${speech.clips} clips with at least ${speech.minSpeechS} s of speech (the analyzer's voice gate): judged by ` +
+        speech.rows.map((r) => `${r.detector} ${r.judged} (${abst(r.judged)})`).join(', ') +
+        '.',
+    );
   }
   if (groups) lines.push('', ...renderGroups(groups));
   const why = summaries.filter((s) => s.topAbstainReasons.length);

@@ -102,7 +102,8 @@ export interface ClipResult {
   /** Simulated time played (a still's hold time). */
   simulatedS: number;
   video?: { sampledFrames: number; boostedFrames: number; quality: Partial<Record<QualityReason, number>> };
-  audio?: { windows: number; skippedNoSpeech: number };
+  /** speechS: voiced speech in the clip, by the analyzer's voice gate (AudioWindower.speechSamples). */
+  audio?: { windows: number; skippedNoSpeech: number; speechS?: number };
   detectors: Record<EvaluatedDetector, DetectorClipResult>;
   fused: FusedClipResult;
   /**
@@ -425,7 +426,7 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     durationS: timedClip && durationMs !== null ? durationMs / 1000 : null,
     simulatedS: lastTick / 1000,
     ...(hasVideo ? { video } : {}),
-    ...(hasAudio ? { audio: { windows: windower.windowsEmitted, skippedNoSpeech: windower.windowsSkippedNoSpeech } } : {}),
+    ...(hasAudio ? { audio: { windows: windower.windowsEmitted, skippedNoSpeech: windower.windowsSkippedNoSpeech, speechS: Math.round((windower.speechSamples / RATE) * 100) / 100 } } : {}),
     detectors: Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, traces[d].finish()])) as Record<EvaluatedDetector, DetectorClipResult>,
     fused,
     timeline,

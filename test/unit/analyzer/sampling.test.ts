@@ -456,6 +456,10 @@ describe('AudioWindower', () => {
     expect(w.windowsEmitted + w.windowsSkippedNoSpeech).toBe(total);
     expect(w.windowsEmitted).toBe(windows.length);
     expect(w.windowsSkippedNoSpeech).toBeGreaterThanOrEqual(2);
+    // The speech it heard (what the evaluation reports clips by): the 12 s of speech-like sound,
+    // give or take the VAD's onset and hangover, and none of the 10 s of silence.
+    expect(w.speechSamples / SR).toBeGreaterThan(7);
+    expect(w.speechSamples / SR).toBeLessThan(12.5);
     for (const win of windows) expect(win.voicedFraction).toBeGreaterThanOrEqual(0.3);
     // Windows wholly inside the silence (6 s..16 s) are never emitted.
     expect(windows.some((win) => win.startSample >= 6 * SR && win.startSample + 64600 <= 16 * SR)).toBe(false);

@@ -3,7 +3,7 @@ import { compareMarkdown } from '../../../server/src/evaluation/compare.ts';
 import type { EvaluationReport } from '../../../server/src/evaluation/evaluate.ts';
 import { GroupByError, groupClips, groupOf, parseGroupBy } from '../../../server/src/evaluation/groups.ts';
 import { bootstrapAucCi, rocAuc } from '../../../server/src/evaluation/metrics.ts';
-import { headline, renderMarkdown, summarise, summariseGroups } from '../../../server/src/evaluation/report.ts';
+import { headline, renderMarkdown, speechCoverage, summarise, summariseGroups } from '../../../server/src/evaluation/report.ts';
 import { EVALUATED_DETECTORS, type ClipResult, type DetectorClipResult } from '../../../server/src/evaluation/runner.ts';
 import { seededRandom } from '../../helpers/random.ts';
 
@@ -165,5 +165,39 @@ describe('--compare', () => {
   it('warns when A and B were run on different clips', () => {
     const md = compareMarkdown(report([clip('real/a', 'real', 0.1)], '/x'), report([clip('real/a', 'real', 0.1)], '/y'), { a: 'a', b: 'b' });
     expect(md).toContain('not run on the same clips');
+  });
+});
+
+describe('voice judged on clips with enough speech', () => {
+  /** An audio clip with `speechS` of voiced speech; the voice model and fusion judged it or not, the pitch cue always. */
+  function voiceClip(id: string, speechS: number | undefined, judged: boolean): ClipResult {
+    const c = clip(id, 'fake', judged ? 0.7 : null);
+    const det = (score: number | null): DetectorClipResult => ({ applicable: true, available: true, attempts: 2, abstained: score === null ? 2 : 0, score, windowMax: score, firstFlagS: null, flagEntries: 0, abstainReasons: {} });
+    return {
+      ...c,
+      kind: 'audio',
+      ...(speechS === undefined ? { audio: { windows: 1, skippedNoSpeech: 0 } } : { audio: { windows: 1, skippedNoSpeech: 0, speechS } }),
+      detectors: { ...c.detectors, 'synthetic-voice': det(judged ? 0.7 : null), 'pitch-jitter': det(0.4) },
+    };
+  }
+
+  it('counts, per voice detector and fused, the clips with 2 s of speech or more that each judged', () => {
+    const clips = [voiceClip('short', 1.2, false), voiceClip('judged', 3, true), voiceClip('refused', 5, false)];
+    const cov = speechCoverage(clips)!;
+    expect(cov.clips).toBe(2);
+    expect(cov.rows).toEqual([
+      { detector: 'synthetic-voice', judged: 1 },
+      { detector: 'pitch-jitter', judged: 2 },
+      { detector: 'fused', judged: 1 },
+    ]);
+    const md = renderMarkdown({ summaries: summarise(clips), notes: [], speech: cov });
+    expect(md).toContain('Voice on the 2 clips with at least 2 s of speech');
+    expect(md).toContain('synthetic-voice 1 (50% abstained), pitch-jitter 2 (0% abstained), fused 1 (50% abstained)');
+  });
+
+  it('says nothing for reports without a measured amount of speech (older ones, or no audio)', () => {
+    expect(speechCoverage([voiceClip('old', undefined, true)])).toBeNull();
+    expect(speechCoverage([clip('video', 'real', 0.2)])).toBeNull();
+    expect(renderMarkdown({ summaries: [], notes: [], speech: null })).not.toContain('Voice on the');
   });
 });

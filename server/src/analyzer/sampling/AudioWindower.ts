@@ -85,7 +85,10 @@ export class AudioWindower {
   readonly minSpeechSamples: number;
   /** Stream position where the last emitted window ended: speech before it has been judged. */
   private judgedUpTo = 0;
+  /** VAD frames voiced so far (speechSamples). */
+  private voicedFrames = 0;
   private readonly onVadFrame = (voiced: boolean): void => {
+    if (voiced) this.voicedFrames++;
     this.voicedFlags[this.framesDone % this.voicedFlags.length] = voiced ? 1 : 0;
     this.loudFlags[this.framesDone % this.loudFlags.length] = voiced || this.vad.loud ? 1 : 0;
     this.framesDone++;
@@ -134,6 +137,13 @@ export class AudioWindower {
   }
   get windowsSkippedNoSpeech(): number {
     return this.skippedCount;
+  }
+  /**
+   * Voiced speech heard so far, in samples: the VAD's voiced frames (hangover included, as the
+   * windows count them). The evaluation reports clips by it ("judged on clips with 2 s of speech").
+   */
+  get speechSamples(): number {
+    return this.voicedFrames * this.frameLength;
   }
 
   /** Appends samples, calling onWindow synchronously for each window they complete. */
