@@ -211,6 +211,7 @@ export const ci = (c: Interval | null | undefined): string => (c ? ` [${c.lo.toF
  * `audio.speechS`) reaches `minSpeechS`, and how many of them each voice detector and fusion
  * judged. A clip under it may be unjudged for want of speech, which is no fault of the detector;
  * one over it that is unjudged was refused for another reason (band-limited, clipped, too quiet).
+ * The fused row is fusion's verdict from any cue: on a video with sound it may be the face's.
  */
 export interface SpeechCoverage {
   minSpeechS: number;
