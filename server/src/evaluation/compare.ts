@@ -8,7 +8,7 @@
  */
 import type { EvaluationReport } from './evaluate.ts';
 import { patternOf } from './groups.ts';
-import { ci, summarise, summariseGroups, type Summary } from './report.ts';
+import { ci, speechCoverage, summarise, summariseGroups, type SpeechCoverage, type Summary } from './report.ts';
 
 /** The report's summary, recomputed from its clips when it has them (and with a per-group breakdown when asked). */
 export function resummarise(r: EvaluationReport, groupBy?: RegExp): EvaluationReport {
@@ -66,6 +66,19 @@ export function compareMarkdown(a: EvaluationReport, b: EvaluationReport, names:
     const pc = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v * 100)}%`);
     lines.push(
       `| ${id === 'fused' ? '**fused**' : id} | ${fmt(x?.auc, 3)}${ci(x?.aucCi)} | ${fmt(y?.auc, 3)}${ci(y?.aucCi)} | ${delta(x?.auc, y?.auc, 3)} | ${pc(ja)} | ${pc(jb)} | ${delta(ja === null ? null : ja * 100, jb === null ? null : jb * 100, 0, ' pp')} | ${t(x)} | ${t(y)} | ${delta(x?.timeToDetect.medianS, y?.timeToDetect.medianS, 1)} | ${fmt(x?.falseAlarms.perMinute, 2)} | ${fmt(y?.falseAlarms.perMinute, 2)} | ${delta(x?.falseAlarms.perMinute, y?.falseAlarms.perMinute, 2)} |`,
+    );
+  }
+  // The issue's abstention bar, when both reports measured each clip's speech (since the twentieth stop).
+  const [ca, cb] = [speechCoverage(A.clips ?? []), speechCoverage(B.clips ?? [])];
+  if (ca && cb && ca.clips && cb.clips) {
+    const abst = (c: SpeechCoverage, d: string) => {
+      const r = c.rows.find((x) => x.detector === d);
+      return r ? `${Math.round((100 * (c.clips - r.judged)) / c.clips)}%` : 'n/a';
+    };
+    const ds = [...new Set([...ca.rows, ...cb.rows].map((r) => r.detector))];
+    lines.push(
+      '',
+      `Abstained on the clips with at least ${ca.minSpeechS} s of speech (A ${ca.clips}, B ${cb.clips} clips): ` + ds.map((d) => `${d} ${abst(ca, d)} → ${abst(cb, d)}`).join(', ') + '.',
     );
   }
   if (groupBy && A.groups && B.groups) {

@@ -200,4 +200,13 @@ describe('voice judged on clips with enough speech', () => {
     expect(speechCoverage([clip('video', 'real', 0.2)])).toBeNull();
     expect(renderMarkdown({ summaries: [], notes: [], speech: null })).not.toContain('Voice on the');
   });
+
+  it('--compare shows the abstention on those clips before and after, when both reports measured speech', () => {
+    const before = report([voiceClip('a', 3, false), voiceClip('b', 4, true)]);
+    const after = report([voiceClip('a', 3, true), voiceClip('b', 4, true)]);
+    expect(compareMarkdown(before, after, { a: 'A', b: 'B' })).toContain(
+      'Abstained on the clips with at least 2 s of speech (A 2, B 2 clips): synthetic-voice 50% → 0%, pitch-jitter 0% → 0%, fused 50% → 0%.',
+    );
+    expect(compareMarkdown(report([voiceClip('a', undefined, false)]), after, { a: 'A', b: 'B' })).not.toContain('Abstained on the clips');
+  });
 });
