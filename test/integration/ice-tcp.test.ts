@@ -6,9 +6,9 @@
  * The clients here act as if UDP were blocked: they drop every UDP candidate from the SFU's
  * descriptions (CallSession's mungeRemote), so ICE can only pair over TCP. A publisher and a
  * subscriber doing so still exchange decoded video, and the SFU counts both connections as TCP
- * (dfs_media_connections). Without it (the default) the descriptions carry
- * no TCP candidate, and the same client never connects. What this cannot show:
- * a real firewall, or a browser; Chromium's ICE agent is the same libwebrtc as @roamhq/wrtc's.
+ * (dfs_media_connections). Without the setting (the default) the descriptions carry no TCP
+ * candidate, and the same clients never connect. What this cannot show: a real firewall, or a
+ * browser; Chromium's ICE agent is the same libwebrtc as @roamhq/wrtc's.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
