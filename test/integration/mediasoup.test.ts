@@ -3,7 +3,7 @@
  * rooms on different workers, and surviving a worker's death: the calls on the dead worker come
  * back on a live one while the calls on the other worker never stop.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HeadlessParticipant, onVideoFrames } from '../../server/src/headless/HeadlessParticipant.ts';
 import { SyntheticVideo, solidLuma } from '../../server/src/headless/syntheticMedia.ts';
 import { ConfigError, loadConfig } from '../../server/src/config.ts';
@@ -23,6 +23,30 @@ describe('choosing the engine', () => {
     expect((err as Error).message).toMatch(/MEDIASOUP_WORKER_BIN/);
     expect((err as Error).message).toMatch(/npm install mediasoup/);
     expect((err as Error).message).toMatch(/SFU_ENGINE=werift/);
+  });
+
+  // The log prints warnings unless LOG_LEVEL asks for less.
+  it.skipIf(['error', 'silent'].includes(process.env.LOG_LEVEL ?? ''))('RTC_ICE_TCP=1 is said at start: a no-op on werift, a TCP listener to cap on mediasoup', async () => {
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const werift = await createEngine(env({ SFU_ENGINE: 'werift', RTC_ICE_TCP: '1' }));
+      werift.close();
+      expect(lines.join('')).toMatch(/RTC_ICE_TCP=1 has no effect on the werift engine.*TURN relay/);
+      lines.length = 0;
+      (await createEngine(env({ SFU_ENGINE: 'werift' }))).close();
+      expect(lines.join('')).not.toMatch(/RTC_ICE_TCP/);
+      if (ENGINES.includes('mediasoup')) {
+        const ms = await createEngine(env({ SFU_ENGINE: 'mediasoup', MEDIASOUP_WORKERS: '1', RTC_ICE_TCP: '1', ...(process.env.MEDIASOUP_WORKER_BIN ? { MEDIASOUP_WORKER_BIN: process.env.MEDIASOUP_WORKER_BIN } : {}) }));
+        ms.close();
+        expect(lines.join('')).toMatch(/ICE over TCP is on \(RTC_ICE_TCP=1\).*cap TCP connections per source address/);
+      }
+    } finally {
+      write.mockRestore();
+    }
   });
 
   it('auto falls back to werift when no worker starts', async () => {

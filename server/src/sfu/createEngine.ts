@@ -18,6 +18,26 @@ export const MEDIASOUP_HELP =
   'or run the embedded engine with SFU_ENGINE=werift';
 
 export async function createEngine(config: ServerConfig): Promise<SfuEngine> {
+  const engine = await pickEngine(config);
+  if (config.rtc.iceTcp) iceTcpNotice(engine.name);
+  return engine;
+}
+
+/**
+ * RTC_ICE_TCP=1 at start, said once in the log: on werift it does nothing; on mediasoup it opens a
+ * TCP listener that keeps whatever connects to it (sfu/README.md, "ICE over TCP").
+ */
+function iceTcpNotice(engine: string): void {
+  if (engine === 'mediasoup') {
+    log.warn(
+      'ICE over TCP is on (RTC_ICE_TCP=1): each mediasoup worker keeps every TCP connection opened to it, authenticated or not, until the other side closes it; cap TCP connections per source address at the firewall (server/src/sfu/README.md, "ICE over TCP")',
+    );
+  } else {
+    log.warn(`RTC_ICE_TCP=1 has no effect on the ${engine} engine: it offers UDP only, so clients whose network blocks UDP need the TURN relay (ICE_SERVERS)`);
+  }
+}
+
+async function pickEngine(config: ServerConfig): Promise<SfuEngine> {
   const wanted = config.sfuEngine;
   if (wanted === 'werift') {
     log.info('SFU engine: werift (SFU_ENGINE=werift)');
