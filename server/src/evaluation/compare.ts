@@ -8,7 +8,7 @@
  */
 import type { EvaluationReport } from './evaluate.ts';
 import { patternOf } from './groups.ts';
-import { ci, speechCoverage, summarise, summariseGroups, type SpeechCoverage, type Summary } from './report.ts';
+import { ci, speechAbstained, speechCoverage, summarise, summariseGroups, type Summary } from './report.ts';
 
 /** The report's summary, recomputed from its clips when it has them (and with a per-group breakdown when asked). */
 export function resummarise(r: EvaluationReport, groupBy?: RegExp): EvaluationReport {
@@ -71,14 +71,10 @@ export function compareMarkdown(a: EvaluationReport, b: EvaluationReport, names:
   // The issue's abstention bar, when both reports measured each clip's speech (since the twentieth stop).
   const [ca, cb] = [speechCoverage(A.clips ?? []), speechCoverage(B.clips ?? [])];
   if (ca && cb && ca.clips && cb.clips) {
-    const abst = (c: SpeechCoverage, d: string) => {
-      const r = c.rows.find((x) => x.detector === d);
-      return r ? `${Math.round((100 * (c.clips - r.judged)) / c.clips)}%` : 'n/a';
-    };
     const ds = [...new Set([...ca.rows, ...cb.rows].map((r) => r.detector))];
     lines.push(
       '',
-      `Abstained on the clips with at least ${ca.minSpeechS} s of speech (A ${ca.clips}, B ${cb.clips} clips): ` + ds.map((d) => `${d} ${abst(ca, d)} → ${abst(cb, d)}`).join(', ') + '.',
+      `Abstained on the clips with at least ${ca.minSpeechS} s of speech (A ${ca.clips}, B ${cb.clips} clips): ` + ds.map((d) => `${d} ${speechAbstained(ca, d)} → ${speechAbstained(cb, d)}`).join(', ') + '.',
     );
   }
   if (groupBy && A.groups && B.groups) {

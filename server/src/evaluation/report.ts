@@ -224,6 +224,12 @@ const VOICE_DETECTORS: readonly EvaluatedDetector[] = DETECTORS.filter(
   (d) => d.evaluated && (d.kind === 'speech' || (d.kind === 'window' && d.needs.length > 0 && d.needs.every((n) => n === 'audio'))),
 ).map((d) => d.id as EvaluatedDetector);
 
+/** "13%": the share of the coverage's clips that `detector` did not judge; "n/a" when it has no row. */
+export function speechAbstained(c: SpeechCoverage, detector: string): string {
+  const r = c.rows.find((x) => x.detector === detector);
+  return r && c.clips ? `${Math.round((100 * (c.clips - r.judged)) / c.clips)}%` : 'n/a';
+}
+
 /** Null when no clip has a measured amount of speech (reports from before speechS, or no audio). */
 export function speechCoverage(clips: readonly ClipResult[], minSpeechS = 2): SpeechCoverage | null {
   const measured = clips.filter((c) => c.audio?.speechS !== undefined);
@@ -285,11 +291,10 @@ export function renderMarkdown({ summaries, notes, header, groups, speech }: Mar
     }
   }
   if (speech && speech.clips > 0) {
-    const abst = (j: number) => `${Math.round((100 * (speech.clips - j)) / speech.clips)}% abstained`;
     lines.push(
       '',
       `Voice on the ${speech.clips} clips with at least ${speech.minSpeechS} s of speech (the analyzer's voice gate): judged by ` +
-        speech.rows.map((r) => `${r.detector} ${r.judged} (${abst(r.judged)})`).join(', ') +
+        speech.rows.map((r) => `${r.detector} ${r.judged} (${speechAbstained(speech, r.detector)} abstained)`).join(', ') +
         '.',
     );
   }
