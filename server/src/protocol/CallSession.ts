@@ -387,7 +387,7 @@ export class CallSession extends Emitter<SessionEvents> {
     const res = await this.request('publish', { sdp: pc.localDescription?.sdp ?? offer.sdp ?? '' });
     if (gen !== this.generation) return;
     if (!res.ok) throw new ProtocolFailure(res.error);
-    await pc.setRemoteDescription({ type: 'answer', sdp: this.opts.mungeRemote ? this.opts.mungeRemote(res.sdp) : res.sdp });
+    await pc.setRemoteDescription({ type: 'answer', sdp: this.opts.mungeRemote?.(res.sdp) ?? res.sdp });
     flush();
   }
 
@@ -410,7 +410,7 @@ export class CallSession extends Emitter<SessionEvents> {
       flush = created.flush;
     }
     const pc = this.subscribePc;
-    await pc.setRemoteDescription({ type: 'offer', sdp: this.opts.mungeRemote ? this.opts.mungeRemote(offer.sdp) : offer.sdp });
+    await pc.setRemoteDescription({ type: 'offer', sdp: this.opts.mungeRemote?.(offer.sdp) ?? offer.sdp });
     this.syncRemoteTracks(pc, offer.tracks);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
