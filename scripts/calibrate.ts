@@ -6,6 +6,9 @@
  *     [--target-alerts-per-min 0.2] [--target-suspicious-per-min 1] [--folds K] [--max-per-class N]
  *     [--provider cpu] [--md FILE] [--quiet]
  *   npm run calibrate -- --from-json eval.json --group-by REGEX [--out FILE | --write]
+ *   npm run calibrate -- --from-audit data/audit.sqlite [--group-by REGEX] [--out FILE | --write]
+ * --from-audit: the deployment's own calls, those marked a confirmed fraud or genuine, from what
+ * their fusion was told (auditClips.ts); grouped by the caller's name unless told otherwise.
  * Runs offline: a clinic or bank can calibrate on its own labelled recordings without sending
  * anything anywhere. See server/src/evaluation/README.md ("Calibrating the fusion").
  * Exit 2 with one line for data it cannot calibrate on (one class, one group, a bad regex).
@@ -17,7 +20,7 @@ import { parseArgs } from 'node:util';
 
 process.env.LOG_LEVEL ??= 'warn';
 
-const usage = `usage: npm run calibrate -- --data DIR [--group-by REGEX] [--out FILE | --write] [--labels FILE] [--from-json eval.json]
+const usage = `usage: npm run calibrate -- --data DIR [--group-by REGEX] [--out FILE | --write] [--labels FILE] [--from-json eval.json] [--from-audit audit.sqlite]
        [--target-alerts-per-min 0.2] [--target-suspicious-per-min 1] [--folds K] [--max-per-class N] [--tts N]
        [--provider cpu|webgpu|cuda] [--md FILE] [--quiet]`;
 
@@ -39,6 +42,7 @@ try {
       out: { type: 'string' },
       write: { type: 'boolean', default: false },
       'from-json': { type: 'string' },
+      'from-audit': { type: 'string' },
       'target-alerts-per-min': { type: 'string' },
       'target-suspicious-per-min': { type: 'string' },
       folds: { type: 'string' },
@@ -58,7 +62,9 @@ if (values.help) {
   process.exit(0);
 }
 if (values.out && values.write) fail('--out and --write: choose one');
-if (!values.data && !values['from-json']) fail(`--data DIR or --from-json FILE is required\n${usage}`);
+const sources = [values.data, values['from-json'], values['from-audit']].filter((v) => v !== undefined).length;
+if (sources === 0) fail(`--data DIR, --from-json FILE or --from-audit FILE is required\n${usage}`);
+if (sources > 1) fail('--data, --from-json and --from-audit: choose one');
 
 function number(name: string, v: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -87,7 +93,15 @@ try {
   // The evaluation's tail after each clip (npm run eval --tail-s), replayed alike.
   let tailSeconds: number | undefined;
   let source: { data: string; labelsFile?: string; fromJson?: string };
-  if (values['from-json']) {
+  const extraNotes: string[] = [];
+  if (values['from-audit']) {
+    const file = resolve(values['from-audit']);
+    const { clipsFromAudit } = await import('../server/src/evaluation/auditClips.ts');
+    const fromAudit = clipsFromAudit(file, base);
+    clips = fromAudit.clips;
+    extraNotes.push(...fromAudit.notes);
+    source = { data: `audit log ${file} (calls marked a confirmed fraud or genuine)` };
+  } else if (values['from-json']) {
     const file = resolve(values['from-json']);
     let report;
     try {
@@ -129,6 +143,7 @@ try {
     ...(folds ? { folds } : {}),
     ...(tailSeconds ? { tailSeconds } : {}),
   });
+  result.notes.unshift(...extraNotes);
   RiskConfigSchema.parse(result.config); // what the analyzer will load
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify(result.config, null, 2) + '\n');

@@ -86,12 +86,12 @@ export async function createApp(config: ServerConfig, opts: { clientDist?: strin
   });
   let audit: AuditLog;
   try {
-    audit = new AuditLog(config.auditDb, { retentionDays: config.auditRetentionDays });
+    audit = new AuditLog(config.auditDb, { retentionDays: config.auditRetentionDays, evidenceDays: config.auditEvidenceDays });
   } catch (err) {
     // Named by its setting, so the one line main prints says which file and what to do.
     throw new Error(`cannot open the audit log AUDIT_DB=${config.auditDb}: ${(err as Error).message} (move it aside or point AUDIT_DB elsewhere)`, { cause: err });
   }
-  const risk = new RiskDesk(registry, hub, audit);
+  const risk = new RiskDesk(registry, hub, audit, { recordEvidence: config.auditEvidenceDays > 0 });
   const challenges = new ChallengeDesk(registry, hub, audit, { callIdOf: (room) => risk.callId(room) });
   attachStepUp(stepUpPolicy(config, registry, challenges), registry, risk);
   const signaling = new SignalingServer(io, {

@@ -96,6 +96,11 @@ const EnvSchema = z
     AUDIT_DB: z.string().optional(),
     /** Days a closed call stays in the audit log (with its people, states, alerts and checks); 0 keeps everything. */
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(365),
+    /**
+     * Days the detectors' evidence of a closed call (scores and times, about 2 MB per analysed
+     * hour) stays in the audit log, for `npm run calibrate -- --from-audit`; 0 records none.
+     */
+    AUDIT_EVIDENCE_DAYS: z.coerce.number().int().min(0).max(36_500).default(90),
     /** Open connections one join or dashboard link may hold at once (tabs, devices, a reconnect racing its old socket). */
     MAX_CONNECTIONS_PER_TOKEN: z.coerce.number().int().min(1).max(100).default(5),
     /** Bearer token for /metrics; unset, /metrics answers loopback clients only. */
@@ -158,6 +163,8 @@ export interface ServerConfig {
   auditDb: string;
   /** Days a closed call is kept in the audit log; 0: forever. */
   auditRetentionDays: number;
+  /** Days a closed call's recorded detector evidence is kept; 0: none is recorded. */
+  auditEvidenceDays: number;
   /** Open connections per token (per participant id), call and dashboard namespaces each. */
   maxConnectionsPerToken: number;
   /** Step-up by policy: which rooms check callers on their own, and when (screening/StepUp.ts). */
@@ -244,6 +251,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): ServerConfi
     },
     auditDb: e.AUDIT_DB ?? resolve(e.DATA_DIR, 'audit.sqlite'),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    auditEvidenceDays: e.AUDIT_EVIDENCE_DAYS,
     maxConnectionsPerToken: e.MAX_CONNECTIONS_PER_TOKEN,
     stepUp: { rules: roomTypes, defaultType: e.ROOM_TYPE_DEFAULT, cooldownMs: e.STEP_UP_COOLDOWN_S * 1000, maxPerCaller: e.STEP_UP_MAX_PER_CALLER },
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),

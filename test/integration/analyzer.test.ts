@@ -123,6 +123,16 @@ describe('analyzer', () => {
     expect(fake).toBeGreaterThan(0.6);
     expect(fake - real).toBeGreaterThan(0.3);
     expect(qualities.filter((q) => q === 'ok').length).toBeGreaterThanOrEqual(6);
+    // What fusion was told went to the server and sits in the audit log beside the call (by
+    // default, AUDIT_EVIDENCE_DAYS=90), for calibration on this deployment's own calls: MesoNet's
+    // readings of the swapped crop, read fake there too; numbers only.
+    const callId = server.app.risk.callId('demo')!;
+    await waitFor('evidence in the audit log', () => server.app.audit.callEvidence(callId, 'fake').length > 2, 10000);
+    const told = server.app.audit.callEvidence(callId, 'fake').flatMap((b) => b.inputs);
+    const meso = told.filter((x) => x[0] === 'e' && x[2] === 'face-deepfake' && x[3] !== null).map((x) => x[3] as number);
+    expect(meso.length).toBeGreaterThanOrEqual(4);
+    expect(meso.slice(-4).reduce((a, b) => a + b, 0) / 4).toBeGreaterThan(0.6);
+    expect(told.some((x) => x[0] === 'u')).toBe(true);
   });
 
   it('behind a deliberately slow model, drops old samples: bounded queue, bounded lag', async () => {

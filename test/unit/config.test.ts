@@ -106,9 +106,12 @@ describe('configuration', () => {
     const secret = { DATA_DIR: dir, TOKEN_SECRET: 'x'.repeat(32) };
     const d = loadConfig(secret);
     expect(d.auditRetentionDays).toBe(365);
+    expect(d.auditEvidenceDays).toBe(90);
     expect(d.maxConnectionsPerToken).toBe(5);
-    const c = loadConfig({ ...secret, AUDIT_RETENTION_DAYS: '0', MAX_CONNECTIONS_PER_TOKEN: '2' });
+    const c = loadConfig({ ...secret, AUDIT_RETENTION_DAYS: '0', AUDIT_EVIDENCE_DAYS: '0', MAX_CONNECTIONS_PER_TOKEN: '2' });
     expect(c.auditRetentionDays).toBe(0);
+    expect(c.auditEvidenceDays).toBe(0);
+    expect(() => loadConfig({ ...secret, AUDIT_EVIDENCE_DAYS: '1.5' })).toThrow(/AUDIT_EVIDENCE_DAYS/);
     expect(c.maxConnectionsPerToken).toBe(2);
     expect(() => loadConfig({ ...secret, AUDIT_RETENTION_DAYS: '-1' })).toThrow(/AUDIT_RETENTION_DAYS/);
     expect(() => loadConfig({ ...secret, MAX_CONNECTIONS_PER_TOKEN: '0' })).toThrow(/MAX_CONNECTIONS_PER_TOKEN/);

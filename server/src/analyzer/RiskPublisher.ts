@@ -1,8 +1,11 @@
 /**
  * Risk publishing: once a second, re-fuses every analysed participant and sends a change to the
  * server at once and an unchanged state every few seconds (so a server that restarted, or a desk
- * that missed one, catches up). Suspicion boosts that participant's sampling.
+ * that missed one, catches up). Suspicion boosts that participant's sampling. With each tick,
+ * what the participant's fusion was told since the last one goes to the server too (`evidence`,
+ * numbers only), for the audit log's calibration record (recordFusion.ts).
  */
+import { MAX_EVIDENCE_BATCH } from '../protocol/analyzerChannel.ts';
 import type { RiskUpdate } from '../protocol/messages.ts';
 import type { CallWatcher } from './CallWatcher.ts';
 import type { ControlChannel } from './ControlChannel.ts';
@@ -10,7 +13,7 @@ import type { AnalyzerEmitter } from './events.ts';
 import { noteCues } from './challengeCues.ts';
 import { FACE_CLASSIFIERS } from './detectors/registry.ts';
 import { fuseSubject } from './pipeline.ts';
-import type { Subjects } from './subjects.ts';
+import type { Subject, Subjects } from './subjects.ts';
 
 /** An unchanged state is re-sent after this long. */
 const REFRESH_MS = 3000;
@@ -57,6 +60,7 @@ export class RiskPublisher {
       s.fusion.setVideoStalled(stalled);
       if (stalled !== undefined) watcher.refreshStalledVideo(s.room, s.participantId, stalled);
       const { snapshot: snap, windowEvidence } = fuseSubject(s, now);
+      this.sendEvidence(s);
       if (s.observing) noteCues(s.observing, windowEvidence);
       if (s.observing && now > s.observing.until) delete s.observing;
       watcher.setBoosted(s.room, s.participantId, s.observing !== undefined || snap.state === 'SUSPICIOUS' || snap.state === 'ALERT');
@@ -80,6 +84,20 @@ export class RiskPublisher {
       };
       events.emit('risk', s.room, update);
       this.deps.control()?.send('risk', { room: s.room, update });
+    }
+  }
+
+  /**
+   * The subject's recorded fusion inputs since the last tick, to the server; emptied either way,
+   * so that nothing piles up while the server is away (what it missed is missing from the record,
+   * which replays what it has).
+   */
+  private sendEvidence(s: Subject): void {
+    const control = this.deps.control();
+    const inputs = s.recorded.inputs;
+    while (inputs.length) {
+      const batch = inputs.splice(0, MAX_EVIDENCE_BATCH);
+      control?.send('evidence', { room: s.room, participantId: s.participantId, start: s.recorded.start, inputs: batch });
     }
   }
 }

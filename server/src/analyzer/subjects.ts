@@ -4,7 +4,9 @@
  * (risk publishing) and measure it closely (challenge observing).
  */
 import { logger } from '../log.ts';
+import type { FusionInput } from '../protocol/analyzerChannel.ts';
 import type { RiskHandBack } from '../protocol/messages.ts';
+import { recordFusion } from './fusion/recordFusion.ts';
 import type { RiskConfig } from './fusion/RiskFusion.ts';
 import { newSubjectAnalysis, type SubjectAnalysis } from './pipeline.ts';
 
@@ -15,6 +17,11 @@ export interface Subject extends SubjectAnalysis {
   lastSent?: { state: string; at: number; top?: string; degraded: string };
   /** A liveness challenge is running: measure every sampled frame closely and report it. */
   observing?: Observing;
+  /**
+   * What this participant's fusion was told since RiskPublisher last sent it on (the `evidence`
+   * message, recordFusion.ts), times in ms from `start` (epoch ms, when the subject was made).
+   */
+  recorded: { start: number; inputs: FusionInput[] };
 }
 
 export interface Observing {
@@ -46,7 +53,9 @@ export class Subjects {
     const key = `${room}/${participantId}`;
     let s = this.byKey.get(key);
     if (!s) {
-      s = { room, participantId, ...newSubjectAnalysis(this.riskConfig, Date.now()) };
+      const start = Date.now();
+      const analysis = newSubjectAnalysis(this.riskConfig, start);
+      s = { room, participantId, ...analysis, recorded: { start, inputs: recordFusion(analysis.fusion, start) } };
       this.byKey.set(key, s);
       const h = this.handedBack.get(key);
       if (h) {

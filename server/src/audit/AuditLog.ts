@@ -1,6 +1,9 @@
 /**
  * The audit log (node:sqlite): calls, participants, risk state changes, alerts, and who was shown
  * each alert and who acknowledged it (with their note), and liveness challenges with their verdicts. No video or audio, ever: only states, scores and reasons.
+ * And, for calibrating fusion on this deployment's own calls (`npm run calibrate -- --from-audit`):
+ * what each analysed participant's fusion was told (detector scores and times, AUDIT_EVIDENCE), and
+ * what each call turned out to be (a confirmed fraud or genuine, marked by a privileged person).
  *
  * Why it is built the way it is (issue 13, item 14):
  * - acknowledgements are append-only (alert_acks, a trigger refuses UPDATE): acknowledging again
@@ -23,6 +26,8 @@ import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, ope
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { logger } from '../log.ts';
+import type { FusionInput } from '../protocol/analyzerChannel.ts';
+import type { CaseOutcome, CaseOutcomeMark } from '../protocol/caseRecord.ts';
 import type { ChallengeView } from '../protocol/challenge.ts';
 import type { RiskAlert, RiskUpdate } from '../protocol/messages.ts';
 
@@ -75,6 +80,19 @@ CREATE TABLE IF NOT EXISTS alert_acks (
 );
 CREATE TRIGGER IF NOT EXISTS alert_acks_append_only BEFORE UPDATE ON alert_acks
   BEGIN SELECT RAISE(ABORT, 'acknowledgements are append-only'); END;
+CREATE TABLE IF NOT EXISTS evidence (
+  id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL REFERENCES calls(id), participant_id TEXT NOT NULL,
+  start_at INTEGER NOT NULL, inputs TEXT NOT NULL, at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evidence_call ON evidence(call_id, participant_id, id);
+CREATE TABLE IF NOT EXISTS case_outcomes (
+  id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL REFERENCES calls(id), participant_id TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('fraud', 'genuine', 'unknown')), by_id TEXT NOT NULL,
+  by_role TEXT NOT NULL, by_name TEXT NOT NULL, at INTEGER NOT NULL, note TEXT
+);
+CREATE INDEX IF NOT EXISTS case_outcomes_call ON case_outcomes(call_id, participant_id, id);
+CREATE TRIGGER IF NOT EXISTS case_outcomes_append_only BEFORE UPDATE ON case_outcomes
+  BEGIN SELECT RAISE(ABORT, 'case outcomes are append-only'); END;
 CREATE INDEX IF NOT EXISTS risk_states_call ON risk_states(call_id, participant_id, at);
 CREATE INDEX IF NOT EXISTS participants_call ON participants(call_id, participant_id);
 CREATE INDEX IF NOT EXISTS calls_room ON calls(room, id);
@@ -89,11 +107,16 @@ const MIGRATIONS: Array<{ table: string; column: string; ddl: string }> = [
   { table: 'participants', column: 'rejoins', ddl: 'ALTER TABLE participants ADD COLUMN rejoins INTEGER NOT NULL DEFAULT 0' },
 ];
 
+/** The detectors' evidence of calls closed before the cutoff (its own period: AuditLogOptions.evidenceDays). */
+const PURGE_EVIDENCE = 'DELETE FROM evidence WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)';
+
 /** Every table that hangs off a call, children first: what a purge deletes. */
 const PURGE = [
   'DELETE FROM alert_acks WHERE alert_id IN (SELECT a.id FROM alerts a JOIN calls c ON c.id = a.call_id WHERE c.closed_at < ?)',
   'DELETE FROM alert_views WHERE alert_id IN (SELECT a.id FROM alerts a JOIN calls c ON c.id = a.call_id WHERE c.closed_at < ?)',
   'DELETE FROM alerts WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
+  PURGE_EVIDENCE,
+  'DELETE FROM case_outcomes WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
   'DELETE FROM risk_states WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
   'DELETE FROM challenges WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
   'DELETE FROM participants WHERE call_id IN (SELECT id FROM calls WHERE closed_at < ?)',
@@ -102,9 +125,18 @@ const PURGE = [
 
 const DAY_MS = 86_400_000;
 
+function outcomeRow(r: Record<string, unknown>): CaseOutcomeMark {
+  return { participantId: String(r.participant_id), outcome: r.outcome as CaseOutcome, byId: String(r.by_id), byRole: String(r.by_role), byName: String(r.by_name), at: Number(r.at), note: r.note === null ? null : String(r.note) };
+}
+
 export interface AuditLogOptions {
   /** Days a closed call is kept; 0 or absent: forever. Purged at open and then once a day. */
   retentionDays?: number;
+  /**
+   * Days a closed call's recorded detector evidence is kept (it is the bulk of the file: about 2 MB
+   * per analysed hour); 0 or absent: as long as the call. Purged with the calls.
+   */
+  evidenceDays?: number;
   /** A rejoin this soon after leaving reopens the participant's row instead of adding one. Default 60 s. */
   rejoinWindowMs?: number;
 }
@@ -116,7 +148,9 @@ const LAST_ACTIVITY = `MAX(c.opened_at,
   COALESCE((SELECT MAX(at) FROM alerts WHERE call_id = c.id), 0),
   COALESCE((SELECT MAX(k.at) FROM alert_acks k JOIN alerts a ON a.id = k.alert_id WHERE a.call_id = c.id), 0),
   COALESCE((SELECT MAX(v.shown_at) FROM alert_views v JOIN alerts a ON a.id = v.alert_id WHERE a.call_id = c.id), 0),
-  COALESCE((SELECT MAX(ended_at) FROM challenges WHERE call_id = c.id), 0))`;
+  COALESCE((SELECT MAX(ended_at) FROM challenges WHERE call_id = c.id), 0),
+  COALESCE((SELECT MAX(at) FROM evidence WHERE call_id = c.id), 0),
+  COALESCE((SELECT MAX(at) FROM case_outcomes WHERE call_id = c.id), 0))`;
 
 /** How long a write waits on another connection's lock before it fails (SQLITE_BUSY). */
 const BUSY_TIMEOUT_MS = 500;
@@ -156,6 +190,7 @@ export class AuditLog {
   /** Calls a crash had left open, closed when this log was opened. */
   readonly closedAtStart: number;
   private readonly retentionMs: number;
+  private readonly evidenceMs: number;
   private readonly rejoinWindowMs: number;
   private purgeTimer: NodeJS.Timeout | undefined;
 
@@ -163,6 +198,7 @@ export class AuditLog {
   constructor(path: string, opts: AuditLogOptions = {}) {
     this.path = path;
     this.retentionMs = (opts.retentionDays ?? 0) * DAY_MS;
+    this.evidenceMs = (opts.evidenceDays ?? 0) * DAY_MS;
     this.rejoinWindowMs = opts.rejoinWindowMs ?? 60_000;
     if (path !== ':memory:') {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -221,8 +257,10 @@ export class AuditLog {
       challenge: p('INSERT OR REPLACE INTO challenges (id, call_id, participant_id, requested_by, steps, result, reasons, started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       challenges: p('SELECT id, participant_id, requested_by, steps, result, reasons, started_at, ended_at FROM challenges WHERE call_id = ? ORDER BY started_at'),
       states: p('SELECT state, risk, at FROM risk_states WHERE call_id = ? AND participant_id = ? ORDER BY at'),
+      evidence: p('INSERT INTO evidence (call_id, participant_id, start_at, inputs, at) VALUES (?, ?, ?, ?, ?)'),
+      outcome: p('INSERT INTO case_outcomes (call_id, participant_id, outcome, by_id, by_role, by_name, at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
     };
-    if (this.retentionMs > 0) {
+    if (this.retentionMs > 0 || this.evidenceMs > 0) {
       this.purge();
       this.purgeTimer = setInterval(() => this.purge(), DAY_MS).unref();
     }
@@ -230,15 +268,17 @@ export class AuditLog {
 
   /**
    * Deletes closed calls older than the retention period, with their participants, states, alerts,
-   * views, acknowledgements and checks, in one transaction. Returns how many calls went.
+   * views, acknowledgements, checks, outcomes and evidence, and the evidence of closed calls older
+   * than its own (shorter) period, in one transaction. Returns how many calls went.
    */
   purge(now = Date.now()): number {
-    if (this.retentionMs <= 0) return 0;
+    if (this.retentionMs <= 0 && this.evidenceMs <= 0) return 0;
     const before = now - this.retentionMs;
     let calls = 0;
     this.db.exec('BEGIN IMMEDIATE');
     try {
-      for (const sql of PURGE) {
+      if (this.evidenceMs > 0) this.db.prepare(PURGE_EVIDENCE).run(now - this.evidenceMs);
+      for (const sql of this.retentionMs > 0 ? PURGE : []) {
         const changes = Number(this.db.prepare(sql).run(before).changes);
         if (sql.startsWith('DELETE FROM calls')) calls = changes;
       }
@@ -434,8 +474,79 @@ export class AuditLog {
     }));
   }
 
+  /**
+   * A batch of what an analysed participant's fusion was told (the analyzer's `evidence` message):
+   * kept so that fusion can be calibrated on this deployment's own calls once their outcome is
+   * known (`npm run calibrate -- --from-audit`). Numbers only; `inputs` is stored as it came,
+   * already checked against the protocol's schema.
+   */
+  evidenceRecorded(callId: number, participantId: string, start: number, inputs: readonly FusionInput[], at = Date.now()): void {
+    this.stmt.evidence!.run(callId, participantId, start, JSON.stringify(inputs), at);
+  }
+
+  /** A participant's recorded evidence batches in a call, in arrival order. */
+  callEvidence(callId: number, participantId: string): Array<{ start: number; inputs: FusionInput[] }> {
+    return participantEvidence(this.db, callId, participantId);
+  }
+
+  /**
+   * What a call turned out to be for one analysed participant: a confirmed fraud, confirmed
+   * genuine, or 'unknown' (taking back an earlier mark). Appended, never overwritten (a trigger
+   * refuses UPDATE): the latest mark counts, and every earlier one stays with who made it.
+   */
+  outcomeMarked(callId: number, participantId: string, outcome: CaseOutcome, by: { id: string; role: string; name: string }, note: string | undefined, at = Date.now()): void {
+    this.stmt.outcome!.run(callId, participantId, outcome, by.id, by.role, by.name, at, note ?? null);
+  }
+
+  /** Every outcome mark of a call, oldest first. */
+  callOutcomes(callId: number): CaseOutcomeMark[] {
+    return (this.db.prepare('SELECT participant_id, outcome, by_id, by_role, by_name, at, note FROM case_outcomes WHERE call_id = ? ORDER BY at, id').all(callId) as Array<Record<string, unknown>>).map(outcomeRow);
+  }
+
+  /** The labelled calls (labelledParticipants below). */
+  labelledParticipants(): LabelledParticipant[] {
+    return labelledParticipants(this.db);
+  }
+
   close(): void {
     clearInterval(this.purgeTimer);
     this.db.close();
   }
+}
+
+// --- Reads for calibration: also run on a read-only copy of the file (evaluation/auditClips.ts) ---
+
+export interface LabelledParticipant {
+  callId: number;
+  participantId: string;
+  /** Their name in the call (the first they joined with). */
+  name: string;
+  outcome: 'fraud' | 'genuine';
+  openedAt: number;
+}
+
+/**
+ * Each analysed participant's latest outcome mark over every call, where it is fraud or genuine:
+ * the labelled calls `npm run calibrate -- --from-audit` learns from.
+ */
+export function labelledParticipants(db: DatabaseSync): LabelledParticipant[] {
+  const rows = db
+    .prepare(
+      `SELECT o.call_id, o.participant_id, o.outcome, c.opened_at,
+         (SELECT name FROM participants p WHERE p.call_id = o.call_id AND p.participant_id = o.participant_id ORDER BY rowid LIMIT 1) AS name
+       FROM case_outcomes o JOIN calls c ON c.id = o.call_id
+       WHERE o.id = (SELECT MAX(id) FROM case_outcomes x WHERE x.call_id = o.call_id AND x.participant_id = o.participant_id)
+         AND o.outcome IN ('fraud', 'genuine')
+       ORDER BY o.call_id, o.participant_id`,
+    )
+    .all() as Array<Record<string, unknown>>;
+  return rows.map((r) => ({ callId: Number(r.call_id), participantId: String(r.participant_id), name: r.name === null ? String(r.participant_id) : String(r.name), outcome: r.outcome as 'fraud' | 'genuine', openedAt: Number(r.opened_at) }));
+}
+
+/** A participant's recorded evidence batches in a call, in arrival order. */
+export function participantEvidence(db: DatabaseSync, callId: number, participantId: string): Array<{ start: number; inputs: FusionInput[] }> {
+  return (db.prepare('SELECT start_at, inputs FROM evidence WHERE call_id = ? AND participant_id = ? ORDER BY id').all(callId, participantId) as Array<Record<string, unknown>>).map((r) => ({
+    start: Number(r.start_at),
+    inputs: JSON.parse(String(r.inputs)) as FusionInput[],
+  }));
 }

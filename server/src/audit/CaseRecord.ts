@@ -9,7 +9,7 @@
  * that has restarted, gives the same record; and so that the record can only say what the audit
  * log can prove.
  */
-import { formatDuration, type CaseAlert, type CaseCheck, type CaseEvent, type CaseParticipant, type CaseRecord } from '../protocol/caseRecord.ts';
+import { formatDuration, type CaseOutcome, type CaseAlert, type CaseCheck, type CaseEvent, type CaseParticipant, type CaseRecord } from '../protocol/caseRecord.ts';
 import { INSTRUCTIONS, type ChallengeAction } from '../protocol/challenge.ts';
 import type { AuditLog } from './AuditLog.ts';
 
@@ -69,11 +69,14 @@ export function buildCaseRecord(audit: AuditLog, callId: number, now = Date.now(
     states: [...states.values()],
     alerts,
     checks,
+    outcomes: audit.callOutcomes(callId).map((o) => ({ ...o, participantName: nameOf(o.participantId) })),
     events,
   };
 }
 
 // --- The printable page -----------------------------------------------------------------------
+
+const OUTCOME_WORDS: Record<CaseOutcome, string> = { fraud: 'confirmed fraud', genuine: 'confirmed genuine', unknown: 'outcome not known (an earlier mark taken back)' };
 
 const esc = (s: unknown) =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -149,6 +152,9 @@ export function renderCaseRecordHtml(r: CaseRecord): string {
     )
     .join('');
   const events = r.events.map((e) => `<li data-kind="${e.kind}"><time>${clock(e.at)}</time> ${eventText(e)}</li>`).join('');
+  const outcomes = r.outcomes
+    .map((o) => `<li data-testid="record-outcome" data-outcome="${esc(o.outcome)}"><time>${when(o.at)}</time> ${esc(o.participantName)}: <strong>${esc(OUTCOME_WORDS[o.outcome])}</strong>, marked by ${esc(o.byName)} (${esc(o.byRole)})${o.note ? `: “${esc(o.note)}”` : ''}</li>`)
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Case record — ${esc(r.room)} — ${when(r.openedAt)}</title>
@@ -172,6 +178,7 @@ ol.events { list-style: none; padding: 0; } button { font: inherit; padding: 0.4
 <h2>Alerts (${r.alerts.length})</h2>${alerts || '<p>No alerts.</p>'}
 <h2>Liveness checks (${r.checks.length})</h2>${checks || '<p>No liveness checks.</p>'}
 <h2>Everything, in order</h2><ol class="events" data-testid="record-events">${events}</ol>
+<h2>Outcome</h2>${outcomes ? `<ol class="events">${outcomes}</ol><p class="meta">The latest mark for each person counts.</p>` : '<p>Not marked: nobody has said whether this call was a fraud.</p>'}
 <script>${PRINT_SCRIPT}</script>
 </body></html>`;
 }

@@ -12,61 +12,15 @@
  */
 import type { Evidence } from '../analyzer/detectors/Detector.ts';
 import { PRIMARY_DETECTORS as PRIMARY } from '../analyzer/detectors/registry.ts';
-import { RiskFusion, type RiskConfig, type RiskSnapshot, type RiskStateName, type SampledInput } from '../analyzer/fusion/RiskFusion.ts';
-import type { QualityReason } from '../analyzer/vision/quality.ts';
+import { RiskFusion, type RiskConfig, type RiskSnapshot, type RiskStateName } from '../analyzer/fusion/RiskFusion.ts';
+import type { FusionInput } from '../analyzer/fusion/recordFusion.ts';
 import type { ClipResult, FusedClipResult } from './runner.ts';
 
-/**
- * One thing fusion was told, at ms from the clip's start:
- * - `['e', t, detector, score | null, confidence]`: evidence (null score: it abstained);
- * - `['q', t, reason]`: the frame quality check;
- * - `['s', t, input]`, `['d', t, input]`: a sample analysed or dropped; `['r', input, perSecond]`: the sampling target;
- * - `['u', t]`: a fusion tick (update).
- */
-export type FusionInput =
-  | ['e', number, string, number | null, number]
-  | ['q', number, QualityReason]
-  | ['s' | 'd', number, SampledInput]
-  | ['r', SampledInput, number]
-  | ['u', number];
+// The recording lives with fusion (the live analyzer sends the same list); the type with the
+// protocol, whose schema checks it on the way in.
+export { recordFusion, type FusionInput } from '../analyzer/fusion/recordFusion.ts';
 
 const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
-
-/** Records every call into `fusion` (times relative to `t0`), leaving its behaviour unchanged. */
-export function recordFusion(fusion: RiskFusion, t0: number): FusionInput[] {
-  const log: FusionInput[] = [];
-  const add = fusion.add.bind(fusion);
-  const addQuality = fusion.addQuality.bind(fusion);
-  const update = fusion.update.bind(fusion);
-  const sampled = fusion.sampled.bind(fusion);
-  const dropped = fusion.dropped.bind(fusion);
-  const target = fusion.setSamplingTarget.bind(fusion);
-  fusion.add = (e: Evidence) => {
-    log.push(['e', e.at - t0, e.detector, e.score === undefined ? null : r4(e.score), r4(e.confidence)]);
-    add(e);
-  };
-  fusion.addQuality = (at, reason) => {
-    log.push(['q', at - t0, reason]);
-    addQuality(at, reason);
-  };
-  fusion.sampled = (input, at) => {
-    log.push(['s', at - t0, input]);
-    sampled(input, at);
-  };
-  fusion.dropped = (input, at) => {
-    log.push(['d', at - t0, input]);
-    dropped(input, at);
-  };
-  fusion.setSamplingTarget = (input, perSecond) => {
-    log.push(['r', input, perSecond]);
-    target(input, perSecond);
-  };
-  fusion.update = (now) => {
-    log.push(['u', now - t0]);
-    return update(now);
-  };
-  return log;
-}
 
 const rank = (s: RiskStateName) => (s === 'ALERT' ? 2 : s === 'SUSPICIOUS' ? 1 : 0);
 

@@ -5,6 +5,7 @@
  *   GET  /api/calls/:room/record.html[?call=ID]  the same as a printable page
  *   GET  /api/calls/:room/records                the room's recent calls (ids and times)
  *   POST /api/calls/:room/invites                a host creates an analysed participant's join link
+ *   POST /api/calls/:room/outcome                what a call turned out to be: a confirmed fraud or genuine
  *
  * The token goes in `Authorization: Bearer <token>`; the GETs also take `?token=` so that a
  * browser can open or download the record from a link (pages are no-store, no-referrer, as the
@@ -12,7 +13,9 @@
  *
  * Who may read a record: clinicians, agents and supervisors holding a token for that room, and
  * supervisors with an all-calls (dashboard) token. Patients and customers never (403): the record
- * is risk data. Who may create an invite: hosts (clinician, agent) of that room only.
+ * is risk data. Who may create an invite: hosts (clinician, agent) of that room only. Who may mark
+ * an outcome: whoever may read that call's record (the mark is appended, with who made it: the
+ * audit log keeps every mark; `npm run calibrate -- --from-audit` learns from the latest).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
@@ -21,6 +24,7 @@ import type { AuditLog } from '../audit/AuditLog.ts';
 import { buildCaseRecord, PRINT_SCRIPT, renderCaseRecordHtml } from '../audit/CaseRecord.ts';
 import { issueToken, verifyToken, type TokenClaims } from '../auth/token.ts';
 import { ClientError } from '../errors.ts';
+import { CASE_OUTCOMES } from '../protocol/caseRecord.ts';
 import { ALL_ROOMS } from '../protocol/dashboard.ts';
 import { ErrorCode, RoomIdSchema } from '../protocol/messages.ts';
 import { ANALYSED_ROLES, isHost, isPrivileged } from '../protocol/roles.ts';
@@ -45,6 +49,15 @@ export const InviteRequestSchema = z.strictObject({
   role: z.enum(ANALYSED_ROLES).optional(),
   name: z.string().trim().min(1).max(64),
   ttlSeconds: z.number().int().min(60).max(MAX_INVITE_TTL_S).optional(),
+});
+
+export const OutcomeRequestSchema = z.strictObject({
+  /** The call's id in the audit log (GET .../records lists them; the record says its own). */
+  call: z.number().int().positive(),
+  /** The analysed participant (patient or customer) the outcome is about. */
+  participantId: z.string().min(1).max(128),
+  outcome: z.enum(CASE_OUTCOMES),
+  note: z.string().trim().max(500).optional(),
 });
 
 const HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' };
@@ -116,7 +129,7 @@ export function api(opts: ApiOptions): (req: IncomingMessage, res: ServerRespons
 }
 
 async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-  const m = /^\/api\/calls\/([^/]+)\/(record|record\.html|records|invites)$/.exec(url.pathname);
+  const m = /^\/api\/calls\/([^/]+)\/(record|record\.html|records|invites|outcome)$/.exec(url.pathname);
   if (!m) throw new HttpError(404, ErrorCode.BadRequest, 'No such API endpoint.');
   let decoded: string;
   try {
@@ -143,8 +156,9 @@ async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerRespons
     return;
   }
 
-  if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, ErrorCode.BadRequest, 'Use GET.');
-  const claims = authenticate(opts.tokenSecret, bearer(req, url, true));
+  const writing = what === 'outcome';
+  if (writing ? req.method !== 'POST' : req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, ErrorCode.BadRequest, writing ? 'Use POST.' : 'Use GET.');
+  const claims = authenticate(opts.tokenSecret, bearer(req, url, !writing));
   if (!isPrivileged(claims.role)) throw new HttpError(403, ErrorCode.Forbidden, 'Case records are for clinicians, agents and supervisors only.');
   if (claims.room !== room.data && claims.room !== ALL_ROOMS) throw new HttpError(403, ErrorCode.Forbidden, `This link is for another room, not "${room.data}".`);
 
@@ -153,6 +167,18 @@ async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerRespons
   // One query each, in SQL (not one per call): a busy room has thousands of sittings.
   const reader = claims.room === ALL_ROOMS ? undefined : claims.sub;
   const mayRead = (id: number): boolean => reader === undefined || opts.audit.tookPart(id, reader);
+  if (writing) {
+    const body = OutcomeRequestSchema.safeParse(await readBody(req));
+    if (!body.success) throw new HttpError(400, ErrorCode.BadRequest, `Invalid outcome: ${body.error.issues[0]?.path.join('.') || 'body'}: ${body.error.issues[0]?.message ?? 'malformed'}.`);
+    const { call, participantId, outcome, note } = body.data;
+    if (opts.audit.call(call)?.room !== room.data || !mayRead(call)) throw new HttpError(404, ErrorCode.BadRequest, `No call ${call} in room "${room.data}".`);
+    // Only a screened person's call has an outcome: the clinician's own is not a fraud or not.
+    const who = opts.audit.callParticipants(call).find((p) => p.participantId === participantId && (ANALYSED_ROLES as readonly string[]).includes(p.role));
+    if (!who) throw new HttpError(404, ErrorCode.BadRequest, `No patient or customer "${participantId.slice(0, 64)}" in call ${call}.`);
+    opts.audit.outcomeMarked(call, participantId, outcome, { id: claims.sub, role: claims.role, name: claims.name }, note || undefined);
+    send(res, 201, { call, participantId, name: who.name, outcome, by: claims.name, ...(note ? { note } : {}) });
+    return;
+  }
   if (what === 'records') {
     send(res, 200, { room: room.data, calls: opts.audit.callsInRoom(room.data, 20, reader) });
     return;

@@ -22,6 +22,33 @@ const participantId = z.string().min(1).max(128);
 const roomName = z.string().min(1).max(256);
 const challengeId = z.string().min(1).max(64);
 
+/** What the analyzer's face-quality check can say of a frame (analyzer/vision/quality.ts). */
+export const QUALITY_REASONS = ['ok', 'no-face', 'multiple-faces', 'too-dark', 'too-small', 'frozen'] as const;
+/** The inputs whose sampling fusion keeps a ledger of (analyzer/detectors/Detector.ts, SamplingNeed). */
+export const SAMPLED_INPUTS = ['video', 'face-frames', 'audio'] as const;
+
+const ms = z.number().min(0).max(1e10);
+const sampledInput = z.enum(SAMPLED_INPUTS);
+/**
+ * One thing a participant's fusion was told, at ms from a start the message gives
+ * (analyzer/fusion/recordFusion.ts; the evaluation records and replays the same list):
+ * - `['e', t, detector, score | null, confidence]`: evidence (null score: it abstained);
+ * - `['q', t, reason]`: the frame quality check;
+ * - `['s', t, input]`, `['d', t, input]`: a sample analysed or dropped; `['r', input, perSecond]`: the sampling target;
+ * - `['u', t]`: a fusion tick (update).
+ * Numbers only: no picture, no sound, no text a detector wrote.
+ */
+export const FusionInputSchema = z.union([
+  z.tuple([z.literal('e'), ms, z.string().min(1).max(64), z.number().min(0).max(1).nullable(), z.number().min(0).max(1)]),
+  z.tuple([z.literal('q'), ms, z.enum(QUALITY_REASONS)]),
+  z.tuple([z.enum(['s', 'd']), ms, sampledInput]),
+  z.tuple([z.literal('r'), sampledInput, z.number().min(0).max(10_000)]),
+  z.tuple([z.literal('u'), ms]),
+]);
+export type FusionInput = z.infer<typeof FusionInputSchema>;
+/** The most fusion inputs one `evidence` message carries (the analyzer sends about 30 a second per participant). */
+export const MAX_EVIDENCE_BATCH = 20_000;
+
 export const RiskUpdateSchema = z.strictObject({
   participantId,
   state: z.enum(RISK_STATES),
@@ -72,6 +99,14 @@ export const AnalyzerMessages = {
   heartbeat: z.object({ metrics: z.unknown().optional(), load: z.unknown().optional() }),
   /** A participant's fused risk. */
   risk: z.strictObject({ room: RoomIdSchema, update: RiskUpdateSchema }),
+  /**
+   * What a participant's fusion was told since the last batch (once a second), so that the server
+   * can keep it beside the call in the audit log (AUDIT_EVIDENCE) and a deployment can calibrate
+   * fusion on its own calls (`npm run calibrate -- --from-audit`). `start`: the epoch ms the
+   * inputs' times count from (one per analysed participant and analyzer; a call moved to another
+   * analyzer starts again).
+   */
+  evidence: z.strictObject({ room: RoomIdSchema, participantId, start: z.number().min(0).max(1e14), inputs: z.array(FusionInputSchema).min(1).max(MAX_EVIDENCE_BATCH) }),
   /** One frame's measurements for a running liveness challenge. */
   'challenge.sample': z.strictObject({ room: RoomIdSchema, participantId, challengeId, sample: ChallengeSampleSchema }),
 } as const;

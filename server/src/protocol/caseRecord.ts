@@ -44,6 +44,25 @@ export interface CaseCheck {
   endedAt: number;
 }
 
+/**
+ * What a call turned out to be for an analysed participant, as a privileged person marked it
+ * afterwards (POST /api/calls/:room/outcome): a confirmed fraud, confirmed genuine, or 'unknown'
+ * (taking back an earlier mark). The latest mark counts; `npm run calibrate -- --from-audit`
+ * learns from the calls marked fraud or genuine.
+ */
+export const CASE_OUTCOMES = ['fraud', 'genuine', 'unknown'] as const;
+export type CaseOutcome = (typeof CASE_OUTCOMES)[number];
+
+export interface CaseOutcomeMark {
+  participantId: string;
+  outcome: CaseOutcome;
+  byId: string;
+  byRole: string;
+  byName: string;
+  at: number;
+  note: string | null;
+}
+
 /** One line of the record's chronology; `at` orders them (ties keep the order below). */
 export type CaseEvent =
   | { at: number; kind: 'joined' | 'left'; participantId: string; name: string; role: string }
@@ -68,7 +87,9 @@ export interface CaseRecord {
   states: Array<{ participantId: string; name: string; changes: Array<{ at: number; state: string; risk: number; reasons: RiskReason[] }> }>;
   alerts: CaseAlert[];
   checks: CaseCheck[];
-  /** Everything above, in the order it happened. */
+  /** Every outcome mark, oldest first (the latest per participant counts), with the participant's name. */
+  outcomes: Array<CaseOutcomeMark & { participantName: string }>;
+  /** Everything above but the outcome marks (made after the call), in the order it happened. */
   events: CaseEvent[];
 }
 

@@ -17,6 +17,7 @@ import {
   AnalyzerMessages,
   parseMessage,
   WorkerLoadSchema,
+  type AnalyzerPayload,
   type AnalyzerToServer,
   type ChallengeResultMessage,
   type ObserveRequest,
@@ -56,6 +57,8 @@ export class AnalyzerHub extends EventEmitter<{
   stalled: [string];
   risk: [string, RiskUpdate];
   'challenge-sample': [room: string, participantId: string, challengeId: string, sample: ChallengeSample];
+  /** What a participant's fusion was told since the last batch (the audit log keeps it: RiskDesk). */
+  evidence: [AnalyzerPayload<'evidence'>];
 }> {
   private readonly nsp: Namespace<AnalyzerToServer, ServerToAnalyzer>;
   readonly pool: AnalyzerPool;
@@ -156,6 +159,15 @@ export class AnalyzerHub extends EventEmitter<{
         // send a verdict or two for calls that have moved on.
         if (!this.owns(worker, parsed.data.room)) return;
         this.emit('risk', parsed.data.room, parsed.data.update);
+      });
+      socket.on('evidence', (msg) => {
+        const parsed = parseMessage(AnalyzerMessages.evidence, msg);
+        if (!parsed.ok) {
+          log.warn('malformed evidence message from analyzer', { analyzer: worker.name, err: parsed.error });
+          return;
+        }
+        if (!this.owns(worker, parsed.data.room)) return;
+        this.emit('evidence', parsed.data);
       });
       socket.on('challenge.sample', (msg) => {
         const parsed = parseMessage(AnalyzerMessages['challenge.sample'], msg);

@@ -16,6 +16,7 @@ import { recordSafely, type AuditLog } from '../audit/AuditLog.ts';
 import { logger } from '../log.ts';
 import type { MetricJson } from '../metrics/merge.ts';
 import { Metrics } from '../metrics/Metrics.ts';
+import type { FusionInput } from '../protocol/analyzerChannel.ts';
 import { RISK_STATES, type IntegrityReport, type RiskAlert, type RiskHandBack, type RiskUpdate } from '../protocol/messages.ts';
 import { isPrivileged } from '../protocol/roles.ts';
 import type { CallRoom, Participant } from '../signaling/CallRoom.ts';
@@ -76,17 +77,26 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
   private readonly audit: AuditLog;
   private readonly hub: AnalyzerHub;
 
-  constructor(registry: RoomRegistry, hub: AnalyzerHub, audit: AuditLog) {
+  private readonly recordEvidence: boolean;
+
+  /**
+   * `recordEvidence` (AUDIT_EVIDENCE_DAYS > 0): keep what each analysed participant's fusion was
+   * told (the analyzer's `evidence` batches) in the audit log beside the call, for calibration on
+   * this deployment's own calls (`npm run calibrate -- --from-audit`).
+   */
+  constructor(registry: RoomRegistry, hub: AnalyzerHub, audit: AuditLog, opts: { recordEvidence?: boolean } = {}) {
     super();
     this.registry = registry;
     this.audit = audit;
     this.hub = hub;
+    this.recordEvidence = opts.recordEvidence ?? false;
     for (const room of registry.list()) this.track(room);
     registry.on('opened', (id) => {
       const room = registry.get(id);
       if (room) this.track(room);
     });
     hub.on('risk', (room, update) => this.onRisk(room, update));
+    hub.on('evidence', (m) => this.onEvidence(m.room, m.participantId, m.start, m.inputs));
     hub.setHandBackSource((room) => this.handBack(room));
   }
 
@@ -145,6 +155,16 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
       if (callId !== undefined) recordSafely('close call', () => this.audit.closeCall(callId));
       if (this.calls.get(room.id) === rec) this.calls.delete(room.id);
     });
+  }
+
+  private onEvidence(roomId: string, participantId: string, start: number, inputs: FusionInput[]): void {
+    if (!this.recordEvidence) return;
+    const rec = this.calls.get(roomId);
+    const subject = rec?.room.get(participantId);
+    const callId = rec?.callId;
+    // As risk: only for people in the call now, and only the analysed side.
+    if (callId === undefined || !subject || isPrivileged(subject.role) || subject.role === 'analyzer') return;
+    recordSafely('evidence', () => this.audit.evidenceRecorded(callId, participantId, start, inputs));
   }
 
   private onRisk(roomId: string, u: RiskUpdate): void {

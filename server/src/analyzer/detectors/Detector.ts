@@ -5,6 +5,7 @@
  * "Insufficient signal" is an honest answer, never a false "fake".
  */
 import type { FaceDetection } from '../vision/BlazeFace.ts';
+import type { SAMPLED_INPUTS } from '../../protocol/analyzerChannel.ts';
 import type { ImageSource } from '../vision/image.ts';
 
 /** The detectors' ids, one per entry of registry.ts (the registry is the one list). */
@@ -39,7 +40,7 @@ export interface SamplingNeed {
    * usable face and the landmark frames between them: what the window detectors are told);
    * `audio`: speech windows.
    */
-  input: 'video' | 'face-frames' | 'audio';
+  input: (typeof SAMPLED_INPUTS)[number];
   /**
    * Analysed samples per second. 'window': the detector's minSamples per windowMs in
    * risk-config.json, the least for fusion to count it at all.

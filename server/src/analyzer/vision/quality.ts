@@ -2,11 +2,12 @@
  * Decides whether a sampled frame is fit for face analysis, so the analyzer can report why it
  * has no verdict instead of scoring a face it cannot see.
  */
+import type { QUALITY_REASONS } from '../../protocol/analyzerChannel.ts';
 import { meanLuma, type ImageSource } from './image.ts';
 import type { Box, Detection } from './nms.ts';
 
 /** 'frozen' is not assessQuality's: the picture has stopped changing (FrozenPicture.ts), decided over frames. */
-export type QualityReason = 'ok' | 'no-face' | 'multiple-faces' | 'too-dark' | 'too-small' | 'frozen';
+export type QualityReason = (typeof QUALITY_REASONS)[number];
 
 export interface QualityOptions {
   /** Mean full-range luma (0..255) below which the face, or the frame when no face is found, is too dark (default 40). */
