@@ -145,6 +145,21 @@ describe('case record', () => {
       expect(blocked.filter((t) => /Content Security Policy/.test(t))).toEqual([]);
       const pdf = await page.pdf({ format: 'A4' });
       expect(pdf.subarray(0, 5).toString()).toBe('%PDF-');
+
+      // Later the doctor learns how it ended, and says so on the same page: the mark goes into the
+      // audit log with who made it (what `npm run calibrate -- --from-audit` learns from).
+      expect(await page.getByTestId('case-record').textContent()).toMatch(/Not marked: nobody has said whether this call was a fraud/);
+      const form = page.getByTestId('mark-outcome');
+      expect(await form.count()).toBe(1); // Pat Lee only: the clinician is not screened
+      await form.getByRole('textbox').fill('The bank confirmed the ID was stolen.');
+      await form.getByRole('button', { name: 'Confirmed fraud' }).click();
+      const mark = page.getByTestId('record-outcome');
+      await mark.waitFor({ timeout: 10_000 });
+      expect(await mark.textContent()).toMatch(/Pat Lee: confirmed fraud, marked by Dr Ada Okafor \(clinician\): “The bank confirmed the ID was stolen\.”/);
+      expect(blocked.filter((t) => /Content Security Policy/.test(t))).toEqual([]);
+      const after = (await (await get(`/api/calls/${room}/record`, doctorToken)).json()) as CaseRecord;
+      expect(after.outcomes).toEqual([expect.objectContaining({ participantId: 'pat', participantName: 'Pat Lee', outcome: 'fraud', byName: 'Dr Ada Okafor', byRole: 'clinician' })]);
+      expect(server.app.audit.labelledParticipants()).toEqual([expect.objectContaining({ callId: record.callId, participantId: 'pat', outcome: 'fraud' })]);
     } finally {
       await chromium.close();
     }

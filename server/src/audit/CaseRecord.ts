@@ -11,6 +11,7 @@
  */
 import { formatDuration, type CaseOutcome, type CaseAlert, type CaseCheck, type CaseEvent, type CaseParticipant, type CaseRecord } from '../protocol/caseRecord.ts';
 import { INSTRUCTIONS, type ChallengeAction } from '../protocol/challenge.ts';
+import { ANALYSED_ROLES } from '../protocol/roles.ts';
 import type { AuditLog } from './AuditLog.ts';
 
 export type { CaseAlert, CaseAlertView, CaseCheck, CaseEvent, CaseParticipant, CaseRecord } from '../protocol/caseRecord.ts';
@@ -115,7 +116,22 @@ function eventText(e: CaseEvent): string {
 }
 
 /** The script of the page's Print button; the page's CSP admits it by hash and nothing else. */
-export const PRINT_SCRIPT = "document.getElementById('print').addEventListener('click',()=>window.print());";
+export const PRINT_SCRIPT = [
+  "document.getElementById('print').addEventListener('click',()=>window.print());",
+  // Marking the outcome (POST /api/calls/:room/outcome) with the token the page was opened with; a
+  // page fetched with the header instead has none, and says so rather than offer a button that fails.
+  "const token=new URLSearchParams(location.search).get('token');",
+  "for(const f of document.querySelectorAll('form.outcome')){",
+  "const status=f.querySelector('.status');",
+  "if(!token){status.textContent='Open this page from its link to mark the outcome.';for(const b of f.querySelectorAll('button'))b.disabled=true;continue;}",
+  "f.addEventListener('submit',async(ev)=>{ev.preventDefault();",
+  "const body={call:Number(f.dataset.call),participantId:f.dataset.participant,outcome:ev.submitter.value};",
+  "const note=f.querySelector('input').value.trim();if(note)body.note=note;",
+  "status.textContent='Saving...';",
+  "try{const r=await fetch(f.dataset.url,{method:'POST',headers:{'content-type':'application/json',authorization:'Bearer '+token},body:JSON.stringify(body)});",
+  "if(r.ok){location.reload();return;}const e=await r.json().catch(()=>({}));status.textContent='Not saved: '+(e.error&&e.error.message||r.status);}",
+  "catch(e){status.textContent='Not saved: '+e.message;}});}",
+].join('');
 
 /** A self-contained HTML page of the record, laid out for reading and for print (to PDF). */
 export function renderCaseRecordHtml(r: CaseRecord): string {
@@ -152,6 +168,19 @@ export function renderCaseRecordHtml(r: CaseRecord): string {
     )
     .join('');
   const events = r.events.map((e) => `<li data-kind="${e.kind}"><time>${clock(e.at)}</time> ${eventText(e)}</li>`).join('');
+  // Once it is known (a bank's check, a patient's complaint), whoever reads the record says what
+  // the call was; `npm run calibrate -- --from-audit` learns from those marks.
+  const screened = [...new Map(r.participants.filter((p) => (ANALYSED_ROLES as readonly string[]).includes(p.role)).map((p) => [p.id, p])).values()];
+  const markForms = screened
+    .map(
+      (p) =>
+        `<form class="outcome noprint" data-testid="mark-outcome" data-url="/api/calls/${esc(encodeURIComponent(r.room))}/outcome" data-call="${r.callId}" data-participant="${esc(p.id)}">` +
+        `<span><strong>${esc(p.name)}</strong>: what did this call turn out to be?</span> ` +
+        `<input name="note" maxlength="500" placeholder="How you know (optional)" aria-label="How you know, for ${esc(p.name)}"> ` +
+        `<button type="submit" value="fraud">Confirmed fraud</button> <button type="submit" value="genuine">Confirmed genuine</button> <button type="submit" value="unknown">Not known</button> ` +
+        `<span class="status" role="status"></span></form>`,
+    )
+    .join('');
   const outcomes = r.outcomes
     .map((o) => `<li data-testid="record-outcome" data-outcome="${esc(o.outcome)}"><time>${when(o.at)}</time> ${esc(o.participantName)}: <strong>${esc(OUTCOME_WORDS[o.outcome])}</strong>, marked by ${esc(o.byName)} (${esc(o.byRole)})${o.note ? `: “${esc(o.note)}”` : ''}</li>`)
     .join('');
@@ -165,6 +194,7 @@ table { border-collapse: collapse; width: 100%; } th, td { text-align: left; pad
 .alert { border-left: 4px solid #b3261e; padding-left: 0.75rem; } .check { border-left: 4px solid #555; padding-left: 0.75rem; }
 .meta { color: #333; } time { font-variant-numeric: tabular-nums; color: #333; margin-right: 0.4rem; }
 ol.events { list-style: none; padding: 0; } button { font: inherit; padding: 0.4rem 0.9rem; }
+form.outcome { margin: 0.5rem 0; display: flex; flex-wrap: wrap; gap: 0.4rem; align-items: center; } form.outcome input { font: inherit; padding: 0.3rem; min-width: 14rem; }
 @media print { .noprint { display: none; } body { margin: 0; max-width: none; } section, tr { break-inside: avoid; } }
 </style></head>
 <body data-testid="case-record">
@@ -178,7 +208,7 @@ ol.events { list-style: none; padding: 0; } button { font: inherit; padding: 0.4
 <h2>Alerts (${r.alerts.length})</h2>${alerts || '<p>No alerts.</p>'}
 <h2>Liveness checks (${r.checks.length})</h2>${checks || '<p>No liveness checks.</p>'}
 <h2>Everything, in order</h2><ol class="events" data-testid="record-events">${events}</ol>
-<h2>Outcome</h2>${outcomes ? `<ol class="events">${outcomes}</ol><p class="meta">The latest mark for each person counts.</p>` : '<p>Not marked: nobody has said whether this call was a fraud.</p>'}
+<h2>Outcome</h2>${outcomes ? `<ol class="events">${outcomes}</ol><p class="meta">The latest mark for each person counts.</p>` : '<p>Not marked: nobody has said whether this call was a fraud.</p>'}${markForms}
 <script>${PRINT_SCRIPT}</script>
 </body></html>`;
 }

@@ -61,7 +61,8 @@ export const OutcomeRequestSchema = z.strictObject({
 });
 
 const HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' };
-const PAGE_CSP = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(PRINT_SCRIPT).digest('base64')}'; frame-ancestors 'none'`;
+// connect-src: the page's own script marks the outcome (POST .../outcome) on this origin, nowhere else.
+const PAGE_CSP = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(PRINT_SCRIPT).digest('base64')}'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'`;
 
 class HttpError extends Error {
   readonly status: number;
