@@ -22,8 +22,9 @@ import { AuditLog } from '../../server/src/audit/AuditLog.ts';
 import { buildCaseRecord, renderCaseRecordHtml } from '../../server/src/audit/CaseRecord.ts';
 import { issueToken } from '../../server/src/auth/token.ts';
 import { clipsFromAudit, mergeEvidence } from '../../server/src/evaluation/auditClips.ts';
-import { api } from '../../server/src/http/api.ts';
-import { AnalyzerMessages, type FusionInput } from '../../server/src/protocol/analyzerChannel.ts';
+import { api, MAX_OUTCOME_MARKS } from '../../server/src/http/api.ts';
+import { AnalyzerMessages, MAX_EVIDENCE_BATCH, type FusionInput } from '../../server/src/protocol/analyzerChannel.ts';
+import { MAX_MESSAGE_BYTES } from '../../server/src/protocol/messages.ts';
 import type { Participant } from '../../server/src/signaling/CallRoom.ts';
 import { RoomRegistry } from '../../server/src/signaling/RoomRegistry.ts';
 import { RiskDesk } from '../../server/src/screening/RiskDesk.ts';
@@ -81,6 +82,23 @@ describe('the analyzer sends what fusion was told', () => {
     const s = subjects.get('r1', 'p1');
     for (let i = 0; i < 5; i++) publisher.publish();
     expect(s.recorded.inputs).toEqual([]);
+  });
+
+  it('a batch held up for minutes goes in messages socket.io accepts: none over MAX_MESSAGE_BYTES', () => {
+    const subjects = new Subjects(loadRiskConfig());
+    const sent: Array<{ inputs: FusionInput[] }> = [];
+    const control = { send: (e: string, p: { inputs: FusionInput[] }) => e === 'evidence' && sent.push(p) };
+    const publisher = new RiskPublisher({ watcher: watcher as never, subjects, events: new EventEmitter() as never, control: () => control as never });
+    const s = subjects.get('r1', 'p1');
+    // Ten minutes of the longest-named detector's readings, 30 a second, all waiting at once.
+    for (let i = 0; i < 18_000; i++) s.fusion.add({ detector: 'presentation-attack', at: s.recorded.start + 9_999_999_999 - i, score: 0.123456, confidence: 0.987654, reason: '' });
+    publisher.publish();
+    expect(sent.length).toBeGreaterThanOrEqual(Math.ceil(18_000 / MAX_EVIDENCE_BATCH));
+    expect(sent.reduce((n, m) => n + m.inputs.filter((x) => x[0] === 'e' && x[2] === 'presentation-attack').length, 0)).toBe(18_000);
+    for (const m of sent) {
+      expect(AnalyzerMessages.evidence.safeParse(m).success).toBe(true);
+      expect(Buffer.byteLength(JSON.stringify(m))).toBeLessThan(MAX_MESSAGE_BYTES / 2);
+    }
   });
 
   it('the protocol refuses evidence that is not numbers on a time axis', () => {
@@ -218,6 +236,17 @@ describe('POST /api/calls/:room/outcome', () => {
     expect(viaQuery.status).toBe(401);
     expect((await fetch(`${url}/api/calls/r1/outcome`, { headers: { authorization: `Bearer ${token('clinician', 'doc')}` } })).status).toBe(405);
     expect(audit.callOutcomes(callId)).toHaveLength(before);
+  });
+
+  it('keeps at most MAX_OUTCOME_MARKS marks per person and call: a looping client gets 429, the log stops growing', async () => {
+    const id = audit.openCall('r1');
+    audit.participantJoined(id, { id: 'doc', role: 'clinician', name: 'Dr Doe' });
+    audit.participantJoined(id, { id: 'pat2', role: 'patient', name: 'Pat Two' });
+    const statuses: number[] = [];
+    for (let i = 0; i < MAX_OUTCOME_MARKS + 3; i++) statuses.push((await post({ call: id, participantId: 'pat2', outcome: i % 2 ? 'fraud' : 'genuine' }, token('clinician', 'doc'))).status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(MAX_OUTCOME_MARKS);
+    expect(statuses.slice(MAX_OUTCOME_MARKS)).toEqual([429, 429, 429]);
+    expect(audit.callOutcomes(id)).toHaveLength(MAX_OUTCOME_MARKS);
   });
 });
 

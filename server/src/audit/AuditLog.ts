@@ -2,7 +2,7 @@
  * The audit log (node:sqlite): calls, participants, risk state changes, alerts, and who was shown
  * each alert and who acknowledged it (with their note), and liveness challenges with their verdicts. No video or audio, ever: only states, scores and reasons.
  * And, for calibrating fusion on this deployment's own calls (`npm run calibrate -- --from-audit`):
- * what each analysed participant's fusion was told (detector scores and times, AUDIT_EVIDENCE), and
+ * what each analysed participant's fusion was told (detector scores and times, AUDIT_EVIDENCE_DAYS), and
  * what each call turned out to be (a confirmed fraud or genuine, marked by a privileged person).
  *
  * Why it is built the way it is (issue 13, item 14):

@@ -24,6 +24,7 @@ import type { AuditLog } from '../audit/AuditLog.ts';
 import { buildCaseRecord, PRINT_SCRIPT, renderCaseRecordHtml } from '../audit/CaseRecord.ts';
 import { issueToken, verifyToken, type TokenClaims } from '../auth/token.ts';
 import { ClientError } from '../errors.ts';
+import { logger } from '../log.ts';
 import { CASE_OUTCOMES } from '../protocol/caseRecord.ts';
 import { ALL_ROOMS } from '../protocol/dashboard.ts';
 import { ErrorCode, RoomIdSchema } from '../protocol/messages.ts';
@@ -40,9 +41,13 @@ export interface ApiOptions {
   liveCallId: (room: string) => number | undefined;
 }
 
+const log = logger('api');
+
 /** Invites live at most a day: a link in an e-mail should not open a call next month. */
 const MAX_INVITE_TTL_S = 86_400;
 const MAX_BODY_BYTES = 4096;
+/** Outcome marks kept per screened person and call (POST .../outcome). */
+export const MAX_OUTCOME_MARKS = 20;
 
 export const InviteRequestSchema = z.strictObject({
   /** The analysed role; default: patient for a clinician's call, customer for an agent's. */
@@ -176,7 +181,18 @@ async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerRespons
     // Only a screened person's call has an outcome: the clinician's own is not a fraud or not.
     const who = opts.audit.callParticipants(call).find((p) => p.participantId === participantId && (ANALYSED_ROLES as readonly string[]).includes(p.role));
     if (!who) throw new HttpError(404, ErrorCode.BadRequest, `No patient or customer "${participantId.slice(0, 64)}" in call ${call}.`);
-    opts.audit.outcomeMarked(call, participantId, outcome, { id: claims.sub, role: claims.role, name: claims.name }, note || undefined);
+    // Appended, never overwritten: bounded per person and call, so that a looping client cannot
+    // grow the log without end (a person changing their mind a few times is far under it).
+    if (opts.audit.callOutcomes(call).filter((o) => o.participantId === participantId).length >= MAX_OUTCOME_MARKS) {
+      throw new HttpError(429, ErrorCode.RateLimited, `Call ${call} already has ${MAX_OUTCOME_MARKS} outcome marks for this person; the latest counts.`);
+    }
+    try {
+      opts.audit.outcomeMarked(call, participantId, outcome, { id: claims.sub, role: claims.role, name: claims.name }, note || undefined);
+    } catch (err) {
+      log.error('audit write failed', { what: 'case outcome', error: err instanceof Error ? err.message : String(err) });
+      throw new HttpError(503, ErrorCode.Internal, 'The audit log cannot record this now; nothing was saved. Try again later.');
+    }
+    log.info('case outcome marked', { room: room.data, call, outcome, byRole: claims.role });
     send(res, 201, { call, participantId, name: who.name, outcome, by: claims.name, ...(note ? { note } : {}) });
     return;
   }

@@ -46,8 +46,13 @@ export const FusionInputSchema = z.union([
   z.tuple([z.literal('u'), ms]),
 ]);
 export type FusionInput = z.infer<typeof FusionInputSchema>;
-/** The most fusion inputs one `evidence` message carries (the analyzer sends about 30 a second per participant). */
-export const MAX_EVIDENCE_BATCH = 20_000;
+/**
+ * The most fusion inputs one `evidence` message carries (the analyzer sends about 30 a second per
+ * participant, more in one batch only after its loop was held up). An input is at most ~60 bytes of
+ * JSON, so a full batch stays far under MAX_MESSAGE_BYTES, past which socket.io drops the
+ * connection (test/unit/audit-calibration.test.ts measures it).
+ */
+export const MAX_EVIDENCE_BATCH = 2000;
 
 export const RiskUpdateSchema = z.strictObject({
   participantId,
@@ -101,7 +106,7 @@ export const AnalyzerMessages = {
   risk: z.strictObject({ room: RoomIdSchema, update: RiskUpdateSchema }),
   /**
    * What a participant's fusion was told since the last batch (once a second), so that the server
-   * can keep it beside the call in the audit log (AUDIT_EVIDENCE) and a deployment can calibrate
+   * can keep it beside the call in the audit log (AUDIT_EVIDENCE_DAYS) and a deployment can calibrate
    * fusion on its own calls (`npm run calibrate -- --from-audit`). `start`: the epoch ms the
    * inputs' times count from (one per analysed participant and analyzer; a call moved to another
    * analyzer starts again).
