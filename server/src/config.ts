@@ -97,7 +97,7 @@ const EnvSchema = z
     /** Days a closed call stays in the audit log (with its people, states, alerts and checks); 0 keeps everything. */
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(365),
     /**
-     * Days the detectors' evidence of a closed call (scores and times, about 2 MB per analysed
+     * Days the detectors' evidence of a closed call (scores and times, 2-4 MB per analysed
      * hour) stays in the audit log, for `npm run calibrate -- --from-audit`; 0 records none.
      */
     AUDIT_EVIDENCE_DAYS: z.coerce.number().int().min(0).max(36_500).default(90),

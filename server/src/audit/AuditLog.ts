@@ -133,7 +133,7 @@ export interface AuditLogOptions {
   /** Days a closed call is kept; 0 or absent: forever. Purged at open and then once a day. */
   retentionDays?: number;
   /**
-   * Days a closed call's recorded detector evidence is kept (it is the bulk of the file: about 2 MB
+   * Days a closed call's recorded detector evidence is kept (it is the bulk of the file: 2-4 MB
    * per analysed hour); 0 or absent: as long as the call. Purged with the calls.
    */
   evidenceDays?: number;
