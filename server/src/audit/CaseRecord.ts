@@ -115,8 +115,8 @@ function eventText(e: CaseEvent): string {
   }
 }
 
-/** The script of the page's Print button; the page's CSP admits it by hash and nothing else. */
-export const PRINT_SCRIPT = [
+/** The page's one script (the Print button, marking the outcome); the page's CSP admits it by hash and nothing else. */
+export const PAGE_SCRIPT = [
   "document.getElementById('print').addEventListener('click',()=>window.print());",
   // Marking the outcome (POST /api/calls/:room/outcome) with the token the page was opened with; a
   // page fetched with the header instead has none, and says so rather than offer a button that fails.
@@ -209,6 +209,6 @@ form.outcome { margin: 0.5rem 0; display: flex; flex-wrap: wrap; gap: 0.4rem; al
 <h2>Liveness checks (${r.checks.length})</h2>${checks || '<p>No liveness checks.</p>'}
 <h2>Everything, in order</h2><ol class="events" data-testid="record-events">${events}</ol>
 <h2>Outcome</h2>${outcomes ? `<ol class="events">${outcomes}</ol><p class="meta">The latest mark for each person counts.</p>` : '<p>Not marked: nobody has said whether this call was a fraud.</p>'}${markForms}
-<script>${PRINT_SCRIPT}</script>
+<script>${PAGE_SCRIPT}</script>
 </body></html>`;
 }

@@ -21,7 +21,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/AuditLog.ts';
-import { buildCaseRecord, PRINT_SCRIPT, renderCaseRecordHtml } from '../audit/CaseRecord.ts';
+import { buildCaseRecord, PAGE_SCRIPT, renderCaseRecordHtml } from '../audit/CaseRecord.ts';
 import { issueToken, verifyToken, type TokenClaims } from '../auth/token.ts';
 import { ClientError } from '../errors.ts';
 import { logger } from '../log.ts';
@@ -67,7 +67,7 @@ export const OutcomeRequestSchema = z.strictObject({
 
 const HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff' };
 // connect-src: the page's own script marks the outcome (POST .../outcome) on this origin, nowhere else.
-const PAGE_CSP = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(PRINT_SCRIPT).digest('base64')}'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'`;
+const PAGE_CSP = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(PAGE_SCRIPT).digest('base64')}'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'`;
 
 class HttpError extends Error {
   readonly status: number;
