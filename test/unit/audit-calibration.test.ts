@@ -123,11 +123,11 @@ describe('the server keeps it beside the call', () => {
     setHandBackSource() {}
     resume() {}
   }
-  function rig(recordEvidence: boolean) {
+  function rig(recordEvidence: boolean, evidenceBytesPerCaller?: number) {
     const registry = new RoomRegistry(engine, { maxParticipants: 10, persistentRooms: [] });
     const hub = new FakeHub();
     const audit = new AuditLog(':memory:');
-    const desk = new RiskDesk(registry, hub as never, audit, { recordEvidence });
+    const desk = new RiskDesk(registry, hub as never, audit, { recordEvidence, ...(evidenceBytesPerCaller ? { evidenceBytesPerCaller } : {}) });
     const join = (id: string, role: Participant['role']) => registry.admit('r1', id, role as never).add({ id, name: id, role, channel: { emit: () => true } as never });
     join('doc', 'clinician');
     join('pat', 'patient');
@@ -148,6 +148,12 @@ describe('the server keeps it beside the call', () => {
     ]);
     expect(r.audit.callEvidence(callId, 'doc')).toEqual([]);
     expect(r.audit.callEvidence(callId, 'gone')).toEqual([]);
+  });
+
+  it('stops at its limit per caller and call: the first batches kept, the rest not, the call goes on', () => {
+    const r = rig(true, 30); // each batch here is 12 bytes of JSON
+    for (let i = 0; i < 10; i++) r.send('pat');
+    expect(r.audit.callEvidence(r.desk.callId('r1')!, 'pat')).toHaveLength(3);
   });
 
   it('keeps none with AUDIT_EVIDENCE_DAYS=0', () => {

@@ -478,10 +478,12 @@ export class AuditLog {
    * A batch of what an analysed participant's fusion was told (the analyzer's `evidence` message):
    * kept so that fusion can be calibrated on this deployment's own calls once their outcome is
    * known (`npm run calibrate -- --from-audit`). Numbers only; `inputs` is stored as it came,
-   * already checked against the protocol's schema.
+   * already checked against the protocol's schema. Returns the bytes stored.
    */
-  evidenceRecorded(callId: number, participantId: string, start: number, inputs: readonly FusionInput[], at = Date.now()): void {
-    this.stmt.evidence!.run(callId, participantId, start, JSON.stringify(inputs), at);
+  evidenceRecorded(callId: number, participantId: string, start: number, inputs: readonly FusionInput[], at = Date.now()): number {
+    const json = JSON.stringify(inputs);
+    this.stmt.evidence!.run(callId, participantId, start, json, at);
+    return json.length;
   }
 
   /** A participant's recorded evidence batches in a call, in arrival order. */

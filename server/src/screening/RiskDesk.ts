@@ -48,6 +48,8 @@ interface CallRecord {
    * the call does not end it; a verdict of CLEAR, or the end of the call, does.
    */
   episode: Map<string, string>;
+  /** Per participant, the bytes of evidence recorded in this call (bounded: onEvidence). */
+  evidenceBytes: Map<string, number>;
 }
 
 /** An alert and who acknowledged it first. */
@@ -68,6 +70,9 @@ export interface RiskDeskEvents {
   acked: [room: string, alert: AlertRecord];
 }
 
+/** Recorded evidence kept per caller and call: 64 MB, some 16 hours of a raised caller (2-4 MB an hour). */
+export const MAX_EVIDENCE_BYTES_PER_CALLER = 64 * 1024 * 1024;
+
 /** Alerts kept per call for late joiners and the dashboard; the audit log keeps them all. */
 const MAX_ALERTS_PER_CALL = 50;
 
@@ -78,18 +83,21 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
   private readonly hub: AnalyzerHub;
 
   private readonly recordEvidence: boolean;
+  private readonly evidenceBytesPerCaller: number;
 
   /**
    * `recordEvidence` (AUDIT_EVIDENCE_DAYS > 0): keep what each analysed participant's fusion was
    * told (the analyzer's `evidence` batches) in the audit log beside the call, for calibration on
-   * this deployment's own calls (`npm run calibrate -- --from-audit`).
+   * this deployment's own calls (`npm run calibrate -- --from-audit`), up to
+   * `evidenceBytesPerCaller` per caller and call (default MAX_EVIDENCE_BYTES_PER_CALLER).
    */
-  constructor(registry: RoomRegistry, hub: AnalyzerHub, audit: AuditLog, opts: { recordEvidence?: boolean } = {}) {
+  constructor(registry: RoomRegistry, hub: AnalyzerHub, audit: AuditLog, opts: { recordEvidence?: boolean; evidenceBytesPerCaller?: number } = {}) {
     super();
     this.registry = registry;
     this.audit = audit;
     this.hub = hub;
     this.recordEvidence = opts.recordEvidence ?? false;
+    this.evidenceBytesPerCaller = opts.evidenceBytesPerCaller ?? MAX_EVIDENCE_BYTES_PER_CALLER;
     for (const room of registry.list()) this.track(room);
     registry.on('opened', (id) => {
       const room = registry.get(id);
@@ -101,7 +109,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
   }
 
   private track(room: CallRoom): void {
-    const rec: CallRecord = { callId: undefined, lastCallId: undefined, room, latest: new Map(), held: new Map(), alerts: new Map(), episode: new Map() };
+    const rec: CallRecord = { callId: undefined, lastCallId: undefined, room, latest: new Map(), held: new Map(), alerts: new Map(), episode: new Map(), evidenceBytes: new Map() };
     this.calls.set(room.id, rec);
     room.on('joined', (p) => {
       if (p.role === 'analyzer') return;
@@ -147,6 +155,7 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
         // alerts, and inherit no episode (each sitting has its own case record).
         rec.alerts.clear();
         rec.episode.clear();
+        rec.evidenceBytes.clear();
         rec.held.clear();
       }
     });
@@ -163,8 +172,14 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     const subject = rec?.room.get(participantId);
     const callId = rec?.callId;
     // As risk: only for people in the call now, and only the analysed side.
-    if (callId === undefined || !subject || isPrivileged(subject.role) || subject.role === 'analyzer') return;
-    recordSafely('evidence', () => this.audit.evidenceRecorded(callId, participantId, start, inputs));
+    if (!rec || callId === undefined || !subject || isPrivileged(subject.role) || subject.role === 'analyzer') return;
+    // Bounded per caller and call, so that an analyzer gone wrong (or a call left open for days)
+    // cannot fill the disk; what came first is kept, and the log says once that the rest was not.
+    const used = rec.evidenceBytes.get(participantId) ?? 0;
+    if (used >= this.evidenceBytesPerCaller) return;
+    const bytes = recordSafely('evidence', () => this.audit.evidenceRecorded(callId, participantId, start, inputs)) ?? 0;
+    rec.evidenceBytes.set(participantId, used + bytes);
+    if (used + bytes >= this.evidenceBytesPerCaller) log.warn('evidence for this caller no longer recorded: its limit for one call is reached', { room: roomId, participant: participantId, bytes: used + bytes });
   }
 
   private onRisk(roomId: string, u: RiskUpdate): void {
