@@ -89,8 +89,9 @@ export function clipsFromAudit(path: string, config: RiskConfig): AuditClips {
         // Per-detector clip numbers need the detectors' own readings over the clip, which fusion's
         // inputs only approximate; calibration reads the timeline.
         detectors: NOT_MEASURED,
+        // The replay's per-second timeline is what calibration reads; the raw inputs (the bulk:
+        // 2-4 MB an hour of call) are let go clip by clip rather than held for every marked call.
         ...replayFusion(inputs, config),
-        fusionInputs: inputs,
         elapsedMs: 0,
       });
     }
