@@ -20,7 +20,7 @@ import type { RiskConfig } from '../analyzer/fusion/RiskFusion.ts';
 import type { FusionInput } from '../analyzer/fusion/recordFusion.ts';
 import { CalibrationError } from './calibrate.ts';
 import { replayFusion } from './fusion.ts';
-import { EVALUATED_DETECTORS, type ClipResult } from './runner.ts';
+import { noDetectorResults, type ClipResult } from './runner.ts';
 
 export interface AuditClips {
   clips: ClipResult[];
@@ -46,10 +46,6 @@ export function mergeEvidence(batches: readonly { start: number; inputs: readonl
   }
   return timed.sort((a, b) => a.at - b.at || a.i - b.i).map((p) => p.x);
 }
-
-const NOT_MEASURED = Object.fromEntries(
-  EVALUATED_DETECTORS.map((d) => [d, { applicable: false, available: true, attempts: 0, abstained: 0, score: null, windowMax: null, firstFlagS: null, flagEntries: 0, abstainReasons: {} }]),
-) as ClipResult['detectors'];
 
 const safe = (s: string) => s.replace(/[/\\]/g, '_').trim() || '_';
 
@@ -88,7 +84,7 @@ export function clipsFromAudit(path: string, config: RiskConfig): AuditClips {
         simulatedS: endMs / 1000,
         // Per-detector clip numbers need the detectors' own readings over the clip, which fusion's
         // inputs only approximate; calibration reads the timeline.
-        detectors: NOT_MEASURED,
+        detectors: noDetectorResults(),
         // The replay's per-second timeline is what calibration reads; the raw inputs (the bulk:
         // 2-4 MB an hour of call) are let go clip by clip rather than held for every marked call.
         ...replayFusion(inputs, config),

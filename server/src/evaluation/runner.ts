@@ -435,9 +435,15 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   };
 }
 
+/** Every evaluated detector with nothing measured: a clip that could not be played, or one rebuilt from fusion's inputs alone (auditClips.ts). */
+export function noDetectorResults(): Record<EvaluatedDetector, DetectorClipResult> {
+  return Object.fromEntries(
+    EVALUATED_DETECTORS.map((d) => [d, { applicable: false, available: false, attempts: 0, abstained: 0, score: null, windowMax: null, firstFlagS: null, flagEntries: 0, abstainReasons: {} }]),
+  ) as Record<EvaluatedDetector, DetectorClipResult>;
+}
+
 function failed(clip: Clip, kind: ClipKind, message: string, started: number): ClipResult {
   const error = message.replace(/\s+/g, ' ').trim();
-  const none = (): DetectorClipResult => ({ applicable: false, available: false, attempts: 0, abstained: 0, score: null, windowMax: null, firstFlagS: null, flagEntries: 0, abstainReasons: {} });
   return {
     id: clip.id,
     label: clip.label,
@@ -446,7 +452,7 @@ function failed(clip: Clip, kind: ClipKind, message: string, started: number): C
     timed: false,
     durationS: null,
     simulatedS: 0,
-    detectors: Object.fromEntries(EVALUATED_DETECTORS.map((d) => [d, none()])) as Record<EvaluatedDetector, DetectorClipResult>,
+    detectors: noDetectorResults(),
     fused: { judged: false, maxRisk: null, finalState: 'ANALYZING', finalRisk: 0, firstSuspiciousS: null, firstAlertS: null, suspiciousEntries: 0, alertEntries: 0, stateSeconds: {} },
     error,
     elapsedMs: Math.round(performance.now() - started),
