@@ -11,7 +11,7 @@
  */
 import { formatDuration, type CaseOutcome, type CaseAlert, type CaseCheck, type CaseEvent, type CaseParticipant, type CaseRecord } from '../protocol/caseRecord.ts';
 import { INSTRUCTIONS, type ChallengeAction } from '../protocol/challenge.ts';
-import { ANALYSED_ROLES } from '../protocol/roles.ts';
+import { isAnalysed } from '../protocol/roles.ts';
 import type { AuditLog } from './AuditLog.ts';
 
 export type { CaseAlert, CaseAlertView, CaseCheck, CaseEvent, CaseParticipant, CaseRecord } from '../protocol/caseRecord.ts';
@@ -170,7 +170,7 @@ export function renderCaseRecordHtml(r: CaseRecord): string {
   const events = r.events.map((e) => `<li data-kind="${e.kind}"><time>${clock(e.at)}</time> ${eventText(e)}</li>`).join('');
   // Once it is known (a bank's check, a patient's complaint), whoever reads the record says what
   // the call was; `npm run calibrate -- --from-audit` learns from those marks.
-  const screened = [...new Map(r.participants.filter((p) => (ANALYSED_ROLES as readonly string[]).includes(p.role)).map((p) => [p.id, p])).values()];
+  const screened = [...new Map(r.participants.filter((p) => isAnalysed(p.role)).map((p) => [p.id, p])).values()];
   const markForms = screened
     .map(
       (p) =>

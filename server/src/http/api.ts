@@ -28,7 +28,7 @@ import { logger } from '../log.ts';
 import { CASE_OUTCOMES } from '../protocol/caseRecord.ts';
 import { ALL_ROOMS } from '../protocol/dashboard.ts';
 import { ErrorCode, RoomIdSchema } from '../protocol/messages.ts';
-import { ANALYSED_ROLES, isHost, isPrivileged } from '../protocol/roles.ts';
+import { ANALYSED_ROLES, isAnalysed, isHost, isPrivileged } from '../protocol/roles.ts';
 import { joinLink } from './joinLink.ts';
 
 export interface ApiOptions {
@@ -179,7 +179,7 @@ async function handle(opts: ApiOptions, req: IncomingMessage, res: ServerRespons
     const { call, participantId, outcome, note } = body.data;
     if (opts.audit.call(call)?.room !== room.data || !mayRead(call)) throw new HttpError(404, ErrorCode.BadRequest, `No call ${call} in room "${room.data}".`);
     // Only a screened person's call has an outcome: the clinician's own is not a fraud or not.
-    const who = opts.audit.callParticipants(call).find((p) => p.participantId === participantId && (ANALYSED_ROLES as readonly string[]).includes(p.role));
+    const who = opts.audit.callParticipants(call).find((p) => p.participantId === participantId && isAnalysed(p.role));
     if (!who) throw new HttpError(404, ErrorCode.BadRequest, `No patient or customer "${participantId.slice(0, 64)}" in call ${call}.`);
     // Appended, never overwritten: bounded per person and call, so that a looping client cannot
     // grow the log without end (a person changing their mind a few times is far under it).

@@ -21,6 +21,11 @@ export function isPrivileged(role: ParticipantRole): role is PrivilegedRole {
   return (PRIVILEGED_ROLES as readonly string[]).includes(role);
 }
 
+/** Patients and customers: the people the analyzer screens (never an analyzer, never a privileged role). */
+export function isAnalysed(role: string): role is AnalysedRole {
+  return (ANALYSED_ROLES as readonly string[]).includes(role);
+}
+
 /** Supervisors watch silently: they publish nothing and analysed participants do not see them. */
 export function canPublish(role: ParticipantRole): boolean {
   return role !== 'supervisor' && role !== 'analyzer';

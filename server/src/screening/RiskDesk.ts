@@ -18,7 +18,7 @@ import type { MetricJson } from '../metrics/merge.ts';
 import { Metrics } from '../metrics/Metrics.ts';
 import type { FusionInput } from '../protocol/analyzerChannel.ts';
 import { RISK_STATES, type IntegrityReport, type RiskAlert, type RiskHandBack, type RiskUpdate } from '../protocol/messages.ts';
-import { isPrivileged } from '../protocol/roles.ts';
+import { isAnalysed, isPrivileged } from '../protocol/roles.ts';
 import type { CallRoom, Participant } from '../signaling/CallRoom.ts';
 import type { RoomRegistry } from '../signaling/RoomRegistry.ts';
 import type { AnalyzerHub } from './AnalyzerHub.ts';
@@ -166,13 +166,18 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
     });
   }
 
-  private onEvidence(roomId: string, participantId: string, start: number, inputs: FusionInput[]): void {
-    if (!this.recordEvidence) return;
+  /** The call, when `participantId` is in it now and on the analysed side: all the analyzer may speak of. */
+  private screened(roomId: string, participantId: string): { rec: CallRecord; subject: Participant } | undefined {
     const rec = this.calls.get(roomId);
     const subject = rec?.room.get(participantId);
+    return rec && subject && isAnalysed(subject.role) ? { rec, subject } : undefined;
+  }
+
+  private onEvidence(roomId: string, participantId: string, start: number, inputs: FusionInput[]): void {
+    if (!this.recordEvidence) return;
+    const rec = this.screened(roomId, participantId)?.rec;
     const callId = rec?.callId;
-    // As risk: only for people in the call now, and only the analysed side.
-    if (!rec || callId === undefined || !subject || isPrivileged(subject.role) || subject.role === 'analyzer') return;
+    if (!rec || callId === undefined) return;
     // Bounded per caller and call, so that an analyzer gone wrong (or a call left open for days)
     // cannot fill the disk; what came first is kept, and the log says once that the rest was not.
     const used = rec.evidenceBytes.get(participantId) ?? 0;
@@ -183,10 +188,9 @@ export class RiskDesk extends EventEmitter<RiskDeskEvents> {
   }
 
   private onRisk(roomId: string, u: RiskUpdate): void {
-    const rec = this.calls.get(roomId);
-    const subject = rec?.room.get(u.participantId);
-    // Only for people in the call, and only about the analysed side.
-    if (!rec || !subject || isPrivileged(subject.role) || subject.role === 'analyzer') return;
+    const screened = this.screened(roomId, u.participantId);
+    if (!screened) return;
+    const { rec, subject } = screened;
     const prev = rec.latest.get(u.participantId);
     rec.latest.set(u.participantId, u);
     rec.held.delete(u.participantId);
