@@ -524,7 +524,6 @@ export interface LabelledParticipant {
   /** Their name in the call (the first they joined with). */
   name: string;
   outcome: 'fraud' | 'genuine';
-  openedAt: number;
 }
 
 /**
@@ -534,15 +533,15 @@ export interface LabelledParticipant {
 export function labelledParticipants(db: DatabaseSync): LabelledParticipant[] {
   const rows = db
     .prepare(
-      `SELECT o.call_id, o.participant_id, o.outcome, c.opened_at,
+      `SELECT o.call_id, o.participant_id, o.outcome,
          (SELECT name FROM participants p WHERE p.call_id = o.call_id AND p.participant_id = o.participant_id ORDER BY rowid LIMIT 1) AS name
-       FROM case_outcomes o JOIN calls c ON c.id = o.call_id
+       FROM case_outcomes o
        WHERE o.id = (SELECT MAX(id) FROM case_outcomes x WHERE x.call_id = o.call_id AND x.participant_id = o.participant_id)
          AND o.outcome IN ('fraud', 'genuine')
        ORDER BY o.call_id, o.participant_id`,
     )
     .all() as Array<Record<string, unknown>>;
-  return rows.map((r) => ({ callId: Number(r.call_id), participantId: String(r.participant_id), name: r.name === null ? String(r.participant_id) : String(r.name), outcome: r.outcome as 'fraud' | 'genuine', openedAt: Number(r.opened_at) }));
+  return rows.map((r) => ({ callId: Number(r.call_id), participantId: String(r.participant_id), name: r.name === null ? String(r.participant_id) : String(r.name), outcome: r.outcome as 'fraud' | 'genuine' }));
 }
 
 /** A participant's recorded evidence batches in a call, in arrival order. */
