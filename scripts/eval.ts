@@ -1,7 +1,7 @@
 /**
  * Offline evaluation of the analyzer's detectors and fusion on labelled clips:
  *   npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--group-by REGEX]
- *     [--tts N|auto] [--still-seconds 6] [--sequence-fps 25] [--max-per-class N] [--tail-s 4] [--provider cpu] [--quiet]
+ *     [--tts N|auto] [--still-seconds 6] [--sequence-fps 25] [--max-per-class N] [--tail-s 4] [--through vp8:300,opus:32] [--provider cpu] [--quiet]
  *   npm run eval -- --from-json report.json [--group-by REGEX] [--md out.md]   (report again, no rerun)
  *   npm run eval -- --compare A.json B.json [--group-by REGEX]                 (before / after)
  *   npm run eval -- --refuse report.json [--risk-config FILE] [--tail-s S] [--json out.json]  (fusion again on recorded evidence)
@@ -17,7 +17,8 @@ import { parseArgs } from 'node:util';
 process.env.LOG_LEVEL ??= 'warn';
 
 const usage = `usage: npm run eval -- [--data DIR] [--labels FILE] [--json out.json] [--md out.md] [--group-by REGEX] [--tts N|auto]
-       [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--tail-s S] [--provider cpu|webgpu|cuda] [--quiet]
+       [--still-seconds S] [--sequence-fps F] [--max-per-class N] [--tail-s S] [--through vp8[:KBPS],opus[:KBPS]|telephone]
+       [--provider cpu|webgpu|cuda] [--quiet]
        npm run eval -- --from-json report.json [--group-by REGEX] [--json out.json] [--md out.md]
        npm run eval -- --compare A.json B.json [--group-by REGEX] [--md out.md]
        npm run eval -- --refuse report.json [--risk-config FILE] [--tail-s S] [--group-by REGEX] [--json out.json] [--md out.md]
@@ -44,6 +45,7 @@ try {
       'sequence-fps': { type: 'string' },
       'max-per-class': { type: 'string' },
       'tail-s': { type: 'string' },
+      through: { type: 'string' },
       provider: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -181,6 +183,16 @@ if (tts !== 'auto' && !(Number.isInteger(tts) && tts >= 0)) {
   process.exit(2);
 }
 
+// The call's codecs each clip goes through before the analyzer sees it (server/src/evaluation/codecs.ts).
+const { parseCallCodecs } = await import('../server/src/evaluation/codecs.ts');
+let through;
+try {
+  through = values.through === undefined ? undefined : parseCallCodecs(values.through);
+} catch (err) {
+  console.error(`${(err as Error).message}\n${usage}`);
+  process.exit(2);
+}
+
 const { runEvaluation, reportMarkdown } = await import('../server/src/evaluation/evaluate.ts');
 const { parseProvider } = await import('../server/src/analyzer/inference/providers.ts');
 
@@ -198,6 +210,7 @@ try {
     ...(sequenceFps ? { sequenceFps } : {}),
     ...(maxPerClass ? { maxPerClass } : {}),
     ...(tailSeconds !== undefined ? { tailSeconds } : {}),
+    ...(through ? { through } : {}),
     ...(groupBy ? { groupBy } : {}),
     ...(values.provider ? { provider: parseProvider(values.provider) } : {}),
     ...(values.quiet ? {} : { onProgress: (line: string) => process.stderr.write(line + '\n') }),

@@ -11,10 +11,7 @@
  * to the model's calibrated peak, as the detector does, and keeps the detector's pre-check
  * (windows it would abstain on are recorded with their reason and no logit).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Tensor } from 'onnxruntime-node';
@@ -22,6 +19,7 @@ import { decodeAudio, SAMPLE_RATE } from '../server/src/analyzer/audio/decode.ts
 import { AASIST_L_VOICE_CALIBRATION, AASIST_VOICE_CALIBRATION, normalizeLevel, SyntheticVoiceDetector } from '../server/src/analyzer/detectors/SyntheticVoiceDetector.ts';
 import { InferenceRuntime } from '../server/src/analyzer/inference/InferenceRuntime.ts';
 import { ModelRegistry } from '../server/src/analyzer/inference/ModelRegistry.ts';
+import { EncodedClip } from '../server/src/evaluation/codecs.ts';
 import { AASIST_WINDOW_SAMPLES, AudioWindower, type AudioWindow } from '../server/src/analyzer/sampling/AudioWindower.ts';
 
 const { values } = parseArgs({
@@ -62,30 +60,18 @@ const clips = (['real', 'fake'] as const).flatMap((label) => {
     .map((f) => ({ id: relative(dataDir, f), label, path: f }));
 }).filter((c) => !values.only || new RegExp(values.only).test(c.id));
 
-/** Runs ffmpeg on f32le 16 kHz input with `args` between input and output, back to f32le 16 kHz. */
-async function viaFfmpeg(samples: Float32Array, encodeArgs: string[], ext: string): Promise<Float32Array> {
-  const dir = await mkdtemp(join(tmpdir(), 'dfs-cond-'));
-  const file = join(dir, `a.${ext}`);
+/**
+ * The clip through a condition, with the evaluation's own codecs (`npm run eval -- --through
+ * telephone|opus:32`, server/src/evaluation/codecs.ts), back to 16 kHz.
+ */
+async function condition(samples: Float32Array, c: Condition): Promise<Float32Array> {
+  if (c === 'clean') return samples;
+  const encoded = new EncodedClip({ audio: c === 'telephone' ? { codec: 'telephone' } : { codec: 'opus', kbps: 32 } }, c);
   try {
-    await new Promise<void>((ok, fail) => {
-      const args = ['-v', 'error', '-f', 'f32le', '-ar', String(SAMPLE_RATE), '-ac', '1', '-i', '-', ...encodeArgs, file];
-      const child = spawn('ffmpeg', args, { stdio: ['pipe', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-      child.on('error', fail);
-      child.on('close', (code) => (code === 0 ? ok() : fail(new Error(`ffmpeg ${encodeArgs.join(' ')}: ${err.trim()}`))));
-      child.stdin.end(Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength));
-    });
-    return await decodeAudio(file);
+    return await decodeAudio((await encoded.audio(samples))!);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await encoded.dispose();
   }
-}
-
-function condition(samples: Float32Array, c: Condition): Promise<Float32Array> {
-  if (c === 'clean') return Promise.resolve(samples);
-  if (c === 'telephone') return viaFfmpeg(samples, ['-af', 'highpass=f=300:poles=2,lowpass=f=3400:poles=2', '-ar', '8000', '-c:a', 'pcm_mulaw'], 'wav');
-  return viaFfmpeg(samples, ['-c:a', 'libopus', '-b:a', '32k', '-application', 'voip'], 'ogg');
 }
 
 /** The product's windows of one clip: pushed in 10 ms blocks, then flushed at the end. */

@@ -16,6 +16,7 @@ import type { ModelRunner } from '../analyzer/inference/ModelRunner.ts';
 import { ModelRegistry, defaultModelDirs } from '../analyzer/inference/ModelRegistry.ts';
 import type { ProviderName } from '../analyzer/inference/providers.ts';
 import { loadAnalyzerModels } from '../analyzer/pipeline.ts';
+import { callCodecsName, type CallCodecs } from './codecs.ts';
 import { DEFAULT_TAIL_S } from './fusion.ts';
 import { patternOf } from './groups.ts';
 import { discoverDataset, type Clip, type Dataset } from './dataset.ts';
@@ -41,6 +42,8 @@ export interface EvaluationOptions {
   maxPerClass?: number;
   /** Seconds the call goes on after each clip with nothing new (fusion.ts playTail; default 4: the 3 s hold and a tick). */
   tailSeconds?: number;
+  /** The call's codecs each clip goes through first (codecs.ts: `--through vp8:300,opus:32`); default none. */
+  through?: CallCodecs;
   /** Execution provider (default ANALYZER_PROVIDER, else cpu). */
   provider?: ProviderName;
   riskConfig?: RiskConfig;
@@ -124,6 +127,7 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
     stillSeconds: options.stillSeconds ?? 6,
     sequenceFps: options.sequenceFps ?? 25,
     tailSeconds: options.tailSeconds ?? DEFAULT_TAIL_S,
+    ...(options.through && (options.through.video || options.through.audio) ? { through: options.through } : {}),
   };
   if (!(settings.stillSeconds > 0)) throw new RangeError(`stillSeconds must be positive, got ${settings.stillSeconds}`);
   if (!((settings.tailSeconds ?? 0) >= 0)) throw new RangeError(`tailSeconds must be 0 or more, got ${settings.tailSeconds}`);
@@ -207,6 +211,14 @@ export async function runEvaluation(options: EvaluationOptions): Promise<Evaluat
       'Small samples: with fewer than 100 real clips, TPR@1%FPR is the detection rate at zero false positives, and every AUC/EER here rests on the clip counts shown; read them as a smoke test, not as accuracy.',
     );
   }
+  if (settings.through) {
+    const { video, audio } = settings.through;
+    const legs = [
+      ...(video ? [`its video as VP8 at ${video.kbps} kbit/s (realtime, as a browser's encoder; a still held for 1 s and its last frame kept; frame folders as they are)`] : []),
+      ...(audio ? [audio.codec === 'opus' ? `its voice as Opus at ${audio.kbps} kbit/s (voip, 48 kHz mono)` : 'its voice through a telephone leg (300-3400 Hz, 8 kHz, G.711 mu-law)'] : []),
+    ];
+    notes.push(`Through the call's codecs (--through ${callCodecsName(settings.through)}): each clip was encoded as a call would carry it, ${legs.join(' and ')}, and decoded again before the analyzer saw it (server/src/evaluation/codecs.ts).`);
+  }
   notes.push(
     settings.tailSeconds
       ? `After each clip the call goes on for ${settings.tailSeconds} s with nothing new (--tail-s), so that a state the clip's last evidence earned, which a state's 3 s hold would show after the clip's end, is counted, on reals and fakes alike; the tail adds no risk and no minutes.`
@@ -248,7 +260,8 @@ export function reportMarkdown(r: EvaluationReport): string {
     .join(', ');
   const header =
     `Evaluation of ${r.data.root} (${r.data.source}): ${r.data.clips} clips (${r.data.real} real, ${r.data.fake} fake; ${kinds}). ` +
-    `Sampling ${r.settings.baseFps} fps (${r.settings.boostedFps} boosted), landmarks ${r.settings.landmarkFps ?? 0} fps while a face is present, audio hop ${r.settings.audioHopSeconds} s, provider ${r.settings.provider}, ${r.elapsedS} s.`;
+    `Sampling ${r.settings.baseFps} fps (${r.settings.boostedFps} boosted), landmarks ${r.settings.landmarkFps ?? 0} fps while a face is present, audio hop ${r.settings.audioHopSeconds} s, ` +
+    `${r.settings.through ? `through ${callCodecsName(r.settings.through)}, ` : ''}provider ${r.settings.provider}, ${r.elapsedS} s.`;
   return renderMarkdown({
     summaries: r.summary,
     notes: r.notes,

@@ -23,6 +23,7 @@ import type { I420Frame } from '../headless/wrtc.ts';
 import { FaceFollower } from '../analyzer/vision/FaceFollower.ts';
 import { i420Source } from '../analyzer/vision/image.ts';
 import { assessQuality, type QualityReason } from '../analyzer/vision/quality.ts';
+import { EncodedClip, type CallCodecs } from './codecs.ts';
 import type { Clip, ClipKind } from './dataset.ts';
 import { FusedTracker, playTail, recordFusion, type FusionInput } from './fusion.ts';
 import { decodeImage, decodeVideo, probeMedia } from './media.ts';
@@ -48,6 +49,8 @@ export interface RunSettings {
   sequenceFps: number;
   /** Seconds the call goes on after the clip with nothing new (fusion.ts playTail); absent in reports before it: 0. */
   tailSeconds?: number;
+  /** The call's codecs each clip goes through before the analyzer sees it (codecs.ts); absent: the files as they are. */
+  through?: CallCodecs;
 }
 
 export interface DetectorClipResult {
@@ -207,20 +210,48 @@ export interface RunContext {
   settings: RunSettings;
 }
 
-/** Plays one clip (see the header). Never throws: a clip that cannot be played comes back with `error`. */
+/** The last frame of a decoded video: a still after the video codec has refined it (codecs.ts). */
+async function lastFrame(frames: AsyncIterable<I420Frame>, what: string): Promise<I420Frame> {
+  let last: I420Frame | undefined;
+  for await (const f of frames) last = f;
+  if (!last) throw new Error(`no picture in ${what} after the video codec`);
+  return last;
+}
+
+/**
+ * Plays one clip (see the header). Never throws: a clip that cannot be played comes back with
+ * `error`. With `settings.through`, the clip goes through the call's codecs first (codecs.ts);
+ * the encoded copies live until the clip has been played.
+ */
 export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> {
+  const through = ctx.settings.through;
+  if (!through?.video && !through?.audio) return playClip(clip, ctx);
+  const encoded = new EncodedClip(through, clip.path ?? clip.id);
+  try {
+    return await playClip(clip, ctx, encoded);
+  } finally {
+    await encoded.dispose();
+  }
+}
+
+async function playClip(clip: Clip, ctx: RunContext, encoded?: EncodedClip): Promise<ClipResult> {
   const started = performance.now();
   const { models, riskConfig, settings } = ctx;
   let kind = clip.kind;
   let frames: FrameSource | undefined;
   let audio: Float32Array | undefined;
   let durationMs: number | null = null;
+  // The audio as the analyzer would hear it: through the call's audio codec when there is one.
+  const hear = async (samples?: Float32Array): Promise<Float32Array> => {
+    const copy = await encoded?.audio(samples);
+    return copy ? decodeAudio(copy) : (samples ?? decodeAudio(clip.path!));
+  };
   try {
     if (clip.kind === 'audio') {
-      audio = clip.samples ?? (await decodeAudio(clip.path!));
+      audio = await hear(clip.samples);
       durationMs = (audio.length / RATE) * 1000;
     } else if (clip.kind === 'image') {
-      const still = await decodeImage(clip.path!);
+      const still = settings.through?.video ? await lastFrame(decodeVideo(await encoded!.video(true), 30), clip.path!) : await decodeImage(clip.path!);
       const frameMs = 1000 / settings.boostedFps;
       const n = Math.max(1, Math.round(settings.stillSeconds * settings.boostedFps));
       frames = { frames: timed(repeat(n, () => still), frameMs), frameMs, endMs: n * frameMs };
@@ -236,13 +267,15 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
     } else {
       const info = await probeMedia(clip.path!);
       if (!info.video && !info.audio) throw new Error('no video or audio stream');
-      if (info.audio) audio = await decodeAudio(clip.path!);
+      if (info.audio) audio = await hear();
       if (info.video) {
         // Decode no faster than the analyzer ever samples; a slower source keeps its own rate.
+        // Through a video codec the clip is encoded at its own rate, as a camera's frames are.
         const most = Math.max(settings.boostedFps, settings.landmarkFps ?? 0);
         const fps = Math.min(info.video.fps ?? most, most);
         const frameMs = 1000 / fps;
-        frames = { frames: timed(decodeVideo(clip.path!, fps), frameMs), frameMs, ...(info.duration ? { endMs: info.duration * 1000 } : {}) };
+        const source = encoded ? await encoded.video() : clip.path!;
+        frames = { frames: timed(decodeVideo(source, fps), frameMs), frameMs, ...(info.duration ? { endMs: info.duration * 1000 } : {}) };
       } else {
         kind = 'audio';
       }
