@@ -2,7 +2,7 @@
  * Fits the fusion's per-detector weights and its ALERT / SUSPICIOUS thresholds to labelled clips,
  * with cross-validation that leaves whole groups (identities, generators, callers) out, and writes
  * a risk configuration that says where each number came from:
- *   npm run calibrate -- --data DIR --group-by REGEX [--out FILE | --write] [--labels FILE]
+ *   npm run calibrate -- --data DIR --group-by REGEX [--out FILE | --write] [--labels FILE] [--through vp8:300,opus:32]
  *     [--target-alerts-per-min 0.2] [--target-suspicious-per-min 1] [--folds K] [--max-per-class N]
  *     [--provider cpu] [--md FILE] [--quiet]
  *   npm run calibrate -- --from-json eval.json --group-by REGEX [--out FILE | --write]
@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 process.env.LOG_LEVEL ??= 'warn';
 
 const usage = `usage: npm run calibrate -- --data DIR [--group-by REGEX] [--out FILE | --write] [--labels FILE] [--from-json eval.json] [--from-audit audit.sqlite]
-       [--target-alerts-per-min 0.2] [--target-suspicious-per-min 1] [--folds K] [--max-per-class N] [--tts N]
+       [--target-alerts-per-min 0.2] [--target-suspicious-per-min 1] [--folds K] [--max-per-class N] [--tts N] [--through LIST]
        [--provider cpu|webgpu|cuda] [--md FILE] [--quiet]`;
 
 /** Without --group-by: the folder under the label folder (real/<caller>/call.wav -> caller). */
@@ -48,6 +48,7 @@ try {
       folds: { type: 'string' },
       'max-per-class': { type: 'string' },
       tts: { type: 'string', default: '0' },
+      through: { type: 'string' },
       provider: { type: 'string' },
       md: { type: 'string' },
       quiet: { type: 'boolean', default: false },
@@ -65,6 +66,15 @@ if (values.out && values.write) fail('--out and --write: choose one');
 const sources = [values.data, values['from-json'], values['from-audit']].filter((v) => v !== undefined).length;
 if (sources === 0) fail(`--data DIR, --from-json FILE or --from-audit FILE is required\n${usage}`);
 if (sources > 1) fail('--data, --from-json and --from-audit: choose one');
+// The call's codecs the clips go through first (npm run eval -- --through); a --from-json report says its own.
+if (values.through !== undefined && !values.data) fail('--through goes with --data (a --from-json report says what its clips went through)');
+const { callCodecsName, parseCallCodecs } = await import('../server/src/evaluation/codecs.ts');
+let through;
+try {
+  through = values.through === undefined ? undefined : parseCallCodecs(values.through);
+} catch (err) {
+  fail((err as Error).message);
+}
 
 function number(name: string, v: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
   if (v === undefined) return undefined;
@@ -92,7 +102,7 @@ try {
   let clips;
   // The evaluation's tail after each clip (npm run eval --tail-s), replayed alike.
   let tailSeconds: number | undefined;
-  let source: { data: string; labelsFile?: string; fromJson?: string };
+  let source: { data: string; labelsFile?: string; fromJson?: string; through?: string };
   const extraNotes: string[] = [];
   if (values['from-audit']) {
     const file = resolve(values['from-audit']);
@@ -112,7 +122,8 @@ try {
     if (!report || !Array.isArray(report.clips) || !report.data) fail(`${file} is not an evaluation report (npm run eval -- --json FILE writes one)`);
     clips = report.clips;
     tailSeconds = report.settings?.tailSeconds;
-    source = { data: report.data.root, ...(report.data.labelsFile ? { labelsFile: report.data.labelsFile } : {}), fromJson: file };
+    const codecs = callCodecsName(report.settings?.through);
+    source = { data: report.data.root, ...(report.data.labelsFile ? { labelsFile: report.data.labelsFile } : {}), fromJson: file, ...(codecs ? { through: codecs } : {}) };
   } else {
     const { discoverDataset } = await import('../server/src/evaluation/dataset.ts');
     const data = resolve(values.data!);
@@ -127,12 +138,13 @@ try {
       riskConfig: base,
       ...(values.labels ? { labelsFile: values.labels } : {}),
       ...(maxPerClass ? { maxPerClass } : {}),
+      ...(through ? { through } : {}),
       ...(values.provider ? { provider: parseProvider(values.provider) } : {}),
       ...(values.quiet ? {} : { onProgress: (line: string) => process.stderr.write(line + '\n') }),
     });
     clips = report.clips;
     tailSeconds = report.settings.tailSeconds;
-    source = { data, ...(report.data.labelsFile ? { labelsFile: report.data.labelsFile } : {}) };
+    source = { data, ...(report.data.labelsFile ? { labelsFile: report.data.labelsFile } : {}), ...(through ? { through: callCodecsName(through) } : {}) };
   }
   const result = calibrate(clips, {
     base,

@@ -113,6 +113,7 @@ describe('EncodedClip', () => {
   it('without a codec for the kind, the file is used as it is', async () => {
     const e = new EncodedClip({ audio: { codec: 'telephone' } }, SPEECH);
     expect(await e.video()).toBe(SPEECH);
+    expect(await e.still()).toBeUndefined();
     expect(await new EncodedClip({ video: { codec: 'vp8', kbps: 300 } }, SPEECH).audio()).toBeUndefined();
     await e.dispose();
   });

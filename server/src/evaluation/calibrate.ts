@@ -54,8 +54,8 @@ export interface CalibrateOptions {
    * report's own `settings.tailSeconds`).
    */
   tailSeconds?: number;
-  /** Where the clips came from, for provenance. */
-  source: { data: string; labelsFile?: string; fromJson?: string };
+  /** Where the clips came from, for provenance (`through`: the call's codecs they went through, `vp8:300,opus:32`). */
+  source: { data: string; labelsFile?: string; fromJson?: string; through?: string };
   /** Date of the calibration (default now). */
   now?: Date;
 }
@@ -343,7 +343,7 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
   const date = (options.now ?? new Date()).toISOString();
   const nReal = samples.filter((s) => !s.fake).length;
   const nFake = samples.length - nReal;
-  const where = `${options.source.data}${options.source.fromJson ? ` (per-clip results from ${options.source.fromJson})` : ''}: ${nReal} real / ${nFake} fake clips in ${names.length} groups by /${patternOf(options.groupBy)}/, ${date.slice(0, 10)}`;
+  const where = `${options.source.data}${options.source.fromJson ? ` (per-clip results from ${options.source.fromJson})` : ''}${options.source.through ? ` through ${options.source.through}` : ''}: ${nReal} real / ${nFake} fake clips in ${names.length} groups by /${patternOf(options.groupBy)}/, ${date.slice(0, 10)}`;
   const cvText = `cross-validated over ${k} folds of whole groups (weights and thresholds fitted without the held-out groups): fused AUC ${cv.auc ?? 'n/a'}${cv.aucCi ? ` [${cv.aucCi.lo}, ${cv.aucCi.hi}]` : ''} over the ${cv.judgedReal} of ${nReal} real and ${cv.judgedFake} of ${nFake} fake clips fusion judged, ${cv.falseAlertsPerMin ?? 'n/a'} false ALERTs/min over ${cv.realMinutes} min of real clips`;
   const numbers: Record<string, string> = {};
   const detectors = structuredClone(base.detectors);
@@ -372,6 +372,7 @@ export function calibrate(clips: readonly ClipResult[], options: CalibrateOption
       data: options.source.data,
       ...(options.source.labelsFile ? { labelsFile: options.source.labelsFile } : {}),
       ...(options.source.fromJson ? { fromJson: options.source.fromJson } : {}),
+      ...(options.source.through ? { through: options.source.through } : {}),
       groupBy: patternOf(options.groupBy),
       groups: names.length,
       folds: k,

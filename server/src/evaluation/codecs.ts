@@ -11,10 +11,11 @@
  * reach SUSPICIOUS through it. Those are the numbers a deployment lives with.
  *
  * What each codec does (ffmpeg, Debian's build; the same settings as those hand-made runs):
- * - `vp8[:KBPS]`: libvpx at KBPS kbit/s (default 300, libwebrtc's start bitrate), realtime deadline,
- *   cpu-used 8, as a browser's encoder under that estimate. Stills are held for one second at
- *   30 fps and the last frame is kept (a camera pointed at a picture: the encoder has had a second
- *   to refine it). Frame folders (sequences) play as they are: each frame is a separate picture.
+ * - `vp8[:KBPS]`: libvpx at a constant KBPS kbit/s (default 300, libwebrtc's start bitrate) with no
+ *   look-ahead, realtime deadline, cpu-used 8: a browser's encoder under that estimate. Stills are
+ *   held for one second at 30 fps and the last frame is kept (a camera pointed at a picture: the
+ *   encoder has had a second to refine it). Frame folders (sequences) play as they are: each frame
+ *   is a separate picture.
  * - `opus[:KBPS]`: libopus at KBPS kbit/s (default 32, Chromium's for a mono voice), 48 kHz mono,
  *   `-application voip`.
  * - `telephone`: a PSTN leg: 300-3400 Hz, 8 kHz, G.711 mu-law (scripts/voice-scores.ts's
@@ -41,7 +42,11 @@ const VP8_KBPS = { min: 30, max: 10000, default: 300 } as const;
 const OPUS_KBPS = { min: 6, max: 510, default: 32 } as const;
 
 /** ffmpeg arguments between input and output for each codec (output format last). */
-export const VP8_ARGS = (kbps: number): string[] => ['-an', '-sn', '-vf', 'crop=trunc(iw/2)*2:trunc(ih/2)*2', '-c:v', 'libvpx', '-b:v', `${kbps}k`, '-deadline', 'realtime', '-cpu-used', '8', '-f', 'ivf'];
+export const VP8_ARGS = (kbps: number): string[] => {
+  const rate = `${kbps}k`;
+  // Constant bit rate and no look-ahead, as libwebrtc configures libvpx (rc_end_usage CBR, g_lag_in_frames 0).
+  return ['-an', '-sn', '-vf', 'crop=trunc(iw/2)*2:trunc(ih/2)*2', '-c:v', 'libvpx', '-b:v', rate, '-minrate', rate, '-maxrate', rate, '-lag-in-frames', '0', '-deadline', 'realtime', '-cpu-used', '8', '-f', 'ivf'];
+};
 export const OPUS_ARGS = (kbps: number): string[] => ['-vn', '-sn', '-ac', '1', '-ar', '48000', '-c:a', 'libopus', '-b:a', `${kbps}k`, '-application', 'voip', '-f', 'ogg'];
 export const TELEPHONE_ARGS: readonly string[] = ['-vn', '-sn', '-ac', '1', '-af', 'highpass=f=300:poles=2,lowpass=f=3400:poles=2', '-ar', '8000', '-c:a', 'pcm_mulaw', '-f', 'wav'];
 
@@ -125,12 +130,20 @@ export class EncodedClip {
     return this.dir;
   }
 
-  /** The video (or a still held for a second, `still`) through the video codec. */
-  async video(still = false): Promise<string> {
+  /** The video through the video codec, or the file itself when there is none. */
+  async video(): Promise<string> {
+    return (await this.encodeVideo(['-i', this.source])) ?? this.source;
+  }
+
+  /** A still picture held before the camera for a second (30 frames) through the video codec; undefined when there is none. */
+  still(): Promise<string | undefined> {
+    return this.encodeVideo(['-loop', '1', '-framerate', '30', '-t', '1', '-i', this.source]);
+  }
+
+  private async encodeVideo(input: string[]): Promise<string | undefined> {
     const v = this.codecs.video;
-    if (!v) return this.source;
+    if (!v) return undefined;
     const out = join(await this.folder(), 'video.ivf');
-    const input = still ? ['-loop', '1', '-framerate', '30', '-t', '1', '-i', this.source] : ['-i', this.source];
     await ffmpeg([...input, ...VP8_ARGS(v.kbps), out], `${this.source} as VP8`);
     return out;
   }

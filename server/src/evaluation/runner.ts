@@ -251,7 +251,8 @@ async function playClip(clip: Clip, ctx: RunContext, encoded?: EncodedClip): Pro
       audio = await hear(clip.samples);
       durationMs = (audio.length / RATE) * 1000;
     } else if (clip.kind === 'image') {
-      const still = settings.through?.video ? await lastFrame(decodeVideo(await encoded!.video(true), 30), clip.path!) : await decodeImage(clip.path!);
+      const held = await encoded?.still();
+      const still = held ? await lastFrame(decodeVideo(held, 30), clip.path!) : await decodeImage(clip.path!);
       const frameMs = 1000 / settings.boostedFps;
       const n = Math.max(1, Math.round(settings.stillSeconds * settings.boostedFps));
       frames = { frames: timed(repeat(n, () => still), frameMs), frameMs, endMs: n * frameMs };

@@ -191,7 +191,21 @@ describe('npm run calibrate / npm run eval --compare (CLI)', () => {
     expect(stdout).toMatch(/\| after \(cross-validated by group\) \|/);
     const config = RiskConfigSchema.parse(JSON.parse(readFileSync(out, 'utf8')));
     expect(config.calibration).toMatchObject({ groups: 6, fromJson: evalJson });
+    expect(config.calibration!.through).toBeUndefined();
     expect(stdout).toContain(`Wrote ${out}`);
+  }, 60_000);
+
+  it('says in the fit\'s provenance what call codecs the clips went through (eval --through)', async () => {
+    const heard = join(tmp, 'eval-through.json');
+    writeFileSync(heard, JSON.stringify({ ...report(dataset()), settings: { through: { video: { codec: 'vp8', kbps: 300 }, audio: { codec: 'opus', kbps: 32 } } } }));
+    const out = join(tmp, 'out', 'risk-config-through.json');
+    await run(process.execPath, ['scripts/calibrate.ts', '--from-json', heard, '--group-by', 'caller_(\\d+)_', '--out', out, '--quiet'], { cwd: REPO });
+    const config = RiskConfigSchema.parse(JSON.parse(readFileSync(out, 'utf8')));
+    expect(config.calibration).toMatchObject({ fromJson: heard, through: 'vp8:300,opus:32' });
+    expect(Object.values(config.calibration!.numbers).join('\n')).toMatch(/\/clinic\/calls \(per-clip results from .*eval-through\.json\) through vp8:300,opus:32: /);
+    // --through plays clips; a report already says what its clips went through.
+    const both = await run(process.execPath, ['scripts/calibrate.ts', '--from-json', heard, '--through', 'opus', '--group-by', 'caller_(\\d+)_'], { cwd: REPO }).catch((e: { code: number; stderr: string }) => e);
+    expect(both).toMatchObject({ code: 2, stderr: expect.stringMatching(/^calibrate: --through goes with --data/) });
   }, 60_000);
 
   it('exits 2 with one line for a folder with one class or one group, before loading any model', async () => {

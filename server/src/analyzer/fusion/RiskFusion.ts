@@ -149,6 +149,8 @@ export const RiskConfigSchema = z.strictObject({
       data: z.string(),
       labelsFile: z.string().optional(),
       fromJson: z.string().optional(),
+      /** The call's codecs the clips went through before the analyzer saw them (`npm run eval -- --through`). */
+      through: z.string().optional(),
       groupBy: z.string(),
       groups: z.number().int().min(2),
       folds: z.number().int().min(2),
