@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Namespace, Server, Socket } from 'socket.io';
+import type { z } from 'zod';
 import { onTokenExpiry, verifyServiceToken } from '../auth/token.ts';
 import { handshakeRefusal } from '../errors.ts';
 import { logger } from '../log.ts';
@@ -149,36 +150,21 @@ export class AnalyzerHub extends EventEmitter<{
         }
         this.evaluate();
       });
-      socket.on('risk', (msg) => {
-        const parsed = parseMessage(AnalyzerMessages.risk, msg);
-        if (!parsed.ok) {
-          log.warn('malformed risk message from analyzer', { analyzer: worker.name, err: parsed.error });
-          return;
-        }
-        // Only the call's own worker speaks for it: a worker that stalled and woke up may still
-        // send a verdict or two for calls that have moved on.
-        if (!this.owns(worker, parsed.data.room)) return;
-        this.emit('risk', parsed.data.room, parsed.data.update);
-      });
-      socket.on('evidence', (msg) => {
-        const parsed = parseMessage(AnalyzerMessages.evidence, msg);
-        if (!parsed.ok) {
-          log.warn('malformed evidence message from analyzer', { analyzer: worker.name, err: parsed.error });
-          return;
-        }
-        if (!this.owns(worker, parsed.data.room)) return;
-        this.emit('evidence', parsed.data);
-      });
-      socket.on('challenge.sample', (msg) => {
-        const parsed = parseMessage(AnalyzerMessages['challenge.sample'], msg);
-        if (!parsed.ok) {
-          log.warn('malformed challenge sample from analyzer', { analyzer: worker.name, err: parsed.error });
-          return;
-        }
-        const m = parsed.data;
-        if (!this.owns(worker, m.room)) return;
-        this.emit('challenge-sample', m.room, m.participantId, m.challengeId, m.sample);
-      });
+      // The rest speak for a call: validated, then honoured only from the call's own worker (a
+      // worker that stalled and woke up may still send a verdict or two for calls that have moved on).
+      const fromOwner = <S extends z.ZodType<{ room: string }>>(event: 'risk' | 'evidence' | 'challenge.sample', what: string, schema: S, deliver: (m: z.infer<S>) => void): void => {
+        socket.on(event, (msg: unknown) => {
+          const parsed = parseMessage(schema, msg);
+          if (!parsed.ok) {
+            log.warn(`malformed ${what} from analyzer`, { analyzer: worker.name, err: parsed.error });
+            return;
+          }
+          if (this.owns(worker, parsed.data.room)) deliver(parsed.data);
+        });
+      };
+      fromOwner('risk', 'risk message', AnalyzerMessages.risk, (m) => this.emit('risk', m.room, m.update));
+      fromOwner('evidence', 'evidence message', AnalyzerMessages.evidence, (m) => this.emit('evidence', m));
+      fromOwner('challenge.sample', 'challenge sample', AnalyzerMessages['challenge.sample'], (m) => this.emit('challenge-sample', m.room, m.participantId, m.challengeId, m.sample));
       socket.on('disconnect', () => {
         cancelExpiry();
         log.warn('analyzer disconnected', { analyzer: worker.name });
