@@ -10,7 +10,8 @@
  * towards "synthetic", real callers included, so two short real prompts that no file run raises
  * reach SUSPICIOUS through it. Those are the numbers a deployment lives with.
  *
- * What each codec does (ffmpeg, Debian's build; the same settings as those hand-made runs):
+ * What each codec does (ffmpeg, Debian's build; Opus and the telephone leg as in those hand-made
+ * runs, VP8 closer to a browser than they were: constant bit rate, no look-ahead, one thread):
  * - `vp8[:KBPS]`: libvpx at a constant KBPS kbit/s (default 300, libwebrtc's start bitrate) with no
  *   look-ahead, realtime deadline, cpu-used 8: a browser's encoder under that estimate. Stills are
  *   held for one second at 30 fps and the last frame is kept (a camera pointed at a picture: the
@@ -114,8 +115,8 @@ function ffmpeg(args: string[], what: string, stdin?: Float32Array): Promise<voi
 }
 
 /**
- * One clip's encoded copies, in a temporary folder of their own: `video()` and `audio()` encode on
- * first use and return the copy's path; `dispose()` removes the folder (call it in a finally).
+ * One clip's encoded copies, in a temporary folder of their own: `video()`, `still()` and `audio()`
+ * encode when called and return the copy's path; `dispose()` removes the folder (call it in a finally).
  */
 export class EncodedClip {
   private dir: Promise<string> | undefined;

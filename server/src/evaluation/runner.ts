@@ -230,7 +230,8 @@ export async function runClip(clip: Clip, ctx: RunContext): Promise<ClipResult> 
   try {
     return await playClip(clip, ctx, encoded);
   } finally {
-    await encoded.dispose();
+    // A copy left in the temporary folder is not worth losing the clip's result over.
+    await encoded.dispose().catch(() => undefined);
   }
 }
 
