@@ -64,9 +64,9 @@ const clips = (['real', 'fake'] as const).flatMap((label) => {
  * The clip through a condition, with the evaluation's own codecs (`npm run eval -- --through
  * telephone|opus:32`, server/src/evaluation/codecs.ts), back to 16 kHz.
  */
-async function condition(samples: Float32Array, c: Condition): Promise<Float32Array> {
+async function condition(samples: Float32Array, c: Condition, clipPath: string): Promise<Float32Array> {
   if (c === 'clean') return samples;
-  const encoded = new EncodedClip({ audio: c === 'telephone' ? { codec: 'telephone' } : { codec: 'opus', kbps: 32 } }, c);
+  const encoded = new EncodedClip({ audio: c === 'telephone' ? { codec: 'telephone' } : { codec: 'opus', kbps: 32 } }, clipPath);
   try {
     return await decodeAudio((await encoded.audio(samples))!);
   } finally {
@@ -107,7 +107,7 @@ for (const clip of clips) {
   const clean = await decodeAudio(clip.path);
   for (const c of conditions) {
     if (done.has(`${c}|${clip.id}`)) continue;
-    const samples = await condition(clean, c);
+    const samples = await condition(clean, c, clip.path);
     const windows: WindowScore[] = [];
     for (const w of productWindows(samples)) {
       const ws: WindowScore = { startS: w.startSample / SAMPLE_RATE, voicedFraction: Math.round(w.voicedFraction * 1000) / 1000, ...(w.speechSamples !== undefined ? { speechS: w.speechSamples / SAMPLE_RATE } : {}) };
